@@ -1,0 +1,135 @@
+"""Problems, locations and the exceptions that carry them to the CLI.
+
+Every problem the tool reports about user input is a :class:`Problem`: a location
+(``file:line:col``), a logical path (``seats[alice].accounts[1].transport``) and a
+message. The CLI prints one line per problem and maps the exception class to the
+exit code from the contract (2 bad input, 3 deploy failed, 4 internal error).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Loc:
+    """A position in a file: 1-based line and column."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        name = display_path(self.file)
+        if self.line <= 0:
+            return name
+        return f"{name}:{self.line}:{self.col}"
+
+
+def display_path(path: str) -> str:
+    """Show ``path`` relative to the working directory when it lies below it."""
+    if not path or not os.path.isabs(path):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    return path if rel.startswith("..") else rel
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning about the user's input."""
+
+    loc: Loc
+    path: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        head = f"{self.loc}: warning:" if self.warning else f"{self.loc}:"
+        return f"{head} {self.path}: {self.message}" if self.path else f"{head} {self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON form from the CLI contract."""
+        return {
+            "file": display_path(self.loc.file),
+            "line": self.loc.line,
+            "column": self.loc.col,
+            "path": self.path,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Problems:
+    """Collects errors and warnings so that all of them are reported in one pass."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def error(self, loc: Loc, path: str, message: str) -> None:
+        """Record an error."""
+        self.errors.append(Problem(loc, path, message))
+
+    def warn(self, loc: Loc, path: str, message: str) -> None:
+        """Record a warning."""
+        self.warnings.append(Problem(loc, path, message, warning=True))
+
+    def extend(self, other: Problems) -> None:
+        """Take over another collection's problems."""
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+    def raise_if_errors(self) -> None:
+        """Raise :class:`FleetError` carrying everything collected so far, if any error was."""
+        if self.errors:
+            raise FleetError(self.errors, self.warnings)
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    unique = []
+    for p in problems:
+        text = str(p)
+        if text not in seen:
+            seen.add(text)
+            unique.append(p)
+    return sorted(unique, key=lambda p: (p.loc.file, p.loc.line, p.loc.col, p.path, p.message))
+
+
+class ProvisionerError(Exception):
+    """Base class of the errors the CLI reports without a traceback."""
+
+    exit_code = 4
+
+
+class FleetError(ProvisionerError):
+    """Bad input (fleet, profile, template, secret reference): exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, errors: Iterable[Problem], warnings: Iterable[Problem] = ()) -> None:
+        self.errors = _sorted(errors)
+        self.warnings = _sorted(warnings)
+        super().__init__("\n".join(str(p) for p in self.errors))
+
+
+class UsageError(ProvisionerError):
+    """Bad command-line usage that click could not catch: exit code 2."""
+
+    exit_code = 2
+
+
+class DeployError(ProvisionerError):
+    """Writing failed (I/O, permissions, lock held, conflict): exit code 3."""
+
+    exit_code = 3
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems in report order (file, line, column), duplicates dropped."""
+    return _sorted(problems)

@@ -1,0 +1,706 @@
+"""The fleet as a whole: files -> validated layers -> effective seats.
+
+This is the load -> merge -> validate part of the pipeline. It reads the fleet
+file and its includes, validates every layer (defaults, each profile, each seat)
+on its own so that all problems are found in one pass and each is reported where
+it was written, merges each seat's layers with provenance, and checks the rules
+that only the merged seat can answer (accounts, targets, install mode).
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from provisioner import catalogue
+from provisioner.errors import FleetError, Loc, Problem, Problems
+from provisioner.loading import Document, Path_, YFloat, YInt, format_path, load_file, raw_text
+from provisioner.merging import finalize, merge_layers
+from provisioner.models import ID_PATTERN, NAME_PATTERN, choices_text, fleet_models, show
+from provisioner.secrets import SecretRef
+
+DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
+DEFAULT_PORTABLE_EXE = "microsip.exe"
+LAYER_FIELDS = ("settings", "account", "install", "target", "launch", "ini")
+TARGET_FIELDS = {
+    "appdata": ("root", "user"),
+    "portable": ("path",),
+    "wine": ("prefix", "user", "applications_dir"),
+}
+TARGET_REQUIRED = {"appdata": "root", "portable": "path", "wine": "prefix"}
+
+
+@dataclass(eq=False)
+class LayerSource:
+    """One validated layer and where it stands in its file."""
+
+    doc: Document
+    prefix: Path_
+    label: str
+    data: dict[str, Any]
+
+    def loc(self, path: Path_ = (), *, key: bool = False) -> Loc:
+        """Location of ``path`` inside this layer."""
+        return self.doc.locate((*self.prefix, *path), key=key)
+
+
+Origin = tuple[LayerSource, Path_]
+
+
+def origin_loc(origin: Origin, path: Path_) -> Loc:
+    """Where the value at ``path`` (relative to the merge root) was written."""
+    source, offset = origin
+    return source.loc((*offset, *path))
+
+
+@dataclass
+class Seat:
+    """A seat's effective configuration, after merging, ready to render."""
+
+    id: str
+    user: str
+    source: LayerSource
+    profiles: list[str]
+    settings: dict[str, Any]
+    accounts: list[dict[str, Any]]
+    active_account: int
+    install_mode: str
+    exe: str
+    target: dict[str, Any] | None
+    launch: dict[str, Any]
+    ini: dict[str, dict[str, Any]]
+    origins: dict[Path_, Origin] = field(default_factory=dict)
+    account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``seats[alice]``."""
+        return f"seats[{self.id}]"
+
+    @property
+    def exe_stem(self) -> str:
+        """The exe name without ``.exe``: MicroSIP names its ini after it."""
+        return ntpath.splitext(ntpath.basename(self.exe.replace("/", "\\")))[0]
+
+    @property
+    def ini_name(self) -> str:
+        """The file name of the seat's ini."""
+        return f"{self.exe_stem}.ini"
+
+    def loc(self, path: Path_) -> Loc:
+        """Where the effective value at ``path`` was set (the seat itself if nowhere)."""
+        origin = self.origins.get(path)
+        return origin_loc(origin, path) if origin else self.source.loc(path)
+
+    def account_loc(self, index: int, key: str | None = None) -> Loc:
+        """Where an account's key was set (or the account entry itself)."""
+        if key is not None:
+            origin = self.account_origins[index].get((key,))
+            if origin:
+                return origin_loc(origin, (key,))
+        return self.source.loc(("accounts", index))
+
+
+@dataclass
+class Fleet:
+    """A loaded, validated fleet."""
+
+    path: Path
+    name: str
+    version: str
+    templates_dir: Path | None
+    documents: list[Document]
+    seats: list[Seat]
+    warnings: list[Problem]
+
+    def seat(self, seat_id: str) -> Seat:
+        """The seat with ``seat_id``; raise FleetError with a suggestion if there is none."""
+        for seat in self.seats:
+            if seat.id == seat_id:
+                return seat
+        guess = catalogue.suggest(seat_id, [s.id for s in self.seats])
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise FleetError(
+            [Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}")]
+        )
+
+
+# --- pydantic errors as one-line problems ------------------------------------------------
+
+
+def label_path(doc: Document, path: Path_) -> str:
+    """A logical path naming seats by id and profiles by name: ``seats[alice].accounts[1]``."""
+    out = ""
+    parts = [p for p in path if p != "[key]"]
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        nxt = parts[i + 1] if i + 1 < len(parts) else None
+        if part in ("seats", "profiles") and len(out) == 0 and nxt is not None:
+            name = nxt
+            if part == "seats" and isinstance(nxt, int):
+                seat = doc.get(("seats", nxt))
+                sid = seat.get("id") if isinstance(seat, dict) else None
+                name = sid if isinstance(sid, str) and re.match(ID_PATTERN, sid) else nxt + 1
+            out = f"{part}[{name}]"
+            i += 2
+            continue
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        i += 1
+    return out
+
+
+class _FieldWalker:
+    """Finds which fields a model allows at a pydantic error location (for suggestions)."""
+
+    @staticmethod
+    def fields_at(model: type[BaseModel], loc: Path_) -> list[str]:
+        current: Any = model
+        for part in loc:
+            current = _FieldWalker._step(current, part)
+            if current is None:
+                return []
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            return list(current.model_fields)
+        return []
+
+    @staticmethod
+    def _unwrap(annotation: Any) -> list[Any]:
+        args = getattr(annotation, "__args__", None)
+        if args is None:
+            return [annotation]
+        return [a for a in args if a is not type(None)]
+
+    @staticmethod
+    def _step(current: Any, part: str | int) -> Any:
+        for option in _FieldWalker._unwrap(current):
+            if isinstance(option, type) and issubclass(option, BaseModel) and isinstance(part, str):
+                info = option.model_fields.get(part)
+                if info is not None:
+                    return info.annotation
+            origin = getattr(option, "__origin__", None)
+            if origin is list and isinstance(part, int):
+                return option.__args__[0]
+            if origin is dict and isinstance(part, str):
+                return option.__args__[1]
+        return None
+
+
+def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], version: str) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "value":
+        return str(err["msg"])
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        parent = [p for p in loc[:-1] if isinstance(p, str)]
+        if parent and parent[-1] == "settings":
+            return catalogue.why_unknown(name, "settings", version)
+        if parent and parent[-1] in ("account", "accounts"):
+            return catalogue.why_unknown(name, "account", version)
+        allowed = _FieldWalker.fields_at(model, loc[:-1])
+        if not loc[:-1] and model.__name__ == "Include":
+            return (
+                f"{name!r} is not allowed in an included file; included files hold only "
+                "`profiles`, `seats` and `include`"
+            )
+        guess = catalogue.suggest(name, allowed)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        return f"unknown key {name!r}{hint}; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"required key {loc[-1]!r} is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        if loc == ("version",):
+            return f"{show(value)} is not a fleet format version this tool reads; write `version: 1`"
+        if loc == ("microsip",):
+            return (
+                f"{show(value)} is not a supported MicroSIP version; use one of "
+                f"{choices_text(catalogue.versions())}"
+            )
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
+        guess = catalogue.suggest(str(value), options) if isinstance(value, str) else None
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        return f"{show(value)} is not one of {', '.join(options)}{hint}"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{show(value)} is not a valid name: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    expected_kind = {
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+        "string_type": "text",
+        "int_type": "a whole number",
+        "bool_type": "true or false",
+    }.get(kind)
+    if expected_kind:
+        return f"expected {expected_kind}, got {_kind_of(value)}"
+    return str(err["msg"])
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value)
+    return raw_text(value) or repr(value)
+
+
+def validate(
+    model: type[BaseModel],
+    data: Any,
+    doc: Document,
+    prefix: Path_,
+    version: str,
+    problems: Problems,
+) -> BaseModel | None:
+    """Validate ``data`` (found at ``prefix`` in ``doc``); record problems, return the model or None."""
+    context = {"base_dir": os.path.dirname(doc.path), "version": version}
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = (*prefix, *err["loc"])
+            loc = tuple(p for p in loc if p != "[key]")
+            at_key = err["type"] in ("extra_forbidden",) or "[key]" in err["loc"]
+            message = _message(err, doc, tuple(err["loc"]), model, version)
+            problems.error(doc.locate(loc, key=at_key), label_path(doc, loc), message)
+        return None
+
+
+# --- loading the files ------------------------------------------------------------------------
+
+
+def _version_of(doc: Document, problems: Problems) -> str:
+    value = doc.data.get("microsip") if isinstance(doc.data, dict) else None
+    if value is None:
+        return catalogue.default_version()
+    text = raw_text(value) if isinstance(value, YFloat | YInt) else value
+    if isinstance(text, str) and text in catalogue.versions():
+        doc.data["microsip"] = text
+        return text
+    problems.error(
+        doc.locate(("microsip",)),
+        "microsip",
+        f"{show(value)} is not a supported MicroSIP version; use one of "
+        f"{choices_text(catalogue.versions())} (quoted)",
+    )
+    return catalogue.default_version()
+
+
+def _load_includes(top: Document, problems: Problems) -> list[Document]:
+    root = Path(top.path).resolve().parent
+    docs = [top]
+    seen = {Path(top.path).resolve()}
+
+    def visit(doc: Document, stack: list[Path]) -> None:
+        entries = doc.data.get("include") if isinstance(doc.data, dict) else None
+        if entries is None:
+            return
+        if isinstance(entries, str):
+            entries = [entries]
+            doc.data["include"] = entries
+        if not isinstance(entries, list):
+            problems.error(doc.locate(("include",)), "include", "expected a list of YAML file paths")
+            return
+        for i, entry in enumerate(entries):
+            where = doc.locate(("include", i))
+            label = f"include[{i + 1}]"
+            if not isinstance(entry, str) or not entry.strip():
+                problems.error(where, label, "expected a path to a YAML file")
+                continue
+            target = (Path(doc.path).parent / entry).resolve()
+            if not target.is_relative_to(root):
+                problems.error(
+                    where,
+                    label,
+                    f"{entry!r} is outside the fleet's folder {root}; includes must stay inside it",
+                )
+                continue
+            if target in stack:
+                chain = " -> ".join(p.name for p in [*stack, target])
+                problems.error(where, label, f"include cycle: {chain}; remove one of the includes")
+                continue
+            if target in seen:
+                continue
+            seen.add(target)
+            if not target.exists():
+                problems.error(where, label, f"{entry!r} does not exist (resolved to {target})")
+                continue
+            try:
+                included = load_file(Path(os.path.relpath(target)) if _below_cwd(target) else target)
+            except FleetError as exc:
+                problems.errors.extend(exc.errors)
+                continue
+            if not isinstance(included.data, dict):
+                problems.error(
+                    included.locate(()), "", "an included file must be a mapping with `profiles` and/or `seats`"
+                )
+                continue
+            docs.append(included)
+            visit(included, [*stack, target])
+
+    visit(top, [Path(top.path).resolve()])
+    return docs
+
+
+def _below_cwd(path: Path) -> bool:
+    return path.is_relative_to(Path.cwd())
+
+
+def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
+    """Load, validate and merge a fleet. Raise :class:`FleetError` with every problem found."""
+    top = load_file(path)
+    problems = Problems()
+    if not isinstance(top.data, dict):
+        raise FleetError(
+            [
+                Problem(
+                    top.locate(()),
+                    "",
+                    f"the top level must be a mapping (version, name, seats, ...), got {_kind_of(top.data)}",
+                )
+            ]
+        )
+    version = _version_of(top, problems)
+    models = fleet_models(version)
+    _check_top(models["fleet"], top, version, problems)
+    docs = _load_includes(top, problems)
+
+    defaults: LayerSource | None = None
+    defaults_broken = False
+    profiles: dict[str, tuple[LayerSource, list[str]] | None] = {}
+    seat_sources: list[tuple[LayerSource, dict[str, Any]]] = []
+    first_seen: dict[tuple[str, str], Loc] = {}
+
+    for doc in docs:
+        data = doc.data
+        if doc is not top:
+            shallow = {k: (None if k in ("profiles", "seats") else v) for k, v in data.items()}
+            validate(models["include"], shallow, doc, (), version, problems)
+        else:
+            raw_defaults = data.get("defaults")
+            if raw_defaults is not None:
+                model = validate(models["layer"], raw_defaults, doc, ("defaults",), version, problems)
+                if model is not None:
+                    defaults = LayerSource(doc, ("defaults",), "defaults", model.model_dump(exclude_unset=True))
+                else:
+                    defaults_broken = True
+        raw_profiles = data.get("profiles")
+        if raw_profiles is not None and not isinstance(raw_profiles, dict):
+            problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
+            raw_profiles = None
+        for name, body in (raw_profiles or {}).items():
+            key_loc = doc.locate(("profiles", name), key=True)
+            if not _valid_name(name):
+                problems.error(key_loc, f"profiles[{name}]", f"{name!r} is not a valid profile name: letters, digits, '.', '_' or '-'")
+                continue
+            if ("profile", name) in first_seen:
+                problems.error(
+                    key_loc, f"profiles[{name}]",
+                    f"profile {name!r} is defined twice (first at {first_seen[('profile', name)]}); rename or remove one",
+                )
+                continue
+            first_seen[("profile", name)] = key_loc
+            model = validate(models["profile"], body if body is not None else {}, doc, ("profiles", name), version, problems)
+            profiles[name] = None  # known, but broken until it validates
+            if model is not None:
+                dumped = model.model_dump(exclude_unset=True)
+                extends = dumped.pop("extends", None) or []
+                profiles[name] = (LayerSource(doc, ("profiles", name), f"profiles[{name}]", dumped), extends)
+        raw_seats = data.get("seats")
+        if raw_seats is not None and not isinstance(raw_seats, list):
+            problems.error(doc.locate(("seats",)), "seats", "expected a list of seats")
+            raw_seats = None
+        for i, body in enumerate(raw_seats or []):
+            prefix: Path_ = ("seats", i)
+            label = label_path(doc, prefix)
+            model = validate(models["seat"], body, doc, prefix, version, problems)
+            if model is None:
+                continue
+            dumped = model.model_dump(exclude_unset=True)
+            sid = dumped["id"]
+            where = doc.locate((*prefix, "id"))
+            if ("seat", sid) in first_seen:
+                problems.error(
+                    where, label,
+                    f"seat id {sid!r} is used twice (first at {first_seen[('seat', sid)]}); seat ids must be unique",
+                )
+                continue
+            first_seen[("seat", sid)] = where
+            layer = {k: v for k, v in dumped.items() if k in LAYER_FIELDS}
+            seat_sources.append((LayerSource(doc, prefix, label, layer), dumped))
+
+    layers = (
+        ([defaults] if defaults else [])
+        + [p[0] for p in profiles.values() if p is not None]
+        + [s for s, _ in seat_sources]
+    )
+    for source in layers:
+        _layer_warnings(source, version, problems)
+
+    seats = []
+    for source, dumped in seat_sources:
+        if defaults_broken:
+            continue  # the seat's own rules cannot be judged on a layer that did not validate
+        seat = _effective_seat(source, dumped, defaults, profiles, version, problems)
+        if seat is not None:
+            seats.append(seat)
+    if not seats and not problems.errors and not any(doc.data.get("seats") for doc in docs):
+        problems.warn(top.locate(()), "seats", "the fleet has no seats")
+
+    if strict and problems.warnings:
+        problems.errors.extend(
+            Problem(w.loc, w.path, f"{w.message} (refused by --strict)") for w in problems.warnings
+        )
+        problems.warnings = []
+    problems.raise_if_errors()
+    templates = top.data.get("templates")
+    templates_dir = (Path(top.path).parent / templates) if isinstance(templates, str) else None
+    if templates_dir is not None and not templates_dir.is_dir():
+        raise FleetError([Problem(top.locate(("templates",)), "templates", f"{templates!r} is not a folder")])
+    return Fleet(
+        path=Path(top.path),
+        name=str(top.data["name"]),
+        version=version,
+        templates_dir=templates_dir,
+        documents=docs,
+        seats=seats,
+        warnings=problems.warnings,
+    )
+
+
+def _valid_name(name: str) -> bool:
+    return bool(re.match(NAME_PATTERN, name))
+
+
+def _check_top(fleet_model: type[BaseModel], top: Document, version: str, problems: Problems) -> None:
+    """Check the top-level scalar fields with the generated fleet model (layers are checked apart)."""
+    data = {k: (None if k in ("defaults", "profiles", "seats") else v) for k, v in top.data.items()}
+    validate(fleet_model, data, top, (), version, problems)
+
+
+def _layer_warnings(source: LayerSource, version: str, problems: Problems) -> None:
+    data = source.data
+    for name, value in (data.get("settings") or {}).items():
+        key = catalogue.section_keys("settings", version)[name.lower()]
+        if key.runtime_rewritten and value is not None:
+            problems.warn(
+                source.loc(("settings", name)),
+                f"{source.label}.settings.{name}",
+                f"MicroSIP rewrites {name!r} while it runs; the fleet's value is only a starting point",
+            )
+    accounts = [("account", data.get("account"))] + [
+        (f"accounts[{i + 1}]", a) for i, a in enumerate(data.get("accounts") or [])
+    ]
+    for where, account in accounts:
+        password = (account or {}).get("password")
+        if isinstance(password, SecretRef) and password.kind == "literal" and password.ref:
+            path: Path_ = ("account", "password") if where == "account" else ("accounts", int(where[9:-1]) - 1, "password")
+            problems.warn(
+                source.loc(path),
+                f"{source.label}.{where}.password",
+                "plain-text password in the fleet file; use {env: NAME} or {file: path}",
+            )
+    for section, keys in (data.get("ini") or {}).items():
+        canonical = _ini_section_name(section)
+        for key in keys or {}:
+            where_path: Path_ = ("ini", section, key)
+            label = f"{source.label}.ini.{section}.{key}"
+            kind = "settings" if canonical == "Settings" else "account" if canonical.startswith("Account") else None
+            known = catalogue.find(key, kind) if kind else []
+            if known:
+                home = "settings" if kind == "settings" else "account (or accounts)"
+                problems.error(
+                    source.loc(where_path, key=True), label,
+                    f"{known[0].name!r} is a catalogue key; set it under `{home}` so it is checked",
+                )
+            else:
+                problems.warn(
+                    source.loc(where_path, key=True), label,
+                    f"written verbatim to [{canonical}]; MicroSIP's catalogue does not list this key",
+                )
+
+
+def _ini_section_name(section: str) -> str:
+    lowered = section.lower()
+    if lowered == "settings":
+        return "Settings"
+    if lowered.startswith("account") and lowered[7:].isdigit():
+        return f"Account{int(lowered[7:])}"
+    return section
+
+
+def _profile_order(
+    source: LayerSource,
+    wanted: list[str],
+    profiles: dict[str, tuple[LayerSource, list[str]] | None],
+    problems: Problems,
+) -> list[LayerSource] | None:
+    """The seat's profiles in application order; None when one of them did not validate."""
+    order: list[LayerSource] = []
+    broken = False
+    applied: set[str] = set()
+
+    def visit(name: str, chain: list[str], where: Loc, label: str) -> None:
+        if name in chain:
+            cycle = " -> ".join([*chain[chain.index(name):], name])
+            problems.error(where, label, f"extends cycle: {cycle}; remove one of the `extends`")
+            return
+        if name in applied:
+            return
+        if name not in profiles:
+            guess = catalogue.suggest(name, list(profiles))
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            problems.error(where, label, f"unknown profile {name!r}{hint}")
+            return
+        entry = profiles[name]
+        if entry is None:
+            nonlocal broken
+            broken = True
+            return
+        psource, extends = entry
+        for j, parent in enumerate(extends):
+            visit(parent, [*chain, name], psource.loc(("extends", j)), f"{psource.label}.extends[{j + 1}]")
+        applied.add(name)
+        order.append(psource)
+
+    for i, name in enumerate(wanted):
+        visit(name, [], source.loc(("profiles", i)), f"{source.label}.profiles[{i + 1}]")
+    return None if broken else order
+
+
+def _effective_seat(
+    source: LayerSource,
+    dumped: dict[str, Any],
+    defaults: LayerSource | None,
+    profiles: dict[str, tuple[LayerSource, list[str]] | None],
+    version: str,
+    problems: Problems,
+) -> Seat | None:
+    before = len(problems.errors)
+    wanted = dumped.get("profiles") or []
+    chosen = _profile_order(source, wanted, profiles, problems)
+    if chosen is None or len(problems.errors) > before:
+        return None
+    ordered = ([defaults] if defaults else []) + chosen + [source]
+    merged, origins = merge_layers((layer.data, (layer, ())) for layer in ordered)
+    effective = finalize(merged)
+
+    accounts: list[dict[str, Any]] = []
+    account_origins: list[dict[Path_, Origin]] = []
+    raw_accounts = dumped.get("accounts") or []
+    if not raw_accounts:
+        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
+    for i, account in enumerate(raw_accounts):
+        layers = [(layer.data.get("account") or {}, (layer, ("account",))) for layer in ordered]
+        layers.append((account, (source, ("accounts", i))))
+        merged_account, account_origin = merge_layers(layers)
+        final = finalize(merged_account)
+        accounts.append(final)
+        account_origins.append(account_origin)
+        label = f"{source.label}.accounts[{i + 1}]"
+        domain = final.get("domain")
+        if not domain:
+            problems.error(
+                source.loc(("accounts", i)), f"{label}.domain",
+                "the account has no domain, and MicroSIP ignores an account without one; "
+                "set `domain` here or in an `account:` layer",
+            )
+        if final.get("server") and not final.get("username"):
+            problems.error(
+                source.loc(("accounts", i)), f"{label}.username",
+                "the account has a `server` but no `username`; MicroSIP cannot register without one",
+            )
+
+    active = dumped.get("active_account") or 1
+    if raw_accounts and active > len(raw_accounts):
+        problems.error(
+            source.loc(("active_account",)), f"{source.label}.active_account",
+            f"account {active} does not exist; the seat has {len(raw_accounts)} "
+            f"account{'s' if len(raw_accounts) != 1 else ''} (numbered from 1)",
+        )
+
+    target = effective.get("target") or None
+    seat_user = dumped.get("user") or dumped["id"]
+    target_type = _check_target(target, origins, source, problems)
+    install = effective.get("install") or {}
+    implied = "portable" if target_type == "portable" else "installed"
+    mode = install.get("mode") or implied
+    if target_type in ("appdata", "portable") and mode != implied:
+        where = origins.get(("install", "mode"))
+        problems.error(
+            origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
+            f"{source.label}.install.mode",
+            f"install.mode {mode!r} contradicts target type {target_type!r}, which needs {implied!r}",
+        )
+    exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
+    if len(problems.errors) > before:
+        return None
+    return Seat(
+        id=dumped["id"],
+        user=seat_user,
+        source=source,
+        profiles=wanted,
+        settings=effective.get("settings") or {},
+        accounts=accounts,
+        active_account=active,
+        install_mode=mode,
+        exe=exe,
+        target=target,
+        launch=effective.get("launch") or {},
+        ini={
+            _ini_section_name(section): dict(keys or {})
+            for section, keys in (effective.get("ini") or {}).items()
+        },
+        origins=origins,
+        account_origins=account_origins,
+    )
+
+
+def _check_target(
+    target: dict[str, Any] | None,
+    origins: dict[Path_, Origin],
+    source: LayerSource,
+    problems: Problems,
+) -> str | None:
+    if target is None:
+        return None
+
+    def loc(path: Path_) -> Loc:
+        origin = origins.get(path)
+        return origin_loc(origin, path) if origin else source.loc(("target",))
+
+    kind = target.get("type")
+    label = f"{source.label}.target"
+    if kind is None:
+        problems.error(loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine")
+        return None
+    for name in target:
+        if name != "type" and name not in TARGET_FIELDS[kind]:
+            problems.error(
+                loc(("target", name)), f"{label}.{name}",
+                f"{name!r} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
+            )
+    required = TARGET_REQUIRED[kind]
+    if not target.get(required):
+        problems.error(loc(("target", "type")), f"{label}.{required}", f"a {kind} target needs `{required}`")
+    return str(kind)
+
+
+__all__ = ["Fleet", "LayerSource", "Seat", "format_path", "load_fleet"]

@@ -1,0 +1,148 @@
+"""MicroSIP's ini format: encode, decode and parse the way Windows reads it.
+
+MicroSIP keeps its ini as UTF-16LE with a BOM and CRLF line endings, and reads it
+through the Windows profile API, which trims blanks around keys and values,
+matches section and key names case-insensitively, takes the first of duplicated
+keys, and strips one pair of matching quotes (``"..."`` or ``'...'``) around a
+value. :func:`written_value` is the inverse of that last rule, so every value we
+write reads back exactly as the fleet gave it.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+
+BOM = codecs.BOM_UTF16_LE
+ENCODING = "utf-16-le"
+
+
+def written_value(value: str, *, hook: bool = False) -> str:
+    """The text to put after ``key=`` so that Windows reads back ``value``.
+
+    Event hooks always get the extra pair of double quotes MicroSIP writes itself.
+    Any other value that starts and ends with the same quote character would lose
+    them on reading, so it gets an extra pair too.
+    """
+    if hook and value:
+        return f'"{value}"'
+    if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+        return f'"{value}"'
+    return value
+
+
+def read_value(text: str) -> str:
+    """What the Windows profile API returns for the text after ``=``."""
+    value = text.strip(" \t")
+    if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+        return value[1:-1]
+    return value
+
+
+def encode(text: str) -> bytes:
+    """UTF-16LE with BOM and CRLF line endings, whatever newlines ``text`` has."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    return BOM + lines.replace("\n", "\r\n").encode(ENCODING)
+
+
+class DecodeError(ValueError):
+    """The bytes are not an ini file MicroSIP could read."""
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode ini bytes; return ``(text, encoding)``.
+
+    UTF-16LE with BOM is what MicroSIP writes; files without a BOM are read as
+    UTF-8 when they are valid UTF-8, else as Windows-1252 (the usual ANSI code page),
+    which is what MicroSIP would convert them from.
+    """
+    if data.startswith(BOM):
+        body = data[len(BOM):]
+        if len(body) % 2:
+            raise DecodeError("truncated UTF-16 text (odd number of bytes)")
+        try:
+            return body.decode(ENCODING), "utf-16-le"
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"invalid UTF-16 text at byte {exc.start + 2}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        raise DecodeError(
+            "UTF-8 with BOM: MicroSIP would lose the [Settings] header on line 1"
+        )
+    if data.startswith(codecs.BOM_UTF16_BE):
+        raise DecodeError("UTF-16 big-endian, which MicroSIP cannot read")
+    if b"\x00" in data:
+        raise DecodeError("binary data (NUL bytes) in a file without a UTF-16 BOM")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+@dataclass
+class Entry:
+    """One ``key=value`` line."""
+
+    key: str
+    value: str
+    line: int
+
+
+@dataclass
+class Section:
+    """A section and its entries, in file order (duplicates included)."""
+
+    name: str
+    line: int
+    entries: list[Entry] = field(default_factory=list)
+
+    def values(self) -> dict[str, str]:
+        """Key (lower-cased) -> value, first occurrence winning as on Windows."""
+        out: dict[str, str] = {}
+        for entry in self.entries:
+            out.setdefault(entry.key.lower(), entry.value)
+        return out
+
+
+@dataclass
+class Parsed:
+    """An ini file as Windows sees it, plus what Windows silently ignores."""
+
+    sections: list[Section]
+    stray: list[int] = field(default_factory=list)  # lines that are neither sections nor keys
+
+    def section(self, name: str) -> Section | None:
+        """The first section called ``name`` (case-insensitive)."""
+        lowered = name.lower()
+        return next((s for s in self.sections if s.name.lower() == lowered), None)
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        """Section (lower-cased) -> key (lower-cased) -> value; first wins, as on Windows."""
+        out: dict[str, dict[str, str]] = {}
+        for section in self.sections:
+            merged = out.setdefault(section.name.lower(), {})
+            for key, value in section.values().items():
+                merged.setdefault(key, value)
+        return out
+
+
+def parse(text: str) -> Parsed:
+    """Parse ini text with the Windows profile API's rules."""
+    sections: list[Section] = []
+    stray: list[int] = []
+    current: Section | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip(" \t")
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("["):
+            end = line.find("]")
+            name = line[1:end] if end != -1 else line[1:]
+            current = Section(name.strip(" \t"), number)
+            sections.append(current)
+            continue
+        key, sep, rest = line.partition("=")
+        if current is None or not key.strip(" \t"):
+            stray.append(number)
+            continue
+        current.entries.append(Entry(key.strip(" \t"), read_value(rest) if sep else "", number))
+    return Parsed(sections, stray)

@@ -1,0 +1,276 @@
+"""Read fleet YAML files, keeping ``file:line:col`` for every key and value.
+
+PyYAML composes the node graph (with libyaml's C parser when it is installed);
+we turn nodes into plain Python data ourselves so that we can refuse what a fleet
+file must not contain -- duplicate keys, merge keys, custom tags, runaway alias
+expansion ("billion laughs"), absurd nesting -- and record where each value came
+from. Integers and floats keep the text they were written as (``YInt.raw``), so a
+username written ``007`` stays ``007``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioner.errors import FleetError, Loc, Problem, Problems
+
+try:  # libyaml is much faster; fall back to the pure-Python loader where it is missing
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+#: A fleet file larger than this is refused before parsing.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Values produced by expanding aliases, per file; a fleet never needs more.
+MAX_ALIAS_VALUES = 100_000
+#: Mappings and lists nested deeper than this are refused.
+MAX_DEPTH = 64
+
+Path_ = tuple[str | int, ...]
+
+
+class YInt(int):
+    """An integer from YAML that remembers how it was written."""
+
+    raw: str
+
+
+class YFloat(float):
+    """A float from YAML that remembers how it was written."""
+
+    raw: str
+
+
+def raw_text(value: Any) -> str | None:
+    """The source text of a YAML number, or None for anything else."""
+    return getattr(value, "raw", None)
+
+
+@dataclass
+class Document:
+    """One YAML file: its data and where each part of it stands."""
+
+    path: str
+    data: Any
+    value_locs: dict[Path_, Loc] = field(default_factory=dict)
+    key_locs: dict[Path_, Loc] = field(default_factory=dict)
+
+    def locate(self, path: Path_, *, key: bool = False) -> Loc:
+        """Where the value (or, with ``key``, the key) at ``path`` stands.
+
+        Keys are matched case-insensitively when the exact spelling is not found
+        (models report canonical key names); a path that does not exist (a missing
+        field) falls back to its closest existing parent.
+        """
+        resolved = self.resolve(path)
+        table = self.key_locs if key else self.value_locs
+        while resolved:
+            if resolved in table:
+                return table[resolved]
+            if resolved in self.value_locs:
+                return self.value_locs[resolved]
+            resolved = resolved[:-1]
+        return self.value_locs.get((), Loc(self.path, 1, 1))
+
+    def resolve(self, path: Path_) -> Path_:
+        """Map a path with canonical key names onto the spelling used in the file."""
+        out: list[str | int] = []
+        for part in path:
+            candidate = (*out, part)
+            if candidate not in self.value_locs and isinstance(part, str):
+                prefix = tuple(out)
+                lowered = part.lower()
+                for known in self._children(prefix):
+                    if isinstance(known, str) and known.lower() == lowered:
+                        part = known
+                        break
+            out.append(part)
+        return tuple(out)
+
+    def _children(self, prefix: Path_) -> Iterator[str | int]:
+        node = self.get(prefix)
+        if isinstance(node, dict):
+            yield from node.keys()
+
+    def get(self, path: Path_) -> Any:
+        """The value at ``path``, or None."""
+        node = self.data
+        for part in path:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                return None
+        return node
+
+
+class _Builder:
+    """Turns a composed node graph into Python data with locations."""
+
+    def __init__(self, path: str, loader: yaml.SafeLoader) -> None:
+        self.doc = Document(path, None)
+        self.loader = loader
+        self.values = 0
+        self.problems = Problems()
+
+    def loc(self, mark: Any) -> Loc:
+        return Loc(self.doc.path, mark.line + 1, mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path_, depth: int, active: set[int]) -> Any:
+        self.values += 1
+        if self.values > MAX_ALIAS_VALUES:
+            raise _Refused(
+                self.loc(node.start_mark),
+                f"the file expands to more than {MAX_ALIAS_VALUES} values through YAML aliases "
+                "(an alias bomb?); write the values out or use profiles",
+            )
+        if depth > MAX_DEPTH:
+            raise _Refused(
+                self.loc(node.start_mark),
+                f"nested more than {MAX_DEPTH} levels deep; a fleet file never needs that",
+            )
+        self.doc.value_locs[path] = self.loc(node.start_mark)
+        if id(node) in active:
+            raise _Refused(self.loc(node.start_mark), "a YAML alias refers to itself")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth, active | {id(node)})
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, (*path, i), depth + 1, active | {id(node)})
+                for i, item in enumerate(node.value)
+            ]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if not node.tag.startswith("tag:yaml.org,2002:"):
+            raise _Refused(
+                self.loc(node.start_mark),
+                f"unsupported YAML tag {node.tag!r}; fleet files use plain values "
+                "(use `include:` to split a fleet)",
+            )
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            number = YInt(value)
+            number.raw = str(node.value)
+            return number
+        if isinstance(value, float):
+            real = YFloat(value)
+            real.raw = str(node.value)
+            return real
+        if isinstance(value, str):
+            return value
+        return str(node.value)  # timestamps, binary: keep the text as written
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int, active: set[int]) -> Any:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(
+                    self.loc(key_node.start_mark),
+                    "YAML merge keys (`<<`) are not supported; share values with `profiles` "
+                    "and `extends` instead",
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(self.loc(key_node.start_mark), "a mapping key must be plain text")
+            key = str(key_node.value)
+            key_loc = self.loc(key_node.start_mark)
+            if key in out:
+                self.problems.error(
+                    key_loc,
+                    format_path(path),
+                    f"duplicate key {key!r} (first defined on line {first_line[key]}); "
+                    "remove one of them",
+                )
+                continue
+            first_line[key] = key_loc.line
+            self.doc.key_locs[(*path, key)] = key_loc
+            out[key] = self.build(value_node, (*path, key), depth + 1, active)
+        return out
+
+
+class _Refused(Exception):
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def format_path(path: Path_) -> str:
+    """``('seats', 0, 'id')`` -> ``seats[1].id`` (plain positions, 1-based)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_text(text: str, path: str) -> Document:
+    """Parse YAML text into a :class:`Document`; raise :class:`FleetError` on bad input."""
+    loader = _Loader(text)
+    builder = _Builder(path, loader)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise FleetError([Problem(Loc(path, 1, 1), "", "the file is empty; see `provisioner init`")])
+        builder.doc.data = builder.build(node, (), 0, set())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise FleetError([Problem(loc, "", f"YAML syntax error: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise FleetError([Problem(Loc(path, 1, 1), "", f"YAML error: {exc}")]) from None
+    except _Refused as exc:
+        raise FleetError([Problem(exc.loc, "", exc.message)]) from None
+    except RecursionError:
+        raise FleetError(
+            [Problem(Loc(path, 1, 1), "", f"nested more than {MAX_DEPTH} levels deep")]
+        ) from None
+    finally:
+        loader.dispose()
+    builder.problems.raise_if_errors()
+    return builder.doc
+
+
+def load_file(path: Path) -> Document:
+    """Read and parse one YAML file (UTF-8, optionally with BOM)."""
+    name = os.fspath(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise FleetError(
+                [Problem(Loc(name), "", f"the file is {size} bytes; fleet files are limited "
+                         f"to {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FleetError([Problem(Loc(name), "", "no such file")]) from None
+    except IsADirectoryError:
+        raise FleetError([Problem(Loc(name), "", "is a folder, not a YAML file")]) from None
+    except OSError as exc:
+        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise FleetError(
+            [Problem(Loc(name, line, col), "", "the file is not UTF-8 text; save it as UTF-8")]
+        ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise FleetError([Problem(Loc(name, line, 1), "", "the file contains NUL characters "
+                                  "(UTF-16?); save it as UTF-8")])
+    return load_text(text, name)

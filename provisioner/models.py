@@ -1,0 +1,491 @@
+"""Pydantic models of the fleet format, built from the key catalogue.
+
+``settings`` and ``account`` models are generated per MicroSIP version from
+:mod:`provisioner.catalogue`: one optional field per key, typed, range- and
+choice-checked, matched case-insensitively and stored under the catalogue's
+canonical spelling. Every model forbids unknown fields. The layer models validate
+what one file says; rules that need the merged seat live in :mod:`provisioner.plan`.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from provisioner import catalogue
+from provisioner.catalogue import Key, Section
+from provisioner.loading import raw_text
+from provisioner.secrets import SecretRef, parse_reference
+from provisioner.shortcuts import check_args
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: Characters Windows forbids in a user-profile folder name (plus separators).
+_BAD_USER_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+FORBID = ConfigDict(extra="forbid")
+
+
+def _fail(message: str) -> PydanticCustomError:
+    return PydanticCustomError("value", message)
+
+
+def show(value: Any) -> str:
+    """A value as it appears in messages (secrets are never shown)."""
+    if isinstance(value, SecretRef):
+        return value.describe()
+    if isinstance(value, str):
+        return repr(value) if value else '""'
+    return repr(value)
+
+
+def choices_text(choices: tuple[Any, ...]) -> str:
+    """``udp, tcp, tls, ""`` -- how the allowed values read in messages."""
+    return ", ".join('""' if c == "" else str(c) for c in choices)
+
+
+def text_problem(value: str, limit: int, what: str = "value") -> str | None:
+    """Why ``value`` cannot be written as one ini value, or None when it can."""
+    for ch, name in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\x00", "a NUL")):
+        if ch in value:
+            return (
+                f"{what} contains {name}; an ini value is one line, so this would inject "
+                "extra keys or sections -- remove it"
+            )
+    if len(value) > limit:
+        return f"{what} is {len(value)} characters; MicroSIP reads at most {limit}"
+    if value != value.strip():
+        return f"{what} has leading or trailing blanks, which Windows trims when reading; remove them"
+    return None
+
+
+def _as_text(key: Key, value: Any) -> str:
+    """A scalar from YAML as text; numbers keep the spelling they were written with."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise _fail(f"expected text, got {str(value).lower()}; quote it if you meant the word")
+    if isinstance(value, int | float):
+        return raw_text(value) or str(value)
+    raise _fail(f"expected text, got {type(value).__name__}")
+
+
+def _coerce_string(key: Key, version: str, value: Any) -> Any:
+    if key.list_separator and isinstance(value, list):
+        items = [_as_text(key, item) for item in value]
+        if key.kind == "codecs":
+            items = [_codec(key, item) for item in items]
+        text = key.list_separator.join(items)
+    elif isinstance(value, bool) and key.choices is not None:
+        if value or not key.false_means_empty:
+            empty = re.search(r"''\s*\(([^)]*)\)", key.allowed)
+            meaning = f' ("" means {empty.group(1)})' if empty else ""
+            raise _fail(
+                f"{str(value).lower()} is ambiguous for {key.name}{meaning}; write one of "
+                f"{choices_text(key.choices_for(version) or ())}"
+            )
+        text = ""  # YAML false/off means "off" for enumerated keys
+    else:
+        text = _as_text(key, value)
+        if key.kind == "codecs":
+            text = " ".join(_codec(key, item) for item in text.split())
+    problem = text_problem(text, key.max_length)
+    if problem:
+        raise _fail(problem)
+    choices = key.choices_for(version)
+    if choices is not None and text not in choices:
+        lowered = {str(c).lower(): c for c in choices}
+        if text.lower() in lowered:
+            return lowered[text.lower()]
+        guess = catalogue.suggest(text, [str(c) for c in choices if c != ""])
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        extra = ""
+        if key.choices and set(key.choices) - set(choices) and text in key.choices:
+            extra = f" in MicroSIP {version}"
+        raise _fail(f"{show(text)} is not one of {choices_text(choices)}{extra}{hint}")
+    if key.kind == "host":
+        for part in text.split():
+            if re.match(r"(?i)^sips?:", part):
+                bare = re.sub(r"(?i)^sips?:", "", part)
+                raise _fail(
+                    f"{part!r} must not start with 'sip:'; MicroSIP adds it itself -- write {bare!r}"
+                )
+    return text
+
+
+def _codec(key: Key, item: str) -> str:
+    known = key.codecs or ()
+    by_lower = {c.lower(): c for c in known}
+    if item.lower() in by_lower:
+        return by_lower[item.lower()]
+    guess = catalogue.suggest(item, list(known))
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    raise _fail(f"unknown codec {item!r}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`")
+
+
+def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None  # an explicit null removes an inherited value
+    if isinstance(value, dict):
+        if key.type != "string":
+            raise _fail(f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
+        base_dir = (info.context or {}).get("base_dir", "")
+        ref = parse_reference(value, base_dir)
+        if isinstance(ref, str):
+            raise _fail(ref)
+        return ref
+    if key.type == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise _fail(f"{show(value)} is not a boolean; use true or false (or 1 / 0)")
+    if key.type == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(f"{show(value)} is not a whole number")
+        number = int(value)
+        choices = key.choices_for(version)
+        if choices is not None and number not in choices:
+            raise _fail(f"{number} is not one of {choices_text(choices)} ({key.allowed})")
+        if key.min is not None and key.max is not None and not key.min <= number <= key.max:
+            raise _fail(f"{number} is out of range; allowed {key.min}..{key.max}")
+        return number
+    if key.kind == "secret":
+        text = _as_text(key, value)
+        problem = text_problem(text, key.max_length, "the password")
+        if problem:
+            raise _fail(problem)
+        return SecretRef("literal", text)
+    return _coerce_string(key, version, value)
+
+
+SECRET_SCHEMA: dict[str, Any] = {
+    "description": "secret reference: {env: NAME} or {file: path}",
+    "oneOf": [
+        {"type": "object", "properties": {"env": {"type": "string"}}, "required": ["env"],
+         "additionalProperties": False},
+        {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"],
+         "additionalProperties": False},
+    ],
+}
+
+
+def _json_schema(key: Key, version: str) -> dict[str, Any]:
+    base: dict[str, Any]
+    if key.type == "bool":
+        base = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1]}]}
+    elif key.type == "int":
+        base = {"type": "integer"}
+        if key.choices_for(version):
+            base["enum"] = list(key.choices_for(version) or ())
+        elif key.min is not None:
+            base.update(minimum=key.min, maximum=key.max)
+    else:
+        text: dict[str, Any] = {"type": "string", "maxLength": key.max_length}
+        choices = key.choices_for(version)
+        if choices is not None:
+            text = {"enum": list(choices)}
+        options: list[dict[str, Any]] = [text, SECRET_SCHEMA]
+        if key.list_separator:
+            items = {"enum": list(key.codecs)} if key.codecs else {"type": "string"}
+            options.append({"type": "array", "items": items})
+        if key.choices is not None:
+            options.append({"const": False})
+        base = {"anyOf": options}
+    base["description"] = f"{key.allowed} (default: {key.default!r})".strip()
+    return {**base, "anyOf": [*base.get("anyOf", []), {"type": "null"}]} if "anyOf" in base else {
+        "anyOf": [{k: v for k, v in base.items() if k != "description"}, {"type": "null"}],
+        "description": base["description"],
+    }
+
+
+class CatalogueSection(BaseModel):
+    """Base of the generated ``settings`` and ``account`` models: case-insensitive keys."""
+
+    model_config = FORBID
+    section: ClassVar[Section]
+    version: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = catalogue.section_keys(cls.section, cls.version)
+        out: dict[str, Any] = {}
+        for name, value in data.items():
+            key = known.get(str(name).lower())
+            canonical = key.name if key else str(name)
+            if canonical in out:
+                raise _fail(f"{canonical!r} is given twice (keys are not case-sensitive); keep one")
+            out[canonical] = value
+        return out
+
+
+def _validator(key: Key, version: str) -> Callable[[Any, ValidationInfo], Any]:
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        return _coerce(key, version, value, info)
+
+    return validate
+
+
+@cache
+def section_model(section: Section, version: str) -> type[CatalogueSection]:
+    """The generated model of ``[Settings]`` or an ``[AccountN]`` for one version."""
+    fields: dict[str, Any] = {}
+    for key in catalogue.section_keys(section, version).values():
+        annotated = Annotated[
+            Any, PlainValidator(_validator(key, version)), WithJsonSchema(_json_schema(key, version))
+        ]
+        fields[key.name] = (annotated, None)
+    name = f"{'Settings' if section == 'settings' else 'Account'}{version.replace('.', '')}"
+    model: type[CatalogueSection] = create_model(name, __base__=CatalogueSection, **fields)
+    model.section = section
+    model.version = version
+    return model
+
+
+# --- the structural parts of a layer ---------------------------------------------------
+
+
+def _text_field(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _fail(f"expected text, got {show(value)}")
+    text = value if isinstance(value, str) else (raw_text(value) or str(value))
+    problem = text_problem(text, 1024)
+    if problem:
+        raise _fail(problem)
+    return text
+
+
+Text = Annotated[Any, PlainValidator(_text_field), WithJsonSchema({"type": "string"})]
+
+
+def _exe(value: Any, info: ValidationInfo) -> Any:
+    text = _text_field(value, info)
+    if text is None:
+        return None
+    name = ntpath.basename(text.replace("/", "\\"))
+    if not name.lower().endswith(".exe") or len(name) <= 4:
+        raise _fail(f"{text!r} does not name an .exe file; MicroSIP names its ini after the exe")
+    if _BAD_USER_CHARS.search(name):
+        raise _fail(f"{name!r} is not a valid Windows file name")
+    return text
+
+
+Exe = Annotated[Any, PlainValidator(_exe), WithJsonSchema({"type": "string", "pattern": r"(?i)\.exe$"})]
+
+
+def _user(value: Any, info: ValidationInfo) -> Any:
+    text = _text_field(value, info)
+    if text is None:
+        return None
+    if not text or text in (".", "..") or _BAD_USER_CHARS.search(text) or ".." in text:
+        raise _fail(
+            f"{text!r} is not a Windows user name: no path separators, '..', or any of :*?\"<>|"
+        )
+    return text
+
+
+User = Annotated[Any, PlainValidator(_user), WithJsonSchema({"type": "string"})]
+
+
+class Install(BaseModel):
+    """Where MicroSIP is installed on the seat and how."""
+
+    model_config = FORBID
+    mode: Literal["installed", "portable"] | None = None
+    exe: Exe = None
+
+
+class Target(BaseModel):
+    """Where a seat is deployed; which fields apply depends on ``type``."""
+
+    model_config = FORBID
+    type: Literal["appdata", "portable", "wine"] | None = None
+    root: Text = None
+    user: User = None
+    path: Text = None
+    prefix: Text = None
+    applications_dir: Text = None
+
+
+Shortcut = Literal["desktop", "start_menu", "startup"]
+
+
+class Launch(BaseModel):
+    """Launcher shortcuts and the MicroSIP command line they carry."""
+
+    model_config = FORBID
+    name: Text = None
+    args: Text = None
+    shortcuts: list[Shortcut] | None = None
+    legacy_flags: Text = None
+
+    @field_validator("args")
+    @classmethod
+    def _real_command_line(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        version = (info.context or {}).get("version", catalogue.default_version())
+        problem = check_args(value, version)
+        if problem:
+            raise _fail(problem)
+        return value
+
+
+def _ini_scalar(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict):
+        ref = parse_reference(value, (info.context or {}).get("base_dir", ""))
+        if isinstance(ref, str):
+            raise _fail(ref)
+        return ref
+    text = _text_field(value, info)
+    problem = text_problem(text, catalogue_limit())
+    if problem:
+        raise _fail(problem)
+    return text
+
+
+def catalogue_limit() -> int:
+    """The longest value MicroSIP reads for an ordinary key."""
+    return 255
+
+
+IniValue = Annotated[Any, PlainValidator(_ini_scalar), WithJsonSchema({"type": ["string", "integer", "boolean", "null"]})]
+
+
+def _ini_name(value: str, what: str) -> str | None:
+    if not value or value != value.strip():
+        return f"{what} {value!r} is empty or has leading/trailing blanks"
+    if any(c in value for c in "\r\n\x00"):
+        return f"{what} {value!r} contains a line break or NUL, which would inject lines"
+    if what == "section" and ("]" in value or "[" in value):
+        return f"section {value!r} must not contain '[' or ']'"
+    if what == "key" and ("=" in value or value[0] in ";[#"):
+        return f"key {value!r} must not contain '=' nor start with ';', '#' or '['"
+    return None
+
+
+class LayerBase(BaseModel):
+    """Fields every layer (defaults, profile, seat) may have."""
+
+    model_config = FORBID
+    install: Install | None = None
+    target: Target | None = None
+    launch: Launch | None = None
+    ini: dict[str, dict[str, IniValue] | None] | None = None
+
+    @field_validator("ini")
+    @classmethod
+    def _ini_names(cls, value: dict[str, dict[str, Any] | None] | None) -> Any:
+        for section, keys in (value or {}).items():
+            problem = _ini_name(section, "section")
+            for key in keys or {}:
+                problem = problem or _ini_name(key, "key")
+            if problem:
+                raise _fail(problem)
+        return value
+
+
+def _id(value: Any, info: ValidationInfo) -> Any:
+    text = _text_field(value, info)
+    if not isinstance(text, str) or not re.match(ID_PATTERN, text):
+        raise _fail(
+            f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
+SeatId = Annotated[Any, PlainValidator(_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN})]
+
+
+def _name_list(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail("expected a list of profile names")
+    return value
+
+
+NameList = Annotated[Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
+
+
+def _active(value: Any, info: ValidationInfo) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(f"{show(value)} is not an account number; use 1 for the first account")
+    return int(value)
+
+
+ActiveAccount = Annotated[Any, PlainValidator(_active), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
+@cache
+def fleet_models(version: str) -> dict[str, type[BaseModel]]:
+    """The layer, profile, seat, fleet and include models for one MicroSIP version."""
+    settings = section_model("settings", version)
+    account = section_model("account", version)
+    layer = create_model(
+        "Layer",
+        __base__=LayerBase,
+        settings=(settings | None, None),
+        account=(account | None, None),
+    )
+    profile = create_model("Profile", __base__=layer, extends=(NameList, None))
+    seat = create_model(
+        "Seat",
+        __base__=layer,
+        id=(SeatId, ...),
+        user=(User, None),
+        profiles=(NameList, None),
+        accounts=(list[account], Field(...)),  # type: ignore[valid-type]
+        active_account=(ActiveAccount, None),
+    )
+    profiles_map = dict[Annotated[str, Field(pattern=NAME_PATTERN)], profile]  # type: ignore[valid-type]
+    include = create_model(
+        "Include",
+        __config__=FORBID,
+        include=(list[str] | None, None),
+        profiles=(profiles_map | None, None),
+        seats=(list[seat] | None, None),  # type: ignore[valid-type]
+    )
+    fleet = create_model(
+        "Fleet",
+        __config__=FORBID,
+        version=(Literal[1], ...),
+        name=(Annotated[str, Field(pattern=NAME_PATTERN)], ...),
+        microsip=(Literal[catalogue.versions()] | None, None),  # type: ignore[valid-type]
+        templates=(Text, None),
+        include=(list[str] | None, None),
+        defaults=(layer | None, None),
+        profiles=(profiles_map | None, None),
+        seats=(list[seat] | None, None),  # type: ignore[valid-type]
+    )
+    return {"layer": layer, "profile": profile, "seat": seat, "include": include, "fleet": fleet}

@@ -1,0 +1,275 @@
+"""Render a seat to the exact bytes of its ``microsip.ini``.
+
+Values are turned into the text MicroSIP reads (``1``/``0``, quoted hooks,
+secrets resolved), laid out by a Jinja template -- the fleet's own from its
+``templates:`` folder, else the built-in one -- and the template's output is
+parsed back and compared with the seat before it is accepted: a template decides
+layout, never content, so not even a custom template can add a section or a key.
+The result is UTF-16LE with a BOM and CRLF line endings, ``[Settings]`` first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from provisioner import catalogue, ini
+from provisioner._resources import data_dir
+from provisioner.errors import FleetError, Loc, Problem, Problems
+from provisioner.fleet import Fleet, Seat
+from provisioner.models import text_problem
+from provisioner.secrets import SecretError, SecretRef, resolve
+
+INI_TEMPLATE = "microsip.ini.j2"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One output file of a seat: its name (relative to the seat's folder) and bytes."""
+
+    name: str
+    data: bytes
+    secret_free: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedSeat:
+    """Everything a seat deploys."""
+
+    seat: Seat
+    files: tuple[RenderedFile, ...]
+
+    @property
+    def ini(self) -> RenderedFile:
+        """The seat's ini file."""
+        return self.files[0]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _order(section: catalogue.Section) -> dict[str, int]:
+    return {k.name: i for i, k in enumerate(catalogue.all_keys()) if k.section == section}
+
+
+class Renderer:
+    """Renders seats of one fleet; holds the Jinja environment and the key order."""
+
+    def __init__(self, fleet: Fleet, environ: Mapping[str, str] | None = None) -> None:
+        self.fleet = fleet
+        self.environ = os.environ if environ is None else environ
+        search = [str(fleet.templates_dir)] if fleet.templates_dir else []
+        search.append(str(data_dir("templates")))
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(search),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.settings_order = _order("settings")
+        self.account_order = _order("account")
+        self._templates: dict[str, jinja2.Template] = {}
+
+    def template(self, name: str) -> jinja2.Template:
+        """Load (once) a template by name; syntax errors name the file and line."""
+        if name not in self._templates:
+            try:
+                self._templates[name] = self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise FleetError(
+                    [Problem(Loc(exc.filename or name, exc.lineno or 0, 1), "template", f"syntax error: {exc.message}")]
+                ) from None
+            except jinja2.TemplateNotFound:
+                raise FleetError([Problem(Loc(name), "template", "template not found")]) from None
+        return self._templates[name]
+
+    def _value(
+        self, seat: Seat, key: catalogue.Key | None, value: Any, loc: Loc, label: str, problems: Problems
+    ) -> str | None:
+        if isinstance(value, SecretRef):
+            try:
+                value = resolve(value, self.environ)
+            except SecretError as exc:
+                problems.error(loc, label, f"{exc} (secret {value.describe()})")
+                return None
+            limit = key.max_length if key else 255
+            what = "the secret's value" if value else "the secret"
+            problem = text_problem(value, limit, what)
+            if problem:
+                problems.error(loc, label, problem)
+                return None
+        return ini.written_value(_text(value), hook=bool(key and key.kind == "hook"))
+
+    def context(self, seat: Seat, problems: Problems) -> dict[str, Any]:
+        """The values the template lays out, already in MicroSIP's text form."""
+        settings_keys = catalogue.section_keys("settings", self.fleet.version)
+        account_keys = catalogue.section_keys("account", self.fleet.version)
+        settings: list[tuple[str, str]] = [("accountId", str(seat.active_account))]
+        for name in sorted(seat.settings, key=lambda n: self.settings_order.get(n, 10**6)):
+            text = self._value(
+                seat, settings_keys[name.lower()], seat.settings[name],
+                seat.loc(("settings", name)), f"{seat.label}.settings.{name}", problems,
+            )
+            if text is not None:
+                settings.append((name, text))
+        extra = dict(seat.ini)
+        settings += self._extra(seat, extra.pop("Settings", {}), "Settings", problems)
+        accounts = []
+        for index, account in enumerate(seat.accounts):
+            rows = []
+            for name in sorted(account, key=lambda n: self.account_order.get(n, 10**6)):
+                text = self._value(
+                    seat, account_keys[name.lower()], account[name], seat.account_loc(index, name),
+                    f"{seat.label}.accounts[{index + 1}].{name}", problems,
+                )
+                if text is not None:
+                    rows.append((name, text))
+            section = f"Account{index + 1}"
+            rows += self._extra(seat, extra.pop(section, {}), section, problems)
+            accounts.append(rows)
+        sections = [
+            (name, self._extra(seat, extra[name], name, problems)) for name in sorted(extra, key=str.lower)
+        ]
+        return {
+            "settings": settings,
+            "accounts": accounts,
+            "sections": sections,
+            "seat": {"id": seat.id, "user": seat.user, "exe": seat.exe, "mode": seat.install_mode},
+            "fleet": {"name": self.fleet.name, "microsip": self.fleet.version},
+        }
+
+    def _extra(self, seat: Seat, keys: dict[str, Any], section: str, problems: Problems) -> list[tuple[str, str]]:
+        rows = []
+        for key in sorted(keys, key=str.lower):
+            if keys[key] is None:
+                continue
+            loc = seat.loc(("ini", section, key))
+            text = self._value(seat, None, keys[key], loc, f"{seat.label}.ini.{section}.{key}", problems)
+            if text is not None:
+                rows.append((key, text))
+        return rows
+
+    def render_ini(self, seat: Seat, problems: Problems) -> bytes | None:
+        """The seat's ini bytes, or None when a problem was recorded."""
+        before = len(problems.errors)
+        context = self.context(seat, problems)
+        if len(problems.errors) > before:
+            return None
+        template = self.template(INI_TEMPLATE)
+        try:
+            text = template.render(context)
+        except jinja2.TemplateError as exc:
+            problems.error(_template_loc(template, exc.__traceback__), f"{seat.label} (template)", _template_message(exc))
+            return None
+        except Exception as exc:  # the sandbox raises SecurityError etc.
+            problems.error(_template_loc(template, exc.__traceback__), f"{seat.label} (template)", f"{type(exc).__name__}: {exc}")
+            return None
+        for problem in check_output(text, context, template.filename or INI_TEMPLATE):
+            problems.error(problem[0], f"{seat.label} (template)", problem[1])
+        if len(problems.errors) > before:
+            return None
+        return ini.encode(text)
+
+    def render(self, seat: Seat, problems: Problems) -> RenderedSeat | None:
+        """All files of one seat, or None when a problem was recorded."""
+        data = self.render_ini(seat, problems)
+        if data is None:
+            return None
+        return RenderedSeat(seat, (RenderedFile(seat.ini_name, data),))
+
+
+def _template_message(exc: jinja2.TemplateError) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined variable: {exc.message}"
+    return f"{type(exc).__name__}: {exc.message}"
+
+
+def _template_loc(template: jinja2.Template, tb: TracebackType | None) -> Loc:
+    filename = template.filename or INI_TEMPLATE
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return Loc(filename, line, 1 if line else 0)
+
+
+def check_output(text: str, context: dict[str, Any], template: str) -> list[tuple[Loc, str]]:
+    """Compare what a template produced with the values it was given.
+
+    The output must hold exactly the expected sections and keys with the expected
+    values (as Windows would read them); layout, order, blank lines and comments
+    are the template's business.
+    """
+    expected: dict[str, tuple[str, dict[str, str]]] = {}
+    expected["settings"] = ("Settings", {k.lower(): ini.read_value(v) for k, v in context["settings"]})
+    for i, rows in enumerate(context["accounts"], start=1):
+        expected[f"account{i}"] = (f"Account{i}", {k.lower(): ini.read_value(v) for k, v in rows})
+    for name, rows in context["sections"]:
+        expected[name.lower()] = (name, {k.lower(): ini.read_value(v) for k, v in rows})
+    parsed = ini.parse(text)
+    problems: list[tuple[Loc, str]] = []
+    for line in parsed.stray:
+        problems.append((Loc(template, 0), f"output line {line} is neither a [section] nor key=value"))
+    seen: set[str] = set()
+    for section in parsed.sections:
+        where = Loc(template, 0)
+        lowered = section.name.lower()
+        if lowered not in expected:
+            problems.append((where, f"output line {section.line}: section [{section.name}] is not part of the seat"))
+            continue
+        if lowered in seen:
+            problems.append((where, f"output line {section.line}: section [{section.name}] appears twice"))
+            continue
+        seen.add(lowered)
+        want = expected[lowered][1]
+        got: set[str] = set()
+        for entry in section.entries:
+            key = entry.key.lower()
+            if key not in want:
+                problems.append((where, f"output line {entry.line}: key {entry.key!r} in [{section.name}] is not part of the seat"))
+            elif key in got:
+                problems.append((where, f"output line {entry.line}: key {entry.key!r} appears twice in [{section.name}]"))
+            elif entry.value != want[key]:
+                problems.append((where, f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value"))
+            got.add(key)
+        for key in want.keys() - got:
+            problems.append((where, f"key {key!r} of [{expected[lowered][0]}] is missing from the output"))
+    for lowered in expected.keys() - seen:
+        problems.append((Loc(template, 0), f"section [{expected[lowered][0]}] is missing from the output"))
+    if parsed.sections and parsed.sections[0].name.lower() != "settings":
+        problems.append((Loc(template, 0), "[Settings] must be the first section"))
+    return problems
+
+
+def render_fleet(
+    fleet: Fleet, seat_ids: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[RenderedSeat]:
+    """Render the chosen seats (all by default) in memory; raise FleetError on any problem."""
+    seats = [fleet.seat(s) for s in seat_ids] if seat_ids else fleet.seats
+    renderer = Renderer(fleet, environ)
+    problems = Problems()
+    out = []
+    for seat in seats:
+        rendered = renderer.render(seat, problems)
+        if rendered is not None:
+            out.append(rendered)
+    problems.raise_if_errors()
+    return out
+
+
+def builtin_template(name: str = INI_TEMPLATE) -> Path:
+    """Path of a built-in template (for `init` and the docs)."""
+    return data_dir("templates") / name
