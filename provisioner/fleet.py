@@ -279,7 +279,8 @@ def validate(
             loc = tuple(p for p in loc if p != "[key]")
             at_key = err["type"] in ("extra_forbidden",) or "[key]" in err["loc"]
             message = _message(err, doc, tuple(err["loc"]), model, version)
-            problems.error(doc.locate(loc, key=at_key), label_path(doc, loc), message)
+            shown = loc[:-1] if err["type"] == "missing" else loc
+            problems.error(doc.locate(loc, key=at_key), label_path(doc, shown), message)
         return None
 
 
@@ -491,7 +492,9 @@ def _valid_name(name: str) -> bool:
 
 def _check_top(fleet_model: type[BaseModel], top: Document, version: str, problems: Problems) -> None:
     """Check the top-level scalar fields with the generated fleet model (layers are checked apart)."""
-    data = {k: (None if k in ("defaults", "profiles", "seats") else v) for k, v in top.data.items()}
+    data = {
+        k: (None if k in ("defaults", "profiles", "seats", "microsip") else v) for k, v in top.data.items()
+    }
     validate(fleet_model, data, top, (), version, problems)
 
 

@@ -11,9 +11,12 @@ write reads back exactly as the fleet gave it.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 
 BOM = codecs.BOM_UTF16_LE
+#: Windows splits ini lines on CR and LF only (not on form feeds or Unicode separators).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 ENCODING = "utf-16-le"
 
 
@@ -33,7 +36,7 @@ def written_value(value: str, *, hook: bool = False) -> str:
 
 def read_value(text: str) -> str:
     """What the Windows profile API returns for the text after ``=``."""
-    value = text.strip(" \t")
+    value = text.strip()
     if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
         return value[1:-1]
     return value
@@ -130,19 +133,19 @@ def parse(text: str) -> Parsed:
     sections: list[Section] = []
     stray: list[int] = []
     current: Section | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip(" \t")
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        line = raw.strip()
         if not line or line.startswith(";"):
             continue
         if line.startswith("["):
             end = line.find("]")
             name = line[1:end] if end != -1 else line[1:]
-            current = Section(name.strip(" \t"), number)
+            current = Section(name.strip(), number)
             sections.append(current)
             continue
         key, sep, rest = line.partition("=")
-        if current is None or not key.strip(" \t"):
+        if current is None or not key.strip():
             stray.append(number)
             continue
-        current.entries.append(Entry(key.strip(" \t"), read_value(rest) if sep else "", number))
+        current.entries.append(Entry(key.strip(), read_value(rest) if sep else "", number))
     return Parsed(sections, stray)

@@ -78,7 +78,7 @@ def _range(key: dict[str, Any]) -> tuple[int, int] | None:
     allowed = str(key.get("allowed") or "")
     if key["name"] in PORT_KEYS:
         return (0, 65535)
-    match = re.search(r"(-?\d+)\.\.(\d+)", allowed)
+    match = re.match(r"(-?\d+)\.\.(\d+)", allowed)
     if match:
         return (int(match.group(1)), int(match.group(2)))
     if allowed.strip() == "0/1":
