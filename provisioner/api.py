@@ -140,7 +140,9 @@ def schema(version: str | None = None) -> dict[str, Any]:
     """JSON Schema of the fleet format, for editors' YAML language servers."""
     version = version or catalogue.default_version()
     if version not in catalogue.versions():
-        raise UsageError(f"unknown MicroSIP version {version!r}; use one of {', '.join(catalogue.versions())}")
+        raise UsageError(
+            f"unknown MicroSIP version {version!r}; use one of {', '.join(catalogue.versions())}"
+        )
     document = fleet_models(version)["fleet"].model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -155,7 +157,10 @@ STARTER_FILES = ("fleet.yaml", "secrets/alice.txt", ".gitignore")
 def init(folder: Path) -> list[Path]:
     """Write a starter fleet project into ``folder`` (which may exist, but not hold these files)."""
     source = data_dir("profiles") / "starter"
-    files = [(folder / name, (source / name.replace(".gitignore", "gitignore")).read_bytes()) for name in STARTER_FILES]
+    files = [
+        (folder / name, (source / name.replace(".gitignore", "gitignore")).read_bytes())
+        for name in STARTER_FILES
+    ]
     existing = [str(p) for p, _ in files if p.exists()]
     if existing:
         raise UsageError(f"{existing[0]} already exists; choose an empty folder (nothing was written)")

@@ -51,9 +51,7 @@ class Key:
         """The accepted values in one MicroSIP version (some arrived later)."""
         if self.choices is None:
             return None
-        return tuple(
-            c for c in self.choices if version >= self.choices_since.get(str(c), "0")
-        )
+        return tuple(c for c in self.choices if version >= self.choices_since.get(str(c), "0"))
 
 
 @cache
@@ -130,9 +128,7 @@ def section_keys(section: Section, version: str) -> dict[str, Key]:
 def find(name: str, section: Section | None = None) -> list[Key]:
     """Keys whose name matches ``name`` case-insensitively (any version)."""
     lowered = name.lower()
-    return [
-        k for k in all_keys() if k.name.lower() == lowered and (section is None or k.section == section)
-    ]
+    return [k for k in all_keys() if k.name.lower() == lowered and (section is None or k.section == section)]
 
 
 def suggest(name: str, candidates: list[str]) -> str | None:
@@ -149,9 +145,7 @@ def why_unknown(name: str, section: Section, version: str) -> str:
         return f"{canonical!r} cannot be set here; {RESERVED[(section, canonical)]}"
     same = find(name, section)
     if same and same[0].legacy:
-        return (
-            f"{same[0].name!r} is a legacy key that current MicroSIP ignores or deletes; remove it"
-        )
+        return f"{same[0].name!r} is a legacy key that current MicroSIP ignores or deletes; remove it"
     if same:
         key = same[0]
         return (
@@ -163,7 +157,10 @@ def why_unknown(name: str, section: Section, version: str) -> str:
     elsewhere = [k for k in find(name, other) if not k.legacy]
     if elsewhere:
         where = "`account` or an entry of `accounts`" if other == "account" else "`settings`"
-        return f"{elsewhere[0].name!r} is {'an account' if other == 'account' else 'a [Settings]'} key; put it under {where}"
+        kind = "an account" if other == "account" else "a [Settings]"
+        return f"{elsewhere[0].name!r} is {kind} key; put it under {where}"
     guess = suggest(name, [k.name for k in section_keys(section, version).values()])
     hint = f" (did you mean {guess!r}?)" if guess else ""
-    return f"unknown key {name!r}{hint}; `provisioner keys` lists them, `ini:` writes keys outside the catalogue"
+    return (
+        f"unknown key {name!r}{hint}; `provisioner keys` lists them, `ini:` writes keys outside the catalogue"
+    )

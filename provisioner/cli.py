@@ -8,6 +8,7 @@ the traceback). No traceback ever reaches the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -43,14 +44,12 @@ def _crash_log(exc: BaseException) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = Path(os.environ.get("PROVISIONER_LOG_DIR") or tempfile.gettempdir())
     path = folder / f"microsip-provisioner-crash-{stamp}-{os.getpid()}.log"
-    try:
+    with contextlib.suppress(OSError):
         path.write_text(
             f"microsip-provisioner {__version__}, Python {sys.version}\n"
             f"argv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc)),
             encoding="utf-8",
         )
-    except OSError:
-        pass
     return path
 
 
@@ -74,7 +73,13 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
                 sys.exit(exc.exit_code)
             except ProvisionerError as exc:
                 if as_json:
-                    _json_out({"ok": False, "errors": [{"file": "", "line": 0, "column": 0, "path": "", "message": str(exc)}], "warnings": []})
+                    _json_out(
+                        {
+                            "ok": False,
+                            "errors": [{"file": "", "line": 0, "column": 0, "path": "", "message": str(exc)}],
+                            "warnings": [],
+                        }
+                    )
                 else:
                     click.echo(f"error: {exc}", err=True)
                 sys.exit(exc.exit_code)
@@ -96,14 +101,18 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
     return decorate
 
 
-fleet_argument = click.argument(
-    "fleet", type=click.Path(path_type=Path, dir_okay=False)
-)
+fleet_argument = click.argument("fleet", type=click.Path(path_type=Path, dir_okay=False))
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="Output format; json prints one document on stdout.",
 )
-seat_option = click.option("--seat", "seats", multiple=True, metavar="ID", help="Only this seat (repeatable).")
+seat_option = click.option(
+    "--seat", "seats", multiple=True, metavar="ID", help="Only this seat (repeatable)."
+)
 strict_option = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 
 
@@ -131,12 +140,14 @@ def validate(fleet: Path, strict: bool, secrets: bool, output_format: str) -> No
     result = api.validate(fleet, strict=strict, secrets=secrets)
     seats = result.fleet.seats
     if output_format == "json":
-        _json_out({
-            **_problems_json([], result.warnings),
-            "fleet": result.fleet.name,
-            "microsip": result.fleet.version,
-            "seats": [s.id for s in seats],
-        })
+        _json_out(
+            {
+                **_problems_json([], result.warnings),
+                "fleet": result.fleet.name,
+                "microsip": result.fleet.version,
+                "seats": [s.id for s in seats],
+            }
+        )
         return
     _print_warnings(result.warnings)
     checked = " (secrets resolved)" if secrets else ""
@@ -148,7 +159,9 @@ def validate(fleet: Path, strict: bool, secrets: bool, output_format: str) -> No
 
 @main.command()
 @fleet_argument
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder."
+)
 @seat_option
 @strict_option
 @handle_errors()
@@ -174,11 +187,15 @@ def explain(fleet: Path, seat: str, output_format: str) -> None:
 
     found, rows, warnings = api.explain(fleet, seat)
     if output_format == "json":
-        _json_out({
-            **_problems_json([], warnings),
-            "seat": found.id,
-            "values": [{"path": r.path, "value": r.value, "origin": r.origin, "layer": r.layer} for r in rows],
-        })
+        _json_out(
+            {
+                **_problems_json([], warnings),
+                "seat": found.id,
+                "values": [
+                    {"path": r.path, "value": r.value, "origin": r.origin, "layer": r.layer} for r in rows
+                ],
+            }
+        )
         return
     click.echo(f"seat {found.id} -> {found.ini_name} ({found.install_mode})")
     width = max(len(r.path) for r in rows)
@@ -204,7 +221,9 @@ def keys(name: str | None, output_format: str) -> None:
         for k in found:
             flags = " (runtime)" if k.runtime_rewritten else " (legacy)" if k.legacy else ""
             default = "" if k.default is None else json.dumps(k.default, ensure_ascii=False)
-            click.echo(f"{k.name:<22} {k.section:<9} {k.type:<7} {default[:24]:<24} {' '.join(k.versions)}{flags}")
+            click.echo(
+                f"{k.name:<22} {k.section:<9} {k.type:<7} {default[:24]:<24} {' '.join(k.versions)}{flags}"
+            )
         click.echo(f"{len(found)} keys; `provisioner keys NAME` shows one in full")
         return
     for k in found:
@@ -236,7 +255,9 @@ def schema(version: str | None) -> None:
 
 
 @main.command()
-@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path, dir_okay=True, file_okay=False))
+@click.argument(
+    "folder", required=False, default=".", type=click.Path(path_type=Path, dir_okay=True, file_okay=False)
+)
 @handle_errors()
 def init(folder: Path) -> None:
     """Create a starter fleet project in FOLDER (default: the current folder)."""

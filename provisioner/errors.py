@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -31,7 +32,7 @@ class Loc:
 
 def display_path(path: str) -> str:
     """Show ``path`` relative to the working directory when it lies below it."""
-    if not path or not os.path.isabs(path):
+    if not path or not Path(path).is_absolute():
         return path
     try:
         rel = os.path.relpath(path)

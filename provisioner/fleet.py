@@ -126,9 +126,7 @@ class Fleet:
                 return seat
         guess = catalogue.suggest(seat_id, [s.id for s in self.seats])
         hint = f" (did you mean {guess!r}?)" if guess else ""
-        raise FleetError(
-            [Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}")]
-        )
+        raise FleetError([Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}")])
 
 
 # --- pydantic errors as one-line problems ------------------------------------------------
@@ -270,7 +268,7 @@ def validate(
     problems: Problems,
 ) -> BaseModel | None:
     """Validate ``data`` (found at ``prefix`` in ``doc``); record problems, return the model or None."""
-    context = {"base_dir": os.path.dirname(doc.path), "version": version}
+    context = {"base_dir": str(Path(doc.path).parent), "version": version}
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
@@ -350,7 +348,9 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
                 continue
             if not isinstance(included.data, dict):
                 problems.error(
-                    included.locate(()), "", "an included file must be a mapping with `profiles` and/or `seats`"
+                    included.locate(()),
+                    "",
+                    "an included file must be a mapping with `profiles` and/or `seats`",
                 )
                 continue
             docs.append(included)
@@ -399,26 +399,43 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
             if raw_defaults is not None:
                 model = validate(models["layer"], raw_defaults, doc, ("defaults",), version, problems)
                 if model is not None:
-                    defaults = LayerSource(doc, ("defaults",), "defaults", model.model_dump(exclude_unset=True))
+                    defaults = LayerSource(
+                        doc, ("defaults",), "defaults", model.model_dump(exclude_unset=True)
+                    )
                 else:
                     defaults_broken = True
         raw_profiles = data.get("profiles")
         if raw_profiles is not None and not isinstance(raw_profiles, dict):
-            problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
+            problems.error(
+                doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers"
+            )
             raw_profiles = None
         for name, body in (raw_profiles or {}).items():
             key_loc = doc.locate(("profiles", name), key=True)
             if not _valid_name(name):
-                problems.error(key_loc, f"profiles[{name}]", f"{name!r} is not a valid profile name: letters, digits, '.', '_' or '-'")
+                problems.error(
+                    key_loc,
+                    f"profiles[{name}]",
+                    f"{name!r} is not a valid profile name: letters, digits, '.', '_' or '-'",
+                )
                 continue
             if ("profile", name) in first_seen:
                 problems.error(
-                    key_loc, f"profiles[{name}]",
-                    f"profile {name!r} is defined twice (first at {first_seen[('profile', name)]}); rename or remove one",
+                    key_loc,
+                    f"profiles[{name}]",
+                    f"profile {name!r} is defined twice (first at {first_seen[('profile', name)]}); "
+                    "rename or remove one",
                 )
                 continue
             first_seen[("profile", name)] = key_loc
-            model = validate(models["profile"], body if body is not None else {}, doc, ("profiles", name), version, problems)
+            model = validate(
+                models["profile"],
+                body if body is not None else {},
+                doc,
+                ("profiles", name),
+                version,
+                problems,
+            )
             profiles[name] = None  # known, but broken until it validates
             if model is not None:
                 dumped = model.model_dump(exclude_unset=True)
@@ -439,8 +456,10 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
             where = doc.locate((*prefix, "id"))
             if ("seat", sid) in first_seen:
                 problems.error(
-                    where, label,
-                    f"seat id {sid!r} is used twice (first at {first_seen[('seat', sid)]}); seat ids must be unique",
+                    where,
+                    label,
+                    f"seat id {sid!r} is used twice (first at {first_seen[('seat', sid)]}); "
+                    "seat ids must be unique",
                 )
                 continue
             first_seen[("seat", sid)] = where
@@ -452,8 +471,9 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
         + [p[0] for p in profiles.values() if p is not None]
         + [s for s, _ in seat_sources]
     )
+    seat_accounts = {id(source): dumped.get("accounts") for source, dumped in seat_sources}
     for source in layers:
-        _layer_warnings(source, version, problems)
+        _layer_warnings(source, seat_accounts.get(id(source)), version, problems)
 
     seats = []
     for source, dumped in seat_sources:
@@ -498,7 +518,9 @@ def _check_top(fleet_model: type[BaseModel], top: Document, version: str, proble
     validate(fleet_model, data, top, (), version, problems)
 
 
-def _layer_warnings(source: LayerSource, version: str, problems: Problems) -> None:
+def _layer_warnings(
+    source: LayerSource, seat_accounts: list[dict[str, Any]] | None, version: str, problems: Problems
+) -> None:
     data = source.data
     for name, value in (data.get("settings") or {}).items():
         key = catalogue.section_keys("settings", version)[name.lower()]
@@ -509,12 +531,16 @@ def _layer_warnings(source: LayerSource, version: str, problems: Problems) -> No
                 f"MicroSIP rewrites {name!r} while it runs; the fleet's value is only a starting point",
             )
     accounts = [("account", data.get("account"))] + [
-        (f"accounts[{i + 1}]", a) for i, a in enumerate(data.get("accounts") or [])
+        (f"accounts[{i + 1}]", a) for i, a in enumerate(seat_accounts or [])
     ]
     for where, account in accounts:
         password = (account or {}).get("password")
         if isinstance(password, SecretRef) and password.kind == "literal" and password.ref:
-            path: Path_ = ("account", "password") if where == "account" else ("accounts", int(where[9:-1]) - 1, "password")
+            path: Path_ = (
+                ("account", "password")
+                if where == "account"
+                else ("accounts", int(where[9:-1]) - 1, "password")
+            )
             problems.warn(
                 source.loc(path),
                 f"{source.label}.{where}.password",
@@ -525,17 +551,25 @@ def _layer_warnings(source: LayerSource, version: str, problems: Problems) -> No
         for key in keys or {}:
             where_path: Path_ = ("ini", section, key)
             label = f"{source.label}.ini.{section}.{key}"
-            kind = "settings" if canonical == "Settings" else "account" if canonical.startswith("Account") else None
-            known = catalogue.find(key, kind) if kind else []
+            kind = (
+                "settings"
+                if canonical == "Settings"
+                else "account"
+                if canonical.startswith("Account")
+                else None
+            )
+            known = catalogue.find(key, "settings" if kind == "settings" else "account") if kind else []
             if known:
                 home = "settings" if kind == "settings" else "account (or accounts)"
                 problems.error(
-                    source.loc(where_path, key=True), label,
+                    source.loc(where_path, key=True),
+                    label,
                     f"{known[0].name!r} is a catalogue key; set it under `{home}` so it is checked",
                 )
             else:
                 problems.warn(
-                    source.loc(where_path, key=True), label,
+                    source.loc(where_path, key=True),
+                    label,
                     f"written verbatim to [{canonical}]; MicroSIP's catalogue does not list this key",
                 )
 
@@ -562,7 +596,7 @@ def _profile_order(
 
     def visit(name: str, chain: list[str], where: Loc, label: str) -> None:
         if name in chain:
-            cycle = " -> ".join([*chain[chain.index(name):], name])
+            cycle = " -> ".join([*chain[chain.index(name) :], name])
             problems.error(where, label, f"extends cycle: {cycle}; remove one of the `extends`")
             return
         if name in applied:
@@ -602,16 +636,22 @@ def _effective_seat(
     if chosen is None or len(problems.errors) > before:
         return None
     ordered = ([defaults] if defaults else []) + chosen + [source]
-    merged, origins = merge_layers((layer.data, (layer, ())) for layer in ordered)
+    no_offset: Path_ = ()
+    merged, origins = merge_layers((layer.data, (layer, no_offset)) for layer in ordered)
     effective = finalize(merged)
 
     accounts: list[dict[str, Any]] = []
     account_origins: list[dict[Path_, Origin]] = []
     raw_accounts = dumped.get("accounts") or []
     if not raw_accounts:
-        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
+        problems.error(
+            source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account"
+        )
     for i, account in enumerate(raw_accounts):
-        layers = [(layer.data.get("account") or {}, (layer, ("account",))) for layer in ordered]
+        offset: Path_ = ("account",)
+        layers: list[tuple[dict[str, Any], Origin]] = [
+            (layer.data.get("account") or {}, (layer, offset)) for layer in ordered
+        ]
         layers.append((account, (source, ("accounts", i))))
         merged_account, account_origin = merge_layers(layers)
         final = finalize(merged_account)
@@ -621,20 +661,23 @@ def _effective_seat(
         domain = final.get("domain")
         if not domain:
             problems.error(
-                source.loc(("accounts", i)), f"{label}.domain",
+                source.loc(("accounts", i)),
+                f"{label}.domain",
                 "the account has no domain, and MicroSIP ignores an account without one; "
                 "set `domain` here or in an `account:` layer",
             )
         if final.get("server") and not final.get("username"):
             problems.error(
-                source.loc(("accounts", i)), f"{label}.username",
+                source.loc(("accounts", i)),
+                f"{label}.username",
                 "the account has a `server` but no `username`; MicroSIP cannot register without one",
             )
 
     active = dumped.get("active_account") or 1
     if raw_accounts and active > len(raw_accounts):
         problems.error(
-            source.loc(("active_account",)), f"{source.label}.active_account",
+            source.loc(("active_account",)),
+            f"{source.label}.active_account",
             f"account {active} does not exist; the seat has {len(raw_accounts)} "
             f"account{'s' if len(raw_accounts) != 1 else ''} (numbered from 1)",
         )
@@ -692,12 +735,15 @@ def _check_target(
     kind = target.get("type")
     label = f"{source.label}.target"
     if kind is None:
-        problems.error(loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine")
+        problems.error(
+            loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine"
+        )
         return None
     for name in target:
         if name != "type" and name not in TARGET_FIELDS[kind]:
             problems.error(
-                loc(("target", name)), f"{label}.{name}",
+                loc(("target", name)),
+                f"{label}.{name}",
                 f"{name!r} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
             )
     required = TARGET_REQUIRED[kind]

@@ -60,7 +60,7 @@ def decode(data: bytes) -> tuple[str, str]:
     which is what MicroSIP would convert them from.
     """
     if data.startswith(BOM):
-        body = data[len(BOM):]
+        body = data[len(BOM) :]
         if len(body) % 2:
             raise DecodeError("truncated UTF-16 text (odd number of bytes)")
         try:
@@ -68,9 +68,7 @@ def decode(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             raise DecodeError(f"invalid UTF-16 text at byte {exc.start + 2}") from None
     if data.startswith(codecs.BOM_UTF8):
-        raise DecodeError(
-            "UTF-8 with BOM: MicroSIP would lose the [Settings] header on line 1"
-        )
+        raise DecodeError("UTF-8 with BOM: MicroSIP would lose the [Settings] header on line 1")
     if data.startswith(codecs.BOM_UTF16_BE):
         raise DecodeError("UTF-16 big-endian, which MicroSIP cannot read")
     if b"\x00" in data:

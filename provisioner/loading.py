@@ -102,9 +102,8 @@ class Document:
         """The value at ``path``, or None."""
         node = self.data
         for part in path:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if (isinstance(node, dict) and part in node) or in_list:
                 node = node[part]
             else:
                 return None
@@ -188,8 +187,7 @@ class _Builder:
                 self.problems.error(
                     key_loc,
                     format_path(path),
-                    f"duplicate key {key!r} (first defined on line {first_line[key]}); "
-                    "remove one of them",
+                    f"duplicate key {key!r} (first defined on line {first_line[key]}); remove one of them",
                 )
                 continue
             first_line[key] = key_loc.line
@@ -251,8 +249,14 @@ def load_file(path: Path) -> Document:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise FleetError(
-                [Problem(Loc(name), "", f"the file is {size} bytes; fleet files are limited "
-                         f"to {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
+                [
+                    Problem(
+                        Loc(name),
+                        "",
+                        f"the file is {size} bytes; fleet files are limited "
+                        f"to {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                    )
+                ]
             )
         data = path.read_bytes()
     except FileNotFoundError:
@@ -271,6 +275,7 @@ def load_file(path: Path) -> Document:
         ) from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise FleetError([Problem(Loc(name, line, 1), "", "the file contains NUL characters "
-                                  "(UTF-16?); save it as UTF-8")])
+        raise FleetError(
+            [Problem(Loc(name, line, 1), "", "the file contains NUL characters (UTF-16?); save it as UTF-8")]
+        )
     return load_text(text, name)

@@ -19,6 +19,15 @@ Origin = TypeVar("Origin", bound=Hashable)
 Path_ = tuple[str | int, ...]
 
 
+class Replace(dict[str, Any]):
+    """A mapping that replaces, rather than merges into, what lower layers had.
+
+    It arises when a layer sets a mapping where an earlier layer had removed the
+    key (``null``) or set a scalar: the earlier content is gone, so layers below
+    must not leak back in. Keeping the marker is what makes merging associative.
+    """
+
+
 def overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` merged over ``base`` (neither is changed); ``None`` in ``top`` is kept as a tombstone."""
     return _overlay(base, top, (), None, None)
@@ -35,10 +44,13 @@ def _overlay(
     for key, value in top.items():
         here = (*path, key)
         below = out.get(key)
-        if isinstance(value, dict) and isinstance(below, dict):
-            out[key] = _overlay(below, value, here, origins, origin)
+        if isinstance(value, dict) and isinstance(below, dict) and not isinstance(value, Replace):
+            merged = _overlay(below, value, here, origins, origin)
+            out[key] = Replace(merged) if isinstance(below, Replace) else merged
             continue
         out[key] = _copy(value)
+        if isinstance(value, dict) and key in base and not isinstance(below, dict):
+            out[key] = Replace(out[key])
         if origins is not None:
             if isinstance(below, dict):  # a replaced mapping takes its provenance with it
                 for known in [p for p in origins if p[: len(here)] == here]:
@@ -56,7 +68,8 @@ def _record(value: Any, path: Path_, origins: dict[Path_, Any], origin: Any) -> 
 
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        copied = {k: _copy(v) for k, v in value.items()}
+        return Replace(copied) if isinstance(value, Replace) else copied
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value

@@ -123,9 +123,7 @@ def _coerce_string(key: Key, version: str, value: Any) -> Any:
         for part in text.split():
             if re.match(r"(?i)^sips?:", part):
                 bare = re.sub(r"(?i)^sips?:", "", part)
-                raise _fail(
-                    f"{part!r} must not start with 'sip:'; MicroSIP adds it itself -- write {bare!r}"
-                )
+                raise _fail(f"{part!r} must not start with 'sip:'; MicroSIP adds it itself -- write {bare!r}")
     return text
 
 
@@ -136,7 +134,9 @@ def _codec(key: Key, item: str) -> str:
         return by_lower[item.lower()]
     guess = catalogue.suggest(item, list(known))
     hint = f" (did you mean {guess!r}?)" if guess else ""
-    raise _fail(f"unknown codec {item!r}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`")
+    raise _fail(
+        f"unknown codec {item!r}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`"
+    )
 
 
 def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
@@ -178,10 +178,18 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
 SECRET_SCHEMA: dict[str, Any] = {
     "description": "secret reference: {env: NAME} or {file: path}",
     "oneOf": [
-        {"type": "object", "properties": {"env": {"type": "string"}}, "required": ["env"],
-         "additionalProperties": False},
-        {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"],
-         "additionalProperties": False},
+        {
+            "type": "object",
+            "properties": {"env": {"type": "string"}},
+            "required": ["env"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"file": {"type": "string"}},
+            "required": ["file"],
+            "additionalProperties": False,
+        },
     ],
 }
 
@@ -209,10 +217,14 @@ def _json_schema(key: Key, version: str) -> dict[str, Any]:
             options.append({"const": False})
         base = {"anyOf": options}
     base["description"] = f"{key.allowed} (default: {key.default!r})".strip()
-    return {**base, "anyOf": [*base.get("anyOf", []), {"type": "null"}]} if "anyOf" in base else {
-        "anyOf": [{k: v for k, v in base.items() if k != "description"}, {"type": "null"}],
-        "description": base["description"],
-    }
+    return (
+        {**base, "anyOf": [*base.get("anyOf", []), {"type": "null"}]}
+        if "anyOf" in base
+        else {
+            "anyOf": [{k: v for k, v in base.items() if k != "description"}, {"type": "null"}],
+            "description": base["description"],
+        }
+    )
 
 
 class CatalogueSection(BaseModel):
@@ -299,9 +311,7 @@ def _user(value: Any, info: ValidationInfo) -> Any:
     if text is None:
         return None
     if not text or text in (".", "..") or _BAD_USER_CHARS.search(text) or ".." in text:
-        raise _fail(
-            f"{text!r} is not a Windows user name: no path separators, '..', or any of :*?\"<>|"
-        )
+        raise _fail(f"{text!r} is not a Windows user name: no path separators, '..', or any of :*?\"<>|")
     return text
 
 
@@ -374,7 +384,9 @@ def catalogue_limit() -> int:
     return 255
 
 
-IniValue = Annotated[Any, PlainValidator(_ini_scalar), WithJsonSchema({"type": ["string", "integer", "boolean", "null"]})]
+IniValue = Annotated[
+    Any, PlainValidator(_ini_scalar), WithJsonSchema({"type": ["string", "integer", "boolean", "null"]})
+]
 
 
 def _ini_name(value: str, what: str) -> str | None:
@@ -433,7 +445,9 @@ def _name_list(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-NameList = Annotated[Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
+NameList = Annotated[
+    Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})
+]
 
 
 def _active(value: Any, info: ValidationInfo) -> Any:
@@ -450,42 +464,36 @@ ActiveAccount = Annotated[Any, PlainValidator(_active), WithJsonSchema({"type": 
 @cache
 def fleet_models(version: str) -> dict[str, type[BaseModel]]:
     """The layer, profile, seat, fleet and include models for one MicroSIP version."""
-    settings = section_model("settings", version)
-    account = section_model("account", version)
-    layer = create_model(
-        "Layer",
-        __base__=LayerBase,
-        settings=(settings | None, None),
-        account=(account | None, None),
-    )
-    profile = create_model("Profile", __base__=layer, extends=(NameList, None))
-    seat = create_model(
-        "Seat",
-        __base__=layer,
-        id=(SeatId, ...),
-        user=(User, None),
-        profiles=(NameList, None),
-        accounts=(list[account], Field(...)),  # type: ignore[valid-type]
-        active_account=(ActiveAccount, None),
-    )
-    profiles_map = dict[Annotated[str, Field(pattern=NAME_PATTERN)], profile]  # type: ignore[valid-type]
-    include = create_model(
-        "Include",
-        __config__=FORBID,
-        include=(list[str] | None, None),
-        profiles=(profiles_map | None, None),
-        seats=(list[seat] | None, None),  # type: ignore[valid-type]
-    )
-    fleet = create_model(
-        "Fleet",
-        __config__=FORBID,
-        version=(Literal[1], ...),
-        name=(Annotated[str, Field(pattern=NAME_PATTERN)], ...),
-        microsip=(Literal[catalogue.versions()] | None, None),  # type: ignore[valid-type]
-        templates=(Text, None),
-        include=(list[str] | None, None),
-        defaults=(layer | None, None),
-        profiles=(profiles_map | None, None),
-        seats=(list[seat] | None, None),  # type: ignore[valid-type]
-    )
+    settings: Any = section_model("settings", version)
+    account: Any = section_model("account", version)
+    layer_fields: dict[str, Any] = {"settings": (settings | None, None), "account": (account | None, None)}
+    layer: Any = create_model("Layer", __base__=LayerBase, **layer_fields)
+    profile: Any = create_model("Profile", __base__=layer, extends=(NameList, None))
+    seat_fields: dict[str, Any] = {
+        "id": (SeatId, ...),
+        "user": (User, None),
+        "profiles": (NameList, None),
+        "accounts": (list[account], Field(...)),
+        "active_account": (ActiveAccount, None),
+    }
+    seat: Any = create_model("Seat", __base__=layer, **seat_fields)
+    profiles_map: Any = dict[Annotated[str, Field(pattern=NAME_PATTERN)], profile]
+    include_fields: dict[str, Any] = {
+        "include": (list[str] | None, None),
+        "profiles": (profiles_map | None, None),
+        "seats": (list[seat] | None, None),
+    }
+    include: Any = create_model("Include", __config__=FORBID, **include_fields)
+    versions: Any = Literal[catalogue.versions()]
+    fleet_fields: dict[str, Any] = {
+        "version": (Literal[1], ...),
+        "name": (Annotated[str, Field(pattern=NAME_PATTERN)], ...),
+        "microsip": (versions | None, None),
+        "templates": (Text, None),
+        "include": (list[str] | None, None),
+        "defaults": (layer | None, None),
+        "profiles": (profiles_map | None, None),
+        "seats": (list[seat] | None, None),
+    }
+    fleet: Any = create_model("Fleet", __config__=FORBID, **fleet_fields)
     return {"layer": layer, "profile": profile, "seat": seat, "include": include, "fleet": fleet}

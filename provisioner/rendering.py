@@ -89,7 +89,13 @@ class Renderer:
                 self._templates[name] = self.env.get_template(name)
             except jinja2.TemplateSyntaxError as exc:
                 raise FleetError(
-                    [Problem(Loc(exc.filename or name, exc.lineno or 0, 1), "template", f"syntax error: {exc.message}")]
+                    [
+                        Problem(
+                            Loc(exc.filename or name, exc.lineno or 0, 1),
+                            "template",
+                            f"syntax error: {exc.message}",
+                        )
+                    ]
                 ) from None
             except jinja2.TemplateNotFound:
                 raise FleetError([Problem(Loc(name), "template", "template not found")]) from None
@@ -119,8 +125,12 @@ class Renderer:
         settings: list[tuple[str, str]] = [("accountId", str(seat.active_account))]
         for name in sorted(seat.settings, key=lambda n: self.settings_order.get(n, 10**6)):
             text = self._value(
-                seat, settings_keys[name.lower()], seat.settings[name],
-                seat.loc(("settings", name)), f"{seat.label}.settings.{name}", problems,
+                seat,
+                settings_keys[name.lower()],
+                seat.settings[name],
+                seat.loc(("settings", name)),
+                f"{seat.label}.settings.{name}",
+                problems,
             )
             if text is not None:
                 settings.append((name, text))
@@ -131,8 +141,12 @@ class Renderer:
             rows = []
             for name in sorted(account, key=lambda n: self.account_order.get(n, 10**6)):
                 text = self._value(
-                    seat, account_keys[name.lower()], account[name], seat.account_loc(index, name),
-                    f"{seat.label}.accounts[{index + 1}].{name}", problems,
+                    seat,
+                    account_keys[name.lower()],
+                    account[name],
+                    seat.account_loc(index, name),
+                    f"{seat.label}.accounts[{index + 1}].{name}",
+                    problems,
                 )
                 if text is not None:
                     rows.append((name, text))
@@ -150,7 +164,9 @@ class Renderer:
             "fleet": {"name": self.fleet.name, "microsip": self.fleet.version},
         }
 
-    def _extra(self, seat: Seat, keys: dict[str, Any], section: str, problems: Problems) -> list[tuple[str, str]]:
+    def _extra(
+        self, seat: Seat, keys: dict[str, Any], section: str, problems: Problems
+    ) -> list[tuple[str, str]]:
         rows = []
         for key in sorted(keys, key=str.lower):
             if keys[key] is None:
@@ -171,10 +187,16 @@ class Renderer:
         try:
             text = template.render(context)
         except jinja2.TemplateError as exc:
-            problems.error(_template_loc(template, exc.__traceback__), f"{seat.label} (template)", _template_message(exc))
+            problems.error(
+                _template_loc(template, exc.__traceback__), f"{seat.label} (template)", _template_message(exc)
+            )
             return None
         except Exception as exc:  # the sandbox raises SecurityError etc.
-            problems.error(_template_loc(template, exc.__traceback__), f"{seat.label} (template)", f"{type(exc).__name__}: {exc}")
+            problems.error(
+                _template_loc(template, exc.__traceback__),
+                f"{seat.label} (template)",
+                f"{type(exc).__name__}: {exc}",
+            )
             return None
         for problem in check_output(text, context, template.filename or INI_TEMPLATE):
             problems.error(problem[0], f"{seat.label} (template)", problem[1])
@@ -228,7 +250,9 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
         where = Loc(template, 0)
         lowered = section.name.lower()
         if lowered not in expected:
-            problems.append((where, f"output line {section.line}: section [{section.name}] is not part of the seat"))
+            problems.append(
+                (where, f"output line {section.line}: section [{section.name}] is not part of the seat")
+            )
             continue
         if lowered in seen:
             problems.append((where, f"output line {section.line}: section [{section.name}] appears twice"))
@@ -239,11 +263,25 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
         for entry in section.entries:
             key = entry.key.lower()
             if key not in want:
-                problems.append((where, f"output line {entry.line}: key {entry.key!r} in [{section.name}] is not part of the seat"))
+                problems.append(
+                    (
+                        where,
+                        f"output line {entry.line}: key {entry.key!r} in [{section.name}] "
+                        "is not part of the seat",
+                    )
+                )
             elif key in got:
-                problems.append((where, f"output line {entry.line}: key {entry.key!r} appears twice in [{section.name}]"))
+                problems.append(
+                    (where, f"output line {entry.line}: key {entry.key!r} appears twice in [{section.name}]")
+                )
             elif entry.value != want[key]:
-                problems.append((where, f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value"))
+                problems.append(
+                    (
+                        where,
+                        f"output line {entry.line}: [{section.name}] {entry.key} "
+                        "does not carry the seat's value",
+                    )
+                )
             got.add(key)
         for key in want.keys() - got:
             problems.append((where, f"key {key!r} of [{expected[lowered][0]}] is missing from the output"))

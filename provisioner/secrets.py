@@ -44,9 +44,10 @@ class SecretRef:
     __str__ = describe
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, SecretRef)
-            and (self.kind, self.ref, self.base_dir) == (other.kind, other.ref, other.base_dir)
+        return isinstance(other, SecretRef) and (self.kind, self.ref, self.base_dir) == (
+            other.kind,
+            other.ref,
+            other.base_dir,
         )
 
     def __hash__(self) -> int:

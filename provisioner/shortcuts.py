@@ -27,7 +27,7 @@ _NUMBER = re.compile(r"^\+?[0-9*#][0-9*#.\-]*$")
 _URI = re.compile(r"^(?i:sip|sips|tel|callto):\S+$")
 
 ARGS_FORMS = (
-    'empty, /minimized, /exit, /answer, /hangupall, /hangupcalling, /hangupincoming, '
+    "empty, /minimized, /exit, /answer, /hangupall, /hangupcalling, /hangupincoming, "
     "/dtmf:<digits>, /transfer:<number>, /account:<N> [number], or a number or "
     "sip:/tel:/callto: URI to dial"
 )
@@ -86,4 +86,7 @@ def check_args(args: str, version: str) -> str | None:
             f"{args!r} is not a MicroSIP switch (switches match exactly and are case-sensitive); "
             f"MicroSIP would try to dial it. Use one of: {ARGS_FORMS}"
         )
-    return f"{args!r} is not a number or sip:/tel:/callto: URI; MicroSIP would try to dial it. Use one of: {ARGS_FORMS}"
+    return (
+        f"{args!r} is not a number or sip:/tel:/callto: URI; MicroSIP would try to dial it. "
+        f"Use one of: {ARGS_FORMS}"
+    )

@@ -207,7 +207,9 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
             "a.yaml": "include: [b.yaml]\n",
             "b.yaml": "include: [a.yaml]\n",
         },
-        ["b.yaml:1:11: include[1]: include cycle: fleet.yaml -> a.yaml -> b.yaml -> a.yaml; remove one of the includes"],
+        [
+            "b.yaml:1:11: include[1]: include cycle: fleet.yaml -> a.yaml -> b.yaml -> a.yaml; remove one of the includes"
+        ],
     ),
     (
         "other top-level key in an include",
@@ -223,7 +225,9 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
             "fleet.yaml": "include: [a.yaml]\nprofiles:\n  agent: {}\n" + BASE,
             "a.yaml": "profiles:\n  agent: {}\n",
         },
-        ["a.yaml:2:3: profiles[agent]: profile 'agent' is defined twice (first at fleet.yaml:3:3); rename or remove one"],
+        [
+            "a.yaml:2:3: profiles[agent]: profile 'agent' is defined twice (first at fleet.yaml:3:3); rename or remove one"
+        ],
     ),
     (
         "legacy key",
@@ -243,7 +247,10 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     ),
     (
         "key from a newer version",
-        {"fleet.yaml": BASE.replace("name: acme", 'name: acme\nmicrosip: "3.19"') + "    settings: {autoAnswerCalls: all}\n"},
+        {
+            "fleet.yaml": BASE.replace("name: acme", 'name: acme\nmicrosip: "3.19"')
+            + "    settings: {autoAnswerCalls: all}\n"
+        },
         [
             "fleet.yaml:13:16: seats[alice].settings.autoAnswerCalls: 'autoAnswerCalls' is not read by "
             "MicroSIP 3.19 (it is in 3.22); remove it or set `microsip:` to a version that has it"
@@ -257,7 +264,9 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     (
         "unknown microsip version",
         {"fleet.yaml": BASE.replace("name: acme", 'name: acme\nmicrosip: "3.18"')},
-        ["fleet.yaml:3:11: microsip: '3.18' is not a supported MicroSIP version; use one of 3.19, 3.20, 3.21, 3.22 (quoted)"],
+        [
+            "fleet.yaml:3:11: microsip: '3.18' is not a supported MicroSIP version; use one of 3.19, 3.20, 3.21, 3.22 (quoted)"
+        ],
     ),
     (
         "top level not a mapping",
@@ -393,7 +402,13 @@ def test_secret_value_with_line_break_is_refused_without_showing_it(
 
 
 def test_all_problems_in_one_pass(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({"fleet.yaml": fleet("    settings: {volumeRing: 101, autoAnswer: hdr}", "    account: {transport: tsl}")})
+    build_tree(
+        {
+            "fleet.yaml": fleet(
+                "    settings: {volumeRing: 101, autoAnswer: hdr}", "    account: {transport: tsl}"
+            )
+        }
+    )
     result = run_cli("validate", "fleet.yaml")
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 4  # three problems and the summary
@@ -401,10 +416,12 @@ def test_all_problems_in_one_pass(build_tree: BuildTree, run_cli: RunCli) -> Non
 
 
 def test_template_syntax_error_names_template_and_line(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({
-        "fleet.yaml": BASE.replace("name: acme", "name: acme\ntemplates: tpl"),
-        "tpl/microsip.ini.j2": "[Settings]\n{% for k, v in settings %}\n{{ k }}={{ v }\n{% endfor %}\n",
-    })
+    build_tree(
+        {
+            "fleet.yaml": BASE.replace("name: acme", "name: acme\ntemplates: tpl"),
+            "tpl/microsip.ini.j2": "[Settings]\n{% for k, v in settings %}\n{{ k }}={{ v }\n{% endfor %}\n",
+        }
+    )
     result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": "pw"})
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0].startswith("tpl/microsip.ini.j2:3:1: template: syntax error: ")
@@ -412,10 +429,12 @@ def test_template_syntax_error_names_template_and_line(build_tree: BuildTree, ru
 
 
 def test_template_undefined_variable_names_template_and_line(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({
-        "fleet.yaml": BASE.replace("name: acme", "name: acme\ntemplates: tpl"),
-        "tpl/microsip.ini.j2": "[Settings]\n{{ nothing_here }}\n",
-    })
+    build_tree(
+        {
+            "fleet.yaml": BASE.replace("name: acme", "name: acme\ntemplates: tpl"),
+            "tpl/microsip.ini.j2": "[Settings]\n{{ nothing_here }}\n",
+        }
+    )
     result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": "pw"})
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (

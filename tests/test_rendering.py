@@ -34,7 +34,7 @@ def test_golden_files_are_utf16le_bom_crlf_settings_first() -> None:
         assert "\n" not in text.replace("\r\n", "")
         assert "\r" not in text.replace("\r\n", "")
         parsed = ini.parse(text)
-        assert [s.name for s in parsed.sections][0] == "Settings"
+        assert parsed.sections[0].name == "Settings"
         assert parsed.section("Settings") is not None
         assert parsed.as_dict()["settings"]["accountid"].isdigit()
 
@@ -81,15 +81,17 @@ name: t
 
 
 def test_fleet_template_overrides_builtin_layout(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({
-        "fleet.yaml": BASE.format(extra="templates: tpl\n"),
-        "tpl/microsip.ini.j2": (
-            "[Settings]\n; seat {{ seat.id }} of {{ fleet.name }}\n"
-            "{% for k, v in settings %}{{ k }} = {{ v }}\n{% endfor %}"
-            "{% for a in accounts %}[Account{{ loop.index }}]\n{% for k, v in a|reverse %}{{ k }}={{ v }}\n"
-            "{% endfor %}{% endfor %}"
-        ),
-    })
+    build_tree(
+        {
+            "fleet.yaml": BASE.format(extra="templates: tpl\n"),
+            "tpl/microsip.ini.j2": (
+                "[Settings]\n; seat {{ seat.id }} of {{ fleet.name }}\n"
+                "{% for k, v in settings %}{{ k }} = {{ v }}\n{% endfor %}"
+                "{% for a in accounts %}[Account{{ loop.index }}]\n{% for k, v in a|reverse %}{{ k }}={{ v }}\n"
+                "{% endfor %}{% endfor %}"
+            ),
+        }
+    )
     result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW": "pw"})
     assert result.exit_code == 0, result.stderr
     text = ini.decode(Path("out/s1/microsip.ini").read_bytes())[0]
@@ -102,12 +104,18 @@ def test_fleet_template_overrides_builtin_layout(build_tree: BuildTree, run_cli:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("[Settings]\naccountId=1\nautoAnswer=all\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
-         "output line 3: key 'autoAnswer' in [Settings] is not part of the seat"),
-        ("[Settings]\naccountId=1\n[Evil]\nx=1\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
-         "output line 3: section [Evil] is not part of the seat"),
-        ("[Settings]\naccountId=2\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
-         "output line 2: [Settings] accountId does not carry the seat's value"),
+        (
+            "[Settings]\naccountId=1\nautoAnswer=all\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
+            "output line 3: key 'autoAnswer' in [Settings] is not part of the seat",
+        ),
+        (
+            "[Settings]\naccountId=1\n[Evil]\nx=1\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
+            "output line 3: section [Evil] is not part of the seat",
+        ),
+        (
+            "[Settings]\naccountId=2\n[Account1]\n{% for k, v in accounts[0] %}{{k}}={{v}}\n{% endfor %}",
+            "output line 2: [Settings] accountId does not carry the seat's value",
+        ),
         ("[Settings]\naccountId=1\n", "section [Account1] is missing from the output"),
     ],
 )
@@ -122,10 +130,12 @@ def test_template_cannot_inject_or_drop_content(
 
 
 def test_sandbox_blocks_unsafe_template(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({
-        "fleet.yaml": BASE.format(extra="templates: tpl\n"),
-        "tpl/microsip.ini.j2": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    })
+    build_tree(
+        {
+            "fleet.yaml": BASE.format(extra="templates: tpl\n"),
+            "tpl/microsip.ini.j2": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        }
+    )
     result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW": "pw"})
     assert result.exit_code == 2
     assert "tpl/microsip.ini.j2:1:1: seats[s1] (template):" in result.stderr

@@ -1,0 +1,74 @@
+"""The key catalogue: generated from the reference, complete, typed, per version."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from provisioner import catalogue
+from tests.conftest import REPO
+
+REFERENCE = REPO.parent / "shared" / "reference" / "microsip-keys.yaml"
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="the key reference (shared/) is not beside this checkout")
+def test_packaged_catalogue_is_what_the_generator_produces() -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import build_catalogue
+    finally:
+        sys.path.pop(0)
+    packaged = json.loads((REPO / "provisioner" / "data" / "catalogue.json").read_text("utf-8"))
+    assert packaged == json.loads(json.dumps(build_catalogue.build(REFERENCE)))
+
+
+def test_every_key_is_there_with_its_section_and_type() -> None:
+    keys = catalogue.all_keys()
+    assert len(keys) == 140
+    assert {k.section for k in keys} == {"settings", "account"}
+    assert sum(1 for k in keys if k.section == "account") == 23
+    by_name = {(k.section, k.name): k for k in keys}
+    assert by_name[("account", "transport")].choices == ("udp", "tcp", "tls", "")
+    assert by_name[("settings", "volumeRing")].min == 0 and by_name[("settings", "volumeRing")].max == 100
+    assert by_name[("settings", "sourcePort")].max == 65535
+    assert by_name[("settings", "audioCodecs")].max_length == 511
+    assert by_name[("settings", "DTMFMethod")].choices == (0, 1, 2, 3)
+    assert by_name[("settings", "mainX")].runtime_rewritten
+    assert not by_name[("account", "password")].runtime_rewritten
+    assert by_name[("account", "passwordSize")].legacy
+
+
+def test_version_key_sets_differ() -> None:
+    assert "autoanswercalls" in catalogue.section_keys("settings", "3.22")
+    assert "autoanswercalls" not in catalogue.section_keys("settings", "3.21")
+    assert "silent" in catalogue.section_keys("settings", "3.21")
+    assert "silent" not in catalogue.section_keys("settings", "3.22")
+    assert "fwd" in catalogue.section_keys("settings", "3.21")  # seen in 3.21.6
+    assert "accountid" not in catalogue.section_keys("settings", "3.22")  # set via active_account
+
+
+def test_srtp_dtls_modes_only_in_322() -> None:
+    (srtp,) = catalogue.find("SRTP")
+    assert "dtls" in (srtp.choices_for("3.22") or ())
+    assert "dtls" not in (srtp.choices_for("3.21") or ())
+
+
+def test_suggestions() -> None:
+    assert catalogue.suggest("updateInterval", ["updatesInterval", "autoAnswer"]) == "updatesInterval"
+    assert catalogue.suggest("zzz", ["updatesInterval"]) is None
+
+
+def test_catalogue_does_not_read_shared_at_runtime() -> None:
+    source = "\n".join(p.read_text("utf-8") for p in (REPO / "provisioner").rglob("*.py"))
+    assert "shared/" not in source and "microsip-keys.yaml" not in source
+
+
+def test_shortcut_types_are_known() -> None:
+    assert catalogue.shortcut_types()[:3] == ("call", "video", "message")
+
+
+def test_data_file_is_package_data() -> None:
+    assert (Path(catalogue.__file__).parent / "data" / "catalogue.json").is_file()

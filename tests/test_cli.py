@@ -1,0 +1,228 @@
+"""The command line: output, exit codes, JSON, secrets never shown, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from provisioner import api
+from provisioner.errors import display_path
+from tests.conftest import EXAMPLE, REPO, BuildTree, RunCli, listing
+
+SECRET_FLEET = """\
+version: 1
+name: t
+seats:
+  - id: s1
+    accounts:
+      - {domain: example.com, username: "1", password: "hunter2-plain"}
+      - {domain: example.com, username: "2", password: {env: PW_TWO}}
+    settings:
+      usersDirectory: {env: DIR_URL}
+"""
+
+
+def test_validate_ok(run_cli: RunCli) -> None:
+    result = run_cli("validate", str(EXAMPLE))
+    assert result.exit_code == 0
+    assert result.stdout == "ok: fleet 'acme-office', 4 seats, MicroSIP 3.22\n"
+    assert result.stderr == ""
+
+
+def test_validate_json(run_cli: RunCli) -> None:
+    result = run_cli("validate", str(EXAMPLE), "--format", "json")
+    document = json.loads(result.stdout)
+    assert document == {
+        "ok": True,
+        "errors": [],
+        "warnings": [],
+        "fleet": "acme-office",
+        "microsip": "3.22",
+        "seats": ["reception", "sales-laptop", "support-1", "linux-desk"],
+    }
+
+
+def test_validate_json_on_errors_prints_only_json(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n    accounts: [{domain: d, transport: tsl}]\n"
+        }
+    )
+    result = run_cli("validate", "fleet.yaml", "--format", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["ok"] is False
+    assert document["errors"] == [
+        {
+            "file": "fleet.yaml",
+            "line": 5,
+            "column": 39,
+            "path": "seats[s].accounts[1].transport",
+            "message": "'tsl' is not one of udp, tcp, tls, \"\" (did you mean 'tls'?)",
+        }
+    ]
+
+
+def test_literal_password_warns_and_strict_refuses(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": SECRET_FLEET})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "fleet.yaml:6:56: warning: seats[s1].accounts[1].password: plain-text password in the fleet "
+        "file; use {env: NAME} or {file: path}\n"
+    )
+    strict = run_cli("validate", "fleet.yaml", "--strict")
+    assert strict.exit_code == 2
+    assert "(refused by --strict)" in strict.stderr
+
+
+def test_runtime_key_warns(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": "version: 1\nname: t\ndefaults:\n  settings: {mainX: 10}\n"})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:4:21: warning: defaults.settings.mainX: MicroSIP rewrites 'mainX' while it runs; "
+        "the fleet's value is only a starting point"
+    )
+
+
+def test_secrets_never_appear_in_any_output(build_tree: BuildTree, run_cli: RunCli, tmp_path: Path) -> None:
+    build_tree({"fleet.yaml": SECRET_FLEET})
+    env = {"PW_TWO": "s3cret-from-env", "DIR_URL": "https://dir.example/?token=tok-123"}
+    outputs = [
+        run_cli("validate", "fleet.yaml", "--secrets", env=env),
+        run_cli("validate", "fleet.yaml", "--secrets", "--format", "json", env=env),
+        run_cli("explain", "fleet.yaml", "--seat", "s1", env=env),
+        run_cli("explain", "fleet.yaml", "--seat", "s1", "--format", "json", env=env),
+        run_cli("render", "fleet.yaml", "--out", "out", env=env),
+    ]
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        for secret in ("hunter2-plain", "s3cret-from-env", "tok-123"):
+            assert secret not in result.output
+    # the rendered file itself of course carries them (that is its job)
+    text = (tmp_path / "out/s1/microsip.ini").read_bytes().decode("utf-16")
+    assert "password=s3cret-from-env" in text and "usersDirectory=https://dir.example/?token=tok-123" in text
+
+
+def test_missing_secret_with_json_never_shows_values(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": SECRET_FLEET})
+    result = run_cli("validate", "fleet.yaml", "--secrets", "--format", "json", env={"PW_TWO": "xyz-secret"})
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert [e["message"] for e in document["errors"]] == [
+        "environment variable DIR_URL is not set (secret env:DIR_URL)"
+    ]
+    assert "xyz-secret" not in result.output and "hunter2-plain" not in result.output
+
+
+def test_explain_shows_origin_of_each_value(run_cli: RunCli) -> None:
+    result = run_cli("explain", str(EXAMPLE), "--seat", "support-1")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "seat support-1 -> microsip.ini (installed)"
+    example = display_path(str(EXAMPLE))
+    callcenter = display_path(str(EXAMPLE.parent / "profiles" / "callcenter.yaml"))
+    office = display_path(str(EXAMPLE.parent / "profiles" / "office.yaml"))
+    by_path = {line.split()[0]: line for line in lines[1:]}
+    assert by_path["settings.autoAnswer"].endswith(f"{office}:26:19 (profiles[agent])")
+    assert by_path["settings.cmdCallStart"].split()[-2] == f"{callcenter}:8:21"
+    assert by_path["accounts[2].password"].split()[1] == "file:secrets/1201.txt"
+    assert by_path["accounts[1].domain"].endswith(f"{example}:13:13 (defaults)")
+    assert by_path["install.exe"].split()[-1] == "mode)"
+    assert "demo-pass" not in result.stdout
+
+
+def test_keys_lists_catalogue_and_shows_one(run_cli: RunCli) -> None:
+    listing_ = run_cli("keys")
+    assert listing_.exit_code == 0
+    assert listing_.stdout.splitlines()[-1] == "140 keys; `provisioner keys NAME` shows one in full"
+    one = run_cli("keys", "TRANSPORT")
+    assert one.exit_code == 0
+    assert one.stdout.splitlines()[:5] == [
+        "transport  [AccountN]",
+        "  type:     string",
+        '  default:  "udp"',
+        "  allowed:  udp | tcp | tls | '' (UDP+TCP auto)",
+        "  choices:  'udp', 'tcp', 'tls', ''",
+    ]
+    missing = run_cli("keys", "updateInterval")
+    assert missing.exit_code == 2
+    assert (
+        missing.stderr
+        == "error: no key named 'updateInterval' in the catalogue (did you mean 'updatesInterval'?)\n"
+    )
+
+
+def test_schema_describes_the_fleet_format(run_cli: RunCli) -> None:
+    result = run_cli("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["version", "name"]
+    settings = schema["$defs"]["Settings322"]["properties"]
+    assert settings["autoAnswer"]["anyOf"][0] == {"enum": ["", "button", "header", "all"]}
+    assert settings["volumeRing"]["anyOf"][0]["maximum"] == 100
+    assert schema["$defs"]["Settings322"]["additionalProperties"] is False
+    assert (
+        "autoAnswerCalls"
+        not in json.loads(run_cli("schema", "--microsip", "3.19").stdout)["$defs"]["Settings319"][
+            "properties"
+        ]
+    )
+
+
+def test_init_creates_a_fleet_that_validates_and_renders(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("init", "office")
+    assert result.exit_code == 0
+    assert listing(tmp_path / "office") == [".gitignore", "fleet.yaml", "secrets/alice.txt"]
+    assert run_cli("validate", "office/fleet.yaml", "--secrets", "--strict").exit_code == 0
+    assert run_cli("render", "office/fleet.yaml", "--out", "out").exit_code == 0
+    again = run_cli("init", "office")
+    assert again.exit_code == 2
+    assert "already exists" in again.stderr
+
+
+def test_internal_error_is_one_line_with_a_log(run_cli: RunCli, tmp_path: Path) -> None:
+    with mock.patch.object(api, "validate", autospec=True, side_effect=RuntimeError("boom")):
+        result = run_cli("validate", str(EXAMPLE))
+    assert result.exit_code == 4
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("internal error: RuntimeError; this is a bug -- details in ")
+    log = Path(line.rsplit(" ", 1)[1])
+    assert log.parent == tmp_path / "logs"
+    assert "Traceback" in log.read_text() and "Traceback" not in result.output
+
+
+def test_cli_passes_options_to_the_api(run_cli: RunCli) -> None:
+    with mock.patch.object(api, "render", autospec=True) as render:
+        render.return_value = api.RenderResult(fleet=mock.Mock(warnings=[]), written=[])
+        result = run_cli("render", "f.yaml", "--out", "o", "--seat", "a", "--seat", "b", "--strict")
+    assert result.exit_code == 0
+    render.assert_called_once_with(Path("f.yaml"), Path("o"), seat_ids=["a", "b"], strict=True)
+
+
+def test_usage_error_exits_2(run_cli: RunCli) -> None:
+    result = run_cli("render", str(EXAMPLE))
+    assert result.exit_code == 2
+    assert "Missing option '--out'" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", str(EXAMPLE)]])
+def test_python_dash_m_in_a_real_subprocess(args: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "provisioner", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: provisioner" in proc.stdout or proc.stdout.startswith("ok: fleet 'acme-office'")

@@ -1,0 +1,96 @@
+"""YAML loading: locations, numbers that keep their spelling, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import FleetError, Loc
+from provisioner.loading import MAX_DEPTH, load_file, load_text, raw_text
+
+
+def test_every_value_and_key_has_a_location() -> None:
+    doc = load_text("a:\n  b: [1, x]\n  'C': {d: true}\n", "f.yaml")
+    assert doc.locate(("a", "b", 1)) == Loc("f.yaml", 2, 10)
+    assert doc.locate(("a", "C", "d")) == Loc("f.yaml", 3, 12)
+    assert doc.locate(("a", "C"), key=True) == Loc("f.yaml", 3, 3)
+
+
+def test_locate_matches_keys_case_insensitively_and_falls_back_to_parent() -> None:
+    doc = load_text("settings:\n  AutoAnswer: all\n", "f.yaml")
+    assert doc.locate(("settings", "autoAnswer")) == Loc("f.yaml", 2, 15)
+    assert doc.locate(("settings", "missing")) == Loc("f.yaml", 2, 3)
+
+
+def test_numbers_keep_their_spelling() -> None:
+    doc = load_text("u: 007\nv: 3.20\nw: 0x1F\n", "f.yaml")
+    assert doc.data["u"] == 7 and raw_text(doc.data["u"]) == "007"
+    assert raw_text(doc.data["v"]) == "3.20"
+    assert raw_text(doc.data["w"]) == "0x1F"
+
+
+def test_aliases_are_expanded_within_limits() -> None:
+    doc = load_text("a: &x {k: 1}\nb: *x\n", "f.yaml")
+    assert doc.data["b"] == {"k": 1}
+
+
+def test_self_referencing_alias_is_refused() -> None:
+    with pytest.raises(FleetError) as info:
+        load_text("a: &x [1, *x]\n", "f.yaml")
+    assert "refers to itself" in str(info.value)
+
+
+def test_custom_tags_are_refused() -> None:
+    with pytest.raises(FleetError) as info:
+        load_text("a: !include other.yaml\n", "f.yaml")
+    assert str(info.value) == (
+        "f.yaml:1:4: unsupported YAML tag '!include'; fleet files use plain values "
+        "(use `include:` to split a fleet)"
+    )
+
+
+def test_deep_nesting_is_refused() -> None:
+    text = "a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n"
+    with pytest.raises(FleetError) as info:
+        load_text(text, "f.yaml")
+    assert "levels deep" in str(info.value)
+
+
+def test_very_deep_nesting_fails_fast_in_the_parser() -> None:
+    text = "a: " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(FleetError) as info:
+        load_text(text, "f.yaml")
+    assert str(info.value).startswith("f.yaml:")
+
+
+def test_file_with_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes(b"\xef\xbb\xbfa: 1\n")
+    assert load_file(path).data == {"a": 1}
+
+
+def test_utf16_file_is_refused_with_a_fix(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes("a: 1\n".encode("utf-16-le"))
+    with pytest.raises(FleetError) as info:
+        load_file(path)
+    assert "save it as UTF-8" in str(info.value)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(FleetError) as info:
+        load_file(tmp_path / "nope.yaml")
+    assert str(info.value).endswith("nope.yaml: no such file")
+    with pytest.raises(FleetError) as info:
+        load_file(tmp_path)
+    assert "is a folder" in str(info.value)
+
+
+def test_duplicate_keys_are_all_reported() -> None:
+    with pytest.raises(FleetError) as info:
+        load_text("a: 1\nb: 2\na: 3\nb: 4\n", "f.yaml")
+    assert str(info.value).splitlines() == [
+        "f.yaml:3:1: duplicate key 'a' (first defined on line 1); remove one of them",
+        "f.yaml:4:1: duplicate key 'b' (first defined on line 2); remove one of them",
+    ]
