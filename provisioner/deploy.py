@@ -19,8 +19,13 @@ from provisioner.errors import DeployError
 TEMP_PREFIX = ".provisioner-tmp-"
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically (creating parent folders)."""
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (creating parent folders).
+
+    The data is fsynced before the rename, so after a crash the file is old or new,
+    never empty or torn. ``sync_dir`` also fsyncs the folder so that the rename
+    itself survives a power cut; ``render`` output (a build artifact) skips that.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
@@ -43,7 +48,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_dir(path.parent)
+    if sync_dir:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -75,6 +81,6 @@ def write_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
     """Write each file atomically (render output); return the paths written."""
     written = []
     for path, data in files:
-        write_atomic(path, data)
+        write_atomic(path, data, sync_dir=False)
         written.append(path)
     return written

@@ -12,12 +12,11 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Loc:
-    """A position in a file: 1-based line and column."""
+class Loc(NamedTuple):
+    """A position in a file: 1-based line and column (0 = the whole file)."""
 
     file: str
     line: int = 0

@@ -20,7 +20,16 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problem, Problems
-from provisioner.loading import Document, Path_, YFloat, YInt, format_path, load_file, raw_text
+from provisioner.loading import (
+    Document,
+    Path_,
+    YFloat,
+    YInt,
+    bulk_allocation,
+    format_path,
+    load_file,
+    raw_text,
+)
 from provisioner.merging import finalize, merge_layers
 from provisioner.models import ID_PATTERN, NAME_PATTERN, choices_text, fleet_models, show
 from provisioner.secrets import SecretRef
@@ -366,6 +375,11 @@ def _below_cwd(path: Path) -> bool:
 
 def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
     """Load, validate and merge a fleet. Raise :class:`FleetError` with every problem found."""
+    with bulk_allocation():
+        return _load_fleet(path, strict)
+
+
+def _load_fleet(path: Path, strict: bool) -> Fleet:
     top = load_file(path)
     problems = Problems()
     if not isinstance(top.data, dict):
@@ -399,9 +413,7 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
             if raw_defaults is not None:
                 model = validate(models["layer"], raw_defaults, doc, ("defaults",), version, problems)
                 if model is not None:
-                    defaults = LayerSource(
-                        doc, ("defaults",), "defaults", model.model_dump(exclude_unset=True)
-                    )
+                    defaults = LayerSource(doc, ("defaults",), "defaults", _dump(model))
                 else:
                     defaults_broken = True
         raw_profiles = data.get("profiles")
@@ -438,7 +450,7 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
             )
             profiles[name] = None  # known, but broken until it validates
             if model is not None:
-                dumped = model.model_dump(exclude_unset=True)
+                dumped = _dump(model)
                 extends = dumped.pop("extends", None) or []
                 profiles[name] = (LayerSource(doc, ("profiles", name), f"profiles[{name}]", dumped), extends)
         raw_seats = data.get("seats")
@@ -451,7 +463,7 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
             model = validate(models["seat"], body, doc, prefix, version, problems)
             if model is None:
                 continue
-            dumped = model.model_dump(exclude_unset=True)
+            dumped = _dump(model)
             sid = dumped["id"]
             where = doc.locate((*prefix, "id"))
             if ("seat", sid) in first_seen:
@@ -504,6 +516,41 @@ def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
         seats=seats,
         warnings=problems.warnings,
     )
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    """A validated layer as plain data, with `ini` section names in MicroSIP's spelling."""
+    data = model.model_dump(exclude_unset=True)
+    if data.get("ini"):
+        data["ini"] = {_ini_section_name(section): keys for section, keys in data["ini"].items()}
+    return data
+
+
+def _same_ini_spelling(data: dict[str, Any], ordered: list[LayerSource]) -> dict[str, Any]:
+    """``data`` with its `ini` sections and keys spelled as the first layer spelled them.
+
+    Windows matches ini names case-insensitively, so ``[foo]`` in one layer and
+    ``[FOO]`` in another are one section and must merge as one.
+    """
+    ini = data.get("ini")
+    if not ini:
+        return data
+    spelling: dict[str, str] = {}
+    for layer in ordered:
+        for section, keys in (layer.data.get("ini") or {}).items():
+            spelling.setdefault(section.lower(), section)
+            for key in keys or {}:
+                spelling.setdefault(f"{section.lower()}\0{key.lower()}", key)
+    renamed: dict[str, Any] = {}
+    for section, keys in ini.items():
+        name = spelling[section.lower()]
+        if keys is None:
+            renamed[name] = None
+            continue
+        bucket = renamed.setdefault(name, {})
+        for key, value in keys.items():
+            bucket[spelling[f"{section.lower()}\0{key.lower()}"]] = value
+    return {**data, "ini": renamed}
 
 
 def _valid_name(name: str) -> bool:
@@ -637,7 +684,9 @@ def _effective_seat(
         return None
     ordered = ([defaults] if defaults else []) + chosen + [source]
     no_offset: Path_ = ()
-    merged, origins = merge_layers((layer.data, (layer, no_offset)) for layer in ordered)
+    merged, origins = merge_layers(
+        (_same_ini_spelling(layer.data, ordered), (layer, no_offset)) for layer in ordered
+    )
     effective = finalize(merged)
 
     accounts: list[dict[str, Any]] = []
@@ -682,6 +731,23 @@ def _effective_seat(
             f"account{'s' if len(raw_accounts) != 1 else ''} (numbered from 1)",
         )
 
+    for section in effective.get("ini") or {}:
+        if section.startswith("Account") and int(section[7:]) > len(raw_accounts):
+            problems.error(
+                seat_loc(origins, source, ("ini", section)),
+                f"{source.label}.ini.{section}",
+                f"the seat has {len(raw_accounts)} account{'s' if len(raw_accounts) != 1 else ''}; "
+                f"MicroSIP reads [Account1], [Account2], ... without gaps and would ignore "
+                f"[{section}] -- add an entry to `accounts` instead",
+            )
+    legacy = (effective.get("launch") or {}).get("legacy_flags")
+    if legacy:
+        problems.error(
+            seat_loc(origins, source, ("launch", "legacy_flags")),
+            f"{source.label}.launch.legacy_flags",
+            "translating legacy flags is not available in this version; set the keys under "
+            "`settings` and `account` and the real command line in `launch.args`",
+        )
     target = effective.get("target") or None
     seat_user = dumped.get("user") or dumped["id"]
     target_type = _check_target(target, origins, source, problems)
@@ -710,13 +776,16 @@ def _effective_seat(
         exe=exe,
         target=target,
         launch=effective.get("launch") or {},
-        ini={
-            _ini_section_name(section): dict(keys or {})
-            for section, keys in (effective.get("ini") or {}).items()
-        },
+        ini={section: dict(keys or {}) for section, keys in (effective.get("ini") or {}).items()},
         origins=origins,
         account_origins=account_origins,
     )
+
+
+def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:
+    """Where an effective value was set, or the seat itself when no layer set it."""
+    origin = origins.get(path)
+    return origin_loc(origin, path) if origin else source.loc(path)
 
 
 def _check_target(

@@ -95,6 +95,8 @@ def merge_layers(
     merged: dict[str, Any] = {}
     origins: dict[Path_, Origin] = {}
     for data, origin in layers:
+        if not data:
+            continue
         target = data.get("target")
         current = merged.get("target")
         if (

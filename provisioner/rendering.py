@@ -11,8 +11,9 @@ The result is UTF-16LE with a BOM and CRLF line endings, ``[Settings]`` first.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +25,7 @@ from provisioner import catalogue, ini
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Loc, Problem, Problems
 from provisioner.fleet import Fleet, Seat
+from provisioner.loading import bulk_allocation
 from provisioner.models import text_problem
 from provisioner.secrets import SecretError, SecretRef, resolve
 
@@ -102,19 +104,23 @@ class Renderer:
         return self._templates[name]
 
     def _value(
-        self, seat: Seat, key: catalogue.Key | None, value: Any, loc: Loc, label: str, problems: Problems
+        self,
+        key: catalogue.Key | None,
+        value: Any,
+        where: Callable[[], tuple[Loc, str]],
+        problems: Problems,
     ) -> str | None:
+        """``value`` as ini text; secrets are resolved here. ``where`` locates it, if needed."""
         if isinstance(value, SecretRef):
             try:
                 value = resolve(value, self.environ)
             except SecretError as exc:
-                problems.error(loc, label, f"{exc} (secret {value.describe()})")
+                problems.error(*where(), f"{exc} (secret {value.describe()})")
                 return None
             limit = key.max_length if key else 255
-            what = "the secret's value" if value else "the secret"
-            problem = text_problem(value, limit, what)
+            problem = text_problem(value, limit, "the secret's value")
             if problem:
-                problems.error(loc, label, problem)
+                problems.error(*where(), problem)
                 return None
         return ini.written_value(_text(value), hook=bool(key and key.kind == "hook"))
 
@@ -125,11 +131,9 @@ class Renderer:
         settings: list[tuple[str, str]] = [("accountId", str(seat.active_account))]
         for name in sorted(seat.settings, key=lambda n: self.settings_order.get(n, 10**6)):
             text = self._value(
-                seat,
                 settings_keys[name.lower()],
                 seat.settings[name],
-                seat.loc(("settings", name)),
-                f"{seat.label}.settings.{name}",
+                partial(_at_setting, seat, name),
                 problems,
             )
             if text is not None:
@@ -141,11 +145,9 @@ class Renderer:
             rows = []
             for name in sorted(account, key=lambda n: self.account_order.get(n, 10**6)):
                 text = self._value(
-                    seat,
                     account_keys[name.lower()],
                     account[name],
-                    seat.account_loc(index, name),
-                    f"{seat.label}.accounts[{index + 1}].{name}",
+                    partial(_at_account, seat, index, name),
                     problems,
                 )
                 if text is not None:
@@ -171,8 +173,12 @@ class Renderer:
         for key in sorted(keys, key=str.lower):
             if keys[key] is None:
                 continue
-            loc = seat.loc(("ini", section, key))
-            text = self._value(seat, None, keys[key], loc, f"{seat.label}.ini.{section}.{key}", problems)
+            text = self._value(
+                None,
+                keys[key],
+                partial(_at_ini, seat, section, key),
+                problems,
+            )
             if text is not None:
                 rows.append((key, text))
         return rows
@@ -210,6 +216,18 @@ class Renderer:
         if data is None:
             return None
         return RenderedSeat(seat, (RenderedFile(seat.ini_name, data),))
+
+
+def _at_setting(seat: Seat, name: str) -> tuple[Loc, str]:
+    return seat.loc(("settings", name)), f"{seat.label}.settings.{name}"
+
+
+def _at_account(seat: Seat, index: int, name: str) -> tuple[Loc, str]:
+    return seat.account_loc(index, name), f"{seat.label}.accounts[{index + 1}].{name}"
+
+
+def _at_ini(seat: Seat, section: str, key: str) -> tuple[Loc, str]:
+    return seat.loc(("ini", section, key)), f"{seat.label}.ini.{section}.{key}"
 
 
 def _template_message(exc: jinja2.TemplateError) -> str:
@@ -300,10 +318,11 @@ def render_fleet(
     renderer = Renderer(fleet, environ)
     problems = Problems()
     out = []
-    for seat in seats:
-        rendered = renderer.render(seat, problems)
-        if rendered is not None:
-            out.append(rendered)
+    with bulk_allocation():
+        for seat in seats:
+            rendered = renderer.render(seat, problems)
+            if rendered is not None:
+                out.append(rendered)
     problems.raise_if_errors()
     return out
 

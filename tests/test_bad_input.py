@@ -293,7 +293,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
             )
         },
         [
-            "fleet.yaml:1:26: the file expands to more than 100000 values through YAML aliases "
+            "fleet.yaml:1:12: the file expands to more than 100000 values through YAML aliases "
             "(an alias bomb?); write the values out or use profiles"
         ],
     ),
@@ -439,4 +439,35 @@ def test_template_undefined_variable_names_template_and_line(build_tree: BuildTr
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
         "tpl/microsip.ini.j2:2:1: seats[alice] (template): undefined variable: 'nothing_here' is undefined"
+    )
+
+
+def test_ini_account_section_beyond_the_accounts_is_refused(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": fleet("    ini: {account3: {x: 1}}")})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:12:21: seats[alice].ini.Account3: the seat has 1 account; MicroSIP reads [Account1], "
+        "[Account2], ... without gaps and would ignore [Account3] -- add an entry to `accounts` instead"
+    )
+
+
+def test_ini_sections_merge_whatever_their_spelling(build_tree: BuildTree, run_cli: RunCli) -> None:
+    text = BASE.replace("defaults:\n", "defaults:\n  ini: {foo: {a: 1}}\n") + "    ini: {FOO: {b: 2}}\n"
+    build_tree({"fleet.yaml": text})
+    result = run_cli("explain", "fleet.yaml", "--seat", "alice")
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if "ini." in line]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("ini.foo.a", "1", "fleet.yaml:4:18"),
+        ("ini.foo.b", "2", "fleet.yaml:13:20"),
+    ]
+
+
+def test_legacy_flags_are_refused_until_translation_exists(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": fleet("    launch: {legacy_flags: '--autoanswer 1'}")})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith(
+        "fleet.yaml:12:27: seats[alice].launch.legacy_flags: translating legacy flags is not available"
     )

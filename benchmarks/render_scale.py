@@ -1,0 +1,137 @@
+"""Scale benchmark: validate and render a generated 10,000-seat fleet.
+
+Generates a fleet (3 profiles, 2 accounts per seat, secrets from files), then
+measures, each in a fresh child process so that peak memory is the phase's own:
+
+* ``validate``: load + merge + check (what `provisioner validate` does);
+* ``render``: validate + render in memory + write every ini atomically
+  (what `provisioner render` does);
+* ``floor``: a bare loop writing the same bytes to the same number of files,
+  once plainly and once with the same durability as render (temp file, fsync,
+  rename).
+
+Run: ``.venv/bin/python benchmarks/render_scale.py [--seats N]``. Figures go in
+the README with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def generate(folder: Path, seats: int) -> Path:
+    """Write a fleet with ``seats`` seats into ``folder``; return the fleet file."""
+    (folder / "secrets").mkdir(parents=True, exist_ok=True)
+    lines = [
+        "version: 1",
+        "name: scale",
+        'microsip: "3.22"',
+        "defaults:",
+        "  account: {server: pbx.example.com, domain: example.com, transport: udp, SRTP: optional}",
+        "  settings: {updatesInterval: never, audioCodecs: [opus/48000/2, PCMA/8000/1]}",
+        "  target: {type: appdata, root: users}",
+        "profiles:",
+        "  base: {settings: {singleMode: true, callWaiting: true, localDTMF: true, volumeRing: 80}}",
+        "  agent: {extends: [base], settings: {autoAnswer: header, autoAnswerDelay: 1, denyIncoming: ''}}",
+        "  night: {settings: {autoRecording: true, recordingFormat: mp3, forwarding: all}}",
+        "seats:",
+    ]
+    for i in range(seats):
+        ext = 10000 + i
+        (folder / "secrets" / f"{ext}.txt").write_text(f"pw-{ext}\n", encoding="utf-8")
+        lines += [
+            f"  - id: seat-{i:05d}",
+            f"    user: user{i:05d}",
+            "    profiles: [agent, night]" if i % 2 else "    profiles: [base]",
+            "    accounts:",
+            f'      - {{username: "{ext}", displayName: "Agent Ünal {i}", password: {{file: secrets/{ext}.txt}}}}',
+            f'      - {{username: "{ext + 50000}", label: Queue, password: {{env: QUEUE_PW}}}}',
+        ]
+    path = folder / "fleet.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _phase(name: str, fleet: Path, out: Path) -> None:
+    """Run one phase in this (child) process and print its figures as JSON."""
+    sys.path.insert(0, str(HERE.parent))
+    from provisioner import api
+    from provisioner.fleet import load_fleet
+    from provisioner.rendering import render_fleet
+
+    os.environ["QUEUE_PW"] = "queue-secret"
+    start = time.perf_counter()
+    files = 0
+    if name == "validate":
+        load_fleet(fleet)
+    elif name == "render":
+        files = len(api.render(fleet, out).written)
+    elif name == "render-memory":
+        files = sum(len(r.files) for r in render_fleet(load_fleet(fleet)))
+    elif name in ("floor", "floor-durable"):
+        blobs = [(p, p.read_bytes()) for p in sorted(out.rglob("*.ini"))]
+        target = out.parent / f"{name}-out"
+        start = time.perf_counter()
+        for path, data in blobs:
+            dest = target / path.relative_to(out)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if name == "floor":
+                dest.write_bytes(data)
+            else:
+                temp = dest.with_name("." + dest.name + ".tmp")
+                with temp.open("wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                temp.replace(dest)
+            files += 1
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}))
+
+
+def main() -> int:
+    """Generate the fleet, run each phase in a child process, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seats", type=int, default=10_000)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--fleet", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        _phase(args.phase, args.fleet, args.out)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="render-scale-") as tmp:
+        folder = Path(tmp)
+        fleet = generate(folder / "fleet", args.seats)
+        results = {}
+        for phase in ("validate", "render-memory", "render", "floor", "floor-durable"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--out", str(folder / "out")],
+                capture_output=True, text=True, check=True,
+            )
+            results[phase] = json.loads(proc.stdout)
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+              f"{platform.system()} {platform.release()}")
+        print(f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
+        for phase, r in results.items():
+            print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
+        ratio = results["render"]["seconds"] / results["floor-durable"]["seconds"]
+        plain = results["render"]["seconds"] / results["floor"]["seconds"]
+        print(f"render / durable floor: {ratio:.2f}x   render / plain-write floor: {plain:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
