@@ -98,7 +98,11 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
             files += 1
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}))
+    print(
+        json.dumps(
+            {"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}
+        )
+    )
 
 
 def main() -> int:
@@ -118,13 +122,28 @@ def main() -> int:
         results = {}
         for phase in ("validate", "render-memory", "render", "floor", "floor-durable"):
             proc = subprocess.run(
-                [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--out", str(folder / "out")],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--fleet",
+                    str(fleet),
+                    "--out",
+                    str(folder / "out"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             results[phase] = json.loads(proc.stdout)
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{platform.system()} {platform.release()}")
-        print(f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}"
+        )
+        print(
+            f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)"
+        )
         for phase, r in results.items():
             print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
         ratio = results["render"]["seconds"] / results["floor-durable"]["seconds"]

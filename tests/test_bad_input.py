@@ -469,5 +469,5 @@ def test_legacy_flags_are_refused_until_translation_exists(build_tree: BuildTree
     result = run_cli("validate", "fleet.yaml")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0].startswith(
-        "fleet.yaml:12:27: seats[alice].launch.legacy_flags: translating legacy flags is not available"
+        "fleet.yaml:12:28: seats[alice].launch.legacy_flags: translating legacy flags is not available"
     )
