@@ -396,8 +396,8 @@ def _ini_name(value: str, what: str) -> str | None:
         return f"{what} {value!r} contains a line break or NUL, which would inject lines"
     if what == "section" and ("]" in value or "[" in value):
         return f"section {value!r} must not contain '[' or ']'"
-    if what == "key" and ("=" in value or value[0] in ";[#"):
-        return f"key {value!r} must not contain '=' nor start with ';', '#' or '['"
+    if what == "key" and (any(c in value for c in "=[]") or value[0] in ";#"):
+        return f"key {value!r} must not contain '=', '[' or ']' nor start with ';' or '#'"
     return None
 
 

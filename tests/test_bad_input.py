@@ -471,3 +471,13 @@ def test_legacy_flags_are_refused_until_translation_exists(build_tree: BuildTree
     assert result.stderr.splitlines()[0].startswith(
         "fleet.yaml:12:28: seats[alice].launch.legacy_flags: translating legacy flags is not available"
     )
+
+
+@pytest.mark.parametrize("key", ["a=b", "x]", "[x", ";c", "#c"])
+def test_ini_escape_hatch_keys_cannot_inject(build_tree: BuildTree, run_cli: RunCli, key: str) -> None:
+    build_tree({"fleet.yaml": fleet(f"    ini: {{Foo: {{'{key}': 1}}}}")})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"fleet.yaml:12:10: seats[alice].ini: key {key!r} must not contain '=', '[' or ']' nor start with ';' or '#'"
+    )
