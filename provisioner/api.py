@@ -7,18 +7,21 @@ Nothing here prints; the CLI decides how results look. Errors are raised as
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner import catalogue, deploy
+from provisioner import catalogue, deploy, targets
 from provisioner._resources import data_dir
-from provisioner.errors import Problem, UsageError
+from provisioner.deploy import SeatOutcome
+from provisioner.errors import DeployError, Problem, Problems, UsageError
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
+from provisioner.plan import Drift, SeatPlan, plan_ini, verify_ini
 from provisioner.rendering import render_fleet
 from provisioner.secrets import SecretRef
+from provisioner.state import ManifestError, parse_manifest
 
 
 @dataclass
@@ -172,4 +175,179 @@ def dump_json(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 
-__all__ = ["explain", "init", "keys", "render", "schema", "validate"]
+# --- deploy: plan, apply, verify, rollback -----------------------------------------------------
+
+
+@dataclass
+class SeatReport:
+    """One seat in a plan, apply or verify result."""
+
+    plan: SeatPlan | None
+    seat_id: str
+    outcome: SeatOutcome | None = None
+    drift: list[Drift] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class DeployResult:
+    """Outcome of plan, apply or verify over the chosen seats."""
+
+    fleet: Fleet
+    seats: list[SeatReport]
+    warnings: list[Problem]
+    dry_run: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether applying would still change something."""
+        return any(r.plan is not None and r.plan.action != "unchanged" for r in self.seats)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a seat failed or was refused (exit 3)."""
+        return any(
+            r.error is not None or (r.outcome is not None and r.outcome.status == "conflict")
+            for r in self.seats
+        )
+
+
+def _prepare(
+    fleet_path: Path,
+    seat_ids: list[str] | None,
+    root: Path | None,
+    environ: Mapping[str, str] | None,
+    *,
+    strict: bool = False,
+) -> tuple[Fleet, list[tuple[Seat, Any, targets.SeatTarget]], list[Problem]]:
+    """Load, render and resolve targets for the chosen seats; FleetError on any bad input."""
+    fleet = load_fleet(fleet_path, strict=strict)
+    seats = [fleet.seat(s) for s in seat_ids] if seat_ids else list(fleet.seats)
+    problems = Problems()
+    resolved: dict[str, targets.SeatTarget] = {}
+    for seat in seats:
+        try:
+            resolved[seat.id] = targets.resolve(seat, root)
+        except targets.TargetError as exc:
+            problems.errors.extend(exc.errors)
+    problems.raise_if_errors()
+    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ)}
+    warnings = list(fleet.warnings)
+    for seat in seats:
+        for note in resolved[seat.id].notes:
+            warnings.append(Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True))
+    return fleet, [(s, rendered[s.id], resolved[s.id]) for s in seats], warnings
+
+
+def _anchor(target: targets.SeatTarget, root: Path | None) -> Path:
+    return root if root is not None and target.root.is_relative_to(root) else target.root
+
+
+def _plan_seat(
+    fleet: Fleet,
+    rendered: Any,
+    target: targets.SeatTarget,
+    fs: deploy.RealFS,
+    root: Path | None,
+    rotate: bool,
+) -> SeatPlan:
+    anchor = _anchor(target, root)
+    if not anchor.is_dir():
+        raise DeployError(f"{anchor}: the target root does not exist (seat {target.seat_id})")
+    notes: list[str] = []
+    try:
+        manifest = parse_manifest(fs.read(target.manifest_path))
+    except ManifestError as exc:
+        manifest = None
+        notes.append(f"{target.manifest_path}: {exc}; conflicts cannot be detected, --force rewrites it")
+    ini_file = rendered.ini
+    previous = manifest.files.get(ini_file.name) if manifest else None
+    change = plan_ini(ini_file, target.ini_path, fs.read(target.ini_path), previous, rotate_passwords=rotate)
+    if notes and change.action != "conflict" and change.pending:
+        change.conflicts.extend(notes)
+        change.action = "conflict"
+    return SeatPlan(target.seat_id, fleet.name, [change], target.manifest_path, manifest, notes)
+
+
+def plan(
+    fleet_path: Path,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    rotate_passwords: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> DeployResult:
+    """What ``apply`` would change on each target (nothing is written)."""
+    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
+    fs = deploy.RealFS()
+    reports = []
+    for _seat, rendered, target in chosen:
+        try:
+            reports.append(
+                SeatReport(_plan_seat(fleet, rendered, target, fs, root, rotate_passwords), target.seat_id)
+            )
+        except DeployError as exc:
+            reports.append(SeatReport(None, target.seat_id, error=str(exc)))
+    return DeployResult(fleet, reports, warnings)
+
+
+def apply(
+    fleet_path: Path,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    rotate_passwords: bool = False,
+    backup: bool = True,
+    environ: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DeployResult:
+    """Deploy: merge into existing files, back up, replace atomically, record a manifest."""
+    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
+    fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
+    stamp = deploy.stamp_now()
+    reports = []
+    for _seat, rendered, target in chosen:
+        report = SeatReport(None, target.seat_id)
+        try:
+            report.plan = _plan_seat(fleet, rendered, target, fs, root, rotate_passwords)
+            report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
+        except DeployError as exc:
+            report.error = str(exc)
+        reports.append(report)
+        if progress:
+            progress(1)
+    return DeployResult(fleet, reports, warnings, dry_run=dry_run)
+
+
+def verify(
+    fleet_path: Path,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> DeployResult:
+    """Compare deployed files with the fleet, key by managed key."""
+    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
+    fs = deploy.RealFS()
+    reports = []
+    for _seat, rendered, target in chosen:
+        report = SeatReport(None, target.seat_id)
+        try:
+            report.drift = verify_ini(rendered.ini, target.ini_path, fs.read(target.ini_path))
+        except DeployError as exc:
+            report.error = str(exc)
+        reports.append(report)
+    return DeployResult(fleet, reports, warnings)
+
+
+def rollback(fleet_path: Path, seat_id: str, *, root: Path | None = None) -> deploy.RollbackOutcome:
+    """Restore the files of the seat's last apply from its backups."""
+    fleet = load_fleet(fleet_path)
+    seat = fleet.seat(seat_id)
+    target = targets.resolve(seat, root)
+    return deploy.rollback_seat(seat.id, target.folder, target.manifest_path, deploy.RealFS())
+
+
+__all__ = ["apply", "explain", "init", "keys", "plan", "render", "rollback", "schema", "validate", "verify"]

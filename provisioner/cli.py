@@ -86,6 +86,10 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
             except KeyboardInterrupt:
                 click.echo("interrupted", err=True)
                 sys.exit(130)
+            except BrokenPipeError:  # output piped into `head` and the like
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                sys.exit(141)
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
             except Exception as exc:
@@ -202,6 +206,271 @@ def explain(fleet: Path, seat: str, output_format: str) -> None:
     value_width = min(40, max(len(r.value) for r in rows))
     for row in rows:
         click.echo(f"  {row.path:<{width}}  {row.value:<{value_width}}  {row.origin} ({row.layer})")
+
+
+root_option = click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Re-root every relative target path under DIR (for a scratch tree).",
+)
+
+
+def _target_json(report: Any) -> list[dict[str, Any]]:
+    from provisioner.errors import display_path
+
+    if report.plan is None:
+        return [{"seat": report.seat_id, "path": None, "action": "failed", "diff": "", "error": report.error}]
+    out = []
+    for change in report.plan.files:
+        entry: dict[str, Any] = {
+            "seat": report.seat_id,
+            "path": display_path(str(change.path)),
+            "action": change.action,
+            "diff": change.diff,
+            "notes": change.notes,
+            "conflicts": change.conflicts,
+        }
+        if report.outcome is not None:
+            entry["result"] = report.outcome.status
+        if report.error:
+            entry["error"] = report.error
+        out.append(entry)
+    return out
+
+
+def _print_plan(result: Any, *, diffs: bool = True) -> dict[str, int]:
+    from provisioner.errors import display_path
+
+    counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0}
+    for report in result.seats:
+        if report.plan is None:
+            counts["failed"] += 1
+            click.echo(f"{'failed':<10} {report.seat_id}: {report.error}")
+            continue
+        for change in report.plan.files:
+            counts[change.action] += 1
+            click.echo(f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}")
+            for note in change.notes:
+                click.echo(f"  note: {note}")
+            for conflict in change.conflicts:
+                click.echo(f"  conflict: {conflict}")
+            if diffs and change.diff:
+                for line in change.diff.splitlines():
+                    click.echo(f"  {line}")
+        if report.error:
+            counts["failed"] += 1
+            click.echo(f"  failed: {report.error}")
+    return counts
+
+
+def _summary(counts: dict[str, int]) -> str:
+    parts = [
+        f"{counts['create']} to create",
+        f"{counts['update']} to update",
+        f"{counts['unchanged']} unchanged",
+        f"{counts['conflict']} in conflict",
+    ]
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} failed")
+    return ", ".join(parts)
+
+
+@main.command()
+@fleet_argument
+@seat_option
+@root_option
+@format_option
+@click.option("--exit-code", is_flag=True, help="Exit 1 when changes are pending.")
+@click.option("--rotate-passwords", is_flag=True, help="Plan to replace passwords already on disk.")
+@handle_errors(json_errors=True)
+def plan(
+    fleet: Path,
+    seats: tuple[str, ...],
+    root: Path | None,
+    output_format: str,
+    exit_code: bool,
+    rotate_passwords: bool,
+) -> None:
+    """Show what apply would change on each target, with diffs (secrets masked)."""
+    from provisioner import api
+
+    result = api.plan(fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords)
+    if output_format == "json":
+        _json_out(
+            {
+                **_problems_json([], result.warnings),
+                "targets": [t for r in result.seats for t in _target_json(r)],
+            }
+        )
+    else:
+        _print_warnings(result.warnings)
+        click.echo(f"plan: {_summary(_print_plan(result))}")
+    if any(r.error for r in result.seats):
+        sys.exit(3)
+    if exit_code and result.pending:
+        sys.exit(1)
+
+
+@main.command()
+@fleet_argument
+@seat_option
+@root_option
+@click.option(
+    "--dry-run", is_flag=True, help="Walk the whole apply, write nothing; exit 1 if changes are pending."
+)
+@click.option("--force", is_flag=True, help="Overwrite targets in conflict (their old bytes are backed up).")
+@click.option("--rotate-passwords", is_flag=True, help="Replace passwords already on disk.")
+@click.option(
+    "--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore)."
+)
+@format_option
+@handle_errors(json_errors=True)
+def apply(
+    fleet: Path,
+    seats: tuple[str, ...],
+    root: Path | None,
+    dry_run: bool,
+    force: bool,
+    rotate_passwords: bool,
+    no_backup: bool,
+    output_format: str,
+) -> None:
+    """Deploy: merge into existing files, back up, replace atomically, record a manifest."""
+    from provisioner import api
+
+    chosen = list(seats) or None
+    show_bar = output_format == "text" and sys.stderr.isatty()
+    kwargs: dict[str, Any] = {
+        "seat_ids": chosen,
+        "root": root,
+        "dry_run": dry_run,
+        "force": force,
+        "rotate_passwords": rotate_passwords,
+        "backup": not no_backup,
+    }
+    if show_bar:
+        with click.progressbar(length=_seat_count(fleet, chosen), label="applying", file=sys.stderr) as bar:
+            result = api.apply(fleet, progress=bar.update, **kwargs)
+    else:
+        result = api.apply(fleet, **kwargs)
+    if output_format == "json":
+        _json_out(
+            {
+                **_problems_json([], result.warnings),
+                "dry_run": dry_run,
+                "targets": [t for r in result.seats for t in _target_json(r)],
+            }
+        )
+    else:
+        _print_warnings(result.warnings)
+        _print_apply(result)
+    if result.failed:
+        sys.exit(3)
+    if dry_run and result.pending:
+        sys.exit(1)
+
+
+def _seat_count(fleet: Path, chosen: list[str] | None) -> int:
+    if chosen:
+        return len(chosen)
+    from provisioner.fleet import load_fleet
+
+    return len(load_fleet(fleet).seats)
+
+
+def _print_apply(result: Any) -> None:
+    from provisioner.errors import display_path
+
+    counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0}
+    for report in result.seats:
+        if report.error:
+            counts["failed"] += 1
+            click.echo(f"failed     {report.seat_id}: {report.error}")
+            continue
+        assert report.outcome is not None and report.plan is not None
+        status = report.outcome.status
+        counts[status] = counts.get(status, 0) + 1
+        for change in report.plan.files:
+            if status == "conflict":
+                for conflict in change.conflicts:
+                    click.echo(f"conflict   {report.seat_id}: {display_path(str(change.path))}: {conflict}")
+            elif change.pending:
+                click.echo(f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}")
+                for note in change.notes:
+                    click.echo(f"  note: {note}")
+        for backup in report.outcome.backups:
+            click.echo(f"  backup: {display_path(str(backup))}")
+    done = "to write" if result.dry_run else "written"
+    summary = (
+        f"{counts['applied']} seats {done}, {counts['unchanged']} unchanged, "
+        f"{counts['conflict']} in conflict, {counts['failed']} failed (of {len(result.seats)})"
+    )
+    click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
+    if counts["conflict"]:
+        click.echo(
+            "conflicts: someone changed managed keys since the last apply; --force overwrites them", err=True
+        )
+
+
+@main.command()
+@fleet_argument
+@seat_option
+@root_option
+@format_option
+@handle_errors(json_errors=True)
+def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format: str) -> None:
+    """Compare deployed files with the fleet; exit 1 on drift."""
+    from provisioner import api
+    from provisioner.errors import display_path
+
+    result = api.verify(fleet, seat_ids=list(seats) or None, root=root)
+    drifted = [r for r in result.seats if r.drift]
+    if output_format == "json":
+        targets = []
+        for report in result.seats:
+            targets.append(
+                {
+                    "seat": report.seat_id,
+                    "path": display_path(str(report.drift[0].file)) if report.drift else None,
+                    "action": "failed" if report.error else ("drift" if report.drift else "unchanged"),
+                    "diff": "",
+                    "drift": [{"key": d.key, "message": d.message} for d in report.drift],
+                    **({"error": report.error} if report.error else {}),
+                }
+            )
+        _json_out({**_problems_json([], result.warnings), "targets": targets})
+    else:
+        _print_warnings(result.warnings)
+        for report in result.seats:
+            if report.error:
+                click.echo(f"failed  {report.seat_id}: {report.error}")
+            for drift in report.drift:
+                where = f"{drift.key}: " if drift.key else ""
+                click.echo(
+                    f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}"
+                )
+        click.echo(f"verify: {len(drifted)} of {len(result.seats)} seats drifted")
+    if any(r.error for r in result.seats):
+        sys.exit(3)
+    if drifted:
+        sys.exit(1)
+
+
+@main.command()
+@fleet_argument
+@click.option("--seat", "seat", required=True, metavar="ID", help="The seat to roll back.")
+@root_option
+@handle_errors()
+def rollback(fleet: Path, seat: str, root: Path | None) -> None:
+    """Restore the files of the seat's last apply from its backups."""
+    from provisioner import api
+    from provisioner.errors import display_path
+
+    outcome = api.rollback(fleet, seat, root=root)
+    for path, what in outcome.restored:
+        click.echo(f"{display_path(str(path))}: {what}")
+    count = len(outcome.restored)
+    click.echo(f"rollback: {count} file{'s' if count != 1 else ''} of seat {seat} restored")
 
 
 @main.command()

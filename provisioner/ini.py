@@ -34,6 +34,11 @@ def written_value(value: str, *, hook: bool = False) -> str:
     return value
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as Windows sees them: split on CR, LF or CRLF only."""
+    return _LINE_BREAK.split(text)
+
+
 def read_value(text: str) -> str:
     """What the Windows profile API returns for the text after ``=``."""
     value = text.strip()
@@ -117,12 +122,14 @@ class Parsed:
         return next((s for s in self.sections if s.name.lower() == lowered), None)
 
     def as_dict(self) -> dict[str, dict[str, str]]:
-        """Section (lower-cased) -> key (lower-cased) -> value; first wins, as on Windows."""
+        """Section (lower-cased) -> key (lower-cased) -> value, as Windows reads them.
+
+        The first of duplicated keys wins, and a repeated section is unreachable:
+        every lookup stops at the first section of that name.
+        """
         out: dict[str, dict[str, str]] = {}
         for section in self.sections:
-            merged = out.setdefault(section.name.lower(), {})
-            for key, value in section.values().items():
-                merged.setdefault(key, value)
+            out.setdefault(section.name.lower(), section.values())
         return out
 
 
@@ -147,3 +154,105 @@ def parse(text: str) -> Parsed:
             continue
         current.entries.append(Entry(key.strip(), read_value(rest) if sep else "", number))
     return Parsed(sections, stray)
+
+
+@dataclass
+class MergeResult:
+    """The merged text and what the merge noticed."""
+
+    text: str
+    changed: bool
+    notes: list[str] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # seeded keys left as found
+    written: list[tuple[str, str]] = field(default_factory=list)  # seeded keys written
+
+
+def merge(
+    old_text: str,
+    sections: list[tuple[str, list[tuple[str, str]]]],
+    seeded: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> MergeResult:
+    """Set the managed keys in an existing ini text; keep every other line as it was.
+
+    ``sections`` lists the managed sections and ``(key, written value)`` pairs in
+    order. Keys are matched case-insensitively in the first section of that name
+    (the one Windows reads); a line is rewritten only when the value Windows would
+    read differs. ``seeded`` keys (``(section, key)`` lower-cased) are written only
+    when missing or empty -- an existing value is kept (passwords MicroSIP has
+    encrypted, state MicroSIP rewrites).
+    """
+    lines = _LINE_BREAK.split(old_text)
+    trailing_newline = len(lines) > 1 and lines[-1] == ""
+    if trailing_newline:
+        lines.pop()
+    if lines == [""]:
+        lines = []
+    parsed = parse("\n".join(lines))
+    notes: list[str] = []
+    result = MergeResult("", False, notes)
+    seen: dict[str, Section] = {}
+    for section in parsed.sections:
+        lowered = section.name.lower()
+        if lowered in seen:
+            notes.append(
+                f"[{section.name}] appears twice (lines {seen[lowered].line} and {section.line}); "
+                "Windows reads only the first, which is the one updated"
+            )
+        else:
+            seen[lowered] = section
+    inserts: list[tuple[int, list[str]]] = []  # (insert after this 0-based line index, new lines)
+    appended: list[str] = []
+    prepended: list[str] = []
+    for name, entries in sections:
+        lowered = name.lower()
+        current = seen.get(lowered)
+        if current is None:
+            block = [f"[{name}]"] + [f"{key}={text}" for key, text in entries]
+            for key, _ in entries:
+                if (lowered, key.lower()) in seeded:
+                    result.written.append((name, key))
+            if lowered == "settings" and parsed.sections:
+                prepended += block
+            else:
+                appended += block
+            continue
+        first: dict[str, Entry] = {}
+        for entry in current.entries:
+            key_lower = entry.key.lower()
+            if key_lower in first:
+                if any(k.lower() == key_lower for k, _ in entries):
+                    notes.append(
+                        f"[{current.name}] {entry.key} appears twice (lines {first[key_lower].line} and "
+                        f"{entry.line}); Windows reads the first, which is the one updated"
+                    )
+                continue
+            first[key_lower] = entry
+        last_line = max([current.line] + [e.line for e in current.entries])
+        new_lines: list[str] = []
+        for key, text in entries:
+            key_lower = key.lower()
+            wanted = read_value(text)
+            existing = first.get(key_lower)
+            is_seeded = (lowered, key_lower) in seeded
+            if existing is not None:
+                if is_seeded and existing.value != "":
+                    result.kept.append((name, key))
+                    continue
+                if is_seeded:
+                    result.written.append((name, key))
+                if existing.value != wanted:
+                    lines[existing.line - 1] = f"{key}={text}"
+                    result.changed = True
+                continue
+            if is_seeded:
+                result.written.append((name, key))
+            new_lines.append(f"{key}={text}")
+        if new_lines:
+            inserts.append((last_line - 1, new_lines))
+    for index, new_lines in sorted(inserts, reverse=True):
+        lines[index + 1 : index + 1] = new_lines
+    if inserts or appended or prepended:
+        result.changed = True
+    lines = prepended + lines + appended
+    result.text = "\r\n".join(lines) + ("\r\n" if lines else "")
+    return result

@@ -32,13 +32,24 @@ from provisioner.secrets import SecretError, SecretRef, resolve
 INI_TEMPLATE = "microsip.ini.j2"
 
 
+Managed = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
 @dataclass(frozen=True)
 class RenderedFile:
-    """One output file of a seat: its name (relative to the seat's folder) and bytes."""
+    """One output file of a seat: its name (relative to the seat's folder) and bytes.
+
+    For the ini, ``managed`` lists the sections and ``(key, written value)`` pairs
+    the fleet manages (what deploy merges into an existing file), ``secrets`` the
+    ``(section, key)`` pairs (lower-cased) whose values are secrets, and
+    ``seeded`` those written only where the file has no value yet.
+    """
 
     name: str
     data: bytes
-    secret_free: bool = False
+    managed: Managed = ()
+    secrets: frozenset[tuple[str, str]] = frozenset()
+    seeded: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -183,8 +194,8 @@ class Renderer:
                 rows.append((key, text))
         return rows
 
-    def render_ini(self, seat: Seat, problems: Problems) -> bytes | None:
-        """The seat's ini bytes, or None when a problem was recorded."""
+    def render_ini(self, seat: Seat, problems: Problems) -> RenderedFile | None:
+        """The seat's ini file, or None when a problem was recorded."""
         before = len(problems.errors)
         context = self.context(seat, problems)
         if len(problems.errors) > before:
@@ -208,14 +219,44 @@ class Renderer:
             problems.error(problem[0], f"{seat.label} (template)", problem[1])
         if len(problems.errors) > before:
             return None
-        return ini.encode(text)
+        managed = (
+            ("Settings", tuple(context["settings"])),
+            *((f"Account{i}", tuple(rows)) for i, rows in enumerate(context["accounts"], start=1)),
+            *((name, tuple(rows)) for name, rows in context["sections"]),
+        )
+        return RenderedFile(
+            seat.ini_name,
+            ini.encode(text),
+            managed,
+            frozenset(_secret_keys(seat)),
+            frozenset(_seeded_keys(seat, self.fleet.version)),
+        )
 
     def render(self, seat: Seat, problems: Problems) -> RenderedSeat | None:
         """All files of one seat, or None when a problem was recorded."""
-        data = self.render_ini(seat, problems)
-        if data is None:
+        ini_file = self.render_ini(seat, problems)
+        if ini_file is None:
             return None
-        return RenderedSeat(seat, (RenderedFile(seat.ini_name, data),))
+        return RenderedSeat(seat, (ini_file,))
+
+
+def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
+    """``(section, key)`` pairs whose value is a secret (every password among them)."""
+    found = [("settings", k.lower()) for k, v in seat.settings.items() if isinstance(v, SecretRef)]
+    for index, account in enumerate(seat.accounts, start=1):
+        found += [(f"account{index}", k.lower()) for k, v in account.items() if isinstance(v, SecretRef)]
+        found.append((f"account{index}", "password"))
+    for section, keys in seat.ini.items():
+        found += [(section.lower(), k.lower()) for k, v in keys.items() if isinstance(v, SecretRef)]
+    return found
+
+
+def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
+    """Keys written only where the file has no value: passwords, and state MicroSIP rewrites."""
+    keys = catalogue.section_keys("settings", version)
+    found = [("settings", k.lower()) for k in seat.settings if keys[k.lower()].runtime_rewritten]
+    found += [(f"account{i}", "password") for i in range(1, len(seat.accounts) + 1)]
+    return found
 
 
 def _at_setting(seat: Seat, name: str) -> tuple[Loc, str]:

@@ -45,7 +45,7 @@ def test_decode_refuses_garbage(data: bytes, reason: str) -> None:
 
 def test_parse_follows_windows_rules() -> None:
     parsed = ini.parse("; c\n[Settings]\n  Key = \"quoted\" \nkey=second\n[settings]\nOther='x'\nstray\n")
-    assert parsed.as_dict() == {"settings": {"key": "quoted", "other": "x", "stray": ""}}
+    assert parsed.as_dict() == {"settings": {"key": "quoted"}}  # the second [settings] is unreachable
     assert [[e.key for e in s.entries] for s in parsed.sections] == [["Key", "key"], ["Other", "stray"]]
     assert ini.parse("orphan=1\n").stray == [1]
 

@@ -1,0 +1,288 @@
+"""Plan a deploy: compare what the fleet wants with what is on disk. Pure.
+
+Given a seat's rendered files, the bytes currently on disk and the manifest of
+the last apply, :func:`plan_ini` decides per file whether it is to be created,
+updated, left unchanged, or is in conflict (a managed key someone else changed
+since the last apply, or an existing file that is not a readable ini), and
+produces the merged bytes and a unified diff in which every secret is masked.
+Nothing here reads or writes files; :mod:`provisioner.deploy` does that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from provisioner import ini
+from provisioner.rendering import RenderedFile
+from provisioner.secrets import MASK
+from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
+
+Action = Literal["create", "update", "unchanged", "conflict"]
+#: A MicroSIP ini with years of call history is well under this; anything larger is not one.
+MAX_INI_BYTES = 4 * 1024 * 1024
+#: Control characters no ini text holds (tab, LF, VT, FF and CR excepted).
+_BINARY = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+
+
+@dataclass
+class FileChange:
+    """What applying would do to one file."""
+
+    path: Path
+    name: str  # the manifest's name for it (relative to the ini folder)
+    kind: Literal["ini", "owned"]
+    action: Action
+    old: bytes | None
+    new: bytes
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
+
+    @property
+    def pending(self) -> bool:
+        """Whether applying would write this file."""
+        return self.action != "unchanged"
+
+
+def unreadable_reason(data: bytes) -> str | None:
+    """Why ``data`` is not an ini MicroSIP could have left, or None when it is one."""
+    if len(data) > MAX_INI_BYTES:
+        return f"{len(data)} bytes, far larger than any MicroSIP ini"
+    try:
+        text, _ = ini.decode(data)
+    except ini.DecodeError as exc:
+        return str(exc)
+    parsed = ini.parse(text)
+    meaningful = sum(1 for line in ini.split_lines(text) if line.strip() and not line.strip().startswith(";"))
+    if meaningful and not parsed.sections:
+        return "no [section] in it"
+    if parsed.stray and len(parsed.stray) > max(3, meaningful // 10):
+        return f"{len(parsed.stray)} lines that are neither [sections] nor key=value"
+    if _BINARY.search(text):
+        return "control characters (binary data)"
+    return None
+
+
+def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
+    """``text`` with the value of every secret key (and every ``password``) replaced by the mask."""
+    out = []
+    section = ""
+    for line in ini.split_lines(text):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped[1:].split("]", 1)[0].strip().lower()
+        elif "=" in line and not stripped.startswith(";"):
+            key, _, value = line.partition("=")
+            lowered = key.strip().lower()
+            if value.strip() and (lowered == "password" or (section, lowered) in secrets):
+                line = f"{key}={MASK}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def unified_diff(name: str, old: str, new: str, secrets: frozenset[tuple[str, str]]) -> str:
+    """A unified diff of two ini texts, secrets masked."""
+    before = mask(old, secrets).splitlines(keepends=False)
+    after = mask(new, secrets).splitlines(keepends=False)
+    lines = difflib.unified_diff(before, after, f"a/{name}", f"b/{name}", lineterm="", n=2)
+    return "\n".join(lines)
+
+
+def _record(rendered: RenderedFile) -> FileRecord:
+    managed: dict[str, dict[str, str]] = {}
+    for section, entries in rendered.managed:
+        for key, text in entries:
+            pair = (section.lower(), key.lower())
+            if pair in rendered.secrets or pair in rendered.seeded:
+                continue
+            managed.setdefault(section, {})[key] = value_hash(ini.read_value(text))
+    return FileRecord("ini", managed)
+
+
+def _wanted(rendered: RenderedFile) -> dict[tuple[str, str], str]:
+    return {
+        (section.lower(), key.lower()): ini.read_value(text)
+        for section, entries in rendered.managed
+        for key, text in entries
+    }
+
+
+def plan_ini(
+    rendered: RenderedFile,
+    path: Path,
+    old: bytes | None,
+    previous: FileRecord | None,
+    *,
+    rotate_passwords: bool = False,
+) -> FileChange:
+    """Plan one seat's ini against the bytes on disk and the manifest record of the last apply."""
+    record = _record(rendered)
+    name = rendered.name
+    if old is None:
+        text = ini.decode(rendered.data)[0]
+        return FileChange(
+            path,
+            name,
+            "ini",
+            "create",
+            None,
+            rendered.data,
+            unified_diff(name, "", text, rendered.secrets),
+            record=record,
+        )
+    reason = unreadable_reason(old)
+    if reason is not None:
+        return FileChange(
+            path,
+            name,
+            "ini",
+            "conflict",
+            old,
+            rendered.data,
+            conflicts=[
+                f"the existing file is not an ini MicroSIP could read ({reason}); --force "
+                "replaces it with the fleet's file (the old bytes are kept in the backup)"
+            ],
+            record=record,
+        )
+    old_text, encoding = ini.decode(old)
+    seeded = set(rendered.seeded)
+    if rotate_passwords:
+        seeded = {pair for pair in seeded if pair[1] != "password"}
+    merged = ini.merge(old_text, [(s, list(e)) for s, e in rendered.managed], seeded)
+    new = old if not merged.changed and encoding == "utf-16-le" else ini.encode(merged.text)
+    notes = list(merged.notes)
+    for section, key in merged.kept:
+        if key.lower() == "password":
+            notes.append(
+                f"[{section}] password: kept the one on disk "
+                "(MicroSIP encrypts it; --rotate-passwords replaces it)"
+            )
+    for section, key in merged.written:
+        if key.lower() == "password":
+            notes.append(f"[{section}] password: written (none on disk)")
+    if encoding != "utf-16-le":
+        notes.append(f"converted from {encoding} to UTF-16LE with BOM")
+    conflicts = _conflicts(rendered, old_text, previous)
+    action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
+    diff = "" if new == old else unified_diff(name, old_text, ini.decode(new)[0], rendered.secrets)
+    return FileChange(path, name, "ini", action, old, new, diff, notes, conflicts, record)
+
+
+def _conflicts(rendered: RenderedFile, old_text: str, previous: FileRecord | None) -> list[str]:
+    """Managed keys changed on disk since the last apply, to something the fleet does not want."""
+    if previous is None:
+        return []
+    on_disk = ini.parse(old_text).as_dict()
+    wanted = _wanted(rendered)
+    found = []
+    for section, keys in previous.managed.items():
+        for key, written in keys.items():
+            pair = (section.lower(), key.lower())
+            if pair not in wanted:
+                continue  # no longer managed
+            current = on_disk.get(pair[0], {}).get(pair[1])
+            if current is not None and value_hash(current) == written:
+                continue  # as we left it
+            if current == wanted[pair]:
+                continue  # changed, but to what the fleet wants
+            shown = "removed" if current is None else f"now {current!r}"
+            found.append(f"[{section}] {key}: changed on disk since the last apply ({shown})")
+    return found
+
+
+def plan_owned(
+    name: str, path: Path, data: bytes, old: bytes | None, previous: FileRecord | None
+) -> FileChange:
+    """Plan a file the tool owns whole (a launcher): judged on its bytes."""
+    record = FileRecord("owned", sha256=bytes_hash(data))
+    if old is None:
+        return FileChange(path, name, "owned", "create", None, data, record=record)
+    if old == data:
+        return FileChange(path, name, "owned", "unchanged", old, data, record=record)
+    if previous is not None and previous.sha256 is not None and bytes_hash(old) != previous.sha256:
+        return FileChange(
+            path,
+            name,
+            "owned",
+            "conflict",
+            old,
+            data,
+            conflicts=[f"{name}: changed on disk since the last apply"],
+            record=record,
+        )
+    return FileChange(path, name, "owned", "update", old, data, record=record)
+
+
+@dataclass
+class Drift:
+    """One difference ``verify`` found."""
+
+    file: Path
+    key: str
+    message: str
+
+
+def verify_ini(rendered: RenderedFile, path: Path, data: bytes | None) -> list[Drift]:
+    """Managed keys on disk that differ from the fleet (passwords: any non-empty one is in sync)."""
+    if data is None:
+        return [Drift(path, "", "the file does not exist")]
+    reason = unreadable_reason(data)
+    if reason is not None:
+        return [Drift(path, "", f"the file is not a readable ini ({reason})")]
+    on_disk = ini.parse(ini.decode(data)[0]).as_dict()
+    drift = []
+    for section, entries in rendered.managed:
+        for key, text in entries:
+            pair = (section.lower(), key.lower())
+            current = on_disk.get(pair[0], {}).get(pair[1])
+            wanted = ini.read_value(text)
+            label = f"[{section}] {key}"
+            if pair in rendered.seeded:
+                if not current and wanted:
+                    drift.append(Drift(path, label, "missing or empty on disk"))
+                continue
+            if current == wanted:
+                continue
+            if current is None:
+                drift.append(Drift(path, label, "missing on disk"))
+            elif pair in rendered.secrets:
+                drift.append(Drift(path, label, "differs from the fleet (secret, not shown)"))
+            else:
+                drift.append(Drift(path, label, f"{current!r} on disk, the fleet says {wanted!r}"))
+    return drift
+
+
+def verify_owned(name: str, path: Path, data: bytes, current: bytes | None) -> list[Drift]:
+    """A file the tool owns whole: in sync only when its bytes are the fleet's."""
+    if current is None:
+        return [Drift(path, "", "the file does not exist")]
+    if current != data:
+        return [Drift(path, "", f"{name} differs from the fleet's")]
+    return []
+
+
+@dataclass
+class SeatPlan:
+    """Everything applying one seat would do."""
+
+    seat_id: str
+    fleet: str
+    files: list[FileChange]
+    manifest_path: Path
+    manifest: Manifest | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def action(self) -> Action:
+        """The seat's overall action."""
+        actions = {f.action for f in self.files}
+        for action in ("conflict", "create", "update"):
+            if action in actions:
+                return action
+        return "unchanged"

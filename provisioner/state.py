@@ -1,0 +1,159 @@
+"""What the tool remembers about a target: the manifest and the backups.
+
+The manifest sits in ``.provisioner/`` beside the ini. It records, per managed
+ini key, a hash of the value last written (never the value, and nothing at all
+for passwords and other secrets), the hash of each file the tool owns whole,
+and which backup holds each file's previous bytes. It is written last, after
+every file of the seat, so it never claims a write that did not happen. This
+module only builds and reads that data; :mod:`provisioner.deploy` writes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner import __version__
+
+MANIFEST_VERSION = 1
+#: Backups kept per file; older ones are removed after a successful apply.
+BACKUPS_KEPT = 10
+_BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d+)\.bak$")
+
+
+def value_hash(value: str) -> str:
+    """The hash stored for a managed value (salted with the tool's name, hex)."""
+    return hashlib.sha256(("microsip-provisioner\0" + value).encode("utf-8")).hexdigest()
+
+
+def bytes_hash(data: bytes) -> str:
+    """The hash stored for a file the tool owns whole."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class FileRecord:
+    """What the manifest knows about one file."""
+
+    kind: str  # "ini" (merged, judged per managed key) or "owned" (judged on its bytes)
+    managed: dict[str, dict[str, str]] = field(default_factory=dict)  # section -> key -> value hash
+    sha256: str | None = None  # owned files only
+    backup: str | None = None  # backup of the bytes the last apply replaced
+    existed: bool = True  # whether the file existed before the last apply
+    changed: bool = False  # whether the last apply wrote it
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON form."""
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "backup": self.backup,
+            "existed": self.existed,
+            "changed": self.changed,
+        }
+        if self.kind == "ini":
+            data["managed"] = self.managed
+        else:
+            data["sha256"] = self.sha256
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileRecord:
+        """Read the JSON form."""
+        return cls(
+            kind=str(data["kind"]),
+            managed={
+                str(s): {str(k): str(v) for k, v in keys.items()}
+                for s, keys in data.get("managed", {}).items()
+            },
+            sha256=data.get("sha256"),
+            backup=data.get("backup"),
+            existed=bool(data.get("existed", True)),
+            changed=bool(data.get("changed", False)),
+        )
+
+
+@dataclass
+class Manifest:
+    """The state of one seat's target after an apply."""
+
+    fleet: str
+    seat: str
+    files: dict[str, FileRecord] = field(default_factory=dict)  # path relative to the ini folder
+    previous: dict[str, Any] | None = None  # the manifest this apply replaced (for rollback)
+
+    def to_bytes(self) -> bytes:
+        """Serialized, deterministic."""
+        document = {
+            "manifest": MANIFEST_VERSION,
+            "tool": f"microsip-provisioner {__version__}",
+            "fleet": self.fleet,
+            "seat": self.seat,
+            "files": {name: record.as_json() for name, record in sorted(self.files.items())},
+            "previous": self.previous,
+        }
+        return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def as_previous(self) -> dict[str, Any]:
+        """This manifest as the ``previous`` entry of the next one (one level kept)."""
+        return {
+            "fleet": self.fleet,
+            "seat": self.seat,
+            "files": {name: record.as_json() for name, record in sorted(self.files.items())},
+        }
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Manifest:
+        """Read a manifest document (or a ``previous`` entry)."""
+        return cls(
+            fleet=str(document.get("fleet", "")),
+            seat=str(document.get("seat", "")),
+            files={str(n): FileRecord.from_json(r) for n, r in (document.get("files") or {}).items()},
+            previous=document.get("previous"),
+        )
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read."""
+
+
+def parse_manifest(data: bytes | None) -> Manifest | None:
+    """Read manifest bytes; None when there is none. Raise ManifestError when it is damaged."""
+    if data is None:
+        return None
+    try:
+        document = json.loads(data.decode("utf-8"))
+        if not isinstance(document, dict) or document.get("manifest") != MANIFEST_VERSION:
+            raise ManifestError("not a manifest of this tool's version")
+        return Manifest.from_json(document)
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestError(f"damaged manifest ({type(exc).__name__})") from None
+
+
+def backup_name(file_name: str, stamp: str, existing: list[str]) -> str:
+    """A new backup file name for ``file_name``: ``name.20261126T132500Z.1.bak``."""
+    seq = 1 + max(
+        (
+            int(m.group("seq"))
+            for m in map(_BACKUP.match, existing)
+            if m and m.group("stamp") == stamp and m.group("name") == file_name
+        ),
+        default=0,
+    )
+    return f"{file_name}.{stamp}.{seq}.bak"
+
+
+def backups_to_prune(
+    file_name: str, existing: list[str], keep: int = BACKUPS_KEPT, protect: set[str] | None = None
+) -> list[str]:
+    """The oldest backups of ``file_name`` beyond the newest ``keep`` (never a protected one)."""
+    mine = []
+    for name in existing:
+        match = _BACKUP.match(name)
+        if match and match.group("name") == file_name:
+            mine.append((match.group("stamp"), int(match.group("seq")), name))
+    mine.sort()
+    old = [name for _, _, name in mine[:-keep]] if len(mine) > keep else []
+    return [n for n in old if n not in (protect or set())]

@@ -1,0 +1,113 @@
+"""Crash safety: SIGKILL an apply at random moments; every file is old or new, never torn.
+
+Each round restores the tree to its state before the apply, starts a real
+``python -m provisioner apply`` in a subprocess, kills it at a random moment,
+and checks every ini and manifest. The manifest is written after the seat's
+ini, so it may lag behind (the next apply recovers: disk already equals the
+fleet, so that is no conflict) but must never claim a write that did not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SEATS = 200
+ROUNDS = 20
+
+
+def fleet_text(display: str) -> str:
+    lines = [
+        "version: 1",
+        "name: crash",
+        "defaults:",
+        "  target: {type: appdata, root: users}",
+        f"  account: {{domain: example.com, displayName: {display}}}",
+        "seats:",
+    ]
+    for i in range(SEATS):
+        lines += [f"  - id: s{i:03d}", f"    accounts: [{{username: '{1000 + i}'}}]"]
+    return "\n".join(lines) + "\n"
+
+
+def run_apply(cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "apply", "fleet.yaml"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def managed(manifest: bytes) -> object:
+    """What a manifest says was written (backup names carry timestamps, so bytes differ per run)."""
+    return json.loads(manifest)["files"]["microsip.ini"]["managed"]
+
+
+def files(tree: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(tree)): p.read_bytes()
+        for p in sorted(tree.rglob("*"))
+        if p.is_file() and p.name != "lock"
+    }
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    (base / "users").mkdir(parents=True)
+    (base / "fleet.yaml").write_text(fleet_text("Old Name"), encoding="utf-8")
+    assert run_apply(base).wait(120) == 0
+    (base / "fleet.yaml").write_text(fleet_text("New Name"), encoding="utf-8")
+    before = files(base / "users")
+
+    finished = tmp_path / "finished"
+    shutil.copytree(base, finished)
+    start = time.monotonic()
+    assert run_apply(finished).wait(120) == 0
+    duration = time.monotonic() - start
+    after = files(finished / "users")
+    inis = [name for name in after if name.endswith(".ini") and "/.provisioner/" not in name]
+    assert len(inis) == SEATS
+    manifests = [name for name in after if name.endswith(".manifest.json")]
+
+    rng = random.Random(20261126)
+    killed_mid_way = 0
+    for round_ in range(ROUNDS):
+        work = tmp_path / f"round{round_}"
+        shutil.copytree(base, work)
+        proc = run_apply(work)
+        time.sleep(rng.uniform(0.0, duration))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        now = files(work / "users")
+        new_inis = sum(now[name] == after[name] for name in inis)
+        killed_mid_way += 0 < new_inis < SEATS
+        for name in inis:
+            assert now[name] in (before[name], after[name]), f"round {round_}: {name} is torn"
+        for name in manifests:
+            claims = managed(now[name])  # parses, so it is not torn
+            if claims == managed(after[name]):  # the manifest claims the new apply ...
+                seat_ini = name.replace(".provisioner/microsip.manifest.json", "microsip.ini")
+                assert now[seat_ini] == after[seat_ini], f"round {round_}: {name} claims an unwritten ini"
+            else:
+                assert now[name] == before[name], f"round {round_}: {name} is neither old nor new"
+        # the next apply finishes the job: no conflict, no leftovers
+        assert run_apply(work).wait(120) == 0
+        final = files(work / "users")
+        assert {n: final[n] for n in inis} == {n: after[n] for n in inis}
+        assert not [n for n in final if ".provisioner-tmp-" in n]
+        shutil.rmtree(work)
+    assert killed_mid_way >= 3, "the kills should land in the middle of the apply several times"

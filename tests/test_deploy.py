@@ -1,0 +1,442 @@
+"""plan / apply / verify / rollback against real files in a temporary tree."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from provisioner import deploy, ini
+from tests import microsip_written
+from tests.conftest import BuildTree, RunCli, listing
+
+FLEET = """\
+version: 1
+name: office
+defaults:
+  target: {type: appdata, root: users}
+  account: {server: pbx.example.com, domain: example.com, transport: tls}
+  settings: {autoAnswer: header, cmdCallStart: '"C:\\Tools\\crm.exe" --new'}
+seats:
+  - id: jdoe
+    accounts:
+      - {username: "2001", displayName: John Doe, password: {env: PW_2001}}
+  - id: alice
+    accounts:
+      - {username: "2002", password: {env: PW_2002}}
+"""
+ENV = {"PW_2001": "s3cret-2001", "PW_2002": "s3cret-2002"}
+JDOE = Path("users/jdoe/AppData/Roaming/MicroSIP/microsip.ini")
+ALICE = Path("users/alice/AppData/Roaming/MicroSIP/microsip.ini")
+
+
+@pytest.fixture
+def office(build_tree: BuildTree) -> Path:
+    root = build_tree({"fleet.yaml": FLEET})
+    (root / "users").mkdir()
+    return root
+
+
+def text_of(path: Path) -> str:
+    return ini.decode(path.read_bytes())[0]
+
+
+def values(path: Path) -> dict[str, dict[str, str]]:
+    return ini.parse(text_of(path)).as_dict()
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {name: ((root / name).read_bytes(), (root / name).stat().st_mtime_ns) for name in listing(root)}
+
+
+def test_apply_creates_then_second_apply_touches_nothing(office: Path, run_cli: RunCli) -> None:
+    first = run_cli("apply", "fleet.yaml", env=ENV)
+    assert first.exit_code == 0, first.output
+    assert (
+        first.stdout.splitlines()[-1] == "apply: 2 seats written, 0 unchanged, 0 in conflict, 0 failed (of 2)"
+    )
+    assert values(JDOE)["account1"]["password"] == "s3cret-2001"
+    before = snapshot(office / "users")
+    second = run_cli("apply", "fleet.yaml", env=ENV)
+    assert second.exit_code == 0
+    assert second.stdout == "apply: 0 seats written, 2 unchanged, 0 in conflict, 0 failed (of 2)\n"
+    assert snapshot(office / "users") == before  # same bytes, same mtimes, no new backups
+    plan = run_cli("plan", "fleet.yaml", "--exit-code", env=ENV)
+    assert plan.exit_code == 0
+    assert plan.stdout.splitlines()[-1] == "plan: 0 to create, 0 to update, 2 unchanged, 0 in conflict"
+
+
+def test_existing_microsip_ini_keeps_user_state(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (
+        "  note: [Account1] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
+        in result.stdout
+    )
+    new_lines = text_of(JDOE).split("\r\n")
+    old_lines = microsip_written.TEXT.splitlines()
+    changed = {
+        "autoAnswer=button": "autoAnswer=header",
+        'cmdCallStart=""C:\\Tools\\crm.exe" --old"': 'cmdCallStart=""C:\\Tools\\crm.exe" --new"',
+        "server=old-pbx.example.com": "server=pbx.example.com",
+        "displayName=John Old": "displayName=John Doe",
+        "transport=udp": "transport=tls",
+    }
+    expected = [changed.get(line, line) for line in old_lines]
+    assert new_lines[: len(expected)] == expected  # every other line kept, in place
+    assert new_lines[len(expected) :] == [""]
+    assert JDOE.read_bytes().startswith(b"\xff\xfe[\x00S\x00")
+    backups = list((JDOE.parent / ".provisioner" / "backups").iterdir())
+    assert [b.read_bytes() for b in backups] == [microsip_written.utf16()]
+
+
+def test_rotate_passwords_replaces_the_encrypted_one(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--rotate-passwords", env=ENV).exit_code == 0
+    assert values(JDOE)["account1"]["password"] == "s3cret-2001"
+    assert values(JDOE)["account2"]["password"] == "0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # not ours
+
+
+def test_empty_password_on_disk_is_seeded(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(
+        microsip_written.utf16(
+            microsip_written.TEXT.replace("password=9f3a6c1e0b7d4a2f8e5c1b3d7a9f0e2c", "password=")
+        )
+    )
+    result = run_cli("plan", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert "  note: [Account1] password: written (none on disk)" in result.stdout
+    assert "+password=********" in result.stdout and "s3cret" not in result.stdout
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-8"])
+def test_hand_made_files_are_converted(office: Path, run_cli: RunCli, encoding: str) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(
+        "[Settings]\nringingSound=Klingelton ä.wav\n[Account1]\ndomain=example.com\n".encode(encoding)
+    )
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 0
+    assert f"  note: converted from {encoding} to UTF-16LE with BOM" in result.stdout
+    assert values(JDOE)["settings"]["ringingsound"] == "Klingelton ä.wav"
+
+
+def test_duplicates_resolved_as_windows_reads_them(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(
+        ini.encode(
+            "[Settings]\nautoAnswer=all\nAUTOANSWER=button\n[Account1]\ndomain=x\n[account1]\nserver=y\n"
+        )
+    )
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 0
+    assert (
+        "  note: [account1] appears twice (lines 4 and 6); Windows reads only the first, which is the one updated"
+        in result.stdout
+    )
+    assert (
+        "  note: [Settings] AUTOANSWER appears twice (lines 2 and 3); Windows reads the first, which is the one updated"
+        in result.stdout
+    )
+    assert text_of(JDOE).split("\r\n")[:3] == ["[Settings]", "autoAnswer=header", "AUTOANSWER=button"]
+
+
+def test_drift_is_reported_and_conflict_refused_until_force(office: Path, run_cli: RunCli) -> None:
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    edited = (
+        text_of(JDOE)
+        .replace("transport=tls", "transport=udp")
+        .replace("password=s3cret-2001", "password=ab12cd")
+    )
+    JDOE.write_bytes(ini.encode(edited))
+    before = JDOE.read_bytes()
+    verify = run_cli("verify", "fleet.yaml", env=ENV)
+    assert verify.exit_code == 1
+    assert verify.stdout.splitlines() == [
+        f"drift   jdoe: {JDOE}: [Account1] transport: 'udp' on disk, the fleet says 'tls'",
+        "verify: 1 of 2 seats drifted",
+    ]  # the password MicroSIP re-encrypted is not drift
+    refused = run_cli("apply", "fleet.yaml", env=ENV)
+    assert refused.exit_code == 3
+    assert (
+        f"conflict   jdoe: {JDOE}: [Account1] transport: changed on disk since the last apply (now 'udp')"
+        in refused.stdout
+    )
+    assert JDOE.read_bytes() == before
+    forced = run_cli("apply", "fleet.yaml", "--force", env=ENV)
+    assert forced.exit_code == 0
+    assert values(JDOE)["account1"]["transport"] == "tls"
+    assert values(JDOE)["account1"]["password"] == "ab12cd"
+    assert run_cli("verify", "fleet.yaml", env=ENV).exit_code == 0
+
+
+def test_change_on_disk_to_the_wanted_value_is_no_conflict(office: Path, run_cli: RunCli) -> None:
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    Path("fleet.yaml").write_text(FLEET.replace("transport: tls", "transport: tcp"), encoding="utf-8")
+    JDOE.write_bytes(ini.encode(text_of(JDOE).replace("transport=tls", "transport=tcp")))
+    result = run_cli("apply", "fleet.yaml", env=ENV)
+    assert result.exit_code == 0, result.output
+
+
+def test_rollback_restores_previous_bytes_and_removes_created_files(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith(f"{JDOE}: restored from microsip.ini.")
+    assert result.stdout.splitlines()[-1] == "rollback: 1 file of seat jdoe restored"
+    assert JDOE.read_bytes() == microsip_written.utf16()
+    removed = run_cli("rollback", "fleet.yaml", "--seat", "alice")
+    assert removed.stdout.splitlines()[0] == f"{ALICE}: removed (the last apply created it)"
+    assert not ALICE.exists()
+    again = run_cli("rollback", "fleet.yaml", "--seat", "alice")
+    assert again.exit_code == 3
+    assert "nothing to roll back" in again.stderr
+    # after a rollback the next apply is a normal update, not a conflict
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+
+
+def test_dry_run_writes_nothing(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    before = snapshot(office)
+    result = run_cli("apply", "fleet.yaml", "--dry-run", env=ENV)
+    assert result.exit_code == 1
+    assert (
+        result.stdout.splitlines()[-1]
+        == "dry run: 2 seats to write, 0 unchanged, 0 in conflict, 0 failed (of 2)"
+    )
+    assert snapshot(office) == before
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    assert run_cli("apply", "fleet.yaml", "--dry-run", env=ENV).exit_code == 0
+
+
+def test_no_secret_in_manifest_or_output(office: Path, run_cli: RunCli) -> None:
+    outputs = [
+        run_cli("plan", "fleet.yaml", env=ENV),
+        run_cli("plan", "fleet.yaml", "--format", "json", env=ENV),
+        run_cli("apply", "fleet.yaml", "--format", "json", env=ENV),
+        run_cli("verify", "fleet.yaml", "--format", "json", env=ENV),
+    ]
+    JDOE.write_bytes(ini.encode(text_of(JDOE).replace("password=s3cret-2001", "password=")))
+    outputs.append(run_cli("plan", "fleet.yaml", env=ENV))
+    outputs.append(run_cli("verify", "fleet.yaml", env=ENV))
+    for result in outputs:
+        assert "s3cret" not in result.output
+    manifests = sorted(Path("users").rglob("*.manifest.json"))
+    assert [m.parts[1] for m in manifests] == ["alice", "jdoe"]
+    for manifest in manifests:
+        text = manifest.read_text()
+        assert "s3cret" not in text and "password" not in text.lower()
+    jdoe = json.loads(manifests[1].read_text())["files"]["microsip.ini"]
+    assert sorted(jdoe["managed"]["Account1"]) == ["displayName", "domain", "server", "transport", "username"]
+    assert sorted(jdoe["managed"]["Settings"]) == ["accountId", "autoAnswer", "cmdCallStart"]
+    assert all(len(h) == 64 for h in jdoe["managed"]["Account1"].values())
+
+
+def test_plan_json(office: Path, run_cli: RunCli) -> None:
+    result = run_cli("plan", "fleet.yaml", "--seat", "alice", "--format", "json", env=ENV)
+    document = json.loads(result.stdout)
+    (target,) = document["targets"]
+    assert (target["seat"], target["path"], target["action"]) == ("alice", str(ALICE), "create")
+    assert "+password=********" in target["diff"]
+    assert document["ok"] is True
+
+
+def test_seat_without_target_is_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n    accounts: [{domain: d}]\n"})
+    result = run_cli("plan", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:4:5: seats[s].target: the seat has no `target`; plan, apply, verify and rollback need one "
+        "(appdata, portable or wine)"
+    )
+
+
+def test_missing_root_fails_that_seat_with_exit_3(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    result = run_cli("apply", "fleet.yaml", env=ENV)
+    assert result.exit_code == 3
+    assert (
+        result.stdout.splitlines()[0] == "failed     jdoe: users: the target root does not exist (seat jdoe)"
+    )
+
+
+def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
+    state = JDOE.parent / ".provisioner"
+    with deploy.RealFS().lock(state):
+        result = run_cli("apply", "fleet.yaml", env=ENV)
+    assert result.exit_code == 3
+    assert "another apply or rollback is running on this target" in result.stdout
+    assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
+
+
+def test_read_only_folder_fails_cleanly(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = deploy.tempfile.mkstemp
+
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        if "jdoe" in str(kwargs.get("dir", "")):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(deploy.tempfile, "mkstemp", refuse)
+    result = run_cli("apply", "fleet.yaml", env=ENV)
+    assert result.exit_code == 3
+    assert (
+        result.stdout.splitlines()[0]
+        == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
+    )
+    assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
+    assert ALICE.exists() and not JDOE.exists()
+
+
+def test_disk_full_leaves_old_file_and_no_temp(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(deploy.os, "fsync", full)
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 3
+    assert "No space left on device" in result.stdout
+    assert JDOE.read_bytes() == microsip_written.utf16()
+    assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
+    assert not (JDOE.parent / ".provisioner" / "microsip.manifest.json").exists()
+
+
+def test_file_replaced_mid_run_is_not_overwritten(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    real_lock = deploy.RealFS.lock
+
+    def sneaky(self: deploy.RealFS, state_dir: Path):  # type: ignore[no-untyped-def]
+        JDOE.write_bytes(microsip_written.utf16() + "x=1\r\n".encode("utf-16-le"))  # MicroSIP saved meanwhile
+        return real_lock(self, state_dir)
+
+    monkeypatch.setattr(deploy.RealFS, "lock", sneaky)
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 3
+    assert "changed on disk while applying" in result.stdout
+    assert JDOE.read_bytes().endswith("x=1\r\n".encode("utf-16-le"))
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\x00\x01\x02\x03" * 100,
+        b"\xff\xfe" + "[Settings]\r\n".encode("utf-16-le") + b"\x41",
+        b"junk that is no ini " * 500_000,
+    ],
+    ids=["binary", "truncated-utf16", "10MB-junk"],
+)
+def test_garbage_ini_is_refused_unless_forced(office: Path, run_cli: RunCli, garbage: bytes) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(garbage)
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 3
+    assert "the existing file is not an ini MicroSIP could read" in result.stdout
+    assert JDOE.read_bytes() == garbage
+    forced = run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--force", env=ENV)
+    assert forced.exit_code == 0
+    assert values(JDOE)["account1"]["username"] == "2001"
+    (backup,) = (JDOE.parent / ".provisioner" / "backups").iterdir()
+    assert backup.read_bytes() == garbage
+
+
+def test_backups_rotate(office: Path, run_cli: RunCli) -> None:
+    for i in range(14):
+        Path("fleet.yaml").write_text(FLEET.replace("John Doe", f"John {i}"), encoding="utf-8")
+        assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
+    backups = sorted(os.listdir(JDOE.parent / ".provisioner" / "backups"))
+    assert len(backups) == 10
+
+
+def test_no_backup_option(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--no-backup", env=ENV).exit_code == 0
+    assert not (JDOE.parent / ".provisioner" / "backups").exists()
+    result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
+    assert result.exit_code == 3
+    assert "kept no backup (--no-backup)" in result.stderr
+
+
+def test_portable_and_wine_targets(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": """\
+            version: 1
+            name: t
+            seats:
+              - id: usb
+                install: {mode: portable, exe: MicroSIP-sales.exe}
+                target: {type: portable, path: stick/MicroSIP}
+                accounts: [{domain: d}]
+              - id: wine-installed
+                user: kim
+                target: {type: wine, prefix: prefix}
+                accounts: [{domain: d}]
+              - id: wine-portable
+                install: {mode: portable, exe: 'D:\\Apps\\MicroSIP\\microsip.exe'}
+                target: {type: wine, prefix: prefix}
+                accounts: [{domain: d}]
+            """,
+            "prefix/user.reg": 'WINE REGISTRY Version 2\n\n[Software\\\\MicroSIP] 1700000000\n#time=1\n@="C:\\\\Program Files\\\\MicroSIP"\n',
+        }
+    )
+    Path("stick/MicroSIP").mkdir(parents=True)
+    result = run_cli("apply", "fleet.yaml")
+    assert result.exit_code == 0, result.output
+    assert Path("stick/MicroSIP/MicroSIP-sales.ini").is_file()
+    assert Path("prefix/drive_c/users/kim/AppData/Roaming/MicroSIP/microsip.ini").is_file()
+    assert Path("prefix/dosdevices/d:/Apps/MicroSIP/microsip.ini").is_file()
+    assert result.stderr == ""  # the registry agrees with both Wine seats
+
+
+def test_wine_registry_contradiction_warns(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: w\n    target: {type: wine, prefix: p}\n    accounts: [{domain: d}]\n",
+        }
+    )
+    Path("p").mkdir()
+    result = run_cli("plan", "fleet.yaml")
+    assert result.exit_code == 0
+    assert result.stderr.startswith(
+        "fleet.yaml:5:13: warning: seats[w].target: MicroSIP is not registered in the Wine prefix"
+    )
+
+
+def test_paths_cannot_escape_their_root(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: w\n    install: {mode: portable, exe: 'C:\\..\\..\\..\\x\\m.exe'}\n"
+            "    target: {type: wine, prefix: p}\n    accounts: [{domain: d}]\n",
+        }
+    )
+    Path("p").mkdir()
+    result = run_cli("plan", "fleet.yaml")
+    assert result.exit_code == 2
+    assert "leaves its root" in result.stderr
+
+
+def test_root_option_re_roots_relative_targets(office: Path, run_cli: RunCli, tmp_path: Path) -> None:
+    Path("scratch/users").mkdir(parents=True)
+    result = run_cli("apply", "fleet.yaml", "--root", "scratch", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert (Path("scratch") / JDOE).is_file() and not JDOE.exists()
