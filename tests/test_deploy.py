@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -362,8 +361,9 @@ def test_backups_rotate(office: Path, run_cli: RunCli) -> None:
     for i in range(14):
         Path("fleet.yaml").write_text(FLEET.replace("John Doe", f"John {i}"), encoding="utf-8")
         assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
-    backups = sorted(os.listdir(JDOE.parent / ".provisioner" / "backups"))
-    assert len(backups) == 10
+    backups = list((JDOE.parent / ".provisioner" / "backups").iterdir())
+    kept = {ini.parse(ini.decode(b.read_bytes())[0]).as_dict()["account1"]["displayname"] for b in backups}
+    assert kept == {f"John {i}" for i in range(3, 13)}  # 13 backups made, the newest 10 kept
 
 
 def test_no_backup_option(office: Path, run_cli: RunCli) -> None:
