@@ -32,6 +32,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/render_scale.py
+	$(BIN)/python benchmarks/apply_scale.py
 
 catalogue:
 	$(PYTHON) scripts/build_catalogue.py

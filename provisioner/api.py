@@ -301,23 +301,32 @@ def apply(
     rotate_passwords: bool = False,
     backup: bool = True,
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    diffs: bool = False,
 ) -> DeployResult:
-    """Deploy: merge into existing files, back up, replace atomically, record a manifest."""
+    """Deploy: merge into existing files, back up, replace atomically, record a manifest.
+
+    With ``diffs`` the result keeps each file's diff (for JSON output); otherwise
+    file contents are released as soon as a seat is done.
+    """
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
     stamp = deploy.stamp_now()
     reports = []
-    for _seat, rendered, target in chosen:
+    for done, (_seat, rendered, target) in enumerate(chosen, start=1):
         report = SeatReport(None, target.seat_id)
         try:
             report.plan = _plan_seat(fleet, rendered, target, fs, root, rotate_passwords)
             report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
         except DeployError as exc:
             report.error = str(exc)
+        if report.plan is not None:
+            report.plan.manifest = None  # applied: what remains is the report
+            for change in report.plan.files:
+                change.release(keep_diff=diffs)
         reports.append(report)
         if progress:
-            progress(1)
+            progress(done, len(chosen))
     return DeployResult(fleet, reports, warnings, dry_run=dry_run)
 
 

@@ -338,21 +338,21 @@ def apply(
     """Deploy: merge into existing files, back up, replace atomically, record a manifest."""
     from provisioner import api
 
-    chosen = list(seats) or None
-    show_bar = output_format == "text" and sys.stderr.isatty()
     kwargs: dict[str, Any] = {
-        "seat_ids": chosen,
+        "seat_ids": list(seats) or None,
         "root": root,
         "dry_run": dry_run,
         "force": force,
         "rotate_passwords": rotate_passwords,
         "backup": not no_backup,
+        "diffs": output_format == "json",
     }
-    if show_bar:
-        with click.progressbar(length=_seat_count(fleet, chosen), label="applying", file=sys.stderr) as bar:
-            result = api.apply(fleet, progress=bar.update, **kwargs)
-    else:
-        result = api.apply(fleet, **kwargs)
+    bar = _ProgressBar() if output_format == "text" and sys.stderr.isatty() else None
+    try:
+        result = api.apply(fleet, progress=bar, **kwargs)
+    finally:
+        if bar is not None:
+            bar.close()
     if output_format == "json":
         _json_out(
             {
@@ -370,12 +370,25 @@ def apply(
         sys.exit(1)
 
 
-def _seat_count(fleet: Path, chosen: list[str] | None) -> int:
-    if chosen:
-        return len(chosen)
-    from provisioner.fleet import load_fleet
+class _ProgressBar:
+    """A progress bar on the terminal for long applies (none when output is not a TTY)."""
 
-    return len(load_fleet(fleet).seats)
+    THRESHOLD = 20
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.THRESHOLD:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="applying", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 def _print_apply(result: Any) -> None:

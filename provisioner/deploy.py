@@ -130,10 +130,10 @@ class RealFS:
         """Whether ``path`` exists."""
         return path.exists()
 
-    def write(self, path: Path, data: bytes) -> None:
-        """Replace ``path`` atomically and durably."""
+    def write(self, path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+        """Replace ``path`` atomically (``sync_dir``: and make the rename itself durable)."""
         self.log.append(f"write {path} ({len(data)} bytes)")
-        write_atomic(path, data)
+        write_atomic(path, data, sync_dir=sync_dir)
 
     def remove(self, path: Path) -> None:
         """Delete a file (missing is fine)."""
@@ -189,7 +189,7 @@ class DryRunFS(RealFS):
 
     dry_run = True
 
-    def write(self, path: Path, data: bytes) -> None:
+    def write(self, path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         """Record the write."""
         self.log.append(f"would write {path} ({len(data)} bytes)")
 
@@ -274,7 +274,7 @@ def apply_seat(
             if backup and current is not None:
                 name = backup_name(backup_file_name(change.name), stamp, existing_backups)
                 existing_backups.append(name)
-                fs.write(backups_dir / name, current)
+                fs.write(backups_dir / name, current, sync_dir=False)
                 change.record.backup = name
                 outcome.backups.append(backups_dir / name)
             fs.write(change.path, change.new)
@@ -288,7 +288,9 @@ def apply_seat(
             if plan.manifest and pending
             else (plan.manifest.previous if plan.manifest else None),
         )
-        fs.write(plan.manifest_path, manifest.to_bytes())
+        # Last, after every file's rename is durable. Its own rename need not be: a lost
+        # manifest update only lags behind, it never claims a write that did not happen.
+        fs.write(plan.manifest_path, manifest.to_bytes(), sync_dir=False)
         protect = _referenced_backups(manifest)
         for change in pending:
             for old in backups_to_prune(backup_file_name(change.name), existing_backups, protect=protect):

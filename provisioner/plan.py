@@ -38,15 +38,39 @@ class FileChange:
     action: Action
     old: bytes | None
     new: bytes
-    diff: str = ""
+    secrets: frozenset[tuple[str, str]] = frozenset()
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
+    _diff: str | None = None
 
     @property
     def pending(self) -> bool:
         """Whether applying would write this file."""
         return self.action != "unchanged"
+
+    @property
+    def diff(self) -> str:
+        """Unified diff of the decoded text, secrets masked (computed on first use)."""
+        if self._diff is None:
+            self._diff = self._compute_diff()
+        return self._diff
+
+    def _compute_diff(self) -> str:
+        if self.kind != "ini" or self.new == self.old:
+            return ""
+        try:
+            old_text = ini.decode(self.old)[0] if self.old is not None else ""
+        except ini.DecodeError:
+            return ""
+        return unified_diff(self.name, old_text, ini.decode(self.new)[0], self.secrets)
+
+    def release(self, *, keep_diff: bool) -> None:
+        """Drop the file bytes once applied (a 10,000-seat apply need not hold them all)."""
+        self._diff = self.diff if keep_diff else ""
+        self.old = None
+        self.new = b""
+        self.record = FileRecord(self.record.kind)
 
 
 def unreadable_reason(data: bytes) -> str | None:
@@ -124,17 +148,7 @@ def plan_ini(
     record = _record(rendered)
     name = rendered.name
     if old is None:
-        text = ini.decode(rendered.data)[0]
-        return FileChange(
-            path,
-            name,
-            "ini",
-            "create",
-            None,
-            rendered.data,
-            unified_diff(name, "", text, rendered.secrets),
-            record=record,
-        )
+        return FileChange(path, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
     reason = unreadable_reason(old)
     if reason is not None:
         return FileChange(
@@ -170,8 +184,7 @@ def plan_ini(
         notes.append(f"converted from {encoding} to UTF-16LE with BOM")
     conflicts = _conflicts(rendered, old_text, previous)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
-    diff = "" if new == old else unified_diff(name, old_text, ini.decode(new)[0], rendered.secrets)
-    return FileChange(path, name, "ini", action, old, new, diff, notes, conflicts, record)
+    return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record)
 
 
 def _conflicts(rendered: RenderedFile, old_text: str, previous: FileRecord | None) -> list[str]:

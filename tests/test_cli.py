@@ -226,3 +226,18 @@ def test_python_dash_m_in_a_real_subprocess(args: list[str], tmp_path: Path) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert "Usage: provisioner" in proc.stdout or proc.stdout.startswith("ok: fleet 'acme-office'")
+
+
+def test_progress_bar_only_for_many_seats(capsys: pytest.CaptureFixture[str]) -> None:
+    from provisioner.cli import _ProgressBar
+
+    few = _ProgressBar()
+    for i in range(1, 6):
+        few(i, 5)
+    few.close()
+    assert few.bar is None
+    many = _ProgressBar()
+    for i in range(1, 31):
+        many(i, 30)
+    many.close()
+    assert many.bar is not None and many.bar.pos == 30
