@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +52,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None, sync_dir: 
         if mode is None and path.exists():
             mode = path.stat().st_mode & 0o7777
         os.chmod(temp, mode if mode is not None else 0o644)
-        os.replace(temp, path)
+        _replace(temp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -61,6 +63,27 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None, sync_dir: 
         raise
     if sync_dir:
         _fsync_dir(path.parent)
+
+
+#: How often, and how long apart, a rename refused by a lock is tried again (Windows
+#: refuses to replace a file another process, such as MicroSIP, holds open).
+REPLACE_TRIES = 5
+REPLACE_PAUSE = 0.2
+
+
+def _replace(temp: str, path: Path) -> None:
+    for attempt in range(REPLACE_TRIES):
+        try:
+            os.replace(temp, path)
+            return
+        except PermissionError:
+            if attempt == REPLACE_TRIES - 1:
+                raise PermissionError(
+                    errno.EACCES,
+                    "the file is locked by another program (close MicroSIP with `microsip.exe /exit` "
+                    "and try again)",
+                ) from None
+            time.sleep(REPLACE_PAUSE)
 
 
 def _fsync_dir(folder: Path) -> None:

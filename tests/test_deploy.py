@@ -440,3 +440,49 @@ def test_root_option_re_roots_relative_targets(office: Path, run_cli: RunCli, tm
     result = run_cli("apply", "fleet.yaml", "--root", "scratch", env=ENV)
     assert result.exit_code == 0, result.output
     assert (Path("scratch") / JDOE).is_file() and not JDOE.exists()
+
+
+def test_locked_file_is_retried_then_reported(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = deploy.os.replace
+    calls: list[str] = []
+
+    def locked_once(src: str, dst: Path) -> None:
+        calls.append(str(dst))
+        if len(calls) == 1:
+            raise PermissionError(errno.EACCES, "Access is denied")
+        real(src, dst)
+
+    monkeypatch.setattr(deploy, "REPLACE_PAUSE", 0.0)
+    monkeypatch.setattr(deploy.os, "replace", locked_once)
+    assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
+    assert JDOE.exists()
+
+    def always_locked(src: str, dst: Path) -> None:
+        raise PermissionError(errno.EACCES, "Access is denied")
+
+    monkeypatch.setattr(deploy.os, "replace", always_locked)
+    result = run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV)
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[0] == (
+        f"failed     alice: {ALICE}: write failed: the file is locked by another program "
+        "(close MicroSIP with `microsip.exe /exit` and try again)"
+    )
+    assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
+
+
+def test_verify_json_names_seat_file_and_key(office: Path, run_cli: RunCli) -> None:
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    JDOE.write_bytes(ini.encode(text_of(JDOE).replace("autoAnswer=header", "autoAnswer=all")))
+    result = run_cli("verify", "fleet.yaml", "--format", "json", env=ENV)
+    assert result.exit_code == 1
+    targets = json.loads(result.stdout)["targets"]
+    assert targets[0] == {
+        "seat": "jdoe",
+        "path": str(JDOE),
+        "action": "drift",
+        "diff": "",
+        "drift": [{"key": "[Settings] autoAnswer", "message": "'all' on disk, the fleet says 'header'"}],
+    }
+    assert targets[1]["action"] == "unchanged"
