@@ -7,19 +7,23 @@ Nothing here prints; the CLI decides how results look. Errors are raised as
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner import catalogue, deploy, targets
+import yaml
+
+from provisioner import catalogue, deploy, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, Problem, Problems, UsageError
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
-from provisioner.plan import Drift, SeatPlan, plan_ini, verify_ini
-from provisioner.rendering import render_fleet
+from provisioner.plan import Drift, SeatPlan, plan_ini, plan_owned, verify_ini, verify_owned
+from provisioner.rendering import RENDER_PLACES, RenderedFile, RenderedSeat, render_fleet
 from provisioner.secrets import SecretRef
 from provisioner.state import ManifestError, parse_manifest
 
@@ -66,7 +70,7 @@ def render(
     """Render seats into ``out/<seat id>/``; everything is rendered in memory before any write."""
     fleet = load_fleet(fleet_path, strict=strict)
     rendered = render_fleet(fleet, seat_ids, environ)
-    files = [(out / r.seat.id / f.name, f.data) for r in rendered for f in r.files]
+    files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]
     return RenderResult(fleet, deploy.write_files(files))
 
 
@@ -231,7 +235,7 @@ def _prepare(
         except targets.TargetError as exc:
             problems.errors.extend(exc.errors)
     problems.raise_if_errors()
-    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ)}
+    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ, root)}
     warnings = list(fleet.warnings)
     for seat in seats:
         for note in resolved[seat.id].notes:
@@ -266,7 +270,25 @@ def _plan_seat(
     if notes and change.action != "conflict" and change.pending:
         change.conflicts.extend(notes)
         change.action = "conflict"
-    return SeatPlan(target.seat_id, fleet.name, [change], target.manifest_path, manifest, notes)
+    changes = [change]
+    for path, name, launcher in _launcher_paths(rendered, target):
+        earlier = manifest.files.get(name) if manifest else None
+        changes.append(plan_owned(name, path, launcher.data, fs.read(path), earlier))
+    return SeatPlan(target.seat_id, fleet.name, changes, target.manifest_path, manifest, notes)
+
+
+def _launcher_paths(
+    rendered: RenderedSeat, target: targets.SeatTarget
+) -> list[tuple[Path, str, RenderedFile]]:
+    """Where each launcher goes on this target, and its name in the manifest (relative to the ini)."""
+    out = []
+    for launcher in rendered.launchers:
+        folder = target.place(launcher.place)
+        if folder is None:
+            continue
+        path = folder / launcher.name
+        out.append((path, Path(os.path.relpath(path, target.folder)).as_posix(), launcher))
+    return out
 
 
 def plan(
@@ -345,6 +367,8 @@ def verify(
         report = SeatReport(None, target.seat_id)
         try:
             report.drift = verify_ini(rendered.ini, target.ini_path, fs.read(target.ini_path))
+            for path, name, launcher in _launcher_paths(rendered, target):
+                report.drift += verify_owned(name, path, launcher.data, fs.read(path))
         except DeployError as exc:
             report.error = str(exc)
         reports.append(report)
@@ -359,4 +383,107 @@ def rollback(fleet_path: Path, seat_id: str, *, root: Path | None = None) -> dep
     return deploy.rollback_seat(seat.id, target.folder, target.manifest_path, deploy.RealFS())
 
 
-__all__ = ["apply", "explain", "init", "keys", "plan", "render", "rollback", "schema", "validate", "verify"]
+@dataclass
+class FlagsResult:
+    """Outcome of ``translate-flags``: fleet YAML to paste, and the warnings."""
+
+    yaml: str
+    warnings: list[str]
+
+
+def translate_flags(argv: list[str]) -> FlagsResult:
+    """Translate the seed document's ``--user``/``--dn``/... flags into fleet YAML."""
+    translation = shortcuts.translate_flags(argv)
+    if translation.errors:
+        raise UsageError("; ".join(translation.errors))
+    layer = translation.layer(password={"env": shortcuts.PASSWORD_VARIABLE})
+    if layer.get("launch", {}).get("args"):
+        problem = shortcuts.check_args(layer["launch"]["args"], catalogue.default_version())
+        if problem:
+            raise UsageError(f"launch.args: {problem}")
+    shown = []
+    hide_next = False
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        if hide_next:
+            shown.append("'********'")
+            hide_next = False
+        elif flag == "--password" and "=" in token:
+            shown.append("--password='********'")
+        else:
+            shown.append(shlex.quote(token))
+            hide_next = token == "--password"
+    text = yaml.safe_dump(layer, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    lines = [f"# translated from: {' '.join(shown)}"]
+    for line in text.splitlines():
+        if line.strip() == "password:":
+            continue
+        if line.strip() == f"env: {shortcuts.PASSWORD_VARIABLE}":
+            lines.append(
+                f"  password: {{env: {shortcuts.PASSWORD_VARIABLE}}}  # the password from the command line "
+                f"is not copied: set {shortcuts.PASSWORD_VARIABLE}, or use {{file: path}}"
+            )
+            continue
+        lines.append(line)
+    if not layer:
+        lines.append("{}  # nothing MicroSIP reads")
+    return FlagsResult("\n".join(lines) + "\n", translation.warnings)
+
+
+@dataclass
+class BundleResult:
+    """Outcome of ``bundle``."""
+
+    out: Path
+    files: list[str]
+    warnings: list[str]
+
+
+def bundle(
+    fleet_path: Path,
+    seat_id: str,
+    microsip: Path,
+    out: Path,
+    *,
+    instances: str = "single",
+    passwords: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> BundleResult:
+    """Build a portable MicroSIP folder or zip for one seat from a MicroSIP distribution."""
+    from provisioner import bundle as bundling
+
+    fleet = load_fleet(fleet_path)
+    seat = fleet.seat(seat_id)
+    bundling.check_output(out, microsip)
+    distribution = bundling.read_distribution(microsip)
+    exe = bundling.find_exe(distribution, microsip)
+    built = bundling.build(
+        fleet,
+        seat,
+        distribution,
+        exe,
+        instances="per-account" if instances == "per-account" else "single",
+        passwords=passwords,
+        environ=environ,
+    )
+    if out.suffix.lower() == ".zip":
+        deploy.write_atomic(out, bundling.zip_bytes(built.files))
+    else:
+        deploy.write_tree(out, built.files)
+    return BundleResult(out, sorted(built.files), built.warnings)
+
+
+__all__ = [
+    "apply",
+    "bundle",
+    "explain",
+    "init",
+    "keys",
+    "plan",
+    "render",
+    "rollback",
+    "schema",
+    "translate_flags",
+    "validate",
+    "verify",
+]

@@ -487,6 +487,51 @@ def rollback(fleet: Path, seat: str, root: Path | None) -> None:
 
 
 @main.command()
+@fleet_argument
+@click.option("--seat", "seat", required=True, metavar="ID", help="The seat to bundle.")
+@click.option(
+    "--microsip",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A MicroSIP distribution: the unpacked folder or its release zip.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="A new folder, or a .zip file.")
+@click.option(
+    "--instances",
+    type=click.Choice(["single", "per-account"]),
+    default="single",
+    show_default=True,
+    help="per-account: one side-by-side MicroSIP copy per account.",
+)
+@click.option("--no-passwords", is_flag=True, help="Leave passwords empty for the user to type.")
+@handle_errors()
+def bundle(fleet: Path, seat: str, microsip: Path, out: Path, instances: str, no_passwords: bool) -> None:
+    """Build a portable MicroSIP folder (or .zip) for one seat, ready for a USB stick."""
+    from provisioner import api
+
+    result = api.bundle(fleet, seat, microsip, out, instances=instances, passwords=not no_passwords)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {out} ({len(result.files)} files)")
+
+
+@main.command("translate-flags", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors()
+def translate_flags(args: tuple[str, ...]) -> None:
+    """Translate legacy --user/--dn/... flags into fleet YAML and a real launch.args.
+
+    Write the flags after `--`: provisioner translate-flags -- --dn "John Doe" --autoanswer 1
+    """
+    from provisioner import api
+
+    result = api.translate_flags(list(args))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(result.yaml, nl=False)
+
+
+@main.command()
 @click.argument("name", required=False)
 @format_option
 @handle_errors()

@@ -332,8 +332,9 @@ def _same_records(plan: SeatPlan) -> bool:
 
 
 def backup_file_name(name: str) -> str:
-    """A manifest name (possibly ``../Desktop/x.lnk``) as a flat backup file name."""
-    return name.replace("/", "%").replace("\\", "%")
+    """A manifest name (possibly ``../../../Desktop/x.lnk``) as a flat backup file name."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "%".join(parts)
 
 
 def _referenced_backups(manifest: Manifest) -> set[str]:
@@ -374,7 +375,7 @@ def rollback_seat(
         existing = fs.listdir(backups_dir)
         plan: list[tuple[Path, bytes | None, str]] = []
         for name, record in sorted(changed.items()):
-            path = (folder / name).resolve() if ".." in name else folder / name
+            path = Path(os.path.normpath(folder / name))
             if record.backup:
                 data = fs.read(backups_dir / record.backup)
                 if data is None:
@@ -402,3 +403,36 @@ def rollback_seat(
         else:
             fs.remove(manifest_path)
     return outcome
+
+
+def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write a new folder all at once: build it beside ``out``, then rename it into place.
+
+    ``out`` must not exist, or be an empty folder. On any failure the partial
+    folder is removed, so ``out`` never holds half a bundle.
+    """
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+        staging.chmod(0o755)
+    except OSError as exc:
+        raise DeployError(f"{parent}: cannot write here: {exc.strerror or exc}") from None
+    try:
+        for name, data in sorted(files.items()):
+            path = staging / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if out.is_dir():
+            out.rmdir()  # empty (checked before); replaced by the finished folder
+        os.replace(staging, out)
+    except OSError as exc:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DeployError(f"{out}: writing the bundle failed: {exc.strerror or exc}") from None
+    _fsync_dir(parent)
+    return [out / name for name in sorted(files)]

@@ -30,9 +30,16 @@ from provisioner.loading import (
     load_file,
     raw_text,
 )
-from provisioner.merging import finalize, merge_layers
+from provisioner.merging import finalize, merge_layers, overlay
 from provisioner.models import ID_PATTERN, NAME_PATTERN, choices_text, fleet_models, show
 from provisioner.secrets import SecretRef
+from provisioner.shortcuts import (
+    PASSWORD_VARIABLE,
+    cmd_problem,
+    lnk_target_problem,
+    split_flags,
+    translate_flags,
+)
 
 DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
 DEFAULT_PORTABLE_EXE = "microsip.exe"
@@ -413,7 +420,8 @@ def _load_fleet(path: Path, strict: bool) -> Fleet:
             if raw_defaults is not None:
                 model = validate(models["layer"], raw_defaults, doc, ("defaults",), version, problems)
                 if model is not None:
-                    defaults = LayerSource(doc, ("defaults",), "defaults", _dump(model))
+                    dumped = _dump(model, doc, ("defaults",), "defaults", version, problems)
+                    defaults = LayerSource(doc, ("defaults",), "defaults", dumped)
                 else:
                     defaults_broken = True
         raw_profiles = data.get("profiles")
@@ -450,7 +458,7 @@ def _load_fleet(path: Path, strict: bool) -> Fleet:
             )
             profiles[name] = None  # known, but broken until it validates
             if model is not None:
-                dumped = _dump(model)
+                dumped = _dump(model, doc, ("profiles", name), f"profiles[{name}]", version, problems)
                 extends = dumped.pop("extends", None) or []
                 profiles[name] = (LayerSource(doc, ("profiles", name), f"profiles[{name}]", dumped), extends)
         raw_seats = data.get("seats")
@@ -463,7 +471,7 @@ def _load_fleet(path: Path, strict: bool) -> Fleet:
             model = validate(models["seat"], body, doc, prefix, version, problems)
             if model is None:
                 continue
-            dumped = _dump(model)
+            dumped = _dump(model, doc, prefix, label, version, problems)
             sid = dumped["id"]
             where = doc.locate((*prefix, "id"))
             if ("seat", sid) in first_seen:
@@ -518,12 +526,51 @@ def _load_fleet(path: Path, strict: bool) -> Fleet:
     )
 
 
-def _dump(model: BaseModel) -> dict[str, Any]:
-    """A validated layer as plain data, with `ini` section names in MicroSIP's spelling."""
+def _dump(
+    model: BaseModel, doc: Document, prefix: Path_, label: str, version: str, problems: Problems
+) -> dict[str, Any]:
+    """A validated layer as plain data: `ini` sections in MicroSIP's spelling, legacy flags translated."""
     data = model.model_dump(exclude_unset=True)
     if data.get("ini"):
         data["ini"] = {_ini_section_name(section): keys for section, keys in data["ini"].items()}
+    launch = data.get("launch") or {}
+    if launch.get("legacy_flags"):
+        data = _translate_legacy(data, doc, prefix, label, version, problems)
     return data
+
+
+def _translate_legacy(
+    data: dict[str, Any], doc: Document, prefix: Path_, label: str, version: str, problems: Problems
+) -> dict[str, Any]:
+    """Apply a layer's `launch.legacy_flags` under its own explicit keys (which win)."""
+    text = data["launch"]["legacy_flags"]
+    where = doc.locate((*prefix, "launch", "legacy_flags"))
+    path = f"{label}.launch.legacy_flags"
+    try:
+        argv = split_flags(text)
+    except ValueError as exc:
+        problems.error(where, path, f"cannot split the flags like a shell would: {exc}")
+        return data
+    translation = translate_flags(argv)
+    for message in translation.errors:
+        problems.error(where, path, message)
+    for message in translation.warnings:
+        problems.warn(where, path, message)
+    if translation.errors:
+        return data
+    raw = translation.layer(password={"env": PASSWORD_VARIABLE})
+    scratch = Problems()
+    model = validate(fleet_models(version)["layer"], raw, doc, prefix, version, scratch)
+    for problem in scratch.errors:
+        problems.error(
+            where, path, f"translated to {problem.path.removeprefix(label + '.')}: {problem.message}"
+        )
+    if model is None:
+        return data
+    translated = model.model_dump(exclude_unset=True)
+    merged: dict[str, Any] = finalize(overlay(translated, data))
+    merged["launch"] = {k: v for k, v in merged["launch"].items() if k != "legacy_flags"}
+    return merged
 
 
 def _same_ini_spelling(data: dict[str, Any], ordered: list[LayerSource]) -> dict[str, Any]:
@@ -740,14 +787,6 @@ def _effective_seat(
                 f"MicroSIP reads [Account1], [Account2], ... without gaps and would ignore "
                 f"[{section}] -- add an entry to `accounts` instead",
             )
-    legacy = (effective.get("launch") or {}).get("legacy_flags")
-    if legacy:
-        problems.error(
-            seat_loc(origins, source, ("launch", "legacy_flags")),
-            f"{source.label}.launch.legacy_flags",
-            "translating legacy flags is not available in this version; set the keys under "
-            "`settings` and `account` and the real command line in `launch.args`",
-        )
     target = effective.get("target") or None
     seat_user = dumped.get("user") or dumped["id"]
     target_type = _check_target(target, origins, source, problems)
@@ -762,6 +801,7 @@ def _effective_seat(
             f"install.mode {mode!r} contradicts target type {target_type!r}, which needs {implied!r}",
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
+    _check_launchers(effective, mode, exe, target_type, origins, source, problems)
     if len(problems.errors) > before:
         return None
     return Seat(
@@ -780,6 +820,30 @@ def _effective_seat(
         origins=origins,
         account_origins=account_origins,
     )
+
+
+def _check_launchers(
+    effective: dict[str, Any],
+    mode: str,
+    exe: str,
+    target_type: str | None,
+    origins: dict[Path_, Origin],
+    source: LayerSource,
+    problems: Problems,
+) -> None:
+    """The seat's launchers can be written: ASCII for .cmd, a full path for .lnk."""
+    launch = effective.get("launch") or {}
+    args = str(launch.get("args") or "")
+    exe_loc = seat_loc(origins, source, ("install", "exe"))
+    if mode == "portable" and target_type != "wine":
+        problem = cmd_problem(ntpath.basename(exe.replace("/", "\\")), args)
+        if problem:
+            problems.error(exe_loc, f"{source.label}.install.exe", problem)
+        return
+    if launch.get("shortcuts"):
+        problem = lnk_target_problem(exe)
+        if problem:
+            problems.error(exe_loc, f"{source.label}.install.exe", problem)
 
 
 def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:

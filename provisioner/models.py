@@ -32,7 +32,7 @@ from provisioner import catalogue
 from provisioner.catalogue import Key, Section
 from provisioner.loading import raw_text
 from provisioner.secrets import SecretRef, parse_reference
-from provisioner.shortcuts import check_args
+from provisioner.shortcuts import check_args, name_problem
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -349,6 +349,14 @@ class Launch(BaseModel):
     args: Text = None
     shortcuts: list[Shortcut] | None = None
     legacy_flags: Text = None
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, value: Any) -> Any:
+        problem = None if value is None else name_problem(value)
+        if problem:
+            raise _fail(f"{problem}; the launcher's file is named after it")
+        return value
 
     @field_validator("args")
     @classmethod

@@ -276,7 +276,7 @@ def verify_owned(name: str, path: Path, data: bytes, current: bytes | None) -> l
     if current is None:
         return [Drift(path, "", "the file does not exist")]
     if current != data:
-        return [Drift(path, "", f"{name} differs from the fleet's")]
+        return [Drift(path, "", "differs from the launcher the fleet writes here")]
     return []
 
 

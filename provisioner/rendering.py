@@ -10,6 +10,7 @@ The result is UTF-16LE with a BOM and CRLF line endings, ``[Settings]`` first.
 
 from __future__ import annotations
 
+import ntpath
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from provisioner import catalogue, ini
+from provisioner import catalogue, ini, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Loc, Problem, Problems
 from provisioner.fleet import Fleet, Seat
@@ -50,6 +51,7 @@ class RenderedFile:
     managed: Managed = ()
     secrets: frozenset[tuple[str, str]] = frozenset()
     seeded: frozenset[tuple[str, str]] = frozenset()
+    place: str = "ini"  # ini | portable | desktop | start_menu | startup | applications
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,22 @@ class RenderedSeat:
     def ini(self) -> RenderedFile:
         """The seat's ini file."""
         return self.files[0]
+
+    @property
+    def launchers(self) -> tuple[RenderedFile, ...]:
+        """The seat's launcher files (owned whole by the tool)."""
+        return self.files[1:]
+
+
+#: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.
+RENDER_PLACES = {
+    "ini": "",
+    "portable": "",
+    "desktop": "Desktop",
+    "start_menu": "Start Menu/Programs",
+    "startup": "Start Menu/Programs/Startup",
+    "applications": "applications",
+}
 
 
 def _text(value: Any) -> str:
@@ -78,8 +96,11 @@ def _order(section: catalogue.Section) -> dict[str, int]:
 class Renderer:
     """Renders seats of one fleet; holds the Jinja environment and the key order."""
 
-    def __init__(self, fleet: Fleet, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, fleet: Fleet, environ: Mapping[str, str] | None = None, root: Path | None = None
+    ) -> None:
         self.fleet = fleet
+        self.root = root
         self.environ = os.environ if environ is None else environ
         search = [str(fleet.templates_dir)] if fleet.templates_dir else []
         search.append(str(data_dir("templates")))
@@ -237,7 +258,34 @@ class Renderer:
         ini_file = self.render_ini(seat, problems)
         if ini_file is None:
             return None
-        return RenderedSeat(seat, (ini_file,))
+        launchers = self.launchers(seat, problems)
+        if launchers is None:
+            return None
+        return RenderedSeat(seat, (ini_file, *launchers))
+
+    def launchers(self, seat: Seat, problems: Problems) -> list[RenderedFile] | None:
+        """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
+        launch = seat.launch
+        name = str(launch.get("name") or "MicroSIP")
+        args = str(launch.get("args") or "")
+        kind = seat.target.get("type") if seat.target else None
+        if seat.install_mode == "portable" and kind != "wine":
+            exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
+            return [RenderedFile(f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable")]
+        files = []
+        wanted = launch.get("shortcuts") or []
+        if wanted:
+            data = shortcuts.lnk_bytes(seat.exe, args, name, minimized=args == "/minimized")
+            files += [RenderedFile(f"{name}.lnk", data, place=place) for place in wanted]
+        if kind == "wine" and seat.target and seat.target.get("applications_dir"):
+            try:
+                target = targets.resolve(seat, self.root)
+            except targets.TargetError as exc:
+                problems.errors.extend(exc.errors)
+                return None
+            desktop = shortcuts.desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
+            files.append(RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications"))
+        return files
 
 
 def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
@@ -352,11 +400,14 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
 
 
 def render_fleet(
-    fleet: Fleet, seat_ids: list[str] | None = None, environ: Mapping[str, str] | None = None
+    fleet: Fleet,
+    seat_ids: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> list[RenderedSeat]:
     """Render the chosen seats (all by default) in memory; raise FleetError on any problem."""
     seats = [fleet.seat(s) for s in seat_ids] if seat_ids else fleet.seats
-    renderer = Renderer(fleet, environ)
+    renderer = Renderer(fleet, environ, root)
     problems = Problems()
     out = []
     with bulk_allocation():

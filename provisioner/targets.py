@@ -15,6 +15,7 @@ from pathlib import Path, PureWindowsPath
 
 from provisioner.errors import FleetError, Problem
 from provisioner.fleet import Seat
+from provisioner.shortcuts import PROFILE_FOLDERS
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 STATE_DIR = ".provisioner"
@@ -30,6 +31,7 @@ class SeatTarget:
     ini_path: Path
     user: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    applications_dir: Path | None = None
 
     @property
     def folder(self) -> Path:
@@ -45,6 +47,15 @@ class SeatTarget:
     def manifest_path(self) -> Path:
         """The manifest of this seat's ini."""
         return self.state_dir / f"{self.ini_path.stem}.manifest.json"
+
+    def place(self, where: str) -> Path | None:
+        """The folder of a launcher place (``portable``, ``desktop``, ``applications``, ...)."""
+        if where in ("ini", "portable"):
+            return self.folder
+        if where == "applications":
+            return self.applications_dir
+        profile = self.profile_dir()
+        return profile.joinpath(*PROFILE_FOLDERS[where]) if profile is not None else None
 
     def profile_dir(self) -> Path | None:
         """The Windows user's profile folder (``C:\\Users\\<user>``), where there is one."""
@@ -127,7 +138,11 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                 f"(C:\\...), got {seat.exe!r}",
             )
         ini = exe_folder / seat.ini_name
-    return SeatTarget(seat.id, kind, prefix, _inside(seat, prefix, ini, "the ini"), user, tuple(notes))
+    apps = target.get("applications_dir")
+    applications = _base(seat, "applications_dir", str(apps), root_override) if apps else None
+    return SeatTarget(
+        seat.id, kind, prefix, _inside(seat, prefix, ini, "the ini"), user, tuple(notes), applications
+    )
 
 
 def wine_path(prefix: Path, windows_path: str) -> Path | None:

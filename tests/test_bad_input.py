@@ -464,15 +464,6 @@ def test_ini_sections_merge_whatever_their_spelling(build_tree: BuildTree, run_c
     ]
 
 
-def test_legacy_flags_are_refused_until_translation_exists(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree({"fleet.yaml": fleet("    launch: {legacy_flags: '--autoanswer 1'}")})
-    result = run_cli("validate", "fleet.yaml")
-    assert result.exit_code == 2
-    assert result.stderr.splitlines()[0].startswith(
-        "fleet.yaml:12:28: seats[alice].launch.legacy_flags: translating legacy flags is not available"
-    )
-
-
 @pytest.mark.parametrize("key", ["a=b", "x]", "[x", ";c", "#c"])
 def test_ini_escape_hatch_keys_cannot_inject(build_tree: BuildTree, run_cli: RunCli, key: str) -> None:
     build_tree({"fleet.yaml": fleet(f"    ini: {{Foo: {{'{key}': 1}}}}")})

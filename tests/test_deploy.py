@@ -486,3 +486,62 @@ def test_verify_json_names_seat_file_and_key(office: Path, run_cli: RunCli) -> N
         "drift": [{"key": "[Settings] autoAnswer", "message": "'all' on disk, the fleet says 'header'"}],
     }
     assert targets[1]["action"] == "unchanged"
+
+
+LAUNCH_FLEET = (
+    FLEET.replace(
+        "  - id: jdoe\n",
+        "  - id: jdoe\n    launch: {name: MicroSIP Office, args: /minimized, shortcuts: [desktop, startup]}\n",
+    )
+    + """\
+  - id: usb
+    install: {mode: portable, exe: MicroSIP-usb.exe}
+    target: {type: portable, path: stick}
+    accounts: [{username: "3000"}]
+"""
+)
+DESKTOP = Path("users/jdoe/Desktop/MicroSIP Office.lnk")
+STARTUP = Path("users/jdoe/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/MicroSIP Office.lnk")
+CMD = Path("stick/MicroSIP.cmd")
+
+
+def test_launchers_are_deployed_verified_and_rolled_back(office: Path, run_cli: RunCli) -> None:
+    Path("fleet.yaml").write_text(LAUNCH_FLEET, encoding="utf-8")
+    Path("stick").mkdir()
+    plan = run_cli("plan", "fleet.yaml", env=ENV)
+    assert f"create     jdoe                 {DESKTOP}" in plan.stdout
+    assert f"create     usb                  {CMD}" in plan.stdout
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    assert DESKTOP.read_bytes() == STARTUP.read_bytes()
+    assert CMD.read_bytes().endswith(b'"%~dp0MicroSIP-usb.exe"\r\n')
+    manifest = json.loads((JDOE.parent / ".provisioner" / "microsip.manifest.json").read_text())
+    assert manifest["files"]["../../../Desktop/MicroSIP Office.lnk"]["kind"] == "owned"
+    second = run_cli("apply", "fleet.yaml", env=ENV)
+    assert second.stdout.endswith("apply: 0 seats written, 3 unchanged, 0 in conflict, 0 failed (of 3)\n")
+
+    DESKTOP.write_bytes(b"someone else's shortcut")
+    verify = run_cli("verify", "fleet.yaml", env=ENV)
+    assert verify.exit_code == 1
+    assert f"drift   jdoe: {DESKTOP}: differs from the launcher the fleet writes here" in verify.stdout
+    refused = run_cli("apply", "fleet.yaml", env=ENV)
+    assert refused.exit_code == 3
+    assert DESKTOP.read_bytes() == b"someone else's shortcut"
+    assert run_cli("apply", "fleet.yaml", "--force", env=ENV).exit_code == 0
+    rollback = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
+    assert rollback.exit_code == 0, rollback.output
+    assert f"{DESKTOP}: restored from Desktop%MicroSIP Office.lnk." in rollback.stdout
+    assert DESKTOP.read_bytes() == b"someone else's shortcut"
+
+
+def test_render_writes_launchers_beside_the_ini(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": LAUNCH_FLEET})
+    result = run_cli("render", "fleet.yaml", "--out", "out", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert listing(Path("out")) == [
+        "alice/microsip.ini",
+        "jdoe/Desktop/MicroSIP Office.lnk",
+        "jdoe/Start Menu/Programs/Startup/MicroSIP Office.lnk",
+        "jdoe/microsip.ini",
+        "usb/MicroSIP-usb.ini",
+        "usb/MicroSIP.cmd",
+    ]
