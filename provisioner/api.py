@@ -22,7 +22,16 @@ from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, Problem, Problems, UsageError
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
-from provisioner.plan import Drift, SeatPlan, plan_ini, plan_owned, verify_ini, verify_owned
+from provisioner.plan import (
+    Drift,
+    SeatPlan,
+    plan_contacts,
+    plan_ini,
+    plan_owned,
+    verify_contacts,
+    verify_ini,
+    verify_owned,
+)
 from provisioner.rendering import RENDER_PLACES, RenderedFile, RenderedSeat, render_fleet
 from provisioner.secrets import SecretRef
 from provisioner.state import ManifestError, parse_manifest
@@ -274,6 +283,9 @@ def _plan_seat(
     for path, name, launcher in _launcher_paths(rendered, target):
         earlier = manifest.files.get(name) if manifest else None
         changes.append(plan_owned(name, path, launcher.data, fs.read(path), earlier))
+    if rendered.contacts is not None:
+        path = target.folder / rendered.contacts.name
+        changes.append(plan_contacts(rendered.contacts, path, fs.read(path)))
     return SeatPlan(target.seat_id, fleet.name, changes, target.manifest_path, manifest, notes)
 
 
@@ -369,6 +381,9 @@ def verify(
             report.drift = verify_ini(rendered.ini, target.ini_path, fs.read(target.ini_path))
             for path, name, launcher in _launcher_paths(rendered, target):
                 report.drift += verify_owned(name, path, launcher.data, fs.read(path))
+            if rendered.contacts is not None:
+                path = target.folder / rendered.contacts.name
+                report.drift += verify_contacts(rendered.contacts, path, fs.read(path))
         except DeployError as exc:
             report.error = str(exc)
         reports.append(report)
@@ -473,10 +488,25 @@ def bundle(
     return BundleResult(out, sorted(built.files), built.warnings)
 
 
+def import_inis(paths: list[Path], *, name: str = "imported") -> Any:
+    """Existing microsip.ini files as a fleet YAML (checked to validate before it is returned)."""
+    import tempfile
+
+    from provisioner import importing
+
+    result = importing.import_inis(paths, name)
+    with tempfile.TemporaryDirectory(prefix="provisioner-import-") as folder:
+        check = Path(folder) / "fleet.yaml"
+        check.write_text(result.yaml, encoding="utf-8")
+        load_fleet(check)  # a FleetError here is a bug in the importer: it must emit valid fleets
+    return result
+
+
 __all__ = [
     "apply",
     "bundle",
     "explain",
+    "import_inis",
     "init",
     "keys",
     "plan",

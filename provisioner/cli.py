@@ -515,6 +515,20 @@ def bundle(fleet: Path, seat: str, microsip: Path, out: Path, instances: str, no
     click.echo(f"wrote {out} ({len(result.files)} files)")
 
 
+@main.command("import")
+@click.argument("inis", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--name", default="imported", show_default=True, help="The fleet's name.")
+@handle_errors()
+def import_(inis: tuple[Path, ...], name: str) -> None:
+    """Turn existing microsip.ini files into a fleet YAML on stdout."""
+    from provisioner import api
+
+    result = api.import_inis(list(inis), name=name)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(result.yaml, nl=False)
+
+
 @main.command("translate-flags", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @handle_errors()

@@ -9,6 +9,7 @@ that only the merged seat can answer (accounts, targets, install mode).
 
 from __future__ import annotations
 
+import itertools
 import ntpath
 import os
 import re
@@ -26,12 +27,24 @@ from provisioner.loading import (
     YFloat,
     YInt,
     bulk_allocation,
+    csv_scalar,
     format_path,
+    load_csv,
     load_file,
+    pack,
     raw_text,
 )
 from provisioner.merging import finalize, merge_layers, overlay
-from provisioner.models import ID_PATTERN, NAME_PATTERN, choices_text, fleet_models, show
+from provisioner.models import (
+    CONTACT_ATTRIBUTES,
+    CONTACT_FLAGS,
+    ID_PATTERN,
+    NAME_PATTERN,
+    Contact,
+    choices_text,
+    fleet_models,
+    show,
+)
 from provisioner.secrets import SecretRef
 from provisioner.shortcuts import (
     PASSWORD_VARIABLE,
@@ -43,7 +56,21 @@ from provisioner.shortcuts import (
 
 DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
 DEFAULT_PORTABLE_EXE = "microsip.exe"
-LAYER_FIELDS = ("settings", "account", "install", "target", "launch", "ini")
+LAYER_FIELDS = (
+    "settings",
+    "account",
+    "install",
+    "target",
+    "launch",
+    "ini",
+    "speed_dials",
+    "contacts",
+    "contacts_mode",
+)
+#: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
+CSV_SEAT_FIELDS = ("id", "user", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
+#: Header cells whose value is a space-separated list.
+CSV_LISTS = {("profiles",), ("launch", "shortcuts")}
 TARGET_FIELDS = {
     "appdata": ("root", "user"),
     "portable": ("path",),
@@ -91,6 +118,9 @@ class Seat:
     target: dict[str, Any] | None
     launch: dict[str, Any]
     ini: dict[str, dict[str, Any]]
+    speed_dials: list[dict[str, Any]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    contacts_mode: str = "merge"
     origins: dict[Path_, Origin] = field(default_factory=dict)
     account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
 
@@ -149,9 +179,18 @@ class Fleet:
 
 
 def label_path(doc: Document, path: Path_) -> str:
-    """A logical path naming seats by id and profiles by name: ``seats[alice].accounts[1]``."""
-    out = ""
+    """A logical path naming seats by id and profiles by name: ``seats[alice].accounts[1]``.
+
+    A value from a CSV file is named by its column header (``accounts.1.username``).
+    """
     parts = [p for p in path if p != "[key]"]
+    if doc.labels:
+        for cut in range(len(parts), 0, -1):
+            label = doc.labels.get(tuple(parts[:cut]))
+            if label is not None:
+                rest = format_path(tuple(parts[cut:]))
+                return f"{label}.{rest}" if rest else label
+    out = ""
     i = 0
     while i < len(parts):
         part = parts[i]
@@ -376,6 +415,165 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
     return docs
 
 
+def _load_seat_files(docs: list[Document], version: str, problems: Problems) -> list[Document]:
+    """Documents holding the seats of each `seat_files` CSV (one seat per row)."""
+    out = []
+    for doc in docs:
+        entries = doc.data.get("seat_files") if isinstance(doc.data, dict) else None
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            problems.error(doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}")
+            continue
+        for i, entry in enumerate(entries):
+            where = doc.locate(("seat_files", i))
+            label = f"seat_files[{i + 1}]"
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                problems.error(where, label, "expected {path: seats.csv, profiles: [...]}")
+                continue
+            unknown = sorted(set(entry) - {"path", "profiles"})
+            if unknown:
+                problems.error(
+                    where, label, f"unknown key {unknown[0]!r}; a seat file has `path` and `profiles`"
+                )
+                continue
+            profiles = entry.get("profiles") or []
+            if isinstance(profiles, str):
+                profiles = profiles.split()
+            if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+                problems.error(
+                    doc.locate(("seat_files", i, "profiles")),
+                    f"{label}.profiles",
+                    "expected a list of profile names",
+                )
+                continue
+            path = Path(doc.path).parent / entry["path"]
+            try:
+                table = load_csv(Path(os.path.relpath(path)) if _below_cwd(path.resolve()) else path)
+            except FleetError as exc:
+                problems.errors.extend(exc.errors)
+                continue
+            seat_doc = _seat_rows(table, profiles, version, problems)
+            if seat_doc is not None:
+                out.append(seat_doc)
+    return out
+
+
+def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
+    """A header cell as a path into a seat, or an error message."""
+    parts: list[str | int] = []
+    for piece in cell.split("."):
+        if not piece:
+            return None, f"header {cell!r} has an empty part"
+        parts.append(int(piece) - 1 if piece.isdigit() else piece)
+    if any(isinstance(p, int) and p < 0 for p in parts):
+        return None, f"header {cell!r}: list positions count from 1"
+    head = parts[0]
+    if head not in CSV_SEAT_FIELDS:
+        guess = catalogue.suggest(str(head), list(CSV_SEAT_FIELDS))
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        return (
+            None,
+            f"header {cell!r}: {head!r} is not a seat field{hint}; "
+            "headers are dotted paths like accounts.1.username",
+        )
+    section: catalogue.Section | None = None
+    key = None
+    if head == "settings" and len(parts) >= 2:
+        section, key = "settings", parts[1]
+    elif head == "account" and len(parts) >= 2:
+        section, key = "account", parts[1]
+    elif head == "accounts" and len(parts) >= 3 and isinstance(parts[1], int):
+        section, key = "account", parts[2]
+    elif head == "accounts":
+        return None, f"header {cell!r}: account columns look like accounts.1.username"
+    if section is not None and isinstance(key, str):
+        known = catalogue.section_keys(section, version).get(key.lower())
+        if known is None:
+            return None, f"header {cell!r}: {catalogue.why_unknown(key, section, version)}"
+        parts[parts.index(key)] = known.name
+    return tuple(parts), None
+
+
+def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems) -> Document | None:
+    """Seats from a CSV table, with every value located at its row and column."""
+    doc = Document(table.path, {"seats": []})
+    columns: list[tuple[int, Path_, str]] = []
+    seen: dict[Path_, int] = {}
+    header_ok = True
+    for col, cell in enumerate(table.header, start=1):
+        path, error = _csv_header(cell, version)
+        if error is not None or path is None:
+            problems.error(Loc(table.path, 1, col), cell, error or "bad header")
+            header_ok = False
+            continue
+        if path in seen:
+            problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}")
+            continue
+        seen[path] = col
+        columns.append((col, path, cell))
+    if ("id",) not in seen:
+        problems.error(Loc(table.path, 1, 1), "id", "a seat file needs an `id` column")
+        return None
+    if not header_ok:
+        return None  # the rows would only repeat what the header says
+    for index, (line, cells) in enumerate(table.rows):
+        seat: dict[str, Any] = {}
+        row_ok = True
+        base: Path_ = ("seats", index)
+        doc.value_locs[base] = pack(line, 1)
+        for col, path, header in columns:
+            cell = cells[col - 1]
+            if not cell.strip():
+                continue  # an empty cell sets nothing
+            value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
+            if not _put(seat, path, value):
+                problems.error(
+                    Loc(table.path, line, col), header, f"{header} is given, but not the columns before it"
+                )
+                row_ok = False
+                continue
+            full = (*base, *path)
+            for cut in range(len(base) + 1, len(full) + 1):
+                doc.value_locs.setdefault(full[:cut], pack(line, col))
+                doc.key_locs.setdefault(full[:cut], pack(line, col))
+            doc.value_locs[full] = pack(line, col)
+            doc.labels[full] = header
+        if profiles:
+            seat["profiles"] = [*profiles, *seat.get("profiles", [])]
+        if row_ok:
+            doc.data["seats"].append(seat)
+    return doc
+
+
+def _put(target: dict[str, Any], path: Path_, value: Any) -> bool:
+    """Set ``value`` at ``path`` (ints are list positions); False when a list would have a gap."""
+    node: Any = target
+    for part, nxt in itertools.pairwise(path):
+        container: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(part, int):
+            if part > len(node):
+                return False
+            if part == len(node):
+                node.append(container)
+            node = node[part]
+        else:
+            node = node.setdefault(part, container)
+    last = path[-1]
+    if isinstance(last, int):
+        if last > len(node):
+            return False
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    else:
+        node[last] = value
+    return True
+
+
 def _below_cwd(path: Path) -> bool:
     return path.is_relative_to(Path.cwd())
 
@@ -403,6 +601,7 @@ def _load_fleet(path: Path, strict: bool) -> Fleet:
     models = fleet_models(version)
     _check_top(models["fleet"], top, version, problems)
     docs = _load_includes(top, problems)
+    docs += _load_seat_files(docs, version, problems)
 
     defaults: LayerSource | None = None
     defaults_broken = False
@@ -536,6 +735,52 @@ def _dump(
     launch = data.get("launch") or {}
     if launch.get("legacy_flags"):
         data = _translate_legacy(data, doc, prefix, label, version, problems)
+    if data.get("contacts_file"):
+        data = _read_contacts_file(data, doc, prefix, label, version, problems)
+    return data
+
+
+def _read_contacts_file(
+    data: dict[str, Any], doc: Document, prefix: Path_, label: str, version: str, problems: Problems
+) -> dict[str, Any]:
+    """Load a layer's `contacts_file` (CSV with Contacts.xml's attribute names) into its `contacts`."""
+    data = dict(data)
+    name = data.pop("contacts_file")
+    path = Path(doc.path).parent / name
+    try:
+        table = load_csv(Path(os.path.relpath(path)) if _below_cwd(path.resolve()) else path)
+    except FleetError as exc:
+        problems.errors.extend(exc.errors)
+        return data
+    csv_doc = Document(table.path, {})
+    columns = []
+    for col, cell in enumerate(table.header, start=1):
+        if cell not in CONTACT_ATTRIBUTES:
+            guess = catalogue.suggest(cell, list(CONTACT_ATTRIBUTES))
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            problems.error(
+                Loc(table.path, 1, col),
+                cell,
+                f"{cell!r} is not a Contacts.xml attribute{hint}; use {', '.join(CONTACT_ATTRIBUTES)}",
+            )
+            continue
+        columns.append((col, cell))
+    entries = []
+    for index, (line, cells) in enumerate(table.rows):
+        row = {}
+        csv_doc.value_locs[(index,)] = pack(line, 1)
+        for col, cell in columns:
+            value = cells[col - 1].strip()
+            if value:
+                row[cell] = csv_scalar(value) if cell in CONTACT_FLAGS else value
+                csv_doc.value_locs[(index, cell)] = pack(line, col)
+                csv_doc.labels[(index, cell)] = cell
+        csv_doc.labels[(index,)] = f"row {line}"
+        model = validate(Contact, row, csv_doc, (index,), version, problems)
+        if model is not None:
+            entries.append(model.model_dump(exclude_none=True))
+    explicit = {c["number"]: c for c in data.get("contacts") or []}
+    data["contacts"] = [c for c in entries if c["number"] not in explicit] + list(explicit.values())
     return data
 
 
@@ -802,6 +1047,7 @@ def _effective_seat(
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
     _check_launchers(effective, mode, exe, target_type, origins, source, problems)
+    _check_phonebook(effective, origins, source, problems)
     if len(problems.errors) > before:
         return None
     return Seat(
@@ -817,6 +1063,9 @@ def _effective_seat(
         target=target,
         launch=effective.get("launch") or {},
         ini={section: dict(keys or {}) for section, keys in (effective.get("ini") or {}).items()},
+        speed_dials=list(effective.get("speed_dials") or []),
+        contacts=[{k: v for k, v in c.items() if v is not None} for c in effective.get("contacts") or []],
+        contacts_mode=str(effective.get("contacts_mode") or "merge"),
         origins=origins,
         account_origins=account_origins,
     )
@@ -844,6 +1093,30 @@ def _check_launchers(
         problem = lnk_target_problem(exe)
         if problem:
             problems.error(exe_loc, f"{source.label}.install.exe", problem)
+
+
+def _check_phonebook(
+    effective: dict[str, Any], origins: dict[Path_, Origin], source: LayerSource, problems: Problems
+) -> None:
+    """Contact numbers are unique (deploy merges by number); [Shortcuts] has one owner."""
+    seen: dict[str, int] = {}
+    for index, contact in enumerate(effective.get("contacts") or [], start=1):
+        number = contact.get("number")
+        if number in seen:
+            problems.error(
+                seat_loc(origins, source, ("contacts",)),
+                f"{source.label}.contacts[{index}]",
+                f"number {number!r} is listed twice (also entry {seen[number]}); "
+                "contacts are matched by number",
+            )
+        seen.setdefault(number, index)
+    ini_sections = {s.lower() for s in effective.get("ini") or {}}
+    if effective.get("speed_dials") and "shortcuts" in ini_sections:
+        problems.error(
+            seat_loc(origins, source, ("speed_dials",)),
+            f"{source.label}.speed_dials",
+            "both `speed_dials` and `ini: {Shortcuts: ...}` write [Shortcuts]; keep one",
+        )
 
 
 def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:

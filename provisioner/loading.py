@@ -10,8 +10,11 @@ username written ``007`` stays ``007``.
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +84,8 @@ class Document:
     # has hundreds of thousands of them, and a small int is far lighter than a Loc.
     value_locs: dict[Path_, int] = field(default_factory=dict)
     key_locs: dict[Path_, int] = field(default_factory=dict)
+    #: Names to show for paths instead of the structural ones (a CSV cell shows its header).
+    labels: dict[Path_, str] = field(default_factory=dict)
 
     def _loc(self, packed: int) -> Loc:
         return Loc(self.path, packed >> 24, packed & 0xFFFFFF)
@@ -309,3 +314,86 @@ def load_file(path: Path) -> Document:
             [Problem(Loc(name, line, 1), "", "the file contains NUL characters (UTF-16?); save it as UTF-8")]
         )
     return load_text(text, name)
+
+
+# --- CSV tables (seat files, contact files) ----------------------------------------------------
+
+
+@dataclass
+class CsvTable:
+    """A CSV file: its header cells and rows, each with its line number in the file."""
+
+    path: str
+    header: list[str]
+    rows: list[tuple[int, list[str]]]
+    delimiter: str
+
+
+def load_csv(path: Path) -> CsvTable:
+    """Read a CSV file (UTF-8 with or without BOM; ``,`` or Excel's ``;``).
+
+    Raise FleetError pointing at the line of the problem: not UTF-8, no header,
+    a row with more or fewer cells than the header.
+    """
+    name = os.fspath(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FleetError([Problem(Loc(name), "", "no such file")]) from None
+    except OSError as exc:
+        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FleetError(
+            [Problem(Loc(name, line, 1), "", 'the file is not UTF-8 text; save it as "CSV UTF-8"')]
+        ) from None
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    problems = Problems()
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        line = 1
+        for cells in reader:
+            number, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in cells]
+                continue
+            if len(cells) != len(header):
+                problems.error(
+                    Loc(name, number, min(len(cells), len(header)) + 1),
+                    "",
+                    f"this row has {len(cells)} cells, the header has {len(header)}; "
+                    f"check the separators ({delimiter!r}) and quotes",
+                )
+                continue
+            rows.append((number, cells))
+    except csv.Error as exc:
+        problems.error(Loc(name, reader.line_num, 1), "", f"malformed CSV: {exc}")
+    if header is None:
+        problems.error(Loc(name, 1, 1), "", "the file has no header row")
+    problems.raise_if_errors()
+    assert header is not None
+    return CsvTable(name, header, rows, delimiter)
+
+
+def csv_scalar(cell: str) -> Any:
+    """A CSV cell as a fleet value: whole numbers keep their spelling, true/false are booleans."""
+    text = cell.strip()
+    if re.fullmatch(r"[-+]?[0-9]+", text):
+        number = YInt(int(text))
+        number.raw = text
+        return number
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def pack(line: int, col: int) -> int:
+    """A position as the Document tables store it."""
+    return line << 24 | col

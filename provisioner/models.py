@@ -409,6 +409,110 @@ def _ini_name(value: str, what: str) -> str | None:
     return None
 
 
+#: Speed-dial buttons MicroSIP shows (``[Shortcuts]`` keys 0..7).
+MAX_SPEED_DIALS = 8
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _field_text(value: Any, info: ValidationInfo) -> Any:
+    """Text inside a speed dial (no ';', the field separator) or a contact (no control characters)."""
+    text = _text_field(value, info)
+    if text is None:
+        return None
+    if _XML_FORBIDDEN.search(text):
+        raise _fail(f"{show(text)} contains control characters, which MicroSIP's files cannot hold")
+    return text
+
+
+FieldText = Annotated[Any, PlainValidator(_field_text), WithJsonSchema({"type": "string"})]
+
+
+def _shortcut_type(value: Any, info: ValidationInfo) -> Any:
+    known = catalogue.shortcut_types()
+    if value in known:
+        return value
+    guess = catalogue.suggest(str(value), list(known)) if isinstance(value, str) else None
+    hint = f" (did you mean {guess!r}?)" if guess else ""
+    raise _fail(f"{show(value)} is not a speed-dial type MicroSIP knows: {', '.join(known)}{hint}")
+
+
+ShortcutType = Annotated[
+    Any, PlainValidator(_shortcut_type), WithJsonSchema({"enum": list(catalogue.shortcut_types())})
+]
+
+
+class SpeedDial(BaseModel):
+    """One speed-dial button: written as ``N=label;number;type;number2;presence`` in [Shortcuts]."""
+
+    model_config = FORBID
+    label: FieldText
+    number: FieldText
+    type: ShortcutType = "call"
+    number2: FieldText = None
+    presence: bool = False
+
+    @field_validator("label", "number", "number2")
+    @classmethod
+    def _no_separator(cls, value: Any) -> Any:
+        if isinstance(value, str) and ";" in value:
+            raise _fail(f"{value!r} contains ';', which separates the fields of a speed dial")
+        return value
+
+
+#: The attributes of a ``<contact>`` in MicroSIP's Contacts.xml, in the order MicroSIP writes them.
+CONTACT_ATTRIBUTES = (
+    "name",
+    "number",
+    "firstname",
+    "lastname",
+    "phone",
+    "mobile",
+    "email",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "comment",
+    "id",
+    "info",
+    "presence",
+    "starred",
+    "directory",
+)
+CONTACT_FLAGS = ("presence", "starred", "directory")
+
+
+class Contact(BaseModel):
+    """One phonebook entry of MicroSIP's Contacts.xml."""
+
+    model_config = FORBID
+    name: FieldText
+    number: FieldText
+    firstname: FieldText = None
+    lastname: FieldText = None
+    phone: FieldText = None
+    mobile: FieldText = None
+    email: FieldText = None
+    address: FieldText = None
+    city: FieldText = None
+    state: FieldText = None
+    zip: FieldText = None
+    comment: FieldText = None
+    id: FieldText = None
+    info: FieldText = None
+    presence: bool | None = None
+    starred: bool | None = None
+    directory: bool | None = None
+
+
+class SeatFile(BaseModel):
+    """A CSV file of seats (one per row) and the profiles every row gets."""
+
+    model_config = FORBID
+    path: Text
+    profiles: NameList = None
+
+
 class LayerBase(BaseModel):
     """Fields every layer (defaults, profile, seat) may have."""
 
@@ -417,6 +521,17 @@ class LayerBase(BaseModel):
     target: Target | None = None
     launch: Launch | None = None
     ini: dict[str, dict[str, IniValue] | None] | None = None
+    speed_dials: list[SpeedDial] | None = None
+    contacts: list[Contact] | None = None
+    contacts_file: Text = None
+    contacts_mode: Literal["merge", "replace"] | None = None
+
+    @field_validator("speed_dials")
+    @classmethod
+    def _at_most_eight(cls, value: list[SpeedDial] | None) -> Any:
+        if value is not None and len(value) > MAX_SPEED_DIALS:
+            raise _fail(f"{len(value)} speed dials; MicroSIP has {MAX_SPEED_DIALS} buttons")
+        return value
 
     @field_validator("ini")
     @classmethod
@@ -486,8 +601,10 @@ def fleet_models(version: str) -> dict[str, type[BaseModel]]:
     }
     seat: Any = create_model("Seat", __base__=layer, **seat_fields)
     profiles_map: Any = dict[Annotated[str, Field(pattern=NAME_PATTERN)], profile]
+    seat_files: Any = (list[SeatFile | str] | None, None)
     include_fields: dict[str, Any] = {
         "include": (list[str] | None, None),
+        "seat_files": seat_files,
         "profiles": (profiles_map | None, None),
         "seats": (list[seat] | None, None),
     }
@@ -499,6 +616,7 @@ def fleet_models(version: str) -> dict[str, type[BaseModel]]:
         "microsip": (versions | None, None),
         "templates": (Text, None),
         "include": (list[str] | None, None),
+        "seat_files": seat_files,
         "defaults": (layer | None, None),
         "profiles": (profiles_map | None, None),
         "seats": (list[seat] | None, None),

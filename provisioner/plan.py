@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,7 @@ class FileChange:
 
     path: Path
     name: str  # the manifest's name for it (relative to the ini folder)
-    kind: Literal["ini", "owned"]
+    kind: Literal["ini", "owned", "contacts"]
     action: Action
     old: bytes | None
     new: bytes
@@ -57,6 +58,16 @@ class FileChange:
         return self._diff
 
     def _compute_diff(self) -> str:
+        if self.kind == "contacts" and self.new != self.old:
+            before = self.old.decode("utf-8", "replace") if self.old is not None else ""
+            lines = difflib.unified_diff(
+                before.splitlines(),
+                self.new.decode("utf-8").splitlines(),
+                f"a/{self.name}",
+                f"b/{self.name}",
+                lineterm="",
+            )
+            return "\n".join(lines)
         if self.kind != "ini" or self.new == self.old:
             return ""
         try:
@@ -299,3 +310,96 @@ class SeatPlan:
             if action in actions:
                 return action
         return "unchanged"
+
+
+def _contacts_on_disk(data: bytes) -> list[ET.Element] | str:
+    """The ``<contact>`` elements of an existing Contacts.xml, or why it cannot be read."""
+    if len(data) > MAX_INI_BYTES:
+        return f"{len(data)} bytes, far larger than a phonebook"
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        return f"not well-formed XML ({exc})"
+    if root.tag != "contacts":
+        return f"the root element is <{root.tag}>, not <contacts>"
+    return [child for child in root if child.tag == "contact"]
+
+
+def _first_by_number(elements: list[ET.Element]) -> dict[str | None, ET.Element]:
+    """Contacts by number; the first of duplicated numbers is the one matched."""
+    out: dict[str | None, ET.Element] = {}
+    for element in elements:
+        out.setdefault(element.get("number"), element)
+    return out
+
+
+def plan_contacts(rendered: RenderedFile, path: Path, old: bytes | None) -> FileChange:
+    """Plan Contacts.xml: add or update the fleet's contacts by number, keep the user's own.
+
+    With ``contacts_mode: replace`` the file becomes exactly the fleet's list.
+    """
+    from provisioner.rendering import contacts_document
+
+    record = FileRecord("contacts")
+    name = rendered.name
+    if old is None:
+        return FileChange(path, name, "contacts", "create", None, rendered.data, record=record)
+    existing = _contacts_on_disk(old)
+    if isinstance(existing, str):
+        return FileChange(
+            path,
+            name,
+            "contacts",
+            "conflict",
+            old,
+            rendered.data,
+            record=record,
+            conflicts=[
+                f"the existing Contacts.xml cannot be read ({existing}); --force replaces it "
+                "(the old bytes are kept in the backup)"
+            ],
+        )
+    wanted = list(ET.fromstring(rendered.data))
+    if rendered.replace:
+        same = [e.attrib for e in existing] == [e.attrib for e in wanted]
+        new = old if same else rendered.data
+        return FileChange(path, name, "contacts", "unchanged" if same else "update", old, new, record=record)
+    by_number = _first_by_number(existing)
+    changed = False
+    notes = []
+    for element in wanted:
+        current = by_number.get(element.get("number"))
+        if current is None:
+            existing.append(element)
+            notes.append(f"contact {element.get('name')!r} ({element.get('number')}): added")
+            changed = True
+        elif any(current.get(k) != v for k, v in element.attrib.items()):
+            current.attrib.update(element.attrib)
+            notes.append(f"contact {element.get('name')!r} ({element.get('number')}): updated")
+            changed = True
+    new = contacts_document(existing) if changed else old
+    action: Action = "update" if changed else "unchanged"
+    return FileChange(path, name, "contacts", action, old, new, notes=notes, record=record)
+
+
+def verify_contacts(rendered: RenderedFile, path: Path, data: bytes | None) -> list[Drift]:
+    """The fleet's contacts are on disk with the fleet's attributes (replace: and nothing else)."""
+    if data is None:
+        return [Drift(path, "", "the file does not exist")]
+    existing = _contacts_on_disk(data)
+    if isinstance(existing, str):
+        return [Drift(path, "", f"the file cannot be read ({existing})")]
+    wanted = list(ET.fromstring(rendered.data))
+    by_number = _first_by_number(existing)
+    drift = []
+    for element in wanted:
+        current = by_number.get(element.get("number"))
+        label = f"contact {element.get('number')}"
+        if current is None:
+            drift.append(Drift(path, label, "missing"))
+        elif any(current.get(k) != v for k, v in element.attrib.items()):
+            drift.append(Drift(path, label, "differs from the fleet"))
+    if rendered.replace:
+        extra = sorted(set(by_number) - {e.get("number") for e in wanted}, key=str)
+        drift += [Drift(path, f"contact {n}", "not in the fleet (contacts_mode: replace)") for n in extra]
+    return drift

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ntpath
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,7 @@ from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Loc, Problem, Problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
-from provisioner.models import text_problem
+from provisioner.models import CONTACT_ATTRIBUTES, MAX_SPEED_DIALS, text_problem
 from provisioner.secrets import SecretError, SecretRef, resolve
 
 INI_TEMPLATE = "microsip.ini.j2"
@@ -52,6 +53,8 @@ class RenderedFile:
     secrets: frozenset[tuple[str, str]] = frozenset()
     seeded: frozenset[tuple[str, str]] = frozenset()
     place: str = "ini"  # ini | portable | desktop | start_menu | startup | applications
+    kind: str = "ini"  # ini (merged by key) | owned (launchers) | contacts (merged by number)
+    replace: bool = False  # contacts only: contacts_mode replace
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,12 @@ class RenderedSeat:
     @property
     def launchers(self) -> tuple[RenderedFile, ...]:
         """The seat's launcher files (owned whole by the tool)."""
-        return self.files[1:]
+        return tuple(f for f in self.files if f.kind == "owned")
+
+    @property
+    def contacts(self) -> RenderedFile | None:
+        """The seat's Contacts.xml, when the fleet gives it contacts."""
+        return next((f for f in self.files if f.kind == "contacts"), None)
 
 
 #: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.
@@ -190,6 +198,8 @@ class Renderer:
         sections = [
             (name, self._extra(seat, extra[name], name, problems)) for name in sorted(extra, key=str.lower)
         ]
+        if seat.speed_dials:
+            sections.insert(0, ("Shortcuts", speed_dial_rows(seat.speed_dials)))
         return {
             "settings": settings,
             "accounts": accounts,
@@ -261,7 +271,17 @@ class Renderer:
         launchers = self.launchers(seat, problems)
         if launchers is None:
             return None
-        return RenderedSeat(seat, (ini_file, *launchers))
+        extra = []
+        if seat.contacts:
+            extra.append(
+                RenderedFile(
+                    "Contacts.xml",
+                    contacts_xml(seat.contacts),
+                    kind="contacts",
+                    replace=seat.contacts_mode == "replace",
+                )
+            )
+        return RenderedSeat(seat, (ini_file, *launchers, *extra))
 
     def launchers(self, seat: Seat, problems: Problems) -> list[RenderedFile] | None:
         """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
@@ -271,12 +291,16 @@ class Renderer:
         kind = seat.target.get("type") if seat.target else None
         if seat.install_mode == "portable" and kind != "wine":
             exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
-            return [RenderedFile(f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable")]
+            return [
+                RenderedFile(
+                    f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable", kind="owned"
+                )
+            ]
         files = []
         wanted = launch.get("shortcuts") or []
         if wanted:
             data = shortcuts.lnk_bytes(seat.exe, args, name, minimized=args == "/minimized")
-            files += [RenderedFile(f"{name}.lnk", data, place=place) for place in wanted]
+            files += [RenderedFile(f"{name}.lnk", data, place=place, kind="owned") for place in wanted]
         if kind == "wine" and seat.target and seat.target.get("applications_dir"):
             try:
                 target = targets.resolve(seat, self.root)
@@ -284,7 +308,9 @@ class Renderer:
                 problems.errors.extend(exc.errors)
                 return None
             desktop = shortcuts.desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
-            files.append(RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications"))
+            files.append(
+                RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications", kind="owned")
+            )
         return files
 
 
@@ -305,6 +331,49 @@ def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
     found = [("settings", k.lower()) for k in seat.settings if keys[k.lower()].runtime_rewritten]
     found += [(f"account{i}", "password") for i in range(1, len(seat.accounts) + 1)]
     return found
+
+
+def speed_dial_rows(dials: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """[Shortcuts] keys 0..7 as ``label;number;type;number2;presence``; unused buttons are cleared."""
+    rows = []
+    for slot in range(MAX_SPEED_DIALS):
+        if slot < len(dials):
+            dial = dials[slot]
+            fields = [
+                dial["label"],
+                dial["number"],
+                dial.get("type") or "call",
+                dial.get("number2") or "",
+                "1" if dial.get("presence") else "0",
+            ]
+            rows.append((str(slot), ini.written_value(";".join(fields))))
+        else:
+            rows.append((str(slot), ""))
+    return rows
+
+
+def contact_element(contact: dict[str, Any]) -> ET.Element:
+    """A ``<contact>`` element with MicroSIP's attribute names, in MicroSIP's order."""
+    element = ET.Element("contact")
+    for name in CONTACT_ATTRIBUTES:
+        value = contact.get(name)
+        if value is None:
+            continue
+        element.set(name, ("1" if value else "0") if isinstance(value, bool) else str(value))
+    return element
+
+
+def contacts_document(elements: list[ET.Element]) -> bytes:
+    """Contacts.xml as MicroSIP keeps it: UTF-8 without BOM, an XML declaration, one contact a line."""
+    lines = ['<?xml version="1.0"?>', "<contacts>"]
+    lines += [ET.tostring(element, encoding="unicode") for element in elements]
+    lines.append("</contacts>")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def contacts_xml(contacts: list[dict[str, Any]]) -> bytes:
+    """The fleet's contacts as a Contacts.xml document."""
+    return contacts_document([contact_element(c) for c in contacts])
 
 
 def _at_setting(seat: Seat, name: str) -> tuple[Loc, str]:

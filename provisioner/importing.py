@@ -1,0 +1,328 @@
+"""``provisioner import``: existing microsip.ini files -> a fleet YAML.
+
+Each file becomes a seat (its id from the user-profile folder or the file's
+name); values every file shares go to ``defaults``. Only what MicroSIP reads and
+a fleet may manage is kept: values equal to MicroSIP's defaults, runtime state
+(window geometry, volumes, ...), call and dial history are left out, and
+encrypted passwords are never copied -- each becomes an ``{env: ...}`` reference.
+Values MicroSIP would reject or keys it does not know are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any
+
+from pydantic import ValidationError
+
+from provisioner import catalogue, ini
+from provisioner.errors import FleetError, Loc, Problem
+from provisioner.models import ID_PATTERN, SpeedDial, section_model
+from provisioner.plan import unreadable_reason
+
+ENV_PREFIX = "SIP_PASSWORD"
+#: Sections MicroSIP keeps for itself: never imported.
+STATE_SECTIONS = {"calls": "call history", "dialed": "dial history", "contacts": "legacy contacts"}
+
+
+@dataclass
+class ImportedSeat:
+    """One ini file as a seat."""
+
+    source: str
+    id: str
+    user: str | None
+    install: dict[str, str]
+    settings: dict[str, Any]
+    accounts: list[dict[str, Any]]
+    active_account: int | None
+    speed_dials: list[dict[str, Any]]
+    passwords: dict[int, str] = field(default_factory=dict)  # account number -> variable name
+    left_out: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """The fleet YAML and what the admin should know."""
+
+    yaml: str
+    warnings: list[str]
+    seats: list[ImportedSeat]
+
+
+def _seat_id(path: Path, taken: set[str]) -> tuple[str, str | None]:
+    parts = PurePath(path.absolute()).parts
+    user = None
+    lowered = [p.lower() for p in parts]
+    if "appdata" in lowered and lowered.index("appdata") > 0:
+        user = parts[lowered.index("appdata") - 1]
+        base = user
+    elif path.stem.lower() != "microsip":
+        base = path.stem
+    else:
+        base = path.absolute().parent.name or "seat"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:64] or "seat"
+    if not re.match(ID_PATTERN, slug):
+        slug = f"seat-{slug}"[:64]
+    candidate, n = slug, 2
+    while candidate in taken:
+        candidate = f"{slug[:60]}-{n}"
+        n += 1
+    taken.add(candidate)
+    return candidate, user
+
+
+def _typed(key: catalogue.Key, raw: str, version: str) -> tuple[Any, str | None]:
+    """A value as the fleet writes it, or a reason to leave it out."""
+    value: Any = raw
+    if key.type == "bool":
+        if raw not in ("0", "1", ""):
+            return None, f"{raw!r} is not 0 or 1"
+        value = raw == "1"
+    elif key.type == "int":
+        if not re.fullmatch(r"-?[0-9]+", raw):
+            return None, f"{raw!r} is not a whole number"
+        value = int(raw)
+    model = section_model(key.section, version)
+    try:
+        checked = model.model_validate({key.name: value})
+    except ValidationError as exc:
+        return None, exc.errors()[0]["msg"]
+    return getattr(checked, key.name), None
+
+
+def _is_default(key: catalogue.Key, value: Any) -> bool:
+    default = key.default
+    if key.type == "bool":
+        return default is not None and bool(int(default)) == value
+    return default is not None and default == value
+
+
+def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> ImportedSeat:
+    text, _ = ini.decode(path.read_bytes())
+    parsed = ini.parse(text)
+    values = parsed.as_dict()
+    names = {s.name.lower(): s.name for s in parsed.sections}
+    seat_id, user = _seat_id(path, taken)
+    where = str(path)
+    left_out: list[str] = []
+    settings: dict[str, Any] = {}
+    active = None
+    known = catalogue.section_keys("settings", version)
+    runtime: list[str] = []
+    for key_lower, raw in values.get("settings", {}).items():
+        if key_lower == "accountid":
+            active = int(raw) if raw.isdigit() and int(raw) > 0 else None
+            continue
+        key = known.get(key_lower)
+        if key is None:
+            found = catalogue.find(key_lower, "settings")
+            if found and (found[0].runtime_rewritten or found[0].legacy):
+                runtime.append(found[0].name)
+            else:
+                warnings.append(
+                    f"{where}: [Settings] {key_lower}: not a key MicroSIP {version} reads; left out"
+                )
+            continue
+        if key.runtime_rewritten:
+            runtime.append(key.name)
+            continue
+        value, problem = _typed(key, raw, version)
+        if problem:
+            warnings.append(f"{where}: [Settings] {key.name}: {problem}; left out")
+        elif not _is_default(key, value):
+            settings[key.name] = value
+    if runtime:
+        left_out.append(
+            f"state MicroSIP rewrites at runtime ({len(runtime)} keys: {', '.join(sorted(runtime)[:6])}...)"
+        )
+    accounts: list[dict[str, Any]] = []
+    passwords: dict[int, str] = {}
+    account_keys = catalogue.section_keys("account", version)
+    index = 1
+    while f"account{index}" in values and values[f"account{index}"].get("domain"):
+        account: dict[str, Any] = {}
+        for key_lower, raw in values[f"account{index}"].items():
+            key = account_keys.get(key_lower)
+            if key is None:
+                if not catalogue.find(key_lower, "account"):
+                    warnings.append(
+                        f"{where}: [Account{index}] {key_lower}: not a key MicroSIP reads; left out"
+                    )
+                continue
+            if key.name == "password":
+                if raw:
+                    variable = re.sub(r"[^A-Z0-9]+", "_", f"{ENV_PREFIX}_{seat_id}_{index}".upper())
+                    passwords[index] = variable
+                    account["password"] = {"env": variable}
+                continue
+            value, problem = _typed(key, raw, version)
+            if problem:
+                warnings.append(f"{where}: [Account{index}] {key.name}: {problem}; left out")
+            elif key.name == "domain" or not _is_default(key, value):
+                account[key.name] = value
+        accounts.append(account)
+        index += 1
+    if f"account{index}" in values:
+        left_out.append(f"[{names[f'account{index}']}] and after (no domain, so MicroSIP ignores them)")
+    if not accounts:
+        raise FleetError(
+            [Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")]
+        )
+    if active is not None and active > len(accounts):
+        active = None
+    speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
+    for section, what in STATE_SECTIONS.items():
+        if section in values:
+            left_out.append(f"[{names[section]}] ({what})")
+    for section in names:
+        if section not in ("settings", "shortcuts", *STATE_SECTIONS) and not re.fullmatch(
+            r"account\d+", section
+        ):
+            warnings.append(f"{where}: [{names[section]}]: not a section MicroSIP reads; left out")
+    install: dict[str, str] = {}
+    if user is None:
+        install = {"mode": "portable", "exe": f"{path.stem}.exe"}
+    elif path.stem.lower() != "microsip":
+        install = {"exe": f"C:\\Program Files\\MicroSIP\\{path.stem}.exe"}
+    return ImportedSeat(
+        where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out
+    )
+
+
+def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> list[dict[str, Any]]:
+    dials = []
+    for slot in range(8):
+        raw = section.get(str(slot), "")
+        if not raw:
+            continue
+        fields = raw.split(";")
+        if len(fields) < 3:
+            warnings.append(f"{where}: [Shortcuts] {slot}: {raw!r} is not label;number;type; left out")
+            continue
+        kind = fields[2]
+        if kind.isdigit():
+            legacy = ("call", "video", "message", "dtmf", "transfer")
+            kind = legacy[int(kind)] if int(kind) < len(legacy) else kind
+        dial: dict[str, Any] = {"label": fields[0], "number": fields[1], "type": kind}
+        if len(fields) > 3 and fields[3]:
+            dial["number2"] = fields[3]
+        if len(fields) > 4 and fields[4] == "1":
+            dial["presence"] = True
+        try:
+            SpeedDial.model_validate(dial)
+        except ValidationError as exc:
+            warnings.append(f"{where}: [Shortcuts] {slot}: {exc.errors()[0]['msg']}; left out")
+            continue
+        dials.append(dial)
+    return dials
+
+
+def import_inis(paths: list[Path], name: str = "imported", version: str | None = None) -> ImportResult:
+    """Read ini files and build a fleet YAML; FleetError when a file is not an ini."""
+    version = version or catalogue.default_version()
+    errors = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            errors.append(Problem(Loc(str(path)), "", f"cannot read: {exc.strerror or exc}"))
+            continue
+        reason = unreadable_reason(data)
+        if reason is not None:
+            errors.append(
+                Problem(Loc(str(path), 1, 1), "", f"not an ini file MicroSIP could read ({reason})")
+            )
+    if errors:
+        raise FleetError(errors)
+    warnings: list[str] = []
+    taken: set[str] = set()
+    seats = [_read(path, taken, version, warnings) for path in paths]
+    defaults = _shared(seats)
+    return ImportResult(_emit(name, version, defaults, seats), warnings, seats)
+
+
+def _shared(seats: list[ImportedSeat]) -> dict[str, dict[str, Any]]:
+    """Values every file has in common move to ``defaults`` (with two files or more)."""
+    if len(seats) < 2:
+        return {}
+    shared_settings = {
+        k: v for k, v in seats[0].settings.items() if all(s.settings.get(k, object()) == v for s in seats[1:])
+    }
+    accounts = [a for s in seats for a in s.accounts]
+    shared_account = {
+        k: v
+        for k, v in accounts[0].items()
+        if k != "password" and all(a.get(k, object()) == v for a in accounts[1:])
+    }
+    for seat in seats:
+        seat.settings = {k: v for k, v in seat.settings.items() if k not in shared_settings}
+        seat.accounts = [{k: v for k, v in a.items() if k not in shared_account} for a in seat.accounts]
+    return {"settings": shared_settings, "account": shared_account}
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _mapping(lines: list[str], indent: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        lines.append(f"{indent}{key}: {_scalar(value)}")
+
+
+def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: list[ImportedSeat]) -> str:
+    lines = [
+        f"# Imported by microsip-provisioner from {len(seats)} ini file{'s' if len(seats) != 1 else ''}.",
+        "# Left out: values equal to MicroSIP's defaults, state MicroSIP rewrites while it runs",
+        "# (window geometry, volumes, ...), call and dial history. Passwords are never copied:",
+        "# set the environment variables named below (or use {file: path}) before render/apply.",
+        "version: 1",
+        f"name: {_scalar(name)}",
+        f"microsip: {_scalar(version)}",
+    ]
+    if defaults.get("settings") or defaults.get("account"):
+        lines.append("defaults:")
+        for section in ("settings", "account"):
+            if defaults.get(section):
+                lines.append(f"  {section}:")
+                _mapping(lines, "    ", defaults[section])
+    lines.append("seats:")
+    for seat in seats:
+        lines.append(f"  # from {seat.source}")
+        for note in seat.left_out:
+            lines.append(f"  # left out: {note}")
+        lines.append(f"  - id: {_scalar(seat.id)}")
+        if seat.user and seat.user != seat.id:
+            lines.append(f"    user: {_scalar(seat.user)}")
+        if seat.install:
+            lines.append("    install: " + _scalar(seat.install))
+        if seat.active_account and seat.active_account != 1:
+            lines.append(f"    active_account: {seat.active_account}")
+        if seat.settings:
+            lines.append("    settings:")
+            _mapping(lines, "      ", seat.settings)
+        lines.append("    accounts:")
+        for account in seat.accounts:
+            if not account:
+                lines.append("      - {}")
+                continue
+            for position, (key, value) in enumerate(account.items()):
+                lead = "      - " if position == 0 else "        "
+                line = f"{lead}{key}: {_scalar(value)}"
+                if key == "password":
+                    line += "  # MicroSIP's encrypted password was not copied: set this variable"
+                lines.append(line)
+        if seat.speed_dials:
+            lines.append("    speed_dials:")
+            for dial in seat.speed_dials:
+                lines.append("      - " + _scalar(dial))
+    return "\n".join(lines) + "\n"
