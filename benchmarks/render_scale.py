@@ -63,6 +63,29 @@ def generate(folder: Path, seats: int) -> Path:
     return path
 
 
+def generate_csv(folder: Path, seats: int) -> Path:
+    """The same fleet with its seats in a CSV seat file (one row a seat)."""
+    yaml_fleet = generate(folder, 0)
+    text = yaml_fleet.read_text(encoding="utf-8").replace(
+        "seats:\n", "seat_files:\n  - {path: seats.csv}\nseats: []\n"
+    )
+    path = folder / "fleet-csv.yaml"
+    path.write_text(text, encoding="utf-8")
+    rows = [
+        "id,user,profiles,accounts.1.username,accounts.1.displayName,accounts.1.password.file,"
+        "accounts.2.username,accounts.2.label,accounts.2.password.env"
+    ]
+    for i in range(seats):
+        ext = 10000 + i
+        (folder / "secrets" / f"{ext}.txt").write_text(f"pw-{ext}\n", encoding="utf-8")
+        profiles = "agent night" if i % 2 else "base"
+        rows.append(
+            f"seat-{i:05d},user{i:05d},{profiles},{ext},Agent Ünal {i},secrets/{ext}.txt,{ext + 50000},Queue,QUEUE_PW"
+        )
+    (folder / "seats.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """Run one phase in this (child) process and print its figures as JSON."""
     sys.path.insert(0, str(HERE.parent))
@@ -73,11 +96,11 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()
     files = 0
-    if name == "validate":
+    if name in ("validate", "validate-csv"):
         load_fleet(fleet)
     elif name == "render":
         files = len(api.render(fleet, out).written)
-    elif name == "render-memory":
+    elif name in ("render-memory", "render-memory-csv"):
         files = sum(len(r.files) for r in render_fleet(load_fleet(fleet)))
     elif name in ("floor", "floor-durable"):
         blobs = [(p, p.read_bytes()) for p in sorted(out.rglob("*.ini"))]
@@ -119,8 +142,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="render-scale-") as tmp:
         folder = Path(tmp)
         fleet = generate(folder / "fleet", args.seats)
+        csv_fleet = generate_csv(folder / "csv", args.seats)
         results = {}
-        for phase in ("validate", "render-memory", "render", "floor", "floor-durable"):
+        phases = (
+            "validate",
+            "render-memory",
+            "render",
+            "floor",
+            "floor-durable",
+            "validate-csv",
+            "render-memory-csv",
+        )
+        for phase in phases:
+            source = csv_fleet if phase.endswith("-csv") else fleet
             proc = subprocess.run(
                 [
                     sys.executable,
@@ -128,7 +162,7 @@ def main() -> int:
                     "--phase",
                     phase,
                     "--fleet",
-                    str(fleet),
+                    str(source),
                     "--out",
                     str(folder / "out"),
                 ],
@@ -149,6 +183,8 @@ def main() -> int:
         ratio = results["render"]["seconds"] / results["floor-durable"]["seconds"]
         plain = results["render"]["seconds"] / results["floor"]["seconds"]
         print(f"render / durable floor: {ratio:.2f}x   render / plain-write floor: {plain:.2f}x")
+        csv_ratio = results["render-memory-csv"]["seconds"] / results["render-memory"]["seconds"]
+        print(f"CSV seat file / YAML seats (render in memory): {csv_ratio:.2f}x")
     return 0
 
 
