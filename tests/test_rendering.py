@@ -66,10 +66,11 @@ def test_render_one_seat_only(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("render", str(EXAMPLE), "--out", "out", "--seat", "support-1")
     assert result.exit_code == 0
     assert listing(tmp_path / "out") == [
+        "support-1/Contacts.xml",
         "support-1/Start Menu/Programs/MicroSIP.lnk",
         "support-1/microsip.ini",
     ]
-    assert result.stdout.splitlines()[-1] == "2 files written"
+    assert result.stdout.splitlines()[-1] == "3 files written"
 
 
 def test_unknown_seat_is_bad_input(run_cli: RunCli) -> None:
