@@ -137,6 +137,12 @@ def explain(fleet_path: Path, seat_id: str) -> tuple[Seat, list[ExplainRow], lis
     for section, entries in seat.ini.items():
         for name, value in entries.items():
             add(f"ini.{section}.{name}", value, seat.origins, ("ini", section, name), "-")
+    for index, dial in enumerate(seat.speed_dials, start=1):
+        text = f"{dial['label']} -> {dial['number']} ({dial.get('type') or 'call'})"
+        add(f"speed_dials[{index}]", text, seat.origins, ("speed_dials",), "-")
+    if seat.contacts:
+        text = f"{len(seat.contacts)} contact{'s' if len(seat.contacts) != 1 else ''} ({seat.contacts_mode})"
+        add("contacts", text, seat.origins, ("contacts",), "-")
     return seat, rows, fleet.warnings
 
 

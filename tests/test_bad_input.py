@@ -332,6 +332,14 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         ],
     ),
     (
+        "unknown shortcut place",
+        {"fleet.yaml": fleet("    launch: {shortcuts: [desktop, taskbar]}")},
+        [
+            "fleet.yaml:12:35: seats[alice].launch.shortcuts[2]: 'taskbar' is not one of desktop, start_menu, "
+            "startup"
+        ],
+    ),
+    (
         "YAML merge key",
         {"fleet.yaml": "base: &b {a: 1}\nother:\n  <<: *b\n"},
         [
