@@ -277,8 +277,8 @@ def load_text(text: str, path: str) -> Document:
     return builder.doc
 
 
-def load_file(path: Path) -> Document:
-    """Read and parse one YAML file (UTF-8, optionally with BOM)."""
+def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:
+    """``(name, text)`` of a UTF-8 file (BOM allowed); FleetError naming the file otherwise."""
     name = os.fspath(path)
     try:
         size = path.stat().st_size
@@ -297,17 +297,22 @@ def load_file(path: Path) -> Document:
     except FileNotFoundError:
         raise FleetError([Problem(Loc(name), "", "no such file")]) from None
     except IsADirectoryError:
-        raise FleetError([Problem(Loc(name), "", "is a folder, not a YAML file")]) from None
+        raise FleetError([Problem(Loc(name), "", f"is a folder, not a {kind}")]) from None
     except OSError as exc:
-        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror}")]) from None
+        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}")]) from None
     try:
-        text = data.decode("utf-8-sig")
+        return name, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise FleetError(
-            [Problem(Loc(name, line, col), "", "the file is not UTF-8 text; save it as UTF-8")]
+            [Problem(Loc(name, line, col), "", f"the file is not UTF-8 text; save it as {save_as}")]
         ) from None
+
+
+def load_file(path: Path) -> Document:
+    """Read and parse one YAML file (UTF-8, optionally with BOM)."""
+    name, text = read_text_file(path, "YAML file", "UTF-8")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise FleetError(
@@ -335,20 +340,7 @@ def load_csv(path: Path) -> CsvTable:
     Raise FleetError pointing at the line of the problem: not UTF-8, no header,
     a row with more or fewer cells than the header.
     """
-    name = os.fspath(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FleetError([Problem(Loc(name), "", "no such file")]) from None
-    except OSError as exc:
-        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}")]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise FleetError(
-            [Problem(Loc(name, line, 1), "", 'the file is not UTF-8 text; save it as "CSV UTF-8"')]
-        ) from None
+    name, text = read_text_file(path, "CSV file", '"CSV UTF-8"')
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -148,7 +148,7 @@ def test_seats_from_csv(build_tree: BuildTree) -> None:
         ),
         (
             b"id,accounts.1.username\nal\xe9,1\n",
-            ['seats.csv:2:1: the file is not UTF-8 text; save it as "CSV UTF-8"'],
+            ['seats.csv:2:3: the file is not UTF-8 text; save it as "CSV UTF-8"'],
         ),
         (
             "id,accounts.1.username,accounts.1.transport\nalice,1,tsl\n",
