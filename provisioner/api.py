@@ -19,7 +19,7 @@ import yaml
 from provisioner import catalogue, deploy, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
-from provisioner.errors import DeployError, Problem, Problems, UsageError
+from provisioner.errors import DeployError, FleetError, Problem, Problems, UsageError
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
 from provisioner.plan import (
@@ -496,15 +496,13 @@ def bundle(
 
 def import_inis(paths: list[Path], *, name: str = "imported") -> Any:
     """Existing microsip.ini files as a fleet YAML (checked to validate before it is returned)."""
-    import tempfile
-
     from provisioner import importing
 
     result = importing.import_inis(paths, name)
-    with tempfile.TemporaryDirectory(prefix="provisioner-import-") as folder:
-        check = Path(folder) / "fleet.yaml"
-        check.write_text(result.yaml, encoding="utf-8")
-        load_fleet(check)  # a FleetError here is a bug in the importer: it must emit valid fleets
+    try:
+        load_fleet(Path("imported.yaml"), text=result.yaml)
+    except FleetError as exc:  # the importer must emit valid fleets: this is a bug (exit 4)
+        raise RuntimeError(f"import produced an invalid fleet:\n{exc}") from exc
     return result
 
 

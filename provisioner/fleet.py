@@ -31,6 +31,7 @@ from provisioner.loading import (
     format_path,
     load_csv,
     load_file,
+    load_text,
     pack,
     raw_text,
 )
@@ -578,14 +579,18 @@ def _below_cwd(path: Path) -> bool:
     return path.is_relative_to(Path.cwd())
 
 
-def load_fleet(path: Path, *, strict: bool = False) -> Fleet:
-    """Load, validate and merge a fleet. Raise :class:`FleetError` with every problem found."""
+def load_fleet(path: Path, *, strict: bool = False, text: str | None = None) -> Fleet:
+    """Load, validate and merge a fleet. Raise :class:`FleetError` with every problem found.
+
+    With ``text`` the fleet is read from it instead of the file (``path`` still
+    names it and anchors relative paths).
+    """
     with bulk_allocation():
-        return _load_fleet(path, strict)
+        return _load_fleet(path, strict, text)
 
 
-def _load_fleet(path: Path, strict: bool) -> Fleet:
-    top = load_file(path)
+def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
+    top = load_file(path) if text is None else load_text(text, str(path))
     problems = Problems()
     if not isinstance(top.data, dict):
         raise FleetError(
