@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from provisioner import ini
 from tests.conftest import BuildTree, RunCli, listing
@@ -24,6 +25,13 @@ seats:
       - {username: "1101", label: Backup line, password: {env: PW_1101}}
 """
 ENV = {"PW_1100": "pw-1100", "PW_1101": "pw-1101"}
+
+
+def bundle(run_cli: RunCli, source: str, out: str, *extra: str, env: dict[str, str] | None = None) -> Result:
+    """``provisioner bundle fleet.yaml --seat sales --microsip SOURCE --out OUT [EXTRA]``."""
+    return run_cli(
+        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", source, "--out", out, *extra, env=env
+    )
 
 
 @pytest.fixture
@@ -45,9 +53,7 @@ def dist(build_tree: BuildTree) -> Path:
 
 
 def test_folder_bundle(dist: Path, run_cli: RunCli) -> None:
-    result = run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", "MicroSIP-3.22.3", "--out", "stick", env=ENV
-    )
+    result = bundle(run_cli, "MicroSIP-3.22.3", "stick", env=ENV)
     assert result.exit_code == 0, result.output
     assert listing(dist / "stick") == [
         "MicroSIP Sales.cmd",
@@ -74,17 +80,7 @@ def test_folder_bundle(dist: Path, run_cli: RunCli) -> None:
 
 def test_zip_bundle_is_reproducible(dist: Path, run_cli: RunCli) -> None:
     for out in ("a.zip", "b.zip"):
-        result = run_cli(
-            "bundle",
-            "fleet.yaml",
-            "--seat",
-            "sales",
-            "--microsip",
-            "MicroSIP-3.22.3.zip",
-            "--out",
-            out,
-            env=ENV,
-        )
+        result = bundle(run_cli, "MicroSIP-3.22.3.zip", out, env=ENV)
         assert result.exit_code == 0, result.output
     assert Path("a.zip").read_bytes() == Path("b.zip").read_bytes()
     with zipfile.ZipFile("a.zip") as archive:
@@ -95,19 +91,8 @@ def test_zip_bundle_is_reproducible(dist: Path, run_cli: RunCli) -> None:
 
 
 def test_per_account_instances_without_passwords(dist: Path, run_cli: RunCli) -> None:
-    result = run_cli(
-        "bundle",
-        "fleet.yaml",
-        "--seat",
-        "sales",
-        "--microsip",
-        "MicroSIP-3.22.3",
-        "--out",
-        "stick",
-        "--instances",
-        "per-account",
-        "--no-passwords",
-        env={},
+    result = bundle(
+        run_cli, "MicroSIP-3.22.3", "stick", "--instances", "per-account", "--no-passwords", env={}
     )
     assert result.exit_code == 0, result.output
     assert listing(dist / "stick") == [
@@ -131,9 +116,7 @@ def test_per_account_instances_without_passwords(dist: Path, run_cli: RunCli) ->
 
 def test_distribution_without_exe(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"fleet.yaml": FLEET, "dist/readme.txt": "no exe here", "dist/setup.exe": b"MZ"})
-    result = run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", "dist", "--out", "stick", env=ENV
-    )
+    result = bundle(run_cli, "dist", "stick", env=ENV)
     assert result.exit_code == 2
     assert result.stderr == (
         "error: dist: no MicroSIP exe at the top of the distribution (exe files found: setup.exe); point "
@@ -148,9 +131,7 @@ def test_zip_slip_is_refused(build_tree: BuildTree, run_cli: RunCli, member: str
     with zipfile.ZipFile("evil.zip", "w") as archive:
         archive.writestr("microsip.exe", b"MZ")
         archive.writestr(member, b"boom")
-    result = run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", "evil.zip", "--out", "stick.zip", env=ENV
-    )
+    result = bundle(run_cli, "evil.zip", "stick.zip", env=ENV)
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: evil.zip: member {member!r} would be written outside the bundle (zip-slip); refusing this archive\n"
@@ -159,24 +140,12 @@ def test_zip_slip_is_refused(build_tree: BuildTree, run_cli: RunCli, member: str
 
 
 def test_output_inside_source_or_not_empty(dist: Path, run_cli: RunCli) -> None:
-    inside = run_cli(
-        "bundle",
-        "fleet.yaml",
-        "--seat",
-        "sales",
-        "--microsip",
-        "MicroSIP-3.22.3",
-        "--out",
-        "MicroSIP-3.22.3/out",
-        env=ENV,
-    )
+    inside = bundle(run_cli, "MicroSIP-3.22.3", "MicroSIP-3.22.3/out", env=ENV)
     assert inside.exit_code == 2
     assert "the output is inside the MicroSIP distribution" in inside.stderr
     Path("full").mkdir()
     Path("full/x").write_text("keep me")
-    full = run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", "MicroSIP-3.22.3", "--out", "full", env=ENV
-    )
+    full = bundle(run_cli, "MicroSIP-3.22.3", "full", env=ENV)
     assert full.exit_code == 2
     assert (
         full.stderr
@@ -186,9 +155,7 @@ def test_output_inside_source_or_not_empty(dist: Path, run_cli: RunCli) -> None:
 
 
 def test_missing_secret_writes_nothing(dist: Path, run_cli: RunCli) -> None:
-    result = run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", "MicroSIP-3.22.3", "--out", "stick", env={}
-    )
+    result = bundle(run_cli, "MicroSIP-3.22.3", "stick", env={})
     assert result.exit_code == 2
     assert "environment variable PW_1100 is not set" in result.stderr
     assert not Path("stick").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import time
@@ -247,6 +246,8 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path) -> None:
     launcher.write_bytes(shortcuts.cmd_bytes(exe.name, "/minimized"))
     windows = "Z:" + str(launcher).replace("/", "\\")
     wine = shutil.which("wine64") or shutil.which("wine") or "wine"
+    import pwd  # POSIX only, like Wine
+
     # Wine must not see the test's Windows-style variables (they point into the test folder)
     env = {k: v for k, v in os.environ.items() if k not in ("APPDATA", "LOCALAPPDATA", "USERPROFILE")}
     env.update(
