@@ -279,33 +279,32 @@ def _plan_seat(
     except ManifestError as exc:
         manifest = None
         notes.append(f"{target.manifest_path}: {exc}; conflicts cannot be detected, --force rewrites it")
-    ini_file = rendered.ini
-    previous = manifest.files.get(ini_file.name) if manifest else None
-    change = plan_ini(ini_file, target.ini_path, fs.read(target.ini_path), previous, rotate_passwords=rotate)
-    if notes and change.action != "conflict" and change.pending:
-        change.conflicts.extend(notes)
-        change.action = "conflict"
-    changes = [change]
-    for path, name, launcher in _launcher_paths(rendered, target):
+    changes = []
+    for path, name, file in _placed_files(rendered, target):
+        old = fs.read(path)
         earlier = manifest.files.get(name) if manifest else None
-        changes.append(plan_owned(name, path, launcher.data, fs.read(path), earlier))
-    if rendered.contacts is not None:
-        path = target.folder / rendered.contacts.name
-        changes.append(plan_contacts(rendered.contacts, path, fs.read(path)))
+        if file.kind == "ini":
+            change = plan_ini(file, path, old, earlier, rotate_passwords=rotate)
+            if notes and change.action != "conflict" and change.pending:
+                change.conflicts.extend(notes)
+                change.action = "conflict"
+        elif file.kind == "owned":
+            change = plan_owned(name, path, file.data, old, earlier)
+        else:
+            change = plan_contacts(file, path, old)
+        changes.append(change)
     return SeatPlan(target.seat_id, fleet.name, changes, target.manifest_path, manifest, notes)
 
 
-def _launcher_paths(
-    rendered: RenderedSeat, target: targets.SeatTarget
-) -> list[tuple[Path, str, RenderedFile]]:
-    """Where each launcher goes on this target, and its name in the manifest (relative to the ini)."""
+def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tuple[Path, str, RenderedFile]]:
+    """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
-    for launcher in rendered.launchers:
-        folder = target.place(launcher.place)
+    for file in rendered.files:
+        folder = target.place(file.place)
         if folder is None:
-            continue
-        path = folder / launcher.name
-        out.append((path, Path(os.path.relpath(path, target.folder)).as_posix(), launcher))
+            continue  # a place this target does not have
+        path = folder / file.name
+        out.append((path, Path(os.path.relpath(path, target.folder)).as_posix(), file))
     return out
 
 
@@ -384,12 +383,14 @@ def verify(
     for _seat, rendered, target in chosen:
         report = SeatReport(None, target.seat_id)
         try:
-            report.drift = verify_ini(rendered.ini, target.ini_path, fs.read(target.ini_path))
-            for path, name, launcher in _launcher_paths(rendered, target):
-                report.drift += verify_owned(name, path, launcher.data, fs.read(path))
-            if rendered.contacts is not None:
-                path = target.folder / rendered.contacts.name
-                report.drift += verify_contacts(rendered.contacts, path, fs.read(path))
+            for path, name, file in _placed_files(rendered, target):
+                current = fs.read(path)
+                if file.kind == "ini":
+                    report.drift += verify_ini(file, path, current)
+                elif file.kind == "owned":
+                    report.drift += verify_owned(name, path, file.data, current)
+                else:
+                    report.drift += verify_contacts(file, path, current)
         except DeployError as exc:
             report.error = str(exc)
         reports.append(report)

@@ -74,11 +74,6 @@ class RenderedSeat:
         """The seat's launcher files (owned whole by the tool)."""
         return tuple(f for f in self.files if f.kind == "owned")
 
-    @property
-    def contacts(self) -> RenderedFile | None:
-        """The seat's Contacts.xml, when the fleet gives it contacts."""
-        return next((f for f in self.files if f.kind == "contacts"), None)
-
 
 #: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.
 RENDER_PLACES = {
