@@ -398,7 +398,7 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
                 problems.error(where, label, f"{entry!r} does not exist (resolved to {target})")
                 continue
             try:
-                included = load_file(Path(os.path.relpath(target)) if _below_cwd(target) else target)
+                included = load_file(_as_shown(target))
             except FleetError as exc:
                 problems.errors.extend(exc.errors)
                 continue
@@ -452,7 +452,7 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems) -> 
                 continue
             path = Path(doc.path).parent / entry["path"]
             try:
-                table = load_csv(Path(os.path.relpath(path)) if _below_cwd(path.resolve()) else path)
+                table = load_csv(_as_shown(path))
             except FleetError as exc:
                 problems.errors.extend(exc.errors)
                 continue
@@ -575,8 +575,13 @@ def _put(target: dict[str, Any], path: Path_, value: Any) -> bool:
     return True
 
 
-def _below_cwd(path: Path) -> bool:
-    return path.is_relative_to(Path.cwd())
+def _as_shown(path: Path) -> Path:
+    """A file another file names, spelled relative to the working folder when it lies below it.
+
+    Locations in messages then read like the fleet file's own (``profiles/office.yaml:3:5``).
+    """
+    resolved = path.resolve()
+    return Path(os.path.relpath(resolved)) if resolved.is_relative_to(Path.cwd()) else resolved
 
 
 def load_fleet(path: Path, *, strict: bool = False, text: str | None = None) -> Fleet:
@@ -753,7 +758,7 @@ def _read_contacts_file(
     name = data.pop("contacts_file")
     path = Path(doc.path).parent / name
     try:
-        table = load_csv(Path(os.path.relpath(path)) if _below_cwd(path.resolve()) else path)
+        table = load_csv(_as_shown(path))
     except FleetError as exc:
         problems.errors.extend(exc.errors)
         return data
