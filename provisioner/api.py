@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import catalogue, deploy, shortcuts, targets
+from provisioner import catalogue, deploy, safefs, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, FleetError, Problem, Problems, UsageError
@@ -105,10 +105,21 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def explain(fleet_path: Path, seat_id: str) -> tuple[Seat, list[ExplainRow], list[Problem]]:
-    """A seat's effective values, each with the file:line and layer that set it (secrets masked)."""
+@dataclass
+class ExplainResult:
+    """Outcome of ``explain``: each named seat with its rows."""
+
+    seats: list[tuple[Seat, list[ExplainRow]]]
+    warnings: list[Problem]
+
+
+def explain(fleet_path: Path, seat_ids: list[str]) -> ExplainResult:
+    """Each named seat's effective values, with the file:line and layer that set each (secrets masked)."""
     fleet = load_fleet(fleet_path)
-    seat = fleet.seat(seat_id)
+    return ExplainResult([(seat, _explain_seat(seat)) for seat in fleet.chosen(seat_ids)], fleet.warnings)
+
+
+def _explain_seat(seat: Seat) -> list[ExplainRow]:
     rows: list[ExplainRow] = []
 
     def add(path: str, value: Any, origins: dict[Any, Any], key: tuple[Any, ...], fallback: str) -> None:
@@ -143,7 +154,7 @@ def explain(fleet_path: Path, seat_id: str) -> tuple[Seat, list[ExplainRow], lis
     if seat.contacts:
         text = f"{len(seat.contacts)} contact{'s' if len(seat.contacts) != 1 else ''} ({seat.contacts_mode})"
         add("contacts", text, seat.origins, ("contacts",), "-")
-    return seat, rows, fleet.warnings
+    return rows
 
 
 def keys(name: str | None = None) -> list[catalogue.Key]:
@@ -180,10 +191,14 @@ def init(folder: Path) -> list[Path]:
     """Write a starter fleet project into ``folder`` (which may exist, but not hold these files)."""
     source = data_dir("profiles") / "starter"
     files = [
-        (folder / name, (source / name.replace(".gitignore", "gitignore")).read_bytes())
+        (
+            folder / name,
+            (source / name.replace(".gitignore", "gitignore")).read_bytes(),
+            0o600 if name.startswith("secrets/") else 0o644,
+        )
         for name in STARTER_FILES
     ]
-    existing = [str(p) for p, _ in files if p.exists()]
+    existing = [str(p) for p, _, _ in files if p.exists() or p.is_symlink()]
     if existing:
         raise UsageError(f"{existing[0]} already exists; choose an empty folder (nothing was written)")
     return deploy.write_new_files(files)
@@ -196,6 +211,15 @@ def dump_json(document: Any) -> str:
 
 # --- deploy: plan, apply, verify, rollback -----------------------------------------------------
 
+#: The admin's state folder (manifests, backups, locks), relative to the fleet file's folder.
+STATE_FOLDER = ".provisioner-state"
+
+
+def state_store(fleet_path: Path, state: Path | None) -> deploy.Store:
+    """Where manifests and backups live: ``--state``, else ``$PROVISIONER_STATE``, else beside the fleet."""
+    chosen = state or (Path(os.environ["PROVISIONER_STATE"]) if os.environ.get("PROVISIONER_STATE") else None)
+    return deploy.Store(chosen if chosen is not None else fleet_path.parent / STATE_FOLDER)
+
 
 @dataclass
 class SeatReport:
@@ -206,6 +230,18 @@ class SeatReport:
     outcome: SeatOutcome | None = None
     drift: list[Drift] = field(default_factory=list)
     error: str | None = None
+    waiting: str | None = None  # the user's profile folder does not exist yet
+
+    @property
+    def status(self) -> str:
+        """failed, waiting, or the plan's/outcome's word."""
+        if self.error is not None:
+            return "failed"
+        if self.waiting is not None:
+            return "waiting"
+        if self.outcome is not None:
+            return self.outcome.status
+        return self.plan.action if self.plan is not None else "unchanged"
 
 
 @dataclass
@@ -231,6 +267,9 @@ class DeployResult:
         )
 
 
+Chosen = list[tuple[Seat, RenderedSeat, targets.SeatTarget]]
+
+
 def _prepare(
     fleet_path: Path,
     seat_ids: list[str] | None,
@@ -238,19 +277,21 @@ def _prepare(
     environ: Mapping[str, str] | None,
     *,
     strict: bool = False,
-) -> tuple[Fleet, list[tuple[Seat, Any, targets.SeatTarget]], list[Problem]]:
+) -> tuple[Fleet, Chosen, list[Problem]]:
     """Load, render and resolve targets for the chosen seats; FleetError on any bad input."""
     fleet = load_fleet(fleet_path, strict=strict)
-    seats = [fleet.seat(s) for s in seat_ids] if seat_ids else list(fleet.seats)
+    seats = fleet.chosen(seat_ids)
     problems = Problems()
     resolved: dict[str, targets.SeatTarget] = {}
-    for seat in seats:
+    for seat in fleet.seats if seat_ids else seats:
         try:
             resolved[seat.id] = targets.resolve(seat, root)
         except targets.TargetError as exc:
-            problems.errors.extend(exc.errors)
+            if seat in seats:
+                problems.errors.extend(exc.errors)
     problems.raise_if_errors()
     rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ, root)}
+    _check_collisions(fleet, seats, rendered, resolved)
     warnings = list(fleet.warnings)
     for seat in seats:
         for note in resolved[seat.id].notes:
@@ -258,54 +299,89 @@ def _prepare(
     return fleet, [(s, rendered[s.id], resolved[s.id]) for s in seats], warnings
 
 
-def _anchor(target: targets.SeatTarget, root: Path | None) -> Path:
-    return root if root is not None and target.root.is_relative_to(root) else target.root
+def _check_collisions(
+    fleet: Fleet,
+    seats: list[Seat],
+    rendered: dict[str, RenderedSeat],
+    resolved: dict[str, targets.SeatTarget],
+) -> None:
+    """Two seats whose files land on the same path are bad input (exit 2), naming both."""
+    owners: dict[str, Seat] = {}
+    problems = Problems()
+    for seat in seats:
+        for spot, _, _ in _placed_files(rendered[seat.id], resolved[seat.id]):
+            key = os.path.normcase(os.path.abspath(spot.path))  # noqa: PTH100 - lexical, never resolved
+            other = owners.setdefault(key, seat)
+            if other is not seat:
+                problems.error(
+                    seat.loc(("target",)),
+                    f"{seat.label}.target",
+                    f"{spot.path} is also a file of seat {other.id} ({other.loc(('target',))}); "
+                    "two seats cannot share a file: give each its own user, folder or launcher name",
+                )
+    problems.raise_if_errors()
 
 
 def _plan_seat(
     fleet: Fleet,
-    rendered: Any,
+    rendered: RenderedSeat,
     target: targets.SeatTarget,
     fs: deploy.RealFS,
-    root: Path | None,
+    store: deploy.Store,
     rotate: bool,
 ) -> SeatPlan:
-    anchor = _anchor(target, root)
-    if not anchor.is_dir():
-        raise DeployError(f"{anchor}: the target root does not exist (seat {target.seat_id})")
+    state = store.seat(target.seat_id, target.ini_path)
     notes: list[str] = []
     try:
-        manifest = parse_manifest(fs.read(target.manifest_path))
+        manifest = parse_manifest(fs.read(deploy.Store.manifest(state))) if store.exists() else None
     except ManifestError as exc:
         manifest = None
-        notes.append(f"{target.manifest_path}: {exc}; conflicts cannot be detected, --force rewrites it")
+        notes.append(f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it")
     changes = []
-    for path, name, file in _placed_files(rendered, target):
-        old = fs.read(path)
+    for spot, name, file in _placed_files(rendered, target):
+        old = fs.read(spot)
         earlier = manifest.files.get(name) if manifest else None
         if file.kind == "ini":
-            change = plan_ini(file, path, old, earlier, rotate_passwords=rotate)
+            change = plan_ini(file, spot.path, old, earlier, rotate_passwords=rotate)
             if notes and change.action != "conflict" and change.pending:
                 change.conflicts.extend(notes)
                 change.action = "conflict"
         elif file.kind == "owned":
-            change = plan_owned(name, path, file.data, old, earlier)
+            change = plan_owned(name, spot.path, file.data, old, earlier)
         else:
-            change = plan_contacts(file, path, old)
+            change = plan_contacts(file, spot.path, old)
+        change.spot = spot
         changes.append(change)
-    return SeatPlan(target.seat_id, fleet.name, changes, target.manifest_path, manifest, notes)
+    return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes)
 
 
-def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tuple[Path, str, RenderedFile]]:
+def _placed_files(
+    rendered: RenderedSeat, target: targets.SeatTarget
+) -> list[tuple[targets.Spot, str, RenderedFile]]:
     """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
     for file in rendered.files:
-        folder = target.place(file.place)
-        if folder is None:
+        where = target.place(file.place)
+        if where is None:
             continue  # a place this target does not have
-        path = folder / file.name
-        out.append((path, Path(os.path.relpath(path, target.folder)).as_posix(), file))
+        spot = targets.Spot(where, file.name)
+        out.append((spot, Path(os.path.relpath(spot.path, target.folder)).as_posix(), file))
     return out
+
+
+def _seat_failure(report: SeatReport, exc: Exception, target: targets.SeatTarget) -> None:
+    """Record why one seat could not be planned, applied or verified; the others go on."""
+    if isinstance(exc, safefs.MissingFolder) and exc.home:
+        report.waiting = (
+            f"{exc.path} does not exist: {target.user or 'the user'} has not logged on yet "
+            "(the profile folder is never created by this tool); run again after the first logon"
+        )
+    elif isinstance(exc, safefs.MissingFolder):
+        report.error = f"{exc.path}: the target root does not exist (seat {target.seat_id})"
+    elif isinstance(exc, DeployError):
+        report.error = str(exc)
+    else:  # an OSError the layer below did not word: still this seat's failure alone
+        report.error = f"seat {target.seat_id}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def plan(
@@ -315,18 +391,20 @@ def plan(
     root: Path | None = None,
     rotate_passwords: bool = False,
     environ: Mapping[str, str] | None = None,
+    state: Path | None = None,
 ) -> DeployResult:
     """What ``apply`` would change on each target (nothing is written)."""
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.RealFS()
+    store = state_store(fleet_path, state)
     reports = []
     for _seat, rendered, target in chosen:
+        report = SeatReport(None, target.seat_id)
         try:
-            reports.append(
-                SeatReport(_plan_seat(fleet, rendered, target, fs, root, rotate_passwords), target.seat_id)
-            )
-        except DeployError as exc:
-            reports.append(SeatReport(None, target.seat_id, error=str(exc)))
+            report.plan = _plan_seat(fleet, rendered, target, fs, store, rotate_passwords)
+        except (DeployError, OSError) as exc:
+            _seat_failure(report, exc, target)
+        reports.append(report)
     return DeployResult(fleet, reports, warnings)
 
 
@@ -342,6 +420,7 @@ def apply(
     environ: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     diffs: bool = False,
+    state: Path | None = None,
 ) -> DeployResult:
     """Deploy: merge into existing files, back up, replace atomically, record a manifest.
 
@@ -350,15 +429,18 @@ def apply(
     """
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
+    store = state_store(fleet_path, state)
+    if not dry_run:
+        store.ensure()
     stamp = deploy.stamp_now()
     reports = []
     for done, (_seat, rendered, target) in enumerate(chosen, start=1):
         report = SeatReport(None, target.seat_id)
         try:
-            report.plan = _plan_seat(fleet, rendered, target, fs, root, rotate_passwords)
+            report.plan = _plan_seat(fleet, rendered, target, fs, store, rotate_passwords)
             report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
-        except DeployError as exc:
-            report.error = str(exc)
+        except (DeployError, OSError) as exc:
+            _seat_failure(report, exc, target)
         if report.plan is not None:
             report.plan.manifest = None  # applied: what remains is the report
             for change in report.plan.files:
@@ -383,26 +465,78 @@ def verify(
     for _seat, rendered, target in chosen:
         report = SeatReport(None, target.seat_id)
         try:
-            for path, name, file in _placed_files(rendered, target):
-                current = fs.read(path)
+            for spot, name, file in _placed_files(rendered, target):
+                current = fs.read(spot)
                 if file.kind == "ini":
-                    report.drift += verify_ini(file, path, current)
+                    report.drift += verify_ini(file, spot.path, current)
                 elif file.kind == "owned":
-                    report.drift += verify_owned(name, path, file.data, current)
+                    report.drift += verify_owned(name, spot.path, file.data, current)
                 else:
-                    report.drift += verify_contacts(file, path, current)
-        except DeployError as exc:
-            report.error = str(exc)
+                    report.drift += verify_contacts(file, spot.path, current)
+        except (DeployError, OSError) as exc:
+            report.drift = []
+            _seat_failure(report, exc, target)
         reports.append(report)
     return DeployResult(fleet, reports, warnings)
 
 
-def rollback(fleet_path: Path, seat_id: str, *, root: Path | None = None) -> deploy.RollbackOutcome:
-    """Restore the files of the seat's last apply from its backups."""
+@dataclass
+class RollbackResult:
+    """Outcome of ``rollback`` over the named seats."""
+
+    seats: list[deploy.RollbackOutcome]
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (seat, why it failed)
+    backups: dict[str, list[deploy.BackupEntry]] = field(default_factory=dict)  # --list
+
+
+def rollback(
+    fleet_path: Path,
+    seat_ids: list[str],
+    *,
+    root: Path | None = None,
+    dry_run: bool = False,
+    to: str | None = None,
+    list_only: bool = False,
+    state: Path | None = None,
+) -> RollbackResult:
+    """Undo each named seat's last apply (or go back to the backups taken at ``to``); or list backups."""
     fleet = load_fleet(fleet_path)
-    seat = fleet.seat(seat_id)
-    target = targets.resolve(seat, root)
-    return deploy.rollback_seat(seat.id, target.folder, target.manifest_path, deploy.RealFS())
+    seats = fleet.chosen(seat_ids)
+    problems = Problems()
+    resolved = {}
+    for seat in seats:
+        try:
+            resolved[seat.id] = targets.resolve(seat, root)
+        except targets.TargetError as exc:
+            problems.errors.extend(exc.errors)
+    problems.raise_if_errors()
+    store = state_store(fleet_path, state)
+    fs = deploy.DryRunFS() if dry_run or list_only else deploy.RealFS()
+    result = RollbackResult([])
+    stamp = deploy.stamp_now()
+    placed = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], root=root, secrets=False)}
+    for seat in seats:
+        target = resolved[seat.id]
+        seat_state = store.seat(seat.id, target.ini_path)
+        try:
+            if not store.exists():
+                result.backups[seat.id] = []
+                if not list_only:
+                    result.seats.append(deploy.RollbackOutcome(seat.id, nothing=deploy.NOTHING_RECORDED))
+                continue
+            if list_only:
+                result.backups[seat.id] = deploy.list_backups(fs, seat_state)
+                continue
+            files = [
+                deploy.SeatFile(spot, name, file.kind)
+                for spot, name, file in _placed_files(placed[seat.id], target)
+            ]
+            result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
+        except (DeployError, OSError) as exc:
+            report = SeatReport(None, seat.id)
+            _seat_failure(report, exc, target)
+            result.errors.append((seat.id, report.error or report.waiting or ""))
+    return result
 
 
 @dataclass

@@ -217,14 +217,18 @@ def _has_password(rendered: RenderedFile) -> bool:
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
-    """A reproducible zip: sorted entries, fixed times and permissions."""
+    """A reproducible zip: sorted entries, fixed times and private permissions.
+
+    The seat's ini may hold a plaintext password, so every entry is for its owner
+    only: 0700 for programs and scripts, 0600 for the rest.
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3
-            mode = 0o755 if name.lower().endswith((".exe", ".cmd", ".dll")) else 0o644
+            mode = 0o700 if name.lower().endswith((".exe", ".cmd", ".dll")) else 0o600
             info.external_attr = (0o100000 | mode) << 16
             archive.writestr(info, files[name], compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     return buffer.getvalue()

@@ -182,30 +182,45 @@ def render(fleet: Path, out: Path, seats: tuple[str, ...], strict: bool) -> None
 
 @main.command()
 @fleet_argument
-@click.option("--seat", "seat", required=True, metavar="ID", help="The seat to explain.")
+@click.option(
+    "--seat", "seats", required=True, multiple=True, metavar="ID", help="The seat to explain (repeatable)."
+)
 @format_option
 @handle_errors(json_errors=True)
-def explain(fleet: Path, seat: str, output_format: str) -> None:
+def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
     """Show a seat's effective values and the file:line that set each (secrets masked)."""
     from provisioner import api
 
-    found, rows, warnings = api.explain(fleet, seat)
+    explained = api.explain(fleet, list(seats))
     if output_format == "json":
         _json_out(
             {
-                **_problems_json([], warnings),
-                "seat": found.id,
-                "values": [
-                    {"path": r.path, "value": r.value, "origin": r.origin, "layer": r.layer} for r in rows
+                **_problems_json([], explained.warnings),
+                **({"seat": explained.seats[0][0].id} if len(explained.seats) == 1 else {}),
+                **(
+                    {"values": [_row_json(r) for r in explained.seats[0][1]]}
+                    if len(explained.seats) == 1
+                    else {}
+                ),
+                "seats": [
+                    {"seat": seat.id, "values": [_row_json(r) for r in rows]}
+                    for seat, rows in explained.seats
                 ],
             }
         )
         return
-    click.echo(f"seat {found.id} -> {found.ini_name} ({found.install_mode})")
-    width = max(len(r.path) for r in rows)
-    value_width = min(40, max(len(r.value) for r in rows))
-    for row in rows:
-        click.echo(f"  {row.path:<{width}}  {row.value:<{value_width}}  {row.origin} ({row.layer})")
+    for index, (found, rows) in enumerate(explained.seats):
+        if index:
+            click.echo("")
+        click.echo(f"seat {found.id} -> {found.ini_name} ({found.install_mode})")
+        width = max(len(r.path) for r in rows)
+        value_width = min(40, max(len(r.value) for r in rows))
+        for row in rows:
+            click.echo(f"  {row.path:<{width}}  {row.value:<{value_width}}  {row.origin} ({row.layer})")
+
+
+def _row_json(row: Any) -> dict[str, str]:
+    return {"path": row.path, "value": row.value, "origin": row.origin, "layer": row.layer}
 
 
 root_option = click.option(
@@ -213,13 +228,28 @@ root_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Re-root every relative target path under DIR (for a scratch tree).",
 )
+state_option = click.option(
+    "--state",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The admin's state folder: manifests, backups, locks "
+    "(default: $PROVISIONER_STATE, else .provisioner-state beside the fleet).",
+)
 
 
 def _target_json(report: Any) -> list[dict[str, Any]]:
     from provisioner.errors import display_path
 
     if report.plan is None:
-        return [{"seat": report.seat_id, "path": None, "action": "failed", "diff": "", "error": report.error}]
+        word = "waiting" if report.waiting else "failed"
+        return [
+            {
+                "seat": report.seat_id,
+                "path": None,
+                "action": word,
+                "diff": "",
+                ("message" if report.waiting else "error"): report.waiting or report.error,
+            }
+        ]
     out = []
     for change in report.plan.files:
         entry: dict[str, Any] = {
@@ -238,14 +268,32 @@ def _target_json(report: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _deploy_json(result: Any, exit_code: int, **extra: Any) -> None:
+    """The JSON document of plan/apply: ``ok`` is true exactly when the exit code is 0."""
+    counts: dict[str, int] = {}
+    for report in result.seats:
+        counts[report.status] = counts.get(report.status, 0) + 1
+    _json_out(
+        {
+            **_problems_json([], result.warnings),
+            "ok": exit_code == 0,
+            "exit_code": exit_code,
+            **extra,
+            "summary": counts,
+            "targets": [t for r in result.seats for t in _target_json(r)],
+        }
+    )
+
+
 def _print_plan(result: Any, *, diffs: bool = True) -> dict[str, int]:
     from provisioner.errors import display_path
 
-    counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0}
+    counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
     for report in result.seats:
         if report.plan is None:
-            counts["failed"] += 1
-            click.echo(f"{'failed':<10} {report.seat_id}: {report.error}")
+            word = "waiting" if report.waiting else "failed"
+            counts[word] += 1
+            click.echo(f"{word:<10} {report.seat_id}: {report.waiting or report.error}")
             continue
         for change in report.plan.files:
             counts[change.action] += 1
@@ -270,6 +318,8 @@ def _summary(counts: dict[str, int]) -> str:
         f"{counts['unchanged']} unchanged",
         f"{counts['conflict']} in conflict",
     ]
+    if counts["waiting"]:
+        parts.append(f"{counts['waiting']} waiting for a first logon")
     if counts["failed"]:
         parts.append(f"{counts['failed']} failed")
     return ", ".join(parts)
@@ -279,6 +329,7 @@ def _summary(counts: dict[str, int]) -> str:
 @fleet_argument
 @seat_option
 @root_option
+@state_option
 @format_option
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes are pending.")
 @click.option("--rotate-passwords", is_flag=True, help="Plan to replace passwords already on disk.")
@@ -287,6 +338,7 @@ def plan(
     fleet: Path,
     seats: tuple[str, ...],
     root: Path | None,
+    state: Path | None,
     output_format: str,
     exit_code: bool,
     rotate_passwords: bool,
@@ -294,27 +346,23 @@ def plan(
     """Show what apply would change on each target, with diffs (secrets masked)."""
     from provisioner import api
 
-    result = api.plan(fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords)
+    result = api.plan(
+        fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords, state=state
+    )
+    code = 3 if any(r.error for r in result.seats) else (1 if exit_code and result.pending else 0)
     if output_format == "json":
-        _json_out(
-            {
-                **_problems_json([], result.warnings),
-                "targets": [t for r in result.seats for t in _target_json(r)],
-            }
-        )
+        _deploy_json(result, code)
     else:
         _print_warnings(result.warnings)
         click.echo(f"plan: {_summary(_print_plan(result))}")
-    if any(r.error for r in result.seats):
-        sys.exit(3)
-    if exit_code and result.pending:
-        sys.exit(1)
+    sys.exit(code)
 
 
 @main.command()
 @fleet_argument
 @seat_option
 @root_option
+@state_option
 @click.option(
     "--dry-run", is_flag=True, help="Walk the whole apply, write nothing; exit 1 if changes are pending."
 )
@@ -329,6 +377,7 @@ def apply(
     fleet: Path,
     seats: tuple[str, ...],
     root: Path | None,
+    state: Path | None,
     dry_run: bool,
     force: bool,
     rotate_passwords: bool,
@@ -341,6 +390,7 @@ def apply(
     kwargs: dict[str, Any] = {
         "seat_ids": list(seats) or None,
         "root": root,
+        "state": state,
         "dry_run": dry_run,
         "force": force,
         "rotate_passwords": rotate_passwords,
@@ -353,21 +403,13 @@ def apply(
     finally:
         if bar is not None:
             bar.close()
+    code = 3 if result.failed else (1 if dry_run and result.pending else 0)
     if output_format == "json":
-        _json_out(
-            {
-                **_problems_json([], result.warnings),
-                "dry_run": dry_run,
-                "targets": [t for r in result.seats for t in _target_json(r)],
-            }
-        )
+        _deploy_json(result, code, dry_run=dry_run)
     else:
         _print_warnings(result.warnings)
         _print_apply(result)
-    if result.failed:
-        sys.exit(3)
-    if dry_run and result.pending:
-        sys.exit(1)
+    sys.exit(code)
 
 
 class _ProgressBar:
@@ -394,11 +436,15 @@ class _ProgressBar:
 def _print_apply(result: Any) -> None:
     from provisioner.errors import display_path
 
-    counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0}
+    counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
     for report in result.seats:
         if report.error:
             counts["failed"] += 1
             click.echo(f"failed     {report.seat_id}: {report.error}")
+            continue
+        if report.waiting:
+            counts["waiting"] += 1
+            click.echo(f"waiting    {report.seat_id}: {report.waiting}")
             continue
         assert report.outcome is not None and report.plan is not None
         status = report.outcome.status
@@ -414,9 +460,10 @@ def _print_apply(result: Any) -> None:
         for backup in report.outcome.backups:
             click.echo(f"  backup: {display_path(str(backup))}")
     done = "to write" if result.dry_run else "written"
+    waiting = f", {counts['waiting']} waiting for a first logon" if counts["waiting"] else ""
     summary = (
         f"{counts['applied']} seats {done}, {counts['unchanged']} unchanged, "
-        f"{counts['conflict']} in conflict, {counts['failed']} failed (of {len(result.seats)})"
+        f"{counts['conflict']} in conflict{waiting}, {counts['failed']} failed (of {len(result.seats)})"
     )
     click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
     if counts["conflict"]:
@@ -438,52 +485,97 @@ def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format
 
     result = api.verify(fleet, seat_ids=list(seats) or None, root=root)
     drifted = [r for r in result.seats if r.drift]
+    code = 3 if any(r.error for r in result.seats) else (1 if drifted else 0)
     if output_format == "json":
         targets = []
         for report in result.seats:
+            action = (
+                "failed"
+                if report.error
+                else "waiting"
+                if report.waiting
+                else "drift"
+                if report.drift
+                else "unchanged"
+            )
             targets.append(
                 {
                     "seat": report.seat_id,
                     "path": display_path(str(report.drift[0].file)) if report.drift else None,
-                    "action": "failed" if report.error else ("drift" if report.drift else "unchanged"),
+                    "action": action,
                     "diff": "",
                     "drift": [{"key": d.key, "message": d.message} for d in report.drift],
                     **({"error": report.error} if report.error else {}),
+                    **({"message": report.waiting} if report.waiting else {}),
                 }
             )
-        _json_out({**_problems_json([], result.warnings), "targets": targets})
+        _json_out(
+            {**_problems_json([], result.warnings), "ok": code == 0, "exit_code": code, "targets": targets}
+        )
     else:
         _print_warnings(result.warnings)
         for report in result.seats:
             if report.error:
                 click.echo(f"failed  {report.seat_id}: {report.error}")
+            if report.waiting:
+                click.echo(f"waiting {report.seat_id}: {report.waiting}")
             for drift in report.drift:
                 where = f"{drift.key}: " if drift.key else ""
                 click.echo(
                     f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}"
                 )
         click.echo(f"verify: {len(drifted)} of {len(result.seats)} seats drifted")
-    if any(r.error for r in result.seats):
-        sys.exit(3)
-    if drifted:
-        sys.exit(1)
+    sys.exit(code)
 
 
 @main.command()
 @fleet_argument
-@click.option("--seat", "seat", required=True, metavar="ID", help="The seat to roll back.")
+@click.option(
+    "--seat", "seats", required=True, multiple=True, metavar="ID", help="A seat to roll back (repeatable)."
+)
 @root_option
+@state_option
+@click.option("--dry-run", is_flag=True, help="Say what would be restored; change nothing.")
+@click.option(
+    "--list", "list_only", is_flag=True, help="List the seat's backups (newest first); change nothing."
+)
+@click.option("--to", "to", metavar="STAMP", help="Go back to the backups taken at STAMP (see --list).")
 @handle_errors()
-def rollback(fleet: Path, seat: str, root: Path | None) -> None:
-    """Restore the files of the seat's last apply from its backups."""
+def rollback(
+    fleet: Path,
+    seats: tuple[str, ...],
+    root: Path | None,
+    state: Path | None,
+    dry_run: bool,
+    list_only: bool,
+    to: str | None,
+) -> None:
+    """Undo the seat's last apply: managed keys back to their earlier values, MicroSIP's own state kept."""
     from provisioner import api
     from provisioner.errors import display_path
 
-    outcome = api.rollback(fleet, seat, root=root)
-    for path, what in outcome.restored:
-        click.echo(f"{display_path(str(path))}: {what}")
-    count = len(outcome.restored)
-    click.echo(f"rollback: {count} file{'s' if count != 1 else ''} of seat {seat} restored")
+    result = api.rollback(
+        fleet, list(seats), root=root, state=state, dry_run=dry_run, to=to, list_only=list_only
+    )
+    if list_only:
+        for seat_id, entries in result.backups.items():
+            click.echo(f"seat {seat_id}: {len(entries)} backup{'s' if len(entries) != 1 else ''}")
+            for entry in entries:
+                mark = "  (the last apply's: plain rollback restores it)" if entry.last_apply else ""
+                click.echo(f"  {entry.stamp}  {entry.file}  {entry.name}{mark}")
+    for outcome in result.seats:
+        if outcome.nothing:
+            click.echo(f"seat {outcome.seat_id}: {outcome.nothing}")
+            continue
+        for path, what in outcome.restored:
+            click.echo(f"{display_path(str(path))}: {'would be ' if dry_run else ''}{what}")
+        count = len(outcome.restored)
+        verb = "would be rolled back" if dry_run else "rolled back"
+        click.echo(f"rollback: {count} file{'s' if count != 1 else ''} of seat {outcome.seat_id} {verb}")
+    for seat_id, why in result.errors:
+        click.echo(f"failed     {seat_id}: {why}", err=True)
+    if result.errors:
+        sys.exit(3)
 
 
 @main.command()

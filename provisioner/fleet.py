@@ -166,14 +166,31 @@ class Fleet:
     seats: list[Seat]
     warnings: list[Problem]
 
+    _index: dict[str, Seat] | None = field(default=None, repr=False, compare=False)
+
     def seat(self, seat_id: str) -> Seat:
         """The seat with ``seat_id``; raise FleetError with a suggestion if there is none."""
-        for seat in self.seats:
-            if seat.id == seat_id:
-                return seat
-        guess = catalogue.suggest(seat_id, [s.id for s in self.seats])
-        hint = f" (did you mean {guess!r}?)" if guess else ""
-        raise FleetError([Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}")])
+        return self.chosen([seat_id])[0]
+
+    def chosen(self, seat_ids: list[str] | None) -> list[Seat]:
+        """The seats named (each once, in the order given), or all of them; every unknown id is reported."""
+        if not seat_ids:
+            return list(self.seats)
+        if self._index is None:
+            self._index = {seat.id: seat for seat in self.seats}
+        problems = []
+        out: list[Seat] = []
+        for seat_id in dict.fromkeys(seat_ids):
+            found = self._index.get(seat_id)
+            if found is not None:
+                out.append(found)
+                continue
+            guess = catalogue.suggest(seat_id, list(self._index))
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}"))
+        if problems:
+            raise FleetError(problems)
+        return out
 
 
 # --- pydantic errors as one-line problems ------------------------------------------------

@@ -256,3 +256,64 @@ def merge(
     lines = prepended + lines + appended
     result.text = "\r\n".join(lines) + ("\r\n" if lines else "")
     return result
+
+
+def restore(old_text: str, values: list[tuple[str, str, str | None]]) -> MergeResult:
+    """Put keys back to earlier values: ``(section, key, text)`` sets it, ``text=None`` removes it.
+
+    ``text`` is the value as written after ``=`` (from :func:`raw_values` of a backup),
+    so hooks keep their quotes exactly.
+
+    Used by rollback with the values a backup holds; every other line is kept as it
+    is (MicroSIP's state written since). Removal takes the key out of the first
+    section of that name, which is the one Windows reads.
+    """
+    lines = _LINE_BREAK.split(old_text)
+    removed = False
+    drop = {(s.lower(), k.lower()) for s, k, v in values if v is None}
+    if drop:
+        parsed = parse(old_text)
+        seen: set[str] = set()
+        doomed: set[int] = set()
+        for section in parsed.sections:
+            lowered = section.name.lower()
+            if lowered in seen:
+                continue
+            seen.add(lowered)
+            first: set[str] = set()
+            for entry in section.entries:
+                key = entry.key.lower()
+                if (lowered, key) in drop and key not in first:
+                    doomed.add(entry.line - 1)
+                first.add(key)
+        if doomed:
+            lines = [line for index, line in enumerate(lines) if index not in doomed]
+            removed = True
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for name, key, value in values:
+        if value is not None:
+            sections.setdefault(name, []).append((key, value))
+    merged = merge("\r\n".join(lines), list(sections.items()))
+    merged.changed = merged.changed or removed
+    return merged
+
+
+def raw_values(text: str) -> dict[tuple[str, str], str]:
+    """``(section, key)`` (lower-cased) -> the text after ``=``, as Windows would find it (first wins)."""
+    out: dict[tuple[str, str], str] = {}
+    seen: set[str] = set()
+    current: str | None = None
+    for raw in _LINE_BREAK.split(text):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("["):
+            end = line.find("]")
+            name = (line[1:end] if end != -1 else line[1:]).strip().lower()
+            current = None if name in seen else name
+            seen.add(name)
+            continue
+        key, sep, rest = line.partition("=")
+        if current is not None and key.strip():
+            out.setdefault((current, key.strip().lower()), rest.strip() if sep else "")
+    return out

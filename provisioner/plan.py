@@ -21,6 +21,7 @@ from provisioner import ini
 from provisioner.rendering import RenderedFile
 from provisioner.secrets import MASK
 from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
+from provisioner.targets import Location, Spot
 
 Action = Literal["create", "update", "unchanged", "conflict"]
 #: A MicroSIP ini with years of call history is well under this; anything larger is not one.
@@ -43,6 +44,7 @@ class FileChange:
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
+    spot: Spot | None = None  # where the file is reached without following links (set by the caller)
     _diff: str | None = None
 
     @property
@@ -298,7 +300,7 @@ class SeatPlan:
     seat_id: str
     fleet: str
     files: list[FileChange]
-    manifest_path: Path
+    state: Location  # the seat's folder in the admin's state store
     manifest: Manifest | None
     notes: list[str] = field(default_factory=list)
 

@@ -29,7 +29,7 @@ from provisioner.errors import FleetError, Loc, Problem, Problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import CONTACT_ATTRIBUTES, MAX_SPEED_DIALS, text_problem
-from provisioner.secrets import SecretError, SecretRef, resolve
+from provisioner.secrets import MASK, SecretError, SecretRef, resolve
 
 INI_TEMPLATE = "microsip.ini.j2"
 
@@ -100,9 +100,15 @@ class Renderer:
     """Renders seats of one fleet; holds the Jinja environment and the key order."""
 
     def __init__(
-        self, fleet: Fleet, environ: Mapping[str, str] | None = None, root: Path | None = None
+        self,
+        fleet: Fleet,
+        environ: Mapping[str, str] | None = None,
+        root: Path | None = None,
+        *,
+        secrets: bool = True,
     ) -> None:
         self.fleet = fleet
+        self.secrets = secrets  # False: secrets are not resolved (their values read as the mask)
         self.root = root
         self.environ = os.environ if environ is None else environ
         search = [str(fleet.templates_dir)] if fleet.templates_dir else []
@@ -146,6 +152,8 @@ class Renderer:
         problems: Problems,
     ) -> str | None:
         """``value`` as ini text; secrets are resolved here. ``where`` locates it, if needed."""
+        if isinstance(value, SecretRef) and not self.secrets:
+            value = MASK
         if isinstance(value, SecretRef):
             try:
                 value = resolve(value, self.environ)
@@ -468,10 +476,15 @@ def render_fleet(
     seat_ids: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
     root: Path | None = None,
+    *,
+    secrets: bool = True,
 ) -> list[RenderedSeat]:
-    """Render the chosen seats (all by default) in memory; raise FleetError on any problem."""
-    seats = [fleet.seat(s) for s in seat_ids] if seat_ids else fleet.seats
-    renderer = Renderer(fleet, environ, root)
+    """Render the chosen seats (all by default) in memory; raise FleetError on any problem.
+
+    With ``secrets=False`` no secret is resolved (rollback needs only where files go).
+    """
+    seats = fleet.chosen(seat_ids)
+    renderer = Renderer(fleet, environ, root, secrets=secrets)
     problems = Problems()
     out = []
     with bulk_allocation():

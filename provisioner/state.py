@@ -1,11 +1,13 @@
 """What the tool remembers about a target: the manifest and the backups.
 
-The manifest sits in ``.provisioner/`` beside the ini. It records, per managed
-ini key, a hash of the value last written (never the value, and nothing at all
-for passwords and other secrets), the hash of each file the tool owns whole,
-and which backup holds each file's previous bytes. It is written last, after
-every file of the seat, so it never claims a write that did not happen. This
-module only builds and reads that data; :mod:`provisioner.deploy` writes it.
+Manifests and backups live in the admin's state folder (``--state``, by default
+``.provisioner-state/`` beside the fleet), one folder per seat target, out of the
+profile owner's reach. A manifest records, per managed ini key, a hash of the
+value last written (never the value, and nothing at all for passwords and other
+secrets), the hash of the bytes each file was left with, and which backup holds
+each file's previous bytes. It is written last, after every file of the seat, so
+it never claims a write that did not happen. This module only builds and reads
+that data; :mod:`provisioner.deploy` writes it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from provisioner import __version__
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 #: Backups kept per file; older ones are removed after a successful apply.
 BACKUPS_KEPT = 10
 _BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d+)\.bak$")
@@ -40,7 +42,7 @@ class FileRecord:
 
     kind: str  # "ini" (merged, judged per managed key) or "owned" (judged on its bytes)
     managed: dict[str, dict[str, str]] = field(default_factory=dict)  # section -> key -> value hash
-    sha256: str | None = None  # owned files only
+    sha256: str | None = None  # the bytes the last writing apply left (every kind)
     backup: str | None = None  # backup of the bytes the last apply replaced
     existed: bool = True  # whether the file existed before the last apply
     changed: bool = False  # whether the last apply wrote it
@@ -55,8 +57,7 @@ class FileRecord:
         }
         if self.kind == "ini":
             data["managed"] = self.managed
-        else:
-            data["sha256"] = self.sha256
+        data["sha256"] = self.sha256
         return data
 
     @classmethod
@@ -83,6 +84,8 @@ class Manifest:
     seat: str
     files: dict[str, FileRecord] = field(default_factory=dict)  # path relative to the ini folder
     previous: dict[str, Any] | None = None  # the manifest this apply replaced (for rollback)
+    stamp: str = ""  # when the last apply that wrote files ran (its backups carry this stamp)
+    undone: str | None = None  # the stamp of an apply that rollback undid since
 
     def to_bytes(self) -> bytes:
         """Serialized, deterministic."""
@@ -93,6 +96,8 @@ class Manifest:
             "seat": self.seat,
             "files": {name: record.as_json() for name, record in sorted(self.files.items())},
             "previous": self.previous,
+            "stamp": self.stamp,
+            "undone": self.undone,
         }
         return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -101,6 +106,7 @@ class Manifest:
         return {
             "fleet": self.fleet,
             "seat": self.seat,
+            "stamp": self.stamp,
             "files": {name: record.as_json() for name, record in sorted(self.files.items())},
         }
 
@@ -112,6 +118,8 @@ class Manifest:
             seat=str(document.get("seat", "")),
             files={str(n): FileRecord.from_json(r) for n, r in (document.get("files") or {}).items()},
             previous=document.get("previous"),
+            stamp=str(document.get("stamp") or ""),
+            undone=document.get("undone"),
         )
 
 
@@ -128,8 +136,27 @@ def parse_manifest(data: bytes | None) -> Manifest | None:
         if not isinstance(document, dict) or document.get("manifest") != MANIFEST_VERSION:
             raise ManifestError("not a manifest of this tool's version")
         return Manifest.from_json(document)
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except ManifestError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ManifestError(f"damaged manifest ({type(exc).__name__})") from None
+
+
+def is_backup_name(name: str) -> bool:
+    """Whether ``name`` is spelled as this tool names backups (nothing else is ever read back)."""
+    return bool(_BACKUP.match(name)) and "/" not in name and "\\" not in name and "\x00" not in name
+
+
+def backup_stamp(name: str) -> str:
+    """The stamp in a backup's name (``20261126T132500Z``)."""
+    match = _BACKUP.match(name)
+    return match.group("stamp") if match else ""
+
+
+def backup_file(name: str) -> str:
+    """The flat file name a backup was taken of."""
+    match = _BACKUP.match(name)
+    return match.group("name") if match else ""
 
 
 def backup_name(file_name: str, stamp: str, existing: list[str]) -> str:

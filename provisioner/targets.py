@@ -13,12 +13,50 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
-from provisioner.errors import FleetError, Problem
+from provisioner import safefs
+from provisioner.errors import DeployError, FleetError, Problem
 from provisioner.fleet import Seat
 from provisioner.shortcuts import PROFILE_FOLDERS
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
-STATE_DIR = ".provisioner"
+#: Characters no folder or file name below a root may hold (separators, NUL).
+_BAD_PART = re.compile(r"[\\/\x00]")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A folder below a target root: the admin's root, then parts that belong to someone else.
+
+    ``home`` counts the leading parts that form the owner's folder (``{root}/{user}``,
+    ``drive_c/users/{user}``): the tool never creates those, and what it creates after
+    them belongs to their owner.
+    """
+
+    root: Path
+    parts: tuple[str, ...] = ()
+    home: int = 0
+
+    @property
+    def path(self) -> Path:
+        """The folder as a path (for messages; never opened by name below the root)."""
+        return self.root.joinpath(*self.parts)
+
+    def below(self, *more: str) -> Location:
+        """A folder further down."""
+        return Location(self.root, (*self.parts, *more), self.home)
+
+
+@dataclass(frozen=True)
+class Spot:
+    """One file: its folder's location and its name."""
+
+    where: Location
+    name: str
+
+    @property
+    def path(self) -> Path:
+        """The file as a path (for messages)."""
+        return self.where.path / self.name
 
 
 @dataclass(frozen=True)
@@ -28,41 +66,36 @@ class SeatTarget:
     seat_id: str
     kind: str
     root: Path
-    ini_path: Path
+    ini: Spot
     user: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     applications_dir: Path | None = None
 
     @property
+    def ini_path(self) -> Path:
+        """The ini's path."""
+        return self.ini.path
+
+    @property
     def folder(self) -> Path:
         """The folder that holds the ini (MicroSIP's data folder)."""
-        return self.ini_path.parent
+        return self.ini.where.path
 
-    @property
-    def state_dir(self) -> Path:
-        """The tool's own folder beside the ini: manifest, backups, lock."""
-        return self.folder / STATE_DIR
-
-    @property
-    def manifest_path(self) -> Path:
-        """The manifest of this seat's ini."""
-        return self.state_dir / f"{self.ini_path.stem}.manifest.json"
-
-    def place(self, where: str) -> Path | None:
+    def place(self, where: str) -> Location | None:
         """The folder of a launcher place (``portable``, ``desktop``, ``applications``, ...)."""
         if where in ("ini", "portable"):
-            return self.folder
+            return self.ini.where
         if where == "applications":
-            return self.applications_dir
-        profile = self.profile_dir()
-        return profile.joinpath(*PROFILE_FOLDERS[where]) if profile is not None else None
+            return Location(self.applications_dir) if self.applications_dir is not None else None
+        profile = self.profile()
+        return profile.below(*PROFILE_FOLDERS[where]) if profile is not None else None
 
-    def profile_dir(self) -> Path | None:
+    def profile(self) -> Location | None:
         """The Windows user's profile folder (``C:\\Users\\<user>``), where there is one."""
         if self.kind == "appdata":
-            return self.root / str(self.user)
+            return Location(self.root, (str(self.user),), 1)
         if self.kind == "wine" and self.user:
-            return self.root / "drive_c" / "users" / self.user
+            return Location(self.root, ("drive_c", "users", self.user), 3)
         return None
 
 
@@ -83,6 +116,8 @@ def _base(seat: Seat, field_name: str, value: str, root_override: Path | None) -
             f"{value!r} is a Windows path, which this system cannot open; write a path this machine "
             "can reach (for example a mounted share) or a relative path with --root",
         )
+    if "\x00" in value:
+        raise _fail(seat, ("target", field_name), "the path holds a NUL character")
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
@@ -93,12 +128,21 @@ def _base(seat: Seat, field_name: str, value: str, root_override: Path | None) -
     return declared / path
 
 
-def _inside(seat: Seat, root: Path, path: Path, what: str) -> Path:
-    resolved_root = root.resolve()
-    resolved = path.resolve()
-    if not resolved.is_relative_to(resolved_root):
-        raise _fail(seat, ("target",), f"{what} {path} leaves its root {root}; check `user`, `install.exe`")
-    return path
+def _parts(seat: Seat, root: Path, parts: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """``parts`` checked to stay below ``root`` by their spelling alone (nothing on disk is asked)."""
+    for part in parts:
+        if part in ("", ".", "..") or _BAD_PART.search(part):
+            raise _fail(
+                seat,
+                ("target",),
+                f"{what} {root.joinpath(*parts)} leaves its root {root} ({part!r} is not a plain "
+                "folder name); check `user`, `install.exe`",
+            )
+    return parts
+
+
+def _ini(seat: Seat, root: Path, parts: tuple[str, ...], home: int) -> Spot:
+    return Spot(Location(root, _parts(seat, root, parts, "the ini"), home), seat.ini_name)
 
 
 def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
@@ -119,17 +163,17 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
     user = str(target.get("user") or seat.user)
     if kind == "appdata":
         root = _base(seat, "root", str(target["root"]), root_override)
-        ini = root / user / "AppData" / "Roaming" / "MicroSIP" / seat.ini_name
-        return SeatTarget(seat.id, kind, root, _inside(seat, root, ini, "the ini"), user)
+        ini = _ini(seat, root, (user, "AppData", "Roaming", "MicroSIP"), 1)
+        return SeatTarget(seat.id, kind, root, ini, user)
     if kind == "portable":
         root = _base(seat, "path", str(target["path"]), root_override)
-        return SeatTarget(seat.id, kind, root, _inside(seat, root, root / seat.ini_name, "the ini"))
+        return SeatTarget(seat.id, kind, root, _ini(seat, root, (), 0))
     prefix = _base(seat, "prefix", str(target["prefix"]), root_override)
     notes = list(_wine_notes(seat, prefix))
     if seat.install_mode == "installed":
-        ini = prefix / "drive_c" / "users" / user / "AppData" / "Roaming" / "MicroSIP" / seat.ini_name
+        ini = _ini(seat, prefix, ("drive_c", "users", user, "AppData", "Roaming", "MicroSIP"), 3)
     else:
-        exe_folder = wine_path(prefix, ntpath.dirname(seat.exe))
+        exe_folder = wine_parts(ntpath.dirname(seat.exe))
         if exe_folder is None:
             raise _fail(
                 seat,
@@ -137,27 +181,32 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                 "a portable copy in a Wine prefix needs the exe's full Windows path "
                 f"(C:\\...), got {seat.exe!r}",
             )
-        ini = exe_folder / seat.ini_name
+        ini = _ini(seat, prefix, exe_folder, 0)
     apps = target.get("applications_dir")
     applications = _base(seat, "applications_dir", str(apps), root_override) if apps else None
-    return SeatTarget(
-        seat.id, kind, prefix, _inside(seat, prefix, ini, "the ini"), user, tuple(notes), applications
-    )
+    return SeatTarget(seat.id, kind, prefix, ini, user, tuple(notes), applications)
 
 
-def wine_path(prefix: Path, windows_path: str) -> Path | None:
-    """A Windows path (``C:\\Program Files\\MicroSIP``) inside a Wine prefix, or None if not absolute."""
+def wine_parts(windows_path: str) -> tuple[str, ...] | None:
+    """A Windows path (``C:\\Program Files\\MicroSIP``) as parts below a Wine prefix, or None if not absolute.
+
+    Drive C is the prefix's ``drive_c``; other drives are its ``dosdevices/x:`` entries,
+    which Wine makes links -- so the tool refuses to follow them.
+    """
     pure = PureWindowsPath(windows_path)
     if not pure.drive or not pure.root:
         return None
     letter = pure.drive[0].lower()
-    base = prefix / "drive_c" if letter == "c" else prefix / "dosdevices" / f"{letter}:"
-    return base.joinpath(*pure.parts[1:])
+    base = ("drive_c",) if letter == "c" else ("dosdevices", f"{letter}:")
+    return (*base, *pure.parts[1:])
 
 
 def _wine_notes(seat: Seat, prefix: Path) -> list[str]:
     """Warn when the prefix's registry contradicts the fleet's install mode."""
-    registered = wine_install_folder(prefix)
+    try:
+        registered = wine_install_folder(prefix)
+    except DeployError as exc:
+        return [f"the Wine prefix's registry cannot be read ({exc}); MicroSIP's install mode is unchecked"]
     exe_folder = ntpath.dirname(seat.exe)
     if registered is None:
         if seat.install_mode == "installed":
@@ -182,18 +231,29 @@ def _wine_notes(seat: Seat, prefix: Path) -> list[str]:
 
 
 _REG_SECTION = re.compile(r"^\[(?P<key>[^\]]+)\]")
+#: A Wine registry file larger than this is not one (they are a few MB at most).
+MAX_REGISTRY_BYTES = 64 * 1024 * 1024
 
 
 def wine_install_folder(prefix: Path) -> str | None:
-    """The default value of ``Software\\MicroSIP`` in the prefix's registry (HKCU first), if any."""
-    for name in ("user.reg", "system.reg"):
-        try:
-            text = (prefix / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        value = _reg_default(text, {"software\\\\microsip", "software\\\\wow6432node\\\\microsip"})
-        if value:
-            return value
+    """The default value of ``Software\\MicroSIP`` in the prefix's registry (HKCU first), if any.
+
+    The registry files belong to the prefix's owner: they are read without following
+    links (a link or a FIFO there raises :class:`provisioner.safefs.UnsafeError`).
+    """
+    opened = safefs.open_below(prefix, (), home=0, create=False)
+    if opened is None:
+        return None
+    folder, _ = opened
+    with folder:
+        for name in ("user.reg", "system.reg"):
+            found = folder.read(name, MAX_REGISTRY_BYTES)
+            if found is None:
+                continue
+            text = found[0].decode("utf-8", errors="replace")
+            value = _reg_default(text, {"software\\\\microsip", "software\\\\wow6432node\\\\microsip"})
+            if value:
+                return value
     return None
 
 

@@ -64,10 +64,20 @@ def files(tree: Path) -> dict[str, bytes]:
     }
 
 
+def state(tree: Path) -> dict[str, bytes]:
+    """Each seat's manifest in the admin's state folder, by the seat's ini (relative to users/)."""
+    out = {}
+    for path in (tree / ".provisioner-state" / "targets").glob("*/manifest.json"):
+        seat = path.parent.name.rsplit("-", 1)[0]
+        out[f"{seat}/AppData/Roaming/MicroSIP/microsip.ini"] = path.read_bytes()
+    return out
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) -> None:
     base = tmp_path / "base"
-    (base / "users").mkdir(parents=True)
+    for i in range(SEATS):  # the users have logged on: their profile folders exist
+        (base / "users" / f"s{i:03d}").mkdir(parents=True)
     (base / "fleet.yaml").write_text(fleet_text("Old Name"), encoding="utf-8")
     assert run_apply(base).wait(120) == 0
     (base / "fleet.yaml").write_text(fleet_text("New Name"), encoding="utf-8")
@@ -79,9 +89,10 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
     assert run_apply(finished).wait(120) == 0
     duration = time.monotonic() - start
     after = files(finished / "users")
-    inis = [name for name in after if name.endswith(".ini") and "/.provisioner/" not in name]
+    inis = [name for name in after if name.endswith(".ini")]
     assert len(inis) == SEATS
-    manifests = [name for name in after if name.endswith(".manifest.json")]
+    before_state, after_state = state(base), state(finished)
+    assert sorted(after_state) == sorted(inis)
 
     rng = random.Random(20261126)
     killed_mid_way = 0
@@ -97,13 +108,14 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
         killed_mid_way += 0 < new_inis < SEATS
         for name in inis:
             assert now[name] in (before[name], after[name]), f"round {round_}: {name} is torn"
-        for name in manifests:
-            claims = managed(now[name])  # parses, so it is not torn
-            if claims == managed(after[name]):  # the manifest claims the new apply ...
-                seat_ini = name.replace(".provisioner/microsip.manifest.json", "microsip.ini")
-                assert now[seat_ini] == after[seat_ini], f"round {round_}: {name} claims an unwritten ini"
+        for name, manifest in state(work).items():
+            claims = managed(manifest)  # parses, so it is not torn
+            if claims == managed(after_state[name]):  # the manifest claims the new apply ...
+                assert now[name] == after[name], f"round {round_}: the manifest claims an unwritten {name}"
             else:
-                assert now[name] == before[name], f"round {round_}: {name} is neither old nor new"
+                assert manifest == before_state[name], (
+                    f"round {round_}: {name}'s manifest is neither old nor new"
+                )
         # the next apply finishes the job: no conflict, no leftovers
         assert run_apply(work).wait(120) == 0
         final = files(work / "users")

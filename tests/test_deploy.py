@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from provisioner import deploy, ini
+from provisioner import deploy, ini, safefs
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing
 
@@ -35,8 +36,23 @@ ALICE = Path("users/alice/AppData/Roaming/MicroSIP/microsip.ini")
 @pytest.fixture
 def office(build_tree: BuildTree) -> Path:
     root = build_tree({"fleet.yaml": FLEET})
-    (root / "users").mkdir()
+    for user in ("jdoe", "alice"):  # both have logged on: their profile folders exist
+        (root / "users" / user).mkdir(parents=True)
     return root
+
+
+def state_of(seat: str) -> Path:
+    """The seat's folder in the admin's state store (beside the fleet)."""
+    (found,) = Path(".provisioner-state/targets").glob(f"{seat}-*")
+    return found
+
+
+def backups_of(seat: str) -> Path:
+    return state_of(seat) / "backups"
+
+
+def manifest_of(seat: str) -> Path:
+    return state_of(seat) / "manifest.json"
 
 
 def text_of(path: Path) -> str:
@@ -90,7 +106,7 @@ def test_existing_microsip_ini_keeps_user_state(office: Path, run_cli: RunCli) -
     assert new_lines[: len(expected)] == expected  # every other line kept, in place
     assert new_lines[len(expected) :] == [""]
     assert JDOE.read_bytes().startswith(b"\xff\xfe[\x00S\x00")
-    backups = list((JDOE.parent / ".provisioner" / "backups").iterdir())
+    backups = list(backups_of("jdoe").iterdir())
     assert [b.read_bytes() for b in backups] == [microsip_written.utf16()]
 
 
@@ -189,15 +205,23 @@ def test_rollback_restores_previous_bytes_and_removes_created_files(office: Path
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
     result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].startswith(f"{JDOE}: restored from microsip.ini.")
-    assert result.stdout.splitlines()[-1] == "rollback: 1 file of seat jdoe restored"
+    assert result.stdout.splitlines() == [
+        f"{JDOE}: restored from the backup ({sorted(p.name for p in backups_of('jdoe').iterdir())[0]})",
+        "rollback: 1 file of seat jdoe rolled back",
+    ]
     assert JDOE.read_bytes() == microsip_written.utf16()
     removed = run_cli("rollback", "fleet.yaml", "--seat", "alice")
     assert removed.stdout.splitlines()[0] == f"{ALICE}: removed (the last apply created it)"
     assert not ALICE.exists()
-    again = run_cli("rollback", "fleet.yaml", "--seat", "alice")
-    assert again.exit_code == 3
-    assert "nothing to roll back" in again.stderr
+    again = run_cli("rollback", "fleet.yaml", "--seat", "alice", "--seat", "jdoe")
+    assert again.exit_code == 0
+    assert again.stdout.splitlines() == [
+        f"seat alice: nothing left to undo: the apply of {json.loads(manifest_of('alice').read_text())['undone']} "
+        "was already rolled back",
+        f"seat jdoe: nothing left to undo: the apply of {json.loads(manifest_of('jdoe').read_text())['undone']} "
+        "was already rolled back",
+    ]
+    assert JDOE.read_bytes() == microsip_written.utf16()
     # after a rollback the next apply is a normal update, not a conflict
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
 
@@ -229,8 +253,8 @@ def test_no_secret_in_manifest_or_output(office: Path, run_cli: RunCli) -> None:
     outputs.append(run_cli("verify", "fleet.yaml", env=ENV))
     for result in outputs:
         assert "s3cret" not in result.output
-    manifests = sorted(Path("users").rglob("*.manifest.json"))
-    assert [m.parts[1] for m in manifests] == ["alice", "jdoe"]
+    manifests = [manifest_of("alice"), manifest_of("jdoe")]
+    assert not list(Path("users").rglob("*manifest*"))  # the state is the admin's, not in profiles
     for manifest in manifests:
         text = manifest.read_text()
         assert "s3cret" not in text and "password" not in text.lower()
@@ -269,8 +293,9 @@ def test_missing_root_fails_that_seat_with_exit_3(build_tree: BuildTree, run_cli
 
 
 def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
-    state = JDOE.parent / ".provisioner"
-    with deploy.RealFS().lock(state):
+    store = deploy.Store(Path(".provisioner-state"))
+    store.ensure()
+    with deploy.RealFS().lock(store.seat("jdoe", JDOE), "test"):
         result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
     assert "another apply or rollback is running on this target" in result.stdout
@@ -280,14 +305,16 @@ def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
 def test_read_only_folder_fails_cleanly(
     office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = deploy.tempfile.mkstemp
+    real = os.open
 
-    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
-        if "jdoe" in str(kwargs.get("dir", "")):
+    def refuse(name: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        """Creating a file in jdoe's MicroSIP folder is refused, as in a read-only folder."""
+        folder = str(Path(f"/proc/self/fd/{dir_fd}").readlink()) if dir_fd is not None else ""
+        if flags & os.O_CREAT and folder.endswith("jdoe/AppData/Roaming/MicroSIP"):
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+        return real(name, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(deploy.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(safefs.os, "open", refuse)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
     assert (
@@ -307,13 +334,13 @@ def test_disk_full_leaves_old_file_and_no_temp(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(deploy.os, "fsync", full)
+    monkeypatch.setattr(safefs.os, "fsync", full)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
     assert "No space left on device" in result.stdout
     assert JDOE.read_bytes() == microsip_written.utf16()
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
-    assert not (JDOE.parent / ".provisioner" / "microsip.manifest.json").exists()
+    assert not manifest_of("jdoe").exists()
 
 
 def test_file_replaced_mid_run_is_not_overwritten(
@@ -323,9 +350,9 @@ def test_file_replaced_mid_run_is_not_overwritten(
     JDOE.write_bytes(microsip_written.utf16())
     real_lock = deploy.RealFS.lock
 
-    def sneaky(self: deploy.RealFS, state_dir: Path):  # type: ignore[no-untyped-def]
+    def sneaky(self: deploy.RealFS, where: object, what: str):  # type: ignore[no-untyped-def]
         JDOE.write_bytes(microsip_written.utf16() + "x=1\r\n".encode("utf-16-le"))  # MicroSIP saved meanwhile
-        return real_lock(self, state_dir)
+        return real_lock(self, where, what)  # type: ignore[arg-type]
 
     monkeypatch.setattr(deploy.RealFS, "lock", sneaky)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
@@ -353,7 +380,7 @@ def test_garbage_ini_is_refused_unless_forced(office: Path, run_cli: RunCli, gar
     forced = run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--force", env=ENV)
     assert forced.exit_code == 0
     assert values(JDOE)["account1"]["username"] == "2001"
-    (backup,) = (JDOE.parent / ".provisioner" / "backups").iterdir()
+    (backup,) = backups_of("jdoe").iterdir()
     assert backup.read_bytes() == garbage
 
 
@@ -361,7 +388,7 @@ def test_backups_rotate(office: Path, run_cli: RunCli) -> None:
     for i in range(14):
         Path("fleet.yaml").write_text(FLEET.replace("John Doe", f"John {i}"), encoding="utf-8")
         assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
-    backups = list((JDOE.parent / ".provisioner" / "backups").iterdir())
+    backups = list(backups_of("jdoe").iterdir())
     kept = {ini.parse(ini.decode(b.read_bytes())[0]).as_dict()["account1"]["displayname"] for b in backups}
     assert kept == {f"John {i}" for i in range(3, 13)}  # 13 backups made, the newest 10 kept
 
@@ -370,10 +397,12 @@ def test_no_backup_option(office: Path, run_cli: RunCli) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(microsip_written.utf16())
     assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--no-backup", env=ENV).exit_code == 0
-    assert not (JDOE.parent / ".provisioner" / "backups").exists()
+    assert not backups_of("jdoe").exists()
     result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
     assert result.exit_code == 3
-    assert "kept no backup (--no-backup)" in result.stderr
+    assert result.stderr == (
+        f"failed     jdoe: {JDOE}: the last apply kept no backup (--no-backup); cannot restore it\n"
+    )
 
 
 def test_portable_and_wine_targets(build_tree: BuildTree, run_cli: RunCli) -> None:
@@ -400,6 +429,7 @@ def test_portable_and_wine_targets(build_tree: BuildTree, run_cli: RunCli) -> No
         }
     )
     Path("stick/MicroSIP").mkdir(parents=True)
+    Path("prefix/drive_c/users/kim").mkdir(parents=True)  # Wine made kim's folder at its first run
     result = run_cli("apply", "fleet.yaml")
     assert result.exit_code == 0, result.output
     assert Path("stick/MicroSIP/MicroSIP-sales.ini").is_file()
@@ -436,7 +466,8 @@ def test_paths_cannot_escape_their_root(build_tree: BuildTree, run_cli: RunCli) 
 
 
 def test_root_option_re_roots_relative_targets(office: Path, run_cli: RunCli, tmp_path: Path) -> None:
-    Path("scratch/users").mkdir(parents=True)
+    Path("scratch/users/jdoe").mkdir(parents=True)
+    Path("scratch/users/alice").mkdir(parents=True)
     result = run_cli("apply", "fleet.yaml", "--root", "scratch", env=ENV)
     assert result.exit_code == 0, result.output
     assert (Path("scratch") / JDOE).is_file() and not JDOE.exists()
@@ -445,24 +476,24 @@ def test_root_option_re_roots_relative_targets(office: Path, run_cli: RunCli, tm
 def test_locked_file_is_retried_then_reported(
     office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = deploy.os.replace
+    real = os.rename
     calls: list[str] = []
 
-    def locked_once(src: str, dst: Path) -> None:
-        calls.append(str(dst))
+    def locked_once(src: str, dst: str, **fds: int) -> None:
+        calls.append(dst)
         if len(calls) == 1:
             raise PermissionError(errno.EACCES, "Access is denied")
-        real(src, dst)
+        real(src, dst, **fds)
 
-    monkeypatch.setattr(deploy, "REPLACE_PAUSE", 0.0)
-    monkeypatch.setattr(deploy.os, "replace", locked_once)
+    monkeypatch.setattr(safefs, "REPLACE_PAUSE", 0.0)
+    monkeypatch.setattr(safefs.os, "rename", locked_once)
     assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
     assert JDOE.exists()
 
-    def always_locked(src: str, dst: Path) -> None:
+    def always_locked(src: str, dst: str, **fds: int) -> None:
         raise PermissionError(errno.EACCES, "Access is denied")
 
-    monkeypatch.setattr(deploy.os, "replace", always_locked)
+    monkeypatch.setattr(safefs.os, "rename", always_locked)
     result = run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV)
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == (
@@ -514,7 +545,7 @@ def test_launchers_are_deployed_verified_and_rolled_back(office: Path, run_cli: 
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
     assert DESKTOP.read_bytes() == STARTUP.read_bytes()
     assert CMD.read_bytes().endswith(b'"%~dp0MicroSIP-usb.exe"\r\n')
-    manifest = json.loads((JDOE.parent / ".provisioner" / "microsip.manifest.json").read_text())
+    manifest = json.loads(manifest_of("jdoe").read_text())
     assert manifest["files"]["../../../Desktop/MicroSIP Office.lnk"]["kind"] == "owned"
     second = run_cli("apply", "fleet.yaml", env=ENV)
     assert second.stdout.endswith("apply: 0 seats written, 3 unchanged, 0 in conflict, 0 failed (of 3)\n")
@@ -529,7 +560,7 @@ def test_launchers_are_deployed_verified_and_rolled_back(office: Path, run_cli: 
     assert run_cli("apply", "fleet.yaml", "--force", env=ENV).exit_code == 0
     rollback = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
     assert rollback.exit_code == 0, rollback.output
-    assert f"{DESKTOP}: restored from Desktop%MicroSIP Office.lnk." in rollback.stdout
+    assert f"{DESKTOP}: restored from the backup (Desktop%MicroSIP Office.lnk." in rollback.stdout
     assert DESKTOP.read_bytes() == b"someone else's shortcut"
 
 

@@ -230,7 +230,7 @@ def test_phonebook_and_speed_dials_render(build_tree: BuildTree, run_cli: RunCli
 
 def test_contacts_merge_keeps_the_users_own(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"fleet.yaml": PHONEBOOK_FLEET, "phonebook.csv": "name,number\nAlice,101\n"})
-    Path("users").mkdir()
+    Path("users/jdoe").mkdir(parents=True)
     assert run_cli("apply", "fleet.yaml").exit_code == 0
     text = CONTACTS.read_text(encoding="utf-8").replace(
         "</contacts>",

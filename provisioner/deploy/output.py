@@ -1,0 +1,143 @@
+"""Writing the admin's own outputs: ``render`` folders, ``init`` projects, bundles.
+
+These paths are the admin's (trusted), but what goes there may hold plaintext
+passwords, so files are 0600 and the folders the tool creates 0700. Every write
+is atomic: a hidden temporary file in the destination folder, flushed and
+fsynced, then renamed over the target; the temporary file is removed on every
+failure path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from provisioner.errors import DeployError
+from provisioner.safefs import SPECIAL_BITS, TEMP_PREFIX
+
+#: Files the tool writes for the admin: readable by their owner only.
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+
+
+def make_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each 0700 (existing ones are left alone)."""
+    missing = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=PRIVATE_FOLDER)
+            os.chmod(path, PRIVATE_FOLDER)  # mkdir's mode is filtered through the umask
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (creating parent folders, 0700).
+
+    The data is fsynced before the rename, so after a crash the file is old or new,
+    never empty or torn. ``sync_dir`` also fsyncs the folder so that the rename
+    itself survives a power cut; ``render`` output (a build artifact) skips that.
+    """
+    try:
+        make_folders(path.parent)
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    except OSError as exc:
+        raise DeployError(f"{path.parent}: cannot write here: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode & 0o777 & ~SPECIAL_BITS) if hasattr(os, "fchmod") else None
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise DeployError(f"{path}: write failed: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_new_files(files: Iterable[tuple[Path, bytes, int]]) -> list[Path]:
+    """Write files that must not exist yet (``init``); refuse before writing any if one does."""
+    pending = list(files)
+    existing = [p for p, _, _ in pending if p.exists() or p.is_symlink()]
+    if existing:
+        raise DeployError(f"{existing[0]}: already exists; nothing was written")
+    for path, data, mode in pending:
+        write_atomic(path, data, mode=mode)
+    return [p for p, _, _ in pending]
+
+
+def write_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
+    """Write each file atomically, 0600 (``render`` output: it may hold passwords)."""
+    written = []
+    for path, data in files:
+        write_atomic(path, data, sync_dir=False)
+        written.append(path)
+    return written
+
+
+def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write a new folder all at once: build it beside ``out``, then rename it into place.
+
+    ``out`` must not exist, or be an empty folder. Files are 0600 (programs 0700) and
+    folders 0700: a bundle holds the seat's password. On any failure the partial
+    folder is removed, so ``out`` never holds half a bundle.
+    """
+    parent = out.parent
+    try:
+        make_folders(parent)
+        staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+        staging.chmod(PRIVATE_FOLDER)
+    except OSError as exc:
+        raise DeployError(f"{parent}: cannot write here: {exc.strerror or exc}") from None
+    try:
+        for name, data in sorted(files.items()):
+            path = staging / name
+            make_folders(path.parent)
+            program = name.lower().endswith((".exe", ".cmd", ".dll"))
+            flags = (
+                os.O_WRONLY
+                | os.O_CREAT
+                | os.O_EXCL
+                | getattr(os, "O_NOFOLLOW", 0)
+                | getattr(os, "O_BINARY", 0)
+            )
+            fd = os.open(path, flags, 0o700 if program else PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        if out.is_dir() and not out.is_symlink():
+            out.rmdir()  # empty (checked before); replaced by the finished folder
+        os.replace(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DeployError(f"{out}: writing the bundle failed: {exc.strerror or exc}") from None
+    fsync_dir(parent)
+    return [out / name for name in sorted(files)]

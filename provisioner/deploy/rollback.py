@@ -1,0 +1,245 @@
+"""Rollback: undo the seat's last apply -- our change, and nothing else.
+
+Every path comes from the fleet; the manifest and backups (in the admin's state
+folder) only say what the last apply did. For an ini, the keys that apply
+managed go back to the values the backup holds, by the same merge as apply, so
+call history, window positions and passwords MicroSIP encrypted since stay.
+When the file is byte for byte what the apply wrote, the backup is restored
+whole. A file that changed after the apply wrote it is never deleted or
+replaced: rollback says so and keeps it. Before rollback changes a file, the
+current bytes go to a backup of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner import ini
+from provisioner.deploy.apply import backup_file_name, stamp_now
+from provisioner.deploy.targetfs import RealFS, Store
+from provisioner.errors import DeployError
+from provisioner.plan import unreadable_reason
+from provisioner.state import (
+    FileRecord,
+    Manifest,
+    ManifestError,
+    backup_file,
+    backup_name,
+    backup_stamp,
+    bytes_hash,
+    is_backup_name,
+    parse_manifest,
+    value_hash,
+)
+from provisioner.targets import Location, Spot
+
+NOTHING_RECORDED = "no apply is recorded for this target; nothing to roll back"
+
+
+@dataclass(frozen=True)
+class SeatFile:
+    """One file of the seat, placed by the fleet."""
+
+    spot: Spot
+    name: str  # the manifest's name for it
+    kind: str  # ini | owned | contacts
+
+
+@dataclass
+class RollbackOutcome:
+    """What rollback did (or, in a dry run, would do), file by file."""
+
+    seat_id: str
+    restored: list[tuple[Path, str]] = field(default_factory=list)  # (file, what was done)
+    nothing: str | None = None  # why there was nothing to undo
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class BackupEntry:
+    """One backup in a seat's state folder."""
+
+    name: str
+    file: str  # the file it was taken of (flat name)
+    stamp: str
+    last_apply: bool  # taken by the last apply (what plain rollback restores)
+
+
+def list_backups(fs: RealFS, state: Location) -> list[BackupEntry]:
+    """The seat's backups, newest first (names not spelled as ours are ignored)."""
+    try:
+        manifest = parse_manifest(fs.read(Store.manifest(state)))
+    except ManifestError:
+        manifest = None
+    last = {r.backup for r in manifest.files.values() if r.backup and r.changed} if manifest else set()
+    names = [n for n in fs.listdir(Store.backups(state)) if is_backup_name(n)]
+    entries = [BackupEntry(n, backup_file(n), backup_stamp(n), n in last) for n in names]
+    return sorted(entries, key=lambda e: (e.stamp, e.name), reverse=True)
+
+
+def rollback_seat(
+    seat_id: str,
+    files: list[SeatFile],
+    state: Location,
+    fs: RealFS,
+    *,
+    to: str | None = None,
+    stamp: str | None = None,
+) -> RollbackOutcome:
+    """Undo the last apply of one seat (or go back to the backups of stamp ``to``)."""
+    stamp = stamp or stamp_now()
+    outcome = RollbackOutcome(seat_id, dry_run=fs.dry_run)
+    with fs.lock(state, f"seat {seat_id}"):
+        try:
+            manifest = parse_manifest(fs.read(Store.manifest(state)))
+        except ManifestError as exc:
+            raise DeployError(
+                f"seat {seat_id}: {exc} in the state folder {state.path}; cannot roll back"
+            ) from None
+        if manifest is None:
+            outcome.nothing = NOTHING_RECORDED
+            return outcome
+        backups = Store.backups(state)
+        existing = [n for n in fs.listdir(backups) if is_backup_name(n)]
+        if to is None:
+            sources = _last_apply(manifest, files)
+            if not sources:
+                outcome.nothing = (
+                    f"nothing left to undo: the apply of {manifest.undone} was already rolled back"
+                    if manifest.undone
+                    else "the last apply changed no file; nothing to roll back"
+                )
+                return outcome
+        else:
+            sources = _chosen(to, existing, manifest, files)
+        for file, backup in sources:
+            record = manifest.files[file.name]
+            data = None
+            if backup is not None:
+                data = fs.read(Spot(backups, backup))
+                if data is None:
+                    raise DeployError(
+                        f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}"
+                    )
+            found = fs.read_stat(file.spot)
+            what, new = _undo(file, record, data, found[0] if found else None, whole=to is None)
+            if backup is not None and new is not _KEEP:
+                what += f" ({backup})"
+            if new is not _KEEP and found is not None and new != found[0]:
+                name = backup_name(backup_file_name(file.name), stamp, existing)
+                existing.append(name)
+                fs.write(Spot(backups, name), found[0], private=True, sync_folder=False)
+            if new is None and found is not None:
+                fs.remove(file.spot)
+            elif isinstance(new, bytes) and (found is None or new != found[0]):
+                fs.write(file.spot, new, private=file.kind == "ini", like=found[1] if found else None)
+            outcome.restored.append((file.spot.path, what))
+        after = _after(manifest, files, fs, stamp)
+        fs.write(Store.manifest(state), after.to_bytes(), private=True, sync_folder=False)
+    return outcome
+
+
+class _Keep:
+    """Marker: leave the file as it is."""
+
+
+_KEEP = _Keep()
+
+
+def _last_apply(manifest: Manifest, files: list[SeatFile]) -> list[tuple[SeatFile, str | None]]:
+    """The fleet's files the last apply changed, each with the backup that holds its old bytes."""
+    if manifest.undone:
+        return []
+    out = []
+    for file in files:
+        record = manifest.files.get(file.name)
+        if record is None or not record.changed:
+            continue
+        if record.backup is not None and not is_backup_name(record.backup):
+            raise DeployError(
+                f"seat {manifest.seat}: the manifest names a backup {record.backup!r} that "
+                "is not spelled as this tool names backups; refused"
+            )
+        if record.backup is None and record.existed:
+            raise DeployError(
+                f"{file.spot.path}: the last apply kept no backup (--no-backup); cannot restore it"
+            )
+        out.append((file, record.backup))
+    return out
+
+
+def _chosen(
+    to: str, existing: list[str], manifest: Manifest, files: list[SeatFile]
+) -> list[tuple[SeatFile, str | None]]:
+    """The fleet's files that have a backup taken at stamp ``to``."""
+    at = {backup_file(n): n for n in sorted(existing) if backup_stamp(n) == to}
+    if not at:
+        stamps = sorted({backup_stamp(n) for n in existing}, reverse=True)
+        shown = ", ".join(stamps[:5]) or "none"
+        raise DeployError(f"no backup taken at {to!r} for this seat (backups: {shown}); see rollback --list")
+    out: list[tuple[SeatFile, str | None]] = []
+    for file in files:
+        name = at.get(backup_file_name(file.name))
+        if name is not None and file.name in manifest.files:
+            out.append((file, name))
+    return out
+
+
+def _undo(
+    file: SeatFile, record: FileRecord, backup: bytes | None, current: bytes | None, *, whole: bool
+) -> tuple[str, bytes | _Keep | None]:
+    """What to do with one file: (what to say, new bytes | None to delete | _KEEP)."""
+    ours = current is not None and bytes_hash(current) == record.sha256
+    if backup is None:
+        if record.existed:
+            return "kept: the apply kept no backup of it (--no-backup), so it cannot be restored", _KEEP
+        if current is None:
+            return "already gone", _KEEP
+        if ours:
+            return "removed (the last apply created it)", None
+        return "kept: the last apply created it, but it changed since (MicroSIP or the user wrote it)", _KEEP
+    if current is None:
+        return "restored from the backup (it had been deleted)", backup
+    if ours and whole:
+        return "restored from the backup", backup
+    if file.kind != "ini":
+        if ours:
+            return "restored from the backup", backup
+        return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", _KEEP
+    reason = unreadable_reason(current) or unreadable_reason(backup)
+    if reason is not None:
+        return f"kept: it cannot be merged ({reason})", _KEEP
+    text, _ = ini.decode(current)
+    earlier = ini.raw_values(ini.decode(backup)[0])
+    keys = [
+        (section, key, earlier.get((section.lower(), key.lower())))
+        for section, names in record.managed.items()
+        for key in names
+    ]
+    merged = ini.restore(text, keys)
+    if not merged.changed:
+        return "managed keys already as before the apply", _KEEP
+    return "managed keys restored (MicroSIP's own state since the apply kept)", ini.encode(merged.text)
+
+
+def _after(manifest: Manifest, files: list[SeatFile], fs: RealFS, stamp: str) -> Manifest:
+    """The manifest after a rollback: what is on disk now, with nothing left to undo."""
+    records: dict[str, FileRecord] = {}
+    for file in files:
+        earlier = manifest.files.get(file.name)
+        if earlier is None:
+            continue
+        data = fs.read(file.spot) if not fs.dry_run else None
+        if data is None:
+            continue
+        record = FileRecord(earlier.kind, sha256=bytes_hash(data))
+        if earlier.kind == "ini" and unreadable_reason(data) is None:
+            on_disk = ini.parse(ini.decode(data)[0]).as_dict()
+            for section, names in earlier.managed.items():
+                for key in names:
+                    value = on_disk.get(section.lower(), {}).get(key.lower())
+                    if value is not None:
+                        record.managed.setdefault(section, {})[key] = value_hash(value)
+        records[file.name] = record
+    return Manifest(manifest.fleet, manifest.seat, records, None, manifest.stamp, manifest.stamp or stamp)

@@ -1,0 +1,190 @@
+"""The filesystem layer apply, verify and rollback work through.
+
+:class:`RealFS` reaches every file as a :class:`~provisioner.targets.Spot` (a
+trusted root and untrusted parts below it) through :mod:`provisioner.safefs`, so
+no link is followed below a target root. :class:`DryRunFS` walks the same code
+path and records writes instead of doing them. :class:`Store` places the admin's
+state -- manifests, backups, locks -- in a folder of the admin's, out of the
+profile owners' reach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from provisioner import safefs
+from provisioner.deploy.output import PRIVATE_FILE, make_folders
+from provisioner.targets import Location, Spot
+
+#: Files below a target root larger than this are refused before they are read. It is well
+#: above the size at which an ini counts as unreadable (so such a file is still a conflict
+#: that ``--force`` replaces, with a backup), and far below what would strain memory.
+MAX_FILE_BYTES = 32 * 1024 * 1024
+#: Mode of new files that hold no password (launchers).
+SHARED_FILE = 0o644
+MANIFEST_NAME = "manifest.json"
+LOCK_NAME = "lock"
+
+
+class RealFS:
+    """Reads and writes the real disk, never following a link below a root."""
+
+    dry_run = False
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def read_stat(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> tuple[bytes, os.stat_result] | None:
+        """The file's bytes and status, or None when it (or its folder) does not exist."""
+        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=False)
+        if opened is None:
+            return None
+        folder, _ = opened
+        with folder:
+            return folder.read(spot.name, limit)
+
+    def read(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+        found = self.read_stat(spot, limit)
+        return found[0] if found is not None else None
+
+    def listdir(self, where: Location) -> list[str]:
+        """Names in a folder (empty when it, or the state folder above it, does not exist)."""
+        try:
+            opened = safefs.open_below(where.root, where.parts, home=where.home, create=False)
+        except safefs.MissingFolder:
+            return []
+        if opened is None:
+            return []
+        with opened[0] as folder:
+            return folder.names()
+
+    def write(
+        self,
+        spot: Spot,
+        data: bytes,
+        *,
+        private: bool,
+        like: os.stat_result | None = None,
+        sync_folder: bool = True,
+    ) -> None:
+        """Replace a file atomically.
+
+        A replaced file (``like``: its status before) keeps its owner and mode, minus
+        setuid/setgid/sticky, and minus every group and other bit when ``private``
+        (it holds a password). A new file belongs to the owner of the profile folder
+        (when we run as root), 0600 when ``private``, else 0644.
+        """
+        self.log.append(f"write {spot.path} ({len(data)} bytes)")
+        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=True)
+        assert opened is not None  # created
+        folder, owner = opened
+        with folder:
+            if like is not None:
+                mode = like.st_mode & 0o777
+                owner = safefs.Owner(like.st_uid, like.st_gid)
+            else:
+                mode = PRIVATE_FILE if private else SHARED_FILE
+            if private:
+                mode &= 0o700
+            folder.write(spot.name, data, mode=mode, owner=owner)
+            if sync_folder:
+                folder.sync()
+
+    def remove(self, spot: Spot) -> None:
+        """Delete a file (missing is fine; a link is removed itself, never followed)."""
+        self.log.append(f"remove {spot.path}")
+        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=False)
+        if opened is not None:
+            with opened[0] as folder:
+                folder.unlink(spot.name)
+
+    def clean_temps(self, where: Location) -> None:
+        """Remove temp files an interrupted run left in a folder (we hold its lock)."""
+        opened = safefs.open_below(where.root, where.parts, home=where.home, create=False)
+        if opened is not None:
+            with opened[0] as folder:
+                folder.clean_temps()
+
+    @contextlib.contextmanager
+    def lock(self, where: Location, what: str) -> Iterator[None]:
+        """Hold the lock of a seat's state folder; fail at once when another run holds it."""
+        opened = safefs.open_below(where.root, where.parts, home=where.home, create=True)
+        assert opened is not None
+        with opened[0] as folder, folder.locked(LOCK_NAME, what):
+            yield
+
+
+class DryRunFS(RealFS):
+    """Walks the same code path as :class:`RealFS` but records writes instead of doing them."""
+
+    dry_run = True
+
+    def write(
+        self,
+        spot: Spot,
+        data: bytes,
+        *,
+        private: bool,
+        like: os.stat_result | None = None,
+        sync_folder: bool = True,
+    ) -> None:
+        """Record the write."""
+        self.log.append(f"would write {spot.path} ({len(data)} bytes)")
+
+    def remove(self, spot: Spot) -> None:
+        """Record the removal."""
+        self.log.append(f"would remove {spot.path}")
+
+    def clean_temps(self, where: Location) -> None:
+        """Nothing to clean in a dry run."""
+
+    @contextlib.contextmanager
+    def lock(self, where: Location, what: str) -> Iterator[None]:
+        """A dry run takes no lock (it writes nothing)."""
+        yield
+
+
+class Store:
+    """The admin's state folder: one sub-folder per seat target with its manifest, backups, lock.
+
+    A target's folder is named after the seat and a hash of the ini's path (relative
+    to the state folder's parent when it lies below it, so a fleet moved together
+    with its targets keeps its state; absolute otherwise). The same fleet applied to
+    two trees (``--root``) keeps two states, and every path is computed from the
+    fleet, never read from the state.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def exists(self) -> bool:
+        """Whether the state folder exists (nothing was ever recorded when it does not)."""
+        return self.root.is_dir()
+
+    def ensure(self) -> None:
+        """Create the state folder (0700) when missing."""
+        make_folders(self.root)
+
+    def seat(self, seat_id: str, ini_path: Path) -> Location:
+        """The state folder of one seat target."""
+        where = os.path.abspath(ini_path)
+        relative = os.path.relpath(where, os.path.abspath(self.root.parent))
+        if not relative.startswith(".."):
+            where = relative
+        digest = hashlib.sha256(where.replace("\\", "/").encode("utf-8", "surrogateescape")).hexdigest()
+        return Location(self.root, ("targets", f"{seat_id}-{digest[:16]}"))
+
+    @staticmethod
+    def manifest(state: Location) -> Spot:
+        """The manifest in a seat's state folder."""
+        return Spot(state, MANIFEST_NAME)
+
+    @staticmethod
+    def backups(state: Location) -> Location:
+        """The backups folder in a seat's state folder."""
+        return state.below("backups")

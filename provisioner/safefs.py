@@ -1,0 +1,479 @@
+"""Files below a target root, reached without ever following a link.
+
+Every folder below a target root belongs to someone else (a profile owner) and
+may change while we run. This module is the only way the tool touches such
+folders:
+
+* the **root** itself is the admin's path; a link on the way to it is followed only
+  when it is trusted (owned by root or by us, in a folder owned by root or by us);
+* below the root, each folder is opened relative to its parent's descriptor with
+  ``O_DIRECTORY | O_NOFOLLOW``, so a link planted there -- or swapped in while we
+  run -- is refused, never followed;
+* files are opened with ``O_NOFOLLOW | O_NONBLOCK`` and refused unless ``fstat``
+  calls them regular files with one link; reading stops at a size limit before
+  it allocates;
+* new files are created with ``O_CREAT | O_EXCL | O_NOFOLLOW`` under a random
+  name, filled, given their owner and mode *on the descriptor*, fsynced and
+  renamed into place relative to the folder's descriptor.
+
+Windows has no ``dir_fd``: there each component is checked for reparse points
+(symlinks, junctions) just before use, which narrows the race but cannot close
+it (the README says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner.errors import DeployError
+
+TEMP_PREFIX = ".provisioner-tmp-"
+WINDOWS = sys.platform == "win32"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+_REPARSE = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400)
+#: How many trusted links resolving a root may pass through.
+MAX_LINKS = 40
+#: How often, and how long apart, a rename refused by a lock is tried again (Windows
+#: refuses to replace a file another process, such as MicroSIP, holds open).
+REPLACE_TRIES = 5
+REPLACE_PAUSE = 0.2
+#: Bits never written: setuid, setgid, sticky.
+SPECIAL_BITS = 0o7000
+
+
+class UnsafeError(DeployError):
+    """Something below a target root that the tool refuses to touch (a link, a FIFO, ...)."""
+
+
+class MissingFolder(DeployError):
+    """A folder that must exist and is never created: a target root, or a user's profile folder."""
+
+    def __init__(self, path: Path, *, home: bool) -> None:
+        self.path = path
+        self.home = home  # a profile folder (its user has not logged on yet), not the root
+        super().__init__(f"{path}: does not exist")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who new files and folders should belong to (applied only when we run as root)."""
+
+    uid: int
+    gid: int
+
+
+def running_as_root() -> bool:
+    """Whether we may give files away (POSIX root)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _admin_owned(st: os.stat_result) -> bool:
+    return st.st_uid in (0, os.geteuid()) if hasattr(os, "geteuid") else True
+
+
+def check_name(name: str) -> None:
+    """A single path component: no separators, no dot names, no NUL."""
+    if name in ("", ".", "..") or "/" in name or "\x00" in name or (WINDOWS and "\\" in name):
+        raise UnsafeError(f"{name!r}: not a plain file or folder name")
+
+
+def trusted_root(path: Path) -> Path:
+    """The admin's ``path`` with every link resolved, where each link is trusted.
+
+    A link is trusted when it and the folder holding it belong to root or to us:
+    a profile owner cannot plant one. The result names no link at all, so walking
+    it with ``O_NOFOLLOW`` later refuses anything swapped in meanwhile.
+    """
+    if WINDOWS:  # pragma: no cover - exercised on Windows only
+        return Path(os.path.realpath(path))
+    pending = list(Path(os.path.abspath(path)).parts[1:])
+    current = Path("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            return candidate.joinpath(*pending)  # the rest does not exist yet: nothing to follow
+        except OSError as exc:
+            raise UnsafeError(f"{candidate}: cannot be checked: {_why(exc)}") from None
+        if not stat.S_ISLNK(st.st_mode):
+            current = candidate
+            continue
+        hops += 1
+        if hops > MAX_LINKS:
+            raise UnsafeError(f"{path}: too many links on the way")
+        if not (_admin_owned(st) and _admin_owned(os.lstat(current))):
+            raise UnsafeError(
+                f"{candidate}: is a link that another user could have planted; "
+                "give the target's real path in the fleet"
+            )
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            current = Path("/")
+        pending[:0] = list(Path(target).parts[1:] if target.startswith("/") else Path(target).parts)
+    return current
+
+
+class Folder:
+    """An open folder below a target root: every operation is relative to it, links refused."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+
+    # -- lifetime --
+
+    def close(self) -> None:
+        """Release the descriptor."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def owner(self) -> Owner:
+        """This folder's owner."""
+        st = os.fstat(self.fd) if not WINDOWS else os.stat(self.path)
+        return Owner(st.st_uid, st.st_gid)
+
+    # -- folders --
+
+    def child(self, name: str, *, create: bool = False, owner: Owner | None = None) -> Folder | None:
+        """Open the sub-folder ``name`` (None when missing and not ``create``); a link is refused."""
+        check_name(name)
+        path = self.path / name
+        if create:
+            try:
+                os.mkdir(name, 0o700, dir_fd=self.fd) if not WINDOWS else os.mkdir(path, 0o700)
+                created = True
+            except FileExistsError:
+                created = False
+            except OSError as exc:
+                raise DeployError(f"{path}: cannot create the folder: {_why(exc)}") from None
+        else:
+            created = False
+        if WINDOWS:  # pragma: no cover - exercised on Windows only
+            return _windows_child(path)
+        try:
+            fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                raise UnsafeError(f"{path}: is a link or not a folder; refused") from None
+            raise DeployError(f"{path}: cannot open the folder: {_why(exc)}") from None
+        if created:
+            try:
+                if owner is not None and running_as_root():
+                    os.fchown(fd, owner.uid, owner.gid)
+                os.fchmod(fd, 0o700)
+            except OSError as exc:
+                os.close(fd)
+                raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}") from None
+        return Folder(fd, path)
+
+    def names(self) -> list[str]:
+        """The names in this folder, sorted."""
+        try:
+            return sorted(os.listdir(self.fd if not WINDOWS else self.path))
+        except OSError as exc:
+            raise DeployError(f"{self.path}: cannot list: {_why(exc)}") from None
+
+    # -- files --
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        """The entry's own status (a link is not followed), or None when missing."""
+        check_name(name)
+        try:
+            if WINDOWS:  # pragma: no cover
+                return os.lstat(self.path / name)
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DeployError(f"{self.path / name}: cannot be checked: {_why(exc)}") from None
+
+    def read(self, name: str, limit: int) -> tuple[bytes, os.stat_result] | None:
+        """The file's bytes and status, or None when it does not exist.
+
+        Refuses a link, anything that is not a regular file (checked on the open
+        descriptor before a byte is read), a file with other hard links, and a
+        file larger than ``limit`` bytes.
+        """
+        check_name(name)
+        path = self.path / name
+        if WINDOWS:  # pragma: no cover - exercised on Windows only
+            st0 = self.lstat(name)
+            if st0 is None:
+                return None
+            if getattr(st0, "st_file_attributes", 0) & _REPARSE:
+                raise UnsafeError(f"{path}: is a link (reparse point); refused")
+        flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+        try:
+            fd = os.open(name, flags, dir_fd=self.fd) if not WINDOWS else os.open(path, flags)
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise UnsafeError(f"{path}: is a folder, not a file; refused") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeError(f"{path}: is a link; refused (a link is never followed here)") from None
+            raise DeployError(f"{path}: cannot read: {_why(exc)}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafeError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refused")
+            if st.st_nlink > 1 and not WINDOWS:
+                raise UnsafeError(f"{path}: has {st.st_nlink} hard links; refused (it may be another file)")
+            if st.st_size > limit:
+                raise UnsafeError(f"{path}: {st.st_size} bytes, over the {limit}-byte limit; refused")
+            chunks = []
+            left = limit + 1
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+            if len(data) > limit:
+                raise UnsafeError(f"{path}: grew over the {limit}-byte limit while read; refused")
+            return data, st
+        except OSError as exc:
+            raise DeployError(f"{path}: cannot read: {_why(exc)}") from None
+        finally:
+            os.close(fd)
+
+    def write(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mode: int,
+        owner: Owner | None = None,
+        durable: bool = True,
+    ) -> None:
+        """Replace ``name`` with ``data`` atomically: a new file under a random name, then a rename.
+
+        ``mode`` loses its setuid, setgid and sticky bits; ``owner`` is applied on the
+        descriptor when we run as root. ``durable`` fsyncs the data before the rename.
+        """
+        check_name(name)
+        path = self.path / name
+        temp = TEMP_PREFIX + secrets.token_hex(8)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
+        try:
+            fd = (
+                os.open(temp, flags, 0o600, dir_fd=self.fd)
+                if not WINDOWS
+                else os.open(self.path / temp, flags)
+            )
+        except OSError as exc:
+            raise DeployError(f"{self.path}: cannot write here: {_why(exc)}") from None
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if owner is not None and running_as_root():
+                    os.fchown(fd, owner.uid, owner.gid)
+                if not WINDOWS:
+                    os.fchmod(fd, mode & 0o777 & ~SPECIAL_BITS)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._rename(temp, name)
+        except OSError as exc:
+            self._discard(temp)
+            raise DeployError(f"{path}: write failed: {_why(exc)}") from None
+        except BaseException:
+            self._discard(temp)
+            raise
+
+    def _rename(self, temp: str, name: str) -> None:
+        for attempt in range(REPLACE_TRIES):
+            try:
+                if WINDOWS:  # pragma: no cover - exercised on Windows only
+                    if getattr(self.lstat(name), "st_file_attributes", 0) & _REPARSE:
+                        raise UnsafeError(f"{self.path / name}: is a link (reparse point); refused")
+                    os.replace(self.path / temp, self.path / name)
+                else:
+                    os.rename(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+                return
+            except PermissionError:
+                if attempt == REPLACE_TRIES - 1:
+                    raise PermissionError(
+                        errno.EACCES,
+                        "the file is locked by another program (close MicroSIP with `microsip.exe /exit` "
+                        "and try again)",
+                    ) from None
+                time.sleep(REPLACE_PAUSE)
+
+    def _discard(self, temp: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=self.fd) if not WINDOWS else os.unlink(self.path / temp)
+
+    def sync(self) -> None:
+        """Make renames in this folder durable (POSIX)."""
+        if not WINDOWS:
+            with contextlib.suppress(OSError):
+                os.fsync(self.fd)
+
+    def unlink(self, name: str) -> None:
+        """Remove the entry ``name`` itself (a link is removed, not followed); missing is fine."""
+        check_name(name)
+        try:
+            os.unlink(name, dir_fd=self.fd) if not WINDOWS else os.unlink(self.path / name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise DeployError(f"{self.path / name}: cannot remove: {_why(exc)}") from None
+
+    def clean_temps(self) -> None:
+        """Remove temp files an interrupted run left here (the caller holds the lock)."""
+        for name in self.names():
+            if name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=self.fd) if not WINDOWS else os.unlink(self.path / name)
+
+    @contextlib.contextmanager
+    def locked(self, name: str, what: str) -> Iterator[None]:
+        """Hold an exclusive lock on the file ``name`` here; fail at once when it is held."""
+        check_name(name)
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        try:
+            fd = (
+                os.open(name, flags, 0o600, dir_fd=self.fd)
+                if not WINDOWS
+                else os.open(self.path / name, flags)
+            )
+        except OSError as exc:
+            raise DeployError(f"{self.path / name}: cannot create the lock: {_why(exc)}") from None
+        try:
+            try:
+                _lock_fd(fd)
+            except OSError:
+                raise DeployError(
+                    f"{what}: another apply or rollback is running on this target (its lock is held); "
+                    "try again when it has finished"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+
+def _lock_fd(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def _windows_child(path: Path) -> Folder | None:  # pragma: no cover - exercised on Windows only
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if getattr(st, "st_file_attributes", 0) & _REPARSE:
+        raise UnsafeError(f"{path}: is a link or junction (reparse point); refused")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeError(f"{path}: is not a folder; refused")
+    return Folder(-1, path)
+
+
+def open_root(root: Path) -> Folder:
+    """Open a target root (the admin's path, links on the way checked by :func:`trusted_root`)."""
+    real = trusted_root(root)
+    if WINDOWS:  # pragma: no cover - exercised on Windows only
+        if not real.is_dir():
+            raise MissingFolder(root, home=False)
+        return Folder(-1, real)
+    folder: Folder | None = Folder(os.open("/", os.O_RDONLY | _DIRECTORY | _CLOEXEC), Path("/"))
+    for part in real.parts[1:]:
+        assert folder is not None
+        try:
+            nxt = folder.child(part)
+        finally:
+            folder.close()
+        if nxt is None:
+            raise MissingFolder(root, home=False)
+        folder = nxt
+    assert folder is not None
+    folder.path = root
+    return folder
+
+
+def open_below(
+    root: Path, parts: tuple[str, ...], *, home: int, create: bool
+) -> tuple[Folder, Owner | None] | None:
+    """Open ``root/parts`` folder by folder, never following a link below ``root``.
+
+    The first ``home`` parts (a user's profile folder) are never created: when one is
+    missing, :class:`MissingFolder` names it. Folders after it are created when
+    ``create``, owned by the owner of the home folder; otherwise a missing one gives
+    None. Returns the folder and the owner new files there should get.
+    """
+    folder = open_root(root)
+    owner = folder.owner() if home == 0 else None
+    try:
+        for index, part in enumerate(parts):
+            may_create = create and index >= home
+            nxt = folder.child(part, create=may_create, owner=owner)
+            if nxt is None:
+                if index < home:
+                    raise MissingFolder(folder.path / part, home=True)
+                folder.close()
+                return None
+            folder.close()
+            folder = nxt
+            if index + 1 == home:
+                owner = folder.owner()
+    except BaseException:
+        folder.close()
+        raise
+    return folder, owner
