@@ -308,17 +308,20 @@ def _check_collisions(
     """Two seats whose files land on the same path are bad input (exit 2), naming both."""
     owners: dict[str, Seat] = {}
     problems = Problems()
+    reported: set[tuple[str, str]] = set()
     for seat in seats:
         for spot, _, _ in _placed_files(rendered[seat.id], resolved[seat.id]):
             key = os.path.normcase(os.path.abspath(spot.path))  # noqa: PTH100 - lexical, never resolved
             other = owners.setdefault(key, seat)
-            if other is not seat:
-                problems.error(
-                    seat.loc(("target",)),
-                    f"{seat.label}.target",
-                    f"{spot.path} is also a file of seat {other.id} ({other.loc(('target',))}); "
-                    "two seats cannot share a file: give each its own user, folder or launcher name",
-                )
+            if other is seat or (other.id, seat.id) in reported:
+                continue
+            reported.add((other.id, seat.id))
+            problems.error(
+                seat.source.loc(()),
+                seat.label,
+                f"{spot.path} is also a file of seat {other.id} ({other.source.loc(())}); two seats "
+                "cannot share a file: give each its own user, folder or launcher name",
+            )
     problems.raise_if_errors()
 
 
