@@ -144,7 +144,7 @@ class Arena:
                 path = here / name
                 st = path.lstat()
                 if stat.S_ISLNK(st.st_mode):
-                    content: object = ("link", os.readlink(path))
+                    content: object = ("link", str(path.readlink()))
                 elif stat.S_ISREG(st.st_mode):
                     content = path.read_bytes()
                 else:

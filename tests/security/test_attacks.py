@@ -10,7 +10,6 @@ bystander -- was still deployed.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import time
 from pathlib import Path
@@ -317,7 +316,7 @@ def test_two_seats_on_one_file_are_bad_input(arena: Arena, run_cli: RunCli) -> N
 
 
 def test_missing_profile_waits_and_is_never_created(arena: Arena, run_cli: RunCli) -> None:
-    os.rmdir(arena.profile("bob"))
+    arena.profile("bob").rmdir()
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 0, result.output
     assert (
