@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	chmod 600 profiles/example/secrets/*.txt  # git keeps no modes; secret files are private
 	$(BIN)/provisioner validate $(EXAMPLE)
 	$(BIN)/provisioner render $(EXAMPLE) --out build
 

@@ -569,6 +569,7 @@ def translate_flags(argv: list[str]) -> FlagsResult:
             hide_next = False
         elif flag == "--password" and "=" in token:
             shown.append("--password='********'")
+            hide_next = token == "--password="  # the shell split `--password= value`
         else:
             shown.append(shlex.quote(token))
             hide_next = token == "--password"

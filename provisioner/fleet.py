@@ -341,7 +341,7 @@ def validate(
     problems: Problems,
 ) -> BaseModel | None:
     """Validate ``data`` (found at ``prefix`` in ``doc``); record problems, return the model or None."""
-    context = {"base_dir": str(Path(doc.path).parent), "version": version}
+    context = {"base_dir": str(Path(doc.path).parent), "version": version, "confine": doc.confine}
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
@@ -433,8 +433,34 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
     return docs
 
 
-def _load_seat_files(docs: list[Document], version: str, problems: Problems) -> list[Document]:
-    """Documents holding the seats of each `seat_files` CSV (one seat per row)."""
+def _inside_fleet(
+    doc: Document, name: str, root: Path, where: Loc, label: str, problems: Problems
+) -> Path | None:
+    """``name`` (relative to ``doc``'s folder) when it stays inside the fleet's folder ``root``."""
+    if "\x00" in name:
+        problems.error(where, label, "the path holds a NUL character")
+        return None
+    path = Path(doc.path).parent / name
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError, ValueError) as exc:
+        problems.error(where, label, f"{name!r} cannot be resolved ({exc})")
+        return None
+    if not inside:
+        problems.error(
+            where, label, f"{name!r} is outside the fleet's folder {root}; data files must stay inside it"
+        )
+        return None
+    return path
+
+
+def _load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:
+    """Documents holding the seats of each `seat_files` CSV (one seat per row).
+
+    A seat file must lie inside the fleet's folder, and so must the secret files its
+    rows name: CSV files are data (often an HR or phone-system export), not the admin's
+    configuration.
+    """
     out = []
     for doc in docs:
         entries = doc.data.get("seat_files") if isinstance(doc.data, dict) else None
@@ -467,7 +493,9 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems) -> 
                     "expected a list of profile names",
                 )
                 continue
-            path = Path(doc.path).parent / entry["path"]
+            path = _inside_fleet(doc, entry["path"], root, where, label, problems)
+            if path is None:
+                continue
             try:
                 table = load_csv(_as_shown(path))
             except FleetError as exc:
@@ -475,6 +503,7 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems) -> 
                 continue
             seat_doc = _seat_rows(table, profiles, version, problems)
             if seat_doc is not None:
+                seat_doc.confine = str(root)
                 out.append(seat_doc)
     return out
 
@@ -628,7 +657,8 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
     models = fleet_models(version)
     _check_top(models["fleet"], top, version, problems)
     docs = _load_includes(top, problems)
-    docs += _load_seat_files(docs, version, problems)
+    root = Path(top.path).parent.resolve()
+    docs += _load_seat_files(docs, version, problems, root)
 
     defaults: LayerSource | None = None
     defaults_broken = False
@@ -646,7 +676,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
             if raw_defaults is not None:
                 model = validate(models["layer"], raw_defaults, doc, ("defaults",), version, problems)
                 if model is not None:
-                    dumped = _dump(model, doc, ("defaults",), "defaults", version, problems)
+                    dumped = _dump(model, doc, ("defaults",), "defaults", version, problems, root)
                     defaults = LayerSource(doc, ("defaults",), "defaults", dumped)
                 else:
                     defaults_broken = True
@@ -684,7 +714,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
             )
             profiles[name] = None  # known, but broken until it validates
             if model is not None:
-                dumped = _dump(model, doc, ("profiles", name), f"profiles[{name}]", version, problems)
+                dumped = _dump(model, doc, ("profiles", name), f"profiles[{name}]", version, problems, root)
                 extends = dumped.pop("extends", None) or []
                 profiles[name] = (LayerSource(doc, ("profiles", name), f"profiles[{name}]", dumped), extends)
         raw_seats = data.get("seats")
@@ -697,7 +727,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
             model = validate(models["seat"], body, doc, prefix, version, problems)
             if model is None:
                 continue
-            dumped = _dump(model, doc, prefix, label, version, problems)
+            dumped = _dump(model, doc, prefix, label, version, problems, root)
             sid = dumped["id"]
             where = doc.locate((*prefix, "id"))
             if ("seat", sid) in first_seen:
@@ -753,7 +783,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
 
 
 def _dump(
-    model: BaseModel, doc: Document, prefix: Path_, label: str, version: str, problems: Problems
+    model: BaseModel, doc: Document, prefix: Path_, label: str, version: str, problems: Problems, root: Path
 ) -> dict[str, Any]:
     """A validated layer as plain data: `ini` sections in MicroSIP's spelling, legacy flags translated."""
     data = model.model_dump(exclude_unset=True)
@@ -763,17 +793,26 @@ def _dump(
     if launch.get("legacy_flags"):
         data = _translate_legacy(data, doc, prefix, label, version, problems)
     if data.get("contacts_file"):
-        data = _read_contacts_file(data, doc, prefix, label, version, problems)
+        data = _read_contacts_file(data, doc, prefix, label, version, problems, root)
     return data
 
 
 def _read_contacts_file(
-    data: dict[str, Any], doc: Document, prefix: Path_, label: str, version: str, problems: Problems
+    data: dict[str, Any],
+    doc: Document,
+    prefix: Path_,
+    label: str,
+    version: str,
+    problems: Problems,
+    root: Path,
 ) -> dict[str, Any]:
     """Load a layer's `contacts_file` (CSV with Contacts.xml's attribute names) into its `contacts`."""
     data = dict(data)
     name = data.pop("contacts_file")
-    path = Path(doc.path).parent / name
+    where = doc.locate((*prefix, "contacts_file"))
+    path = _inside_fleet(doc, str(name), root, where, f"{label}.contacts_file", problems)
+    if path is None:
+        return data
     try:
         table = load_csv(_as_shown(path))
     except FleetError as exc:

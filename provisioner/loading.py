@@ -86,6 +86,8 @@ class Document:
     key_locs: dict[Path_, int] = field(default_factory=dict)
     #: Names to show for paths instead of the structural ones (a CSV cell shows its header).
     labels: dict[Path_, str] = field(default_factory=dict)
+    #: For data files (CSV): the folder its `file:` references must stay inside.
+    confine: str | None = None
 
     def _loc(self, packed: int) -> Loc:
         return Loc(self.path, packed >> 24, packed & 0xFFFFFF)

@@ -146,7 +146,7 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
         if key.type != "string":
             raise _fail(f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
         base_dir = (info.context or {}).get("base_dir", "")
-        ref = parse_reference(value, base_dir)
+        ref = parse_reference(value, base_dir, (info.context or {}).get("confine"))
         if isinstance(ref, str):
             raise _fail(ref)
         return ref
@@ -376,7 +376,8 @@ def _ini_scalar(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, dict):
-        ref = parse_reference(value, (info.context or {}).get("base_dir", ""))
+        context = info.context or {}
+        ref = parse_reference(value, context.get("base_dir", ""), context.get("confine"))
         if isinstance(ref, str):
             raise _fail(ref)
         return ref

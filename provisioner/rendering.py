@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from provisioner import catalogue, ini, shortcuts, targets
 from provisioner._resources import data_dir
-from provisioner.errors import FleetError, Loc, Problem, Problems
+from provisioner.errors import FleetError, Loc, Problem, Problems, sort_problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import CONTACT_ATTRIBUTES, MAX_SPEED_DIALS, text_problem
@@ -156,7 +156,7 @@ class Renderer:
             value = MASK
         if isinstance(value, SecretRef):
             try:
-                value = resolve(value, self.environ)
+                value = resolve(value, self.environ, lambda message: problems.warn(*where(), message))
             except SecretError as exc:
                 problems.error(*where(), f"{exc} (secret {value.describe()})")
                 return None
@@ -493,6 +493,8 @@ def render_fleet(
             if rendered is not None:
                 out.append(rendered)
     problems.raise_if_errors()
+    known = {str(p) for p in fleet.warnings}
+    fleet.warnings.extend(p for p in sort_problems(problems.warnings) if str(p) not in known)
     return out
 
 

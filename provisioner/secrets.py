@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,12 +26,13 @@ Kind = Literal["env", "file", "literal"]
 class SecretRef:
     """A reference to a secret, or a literal secret that must never be shown."""
 
-    __slots__ = ("base_dir", "kind", "ref")
+    __slots__ = ("base_dir", "confine", "kind", "ref")
 
-    def __init__(self, kind: Kind, ref: str, base_dir: str = "") -> None:
+    def __init__(self, kind: Kind, ref: str, base_dir: str = "", confine: str | None = None) -> None:
         self.kind = kind
         self.ref = ref
         self.base_dir = base_dir
+        self.confine = confine  # a folder the file must stay in (references from CSV data)
 
     def describe(self) -> str:
         """How the reference reads in messages: ``env:NAME``, ``file:path``, or the mask."""
@@ -59,8 +61,12 @@ class SecretRef:
         return Path(self.base_dir, self.ref)
 
 
-def parse_reference(value: Mapping[str, Any], base_dir: str) -> SecretRef | str:
-    """Read ``{env: NAME}`` or ``{file: path}``; return the reference or an error message."""
+def parse_reference(value: Mapping[str, Any], base_dir: str, confine: str | None = None) -> SecretRef | str:
+    """Read ``{env: NAME}`` or ``{file: path}``; return the reference or an error message.
+
+    ``confine`` (set for references read from CSV files, which are data, not the
+    admin's configuration) is a folder a ``file:`` reference must stay inside.
+    """
     keys = sorted(str(k) for k in value)
     if keys == ["env"]:
         name = value["env"]
@@ -71,43 +77,91 @@ def parse_reference(value: Mapping[str, Any], base_dir: str) -> SecretRef | str:
         path = value["file"]
         if not isinstance(path, str) or not path.strip():
             return "{file: ...} needs a path (relative to the file that declares it)"
-        return SecretRef("file", path, base_dir)
+        if "\x00" in path:
+            return "{file: ...}: the path holds a NUL character"
+        ref = SecretRef("file", path, base_dir, confine)
+        if confine is not None and not _within(ref.file_path, confine, real=False):
+            return (
+                f"{{file: {path}}} leaves the fleet's folder; a CSV file may only name secret files inside it"
+            )
+        return ref
     return (
         f"a secret reference is {{env: NAME}} or {{file: path}}, got a mapping with "
         f"{', '.join(keys) or 'no keys'}"
     )
 
 
+def _within(path: Path, folder: str, *, real: bool) -> bool:
+    """Whether ``path`` lies inside ``folder`` (by spelling, or with every link resolved)."""
+    if real:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+    spelled = os.path.normpath(os.path.abspath(path))  # noqa: PTH100 - by spelling, no link resolved
+    return Path(spelled).is_relative_to(os.path.abspath(folder))  # noqa: PTH100
+
+
 class SecretError(Exception):
     """A reference that does not resolve; the message never holds the value."""
 
 
-def resolve(ref: SecretRef, environ: Mapping[str, str] | None = None) -> str:
-    """The secret's value, read now. Raise :class:`SecretError` when it is missing."""
+def resolve(
+    ref: SecretRef, environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None
+) -> str:
+    """The secret's value, read now. Raise :class:`SecretError` when it is missing or empty.
+
+    ``warn`` hears about a secret file that group or others may read (as ssh warns
+    about keys).
+    """
     if ref.kind == "literal":
         return ref.ref
     if ref.kind == "env":
         env = os.environ if environ is None else environ
         if ref.ref not in env:
             raise SecretError(f"environment variable {ref.ref} is not set")
+        if not env[ref.ref]:
+            raise SecretError(f"environment variable {ref.ref} is empty; an empty password is never written")
         return env[ref.ref]
+    text = _read_secret_file(ref, warn)
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise SecretError(f"secret file {ref.ref} is empty; an empty password is never written")
+    return text
+
+
+def _read_secret_file(ref: SecretRef, warn: Callable[[str], None] | None) -> str:
     path = ref.file_path
+    if ref.confine is not None and not _within(path, ref.confine, real=True):
+        raise SecretError(f"secret file {ref.ref} leaves the fleet's folder (through a link); refused")
     try:
-        if path.stat().st_size > MAX_SECRET_FILE:
-            raise SecretError(f"secret file {ref.ref} is larger than {MAX_SECRET_FILE} bytes")
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SecretError(f"secret file {ref.ref} does not exist") from None
     except IsADirectoryError:
         raise SecretError(f"secret file {ref.ref} is a folder") from None
+    except (OSError, ValueError) as exc:
+        raise SecretError(
+            f"secret file {ref.ref} cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretError(f"secret file {ref.ref} is not a regular file")
+        if st.st_size > MAX_SECRET_FILE:
+            raise SecretError(f"secret file {ref.ref} is larger than {MAX_SECRET_FILE} bytes")
+        if warn is not None and os.name == "posix" and st.st_mode & 0o077:
+            mode = stat.S_IMODE(st.st_mode)
+            warn(
+                f"secret file {ref.ref} can be read by group or others (mode {mode:04o}); "
+                f"run: chmod 600 {path}"
+            )
+        data = os.read(fd, MAX_SECRET_FILE + 1)
     except OSError as exc:
         raise SecretError(f"secret file {ref.ref} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SecretError(f"secret file {ref.ref} is not UTF-8 text") from None
-    if text.endswith("\r\n"):
-        return text[:-2]
-    if text.endswith("\n"):
-        return text[:-1]
-    return text

@@ -337,9 +337,9 @@ def translate_flags(argv: list[str]) -> Translation:
                 out.errors.append(f"{token!r} is not a flag; values follow their flag (--user 101)")
             i += 1
             continue
-        if eq:
+        if eq and not (flag == "--password" and not inline and i + 1 < len(argv)):
             value = inline
-        elif i + 1 < len(argv):
+        elif i + 1 < len(argv):  # `--flag value`, or `--password= value` as a shell splits it
             value = argv[i + 1]
             i += 1
         else:

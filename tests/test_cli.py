@@ -241,3 +241,41 @@ def test_progress_bar_only_for_many_seats(capsys: pytest.CaptureFixture[str]) ->
         many(i, 30)
     many.close()
     assert many.bar is not None and many.bar.pos == 30
+
+
+def test_data_files_and_their_secrets_stay_inside_the_fleet_folder(
+    build_tree: BuildTree, run_cli: RunCli
+) -> None:
+    build_tree(
+        {
+            "outside/seats.csv": "id,accounts.1.username\nx,1\n",
+            "outside/book.csv": "name,number\nA,1\n",
+            "fleet/fleet.yaml": """\
+            version: 1
+            name: t
+            seat_files: [{path: ../outside/seats.csv}, {path: seats.csv}]
+            defaults: {account: {domain: example.com}}
+            seats:
+              - id: y
+                contacts_file: ../outside/book.csv
+                accounts: [{username: "2"}]
+            """,
+            "fleet/seats.csv": "id,accounts.1.username,accounts.1.password.file\nz,3,../outside/pw.txt\n",
+        }
+    )
+    result = run_cli("validate", "fleet/fleet.yaml")
+    assert result.exit_code == 2
+    outside = Path("outside").resolve().parent / "fleet"
+    assert result.stderr.splitlines() == [
+        f"fleet/fleet.yaml:3:14: seat_files[1]: '../outside/seats.csv' is outside the fleet's folder {outside}; data files must stay inside it",
+        f"fleet/fleet.yaml:7:20: seats[y].contacts_file: '../outside/book.csv' is outside the fleet's folder {outside}; data files must stay inside it",
+        "fleet/seats.csv:2:3: seats[z].accounts[1].password: {file: ../outside/pw.txt} leaves the fleet's folder; a CSV file may only name secret files inside it",
+        "3 errors; nothing was written",
+    ]
+
+
+def test_translate_flags_never_echoes_a_split_password(run_cli: RunCli) -> None:
+    result = run_cli("translate-flags", "--", "--user", "101", "--password=", "hunter2")
+    assert result.exit_code == 0
+    assert "hunter2" not in result.output
+    assert result.stdout.splitlines()[0] == "# translated from: --user 101 --password='********' '********'"

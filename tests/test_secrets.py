@@ -53,3 +53,43 @@ def test_literal_never_shows() -> None:
     assert repr(ref) == f"SecretRef({MASK})"
     assert str(ref) == MASK
     assert "hunter2" not in f"{ref} {ref!r} {ref.describe()}"
+
+
+def test_empty_secrets_are_errors_never_an_empty_password(tmp_path: Path) -> None:
+    with pytest.raises(
+        SecretError, match=r"^environment variable PW is empty; an empty password is never written$"
+    ):
+        resolve(SecretRef("env", "PW"), {"PW": ""})
+    (tmp_path / "pw.txt").write_bytes(b"\n")
+    with pytest.raises(
+        SecretError, match=r"^secret file pw\.txt is empty; an empty password is never written$"
+    ):
+        resolve(SecretRef("file", "pw.txt", str(tmp_path)))
+
+
+def test_secret_file_readable_by_others_draws_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "pw.txt"
+    path.write_bytes(b"pw\n")
+    heard: list[str] = []
+    path.chmod(0o600)
+    assert resolve(SecretRef("file", "pw.txt", str(tmp_path)), warn=heard.append) == "pw"
+    assert heard == []
+    path.chmod(0o640)
+    resolve(SecretRef("file", "pw.txt", str(tmp_path)), warn=heard.append)
+    assert heard == [f"secret file pw.txt can be read by group or others (mode 0640); run: chmod 600 {path}"]
+
+
+def test_confined_reference_stays_inside_its_folder(tmp_path: Path) -> None:
+    """References read from CSV data may not leave the fleet's folder, by spelling or through a link."""
+    fleet = tmp_path / "fleet"
+    (fleet / "s").mkdir(parents=True)
+    (tmp_path / "outside.txt").write_bytes(b"not yours\n")
+    assert parse_reference({"file": "../outside.txt"}, str(fleet), str(fleet)) == (
+        "{file: ../outside.txt} leaves the fleet's folder; a CSV file may only name secret files inside it"
+    )
+    assert isinstance(parse_reference({"file": "/etc/x"}, str(fleet)), SecretRef)  # the admin's YAML may
+    (fleet / "s" / "link.txt").symlink_to(tmp_path / "outside.txt")
+    ref = parse_reference({"file": "s/link.txt"}, str(fleet), str(fleet))
+    assert isinstance(ref, SecretRef)
+    with pytest.raises(SecretError, match=r"leaves the fleet's folder \(through a link\); refused$"):
+        resolve(ref)
