@@ -8,7 +8,6 @@ the traceback). No traceback ever reaches the terminal.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
 import json
@@ -40,17 +39,61 @@ def _problems_json(errors: list[Problem], warnings: list[Problem]) -> dict[str, 
     }
 
 
-def _crash_log(exc: BaseException) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = Path(os.environ.get("PROVISIONER_LOG_DIR") or tempfile.gettempdir())
-    path = folder / f"microsip-provisioner-crash-{stamp}-{os.getpid()}.log"
-    with contextlib.suppress(OSError):
-        path.write_text(
-            f"microsip-provisioner {__version__}, Python {sys.version}\n"
-            f"argv: {sys.argv!r}\n\n" + "".join(traceback.format_exception(exc)),
-            encoding="utf-8",
+def _crash_folder() -> Path:
+    """A folder only we can enter: ``$PROVISIONER_LOG_DIR``, else the user's state folder.
+
+    The folder is opened without following a link and must belong to us; a
+    group- or world-accessible one is made private on its descriptor. Anything else
+    falls back to a fresh private folder with an unpredictable name.
+    """
+    if os.environ.get("PROVISIONER_LOG_DIR"):
+        folder = Path(os.environ["PROVISIONER_LOG_DIR"])
+    elif sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        folder = (
+            Path(os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()) / "microsip-provisioner" / "crashes"
         )
-    return path
+    else:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        folder = Path(state) / "microsip-provisioner" / "crashes"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if sys.platform != "win32":
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                st = os.fstat(fd)
+                if st.st_uid != os.geteuid():
+                    raise PermissionError(f"{folder} belongs to another user")
+                if st.st_mode & 0o077:
+                    os.fchmod(fd, 0o700)
+            finally:
+                os.close(fd)
+        return folder
+    except (OSError, RuntimeError):
+        return Path(tempfile.mkdtemp(prefix="microsip-provisioner-crash-"))
+
+
+def _crash_log(exc: BaseException) -> Path:
+    """Write the traceback to a new 0600 file with an unpredictable name; secrets are masked."""
+    from provisioner.secrets import redact
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    argv = []
+    hide_next = False
+    for token in sys.argv:
+        if hide_next:
+            token, hide_next = "********", False
+        elif token.split("=", 1)[0] == "--password":
+            hide_next = token in ("--password", "--password=")
+            token = "--password=********" if "=" in token else token
+        argv.append(token)
+    text = f"microsip-provisioner {__version__}, Python {sys.version}\nargv: {argv!r}\n\n" + "".join(
+        traceback.format_exception(exc)
+    )
+    folder = _crash_folder()
+    fd, name = tempfile.mkstemp(prefix=f"crash-{stamp}-", suffix=".log", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+        handle.write(redact(text))
+    return Path(name)
 
 
 def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
@@ -93,7 +136,10 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
             except Exception as exc:
-                log = _crash_log(exc)
+                try:
+                    log: Path | str = _crash_log(exc)
+                except Exception:  # the log cannot be written: still one line, no traceback
+                    log = "nowhere (the crash log could not be written)"
                 click.echo(
                     f"internal error: {type(exc).__name__}; this is a bug -- details in {log}",
                     err=True,

@@ -99,6 +99,17 @@ def _within(path: Path, folder: str, *, real: bool) -> bool:
     return Path(spelled).is_relative_to(os.path.abspath(folder))  # noqa: PTH100
 
 
+#: Every secret value resolved in this process, so that a crash report can mask them.
+_RESOLVED: set[str] = set()
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret value this process resolved replaced by the mask (longest first)."""
+    for value in sorted(_RESOLVED, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
 class SecretError(Exception):
     """A reference that does not resolve; the message never holds the value."""
 
@@ -111,6 +122,12 @@ def resolve(
     ``warn`` hears about a secret file that group or others may read (as ssh warns
     about keys).
     """
+    value = _resolve(ref, environ, warn)
+    _RESOLVED.add(value)
+    return value
+
+
+def _resolve(ref: SecretRef, environ: Mapping[str, str] | None, warn: Callable[[str], None] | None) -> str:
     if ref.kind == "literal":
         return ref.ref
     if ref.kind == "env":

@@ -199,6 +199,32 @@ def test_internal_error_is_one_line_with_a_log(run_cli: RunCli, tmp_path: Path) 
     assert "Traceback" in log.read_text() and "Traceback" not in result.output
 
 
+def test_crash_report_is_private_unpredictable_and_holds_no_secret(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after secrets were resolved: the report masks them, sits in a 0700 folder, is 0600."""
+    logs = tmp_path / "logs"
+    logs.chmod(0o755)
+    planted = logs / "crash.log"
+    planted.symlink_to(tmp_path / "victim")  # a name someone guessed: never followed, never used
+    real = api.validate
+    secret = (EXAMPLE.parent / "secrets" / "1000.txt").read_text().strip()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError(f"lost in {secret} while talking to pbx")
+
+    monkeypatch.setattr(api, "validate", crash)
+    result = run_cli("validate", str(EXAMPLE), "--secrets")
+    assert result.exit_code == 4
+    log = Path(result.stderr.splitlines()[-1].rsplit(" ", 1)[1])
+    assert log.parent == logs and log.name.startswith("crash-") and log != planted
+    assert (log.stat().st_mode & 0o777, logs.stat().st_mode & 0o777) == (0o600, 0o700)
+    text = log.read_text()
+    assert "lost in ******** while talking" in text and secret not in text
+    assert not (tmp_path / "victim").exists()
+
+
 def test_cli_passes_options_to_the_api(run_cli: RunCli) -> None:
     with mock.patch.object(api, "render", autospec=True) as render:
         render.return_value = api.RenderResult(fleet=mock.Mock(warnings=[]), written=[])
