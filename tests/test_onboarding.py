@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provisioner import ini
 from provisioner.fleet import load_fleet
@@ -307,3 +308,16 @@ def test_bad_contacts_file(build_tree: BuildTree, run_cli: RunCli) -> None:
     assert result.stderr.splitlines()[0].startswith(
         "book.csv:1:2: phonenumber: 'phonenumber' is not a Contacts.xml attribute (did you mean 'number'?)"
     )
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c"])
+def test_import_comments_cannot_be_steered_by_file_names(build_tree: BuildTree, run_cli: RunCli, brk: str) -> None:
+    """A folder name with a line break would otherwise end the comment and inject YAML."""
+    folder = f"x{brk}seats: []{brk}name: pwned{brk}"
+    build_tree({f"{folder}/microsip.ini": "[Settings]\n[Account1]\ndomain=x\nusername=1\n"})
+    result = run_cli("import", f"{folder}/microsip.ini")
+    assert result.exit_code == 0, result.output
+    comments = [line for line in result.stdout.splitlines() if "# from" in line]
+    assert comments == ["  # from x?seats: []?name: pwned?/microsip.ini"] or brk == "\r\n"
+    document = yaml.safe_load(result.stdout)
+    assert document["name"] == "imported" and len(document["seats"]) == 1
