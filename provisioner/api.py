@@ -19,7 +19,7 @@ import yaml
 from provisioner import catalogue, deploy, safefs, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
-from provisioner.errors import DeployError, FleetError, Problem, Problems, UsageError
+from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
 from provisioner.plan import (
@@ -198,7 +198,10 @@ def init(folder: Path) -> list[Path]:
         )
         for name in STARTER_FILES
     ]
-    existing = [str(p) for p, _, _ in files if p.exists() or p.is_symlink()]
+    try:
+        existing = [str(p) for p, _, _ in files if p.exists() or p.is_symlink()]
+    except OSError as exc:
+        raise UsageError(f"{folder}: cannot be used ({exc.strerror or exc})") from None
     if existing:
         raise UsageError(f"{existing[0]} already exists; choose an empty folder (nothing was written)")
     return deploy.write_new_files(files)
@@ -640,8 +643,21 @@ def import_inis(paths: list[Path], *, name: str = "imported") -> Any:
     result = importing.import_inis(paths, name)
     try:
         load_fleet(Path("imported.yaml"), text=result.yaml)
-    except FleetError as exc:  # the importer must emit valid fleets: this is a bug (exit 4)
-        raise RuntimeError(f"import produced an invalid fleet:\n{exc}") from exc
+    except FleetError as exc:
+        # What MicroSIP tolerates the fleet format refuses (an account with a server and no
+        # user name, say): the ini is the problem, so say which one and print nothing.
+        sources = {seat.id: seat.source for seat in result.seats}
+        problems = []
+        for problem in exc.errors:
+            seat_id = (
+                problem.path.split("[", 2)[1].split("]", 1)[0] if problem.path.startswith("seats[") else ""
+            )
+            where = sources.get(seat_id, str(paths[0]))
+            detail = problem.path.split("].", 1)[1] if "]." in problem.path else problem.path
+            problems.append(
+                Problem(Loc(where), "", f"cannot be imported as it is: {detail}: {problem.message}")
+            )
+        raise FleetError(problems) from None
     return result
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import ntpath
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -47,8 +49,28 @@ def read_distribution(source: Path) -> dict[str, bytes]:
     """The files of a MicroSIP distribution folder or zip, by relative path.
 
     A single top-level folder (as release zips have) is stripped. Zip members that
-    would land outside the bundle (absolute paths, ``..``) are refused.
+    would land outside the bundle (absolute paths, ``..``) are refused, and so is a
+    damaged zip.
     """
+    try:
+        return _read_distribution(source)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        struct.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+        LookupError,
+        OverflowError,
+    ) as exc:
+        raise BundleError(f"{source}: a damaged or unsupported zip file ({exc})") from None
+    except OSError as exc:
+        raise BundleError(f"{source}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_distribution(source: Path) -> dict[str, bytes]:
     if source.is_dir():
         files = {}
         for path in sorted(source.rglob("*")):
@@ -106,6 +128,13 @@ def find_exe(files: dict[str, bytes], source: Path) -> str:
 
 def check_output(out: Path, source: Path) -> None:
     """Refuse an output inside the source, or a non-empty output folder."""
+    try:
+        _check_output(out, source)
+    except OSError as exc:
+        raise BundleError(f"{exc.filename or out}: cannot be checked ({exc.strerror or exc})") from None
+
+
+def _check_output(out: Path, source: Path) -> None:
     resolved_source = source.resolve()
     resolved_out = out.resolve()
     if source.is_dir() and (resolved_out == resolved_source or resolved_out.is_relative_to(resolved_source)):

@@ -135,6 +135,11 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
                 sys.exit(141)
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
+            except OSError as exc:  # a path the system refused that no layer above worded: I/O, not a bug
+                where = str(exc.filename or "")
+                where = f"{where[:80]}...: " if len(where) > 80 else f"{where}: " if where else ""
+                click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+                sys.exit(3)
             except Exception as exc:
                 try:
                     log: Path | str = _crash_log(exc)

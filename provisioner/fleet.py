@@ -396,7 +396,13 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             if not isinstance(entry, str) or not entry.strip():
                 problems.error(where, label, "expected a path to a YAML file")
                 continue
-            target = (Path(doc.path).parent / entry).resolve()
+            try:
+                target = (Path(doc.path).parent / entry).resolve()
+            except (OSError, RuntimeError, ValueError) as exc:
+                problems.error(
+                    where, label, f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300]
+                )
+                continue
             if not target.is_relative_to(root):
                 problems.error(
                     where,
@@ -411,7 +417,12 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             if target in seen:
                 continue
             seen.add(target)
-            if not target.exists():
+            try:
+                found = target.exists()
+            except OSError as exc:
+                problems.error(where, label, f"the path cannot be checked ({exc.strerror or exc})")
+                continue
+            if not found:
                 problems.error(where, label, f"{entry!r} does not exist (resolved to {target})")
                 continue
             try:
@@ -514,7 +525,7 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
     for piece in cell.split("."):
         if not piece:
             return None, f"header {cell!r} has an empty part"
-        parts.append(int(piece) - 1 if piece.isdigit() else piece)
+        parts.append(int(piece) - 1 if piece.isascii() and piece.isdigit() else piece)
     if any(isinstance(p, int) and p < 0 for p in parts):
         return None, f"header {cell!r}: list positions count from 1"
     head = parts[0]
@@ -769,7 +780,11 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
     problems.raise_if_errors()
     templates = top.data.get("templates")
     templates_dir = (Path(top.path).parent / templates) if isinstance(templates, str) else None
-    if templates_dir is not None and not templates_dir.is_dir():
+    try:
+        templates_missing = templates_dir is not None and not templates_dir.is_dir()
+    except OSError:
+        templates_missing = True
+    if templates_missing:
         raise FleetError([Problem(top.locate(("templates",)), "templates", f"{templates!r} is not a folder")])
     return Fleet(
         path=Path(top.path),
@@ -983,7 +998,7 @@ def _ini_section_name(section: str) -> str:
     lowered = section.lower()
     if lowered == "settings":
         return "Settings"
-    if lowered.startswith("account") and lowered[7:].isdigit():
+    if lowered.startswith("account") and lowered[7:].isascii() and lowered[7:].isdigit():
         return f"Account{int(lowered[7:])}"
     return section
 
@@ -1090,7 +1105,8 @@ def _effective_seat(
         )
 
     for section in effective.get("ini") or {}:
-        if section.startswith("Account") and int(section[7:]) > len(raw_accounts):
+        numbered = re.fullmatch(r"Account([0-9]+)", section)
+        if numbered and int(numbered.group(1)) > len(raw_accounts):
             problems.error(
                 seat_loc(origins, source, ("ini", section)),
                 f"{source.label}.ini.{section}",

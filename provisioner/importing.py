@@ -115,7 +115,7 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
     runtime: list[str] = []
     for key_lower, raw in values.get("settings", {}).items():
         if key_lower == "accountid":
-            active = int(raw) if raw.isdigit() and int(raw) > 0 else None
+            active = int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else None
             continue
         key = known.get(key_lower)
         if key is None:
@@ -180,7 +180,7 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
             left_out.append(f"[{names[section]}] ({what})")
     for section in names:
         if section not in ("settings", "shortcuts", *STATE_SECTIONS) and not re.fullmatch(
-            r"account\d+", section
+            r"account[0-9]+", section
         ):
             warnings.append(f"{where}: [{names[section]}]: not a section MicroSIP reads; left out")
     install: dict[str, str] = {}
@@ -204,7 +204,7 @@ def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> li
             warnings.append(f"{where}: [Shortcuts] {slot}: {raw!r} is not label;number;type; left out")
             continue
         kind = fields[2]
-        if kind.isdigit():
+        if kind.isascii() and kind.isdigit():
             legacy = ("call", "video", "message", "dtmf", "transfer")
             kind = legacy[int(kind)] if int(kind) < len(legacy) else kind
         dial: dict[str, Any] = {"label": fields[0], "number": fields[1], "type": kind}

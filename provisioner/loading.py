@@ -189,7 +189,25 @@ class _Builder:
                 f"unsupported YAML tag {node.tag!r}; fleet files use plain values "
                 "(use `include:` to split a fleet)",
             )
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (
+            ValueError,
+            TypeError,
+            OverflowError,
+            ArithmeticError,
+            LookupError,
+            AttributeError,
+            yaml.YAMLError,
+        ) as exc:
+            kind = node.tag.rsplit(":", 1)[-1]
+            shown = str(node.value)
+            shown = f"{shown[:40]}... ({len(shown)} characters)" if len(shown) > 60 else repr(shown)
+            why = "too many digits" if "digits" in str(exc) else str(exc).splitlines()[0]
+            raise _Refused(
+                self.loc(node.start_mark),
+                f"{shown} is not a valid {kind} ({why}); put it in quotes to keep it as text",
+            ) from None
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int):

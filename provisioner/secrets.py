@@ -134,9 +134,12 @@ def _resolve(ref: SecretRef, environ: Mapping[str, str] | None, warn: Callable[[
         env = os.environ if environ is None else environ
         if ref.ref not in env:
             raise SecretError(f"environment variable {ref.ref} is not set")
-        if not env[ref.ref]:
+        value = env[ref.ref]
+        if not value:
             raise SecretError(f"environment variable {ref.ref} is empty; an empty password is never written")
-        return env[ref.ref]
+        if not _is_text(value):
+            raise SecretError(f"environment variable {ref.ref} is not valid UTF-8 text")
+        return value
     text = _read_secret_file(ref, warn)
     if text.endswith("\r\n"):
         text = text[:-2]
@@ -145,6 +148,15 @@ def _resolve(ref: SecretRef, environ: Mapping[str, str] | None, warn: Callable[[
     if not text:
         raise SecretError(f"secret file {ref.ref} is empty; an empty password is never written")
     return text
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` is real text (no lone surrogates standing for undecodable bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_secret_file(ref: SecretRef, warn: Callable[[str], None] | None) -> str:

@@ -306,7 +306,7 @@ class Translation:
 
 
 def _volume(flag: str, value: str, out: Translation) -> int | None:
-    if not value.isdigit() or not 0 <= int(value) <= 100:
+    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 100:
         out.errors.append(f"{flag} takes a volume from 0 to 100, got {value!r}")
         return None
     return int(value)

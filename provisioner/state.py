@@ -23,7 +23,7 @@ from provisioner import __version__
 MANIFEST_VERSION = 2
 #: Backups kept per file; older ones are removed after a successful apply.
 BACKUPS_KEPT = 10
-_BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>\d{8}T\d{6}Z)\.(?P<seq>\d+)\.bak$")
+_BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.(?P<seq>[0-9]+)\.bak$")
 
 
 def value_hash(value: str) -> str:

@@ -356,6 +356,45 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         ],
     ),
     (
+        "impossible date",
+        {"fleet.yaml": fleet("    settings: {ringingSound: 2020-02-30}")},
+        [
+            "fleet.yaml:12:30: '2020-02-30' is not a valid timestamp (day is out of range for month); "
+            "put it in quotes to keep it as text"
+        ],
+    ),
+    (
+        "int tag on text",
+        {"fleet.yaml": fleet("    settings: {ringingSound: !!int abc}")},
+        [
+            "fleet.yaml:12:30: 'abc' is not a valid int (invalid literal for int() with base 10: 'abc'); "
+            "put it in quotes to keep it as text"
+        ],
+    ),
+    (
+        "timestamp tag on garbage",
+        {"fleet.yaml": fleet("    settings: {ringingSound: !!timestamp 2020-13-45}")},
+        [
+            "fleet.yaml:12:30: '2020-13-45' is not a valid timestamp (month must be in 1..12); "
+            "put it in quotes to keep it as text"
+        ],
+    ),
+    (
+        "4,400-digit number",
+        {"fleet.yaml": fleet("    settings: {volumeRing: " + "9" * 4400 + "}")},
+        [
+            "fleet.yaml:12:28: 9999999999999999999999999999999999999999... (4400 characters) is not a valid int "
+            "(too many digits); put it in quotes to keep it as text"
+        ],
+    ),
+    (
+        "NUL in a section name",
+        {"fleet.yaml": fleet('    ini: {"Sec\\0x": {a: b}}')},
+        [
+            "fleet.yaml:12:10: seats[alice].ini: section 'Sec\\x00x' contains a line break or NUL, which would inject lines"
+        ],
+    ),
+    (
         "ini escape hatch injection",
         {"fleet.yaml": fleet("    ini: {'Foo]': {a: 1}}")},
         ["fleet.yaml:12:10: seats[alice].ini: section 'Foo]' must not contain '[' or ']'"],
@@ -479,4 +518,25 @@ def test_ini_escape_hatch_keys_cannot_inject(build_tree: BuildTree, run_cli: Run
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
         f"fleet.yaml:12:10: seats[alice].ini: key {key!r} must not contain '=', '[' or ']' nor start with ';' or '#'"
+    )
+
+
+@pytest.mark.parametrize("section", ["Account²", "Account٣", "AccountX"])
+def test_section_names_with_other_digits_are_plain_sections(
+    build_tree: BuildTree, run_cli: RunCli, section: str
+) -> None:
+    """Windows matches [Account2] by its ASCII spelling only: a superscript digit names another section."""
+    build_tree({"fleet.yaml": fleet(f'    ini: {{"{section}": {{a: b}}}}')})
+    result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": "pw"})
+    assert result.exit_code == 0, result.output
+    assert f"[{section}]\r\na=b" in (Path("out/alice/microsip.ini").read_bytes().decode("utf-16-le"))
+
+
+def test_non_utf8_environment_password_is_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": BASE})
+    result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": "a\udcffb"})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:11:19: seats[alice].accounts[1].password: environment variable PW_1001 is not valid UTF-8 "
+        "text (secret env:PW_1001)"
     )

@@ -311,7 +311,9 @@ def test_bad_contacts_file(build_tree: BuildTree, run_cli: RunCli) -> None:
 
 
 @pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c"])
-def test_import_comments_cannot_be_steered_by_file_names(build_tree: BuildTree, run_cli: RunCli, brk: str) -> None:
+def test_import_comments_cannot_be_steered_by_file_names(
+    build_tree: BuildTree, run_cli: RunCli, brk: str
+) -> None:
     """A folder name with a line break would otherwise end the comment and inject YAML."""
     folder = f"x{brk}seats: []{brk}name: pwned{brk}"
     build_tree({f"{folder}/microsip.ini": "[Settings]\n[Account1]\ndomain=x\nusername=1\n"})
@@ -321,3 +323,17 @@ def test_import_comments_cannot_be_steered_by_file_names(build_tree: BuildTree, 
     assert comments == ["  # from x?seats: []?name: pwned?/microsip.ini"] or brk == "\r\n"
     document = yaml.safe_load(result.stdout)
     assert document["name"] == "imported" and len(document["seats"]) == 1
+
+
+def test_import_of_an_ini_the_fleet_format_refuses_is_bad_input(
+    build_tree: BuildTree, run_cli: RunCli
+) -> None:
+    build_tree({"m.ini": "[Settings]\r\n[Account1]\r\nserver=pbx\r\ndomain=d\r\n"})
+    result = run_cli("import", "m.ini")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "m.ini: cannot be imported as it is: accounts[1].username: the account has a `server` but no "
+        "`username`; MicroSIP cannot register without one",
+        "1 error; nothing was written",
+    ]
