@@ -28,11 +28,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from provisioner import catalogue
+from provisioner import catalogue, ini
 from provisioner.catalogue import Key, Section
 from provisioner.loading import raw_text
 from provisioner.secrets import SecretRef, parse_reference
-from provisioner.shortcuts import check_args, name_problem
+from provisioner.shortcuts import check_args, name_problem, reserved_problem
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -60,6 +60,15 @@ def choices_text(choices: tuple[Any, ...]) -> str:
     return ", ".join('""' if c == "" else str(c) for c in choices)
 
 
+def utf16_units(text: str) -> int:
+    """The length of ``text`` as Windows counts it (MicroSIP's buffers hold UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+#: MicroSIP reads each [Shortcuts] line (``N=label;number;...``) into a 1,024-unit buffer.
+MAX_SHORTCUT_LINE = 1023
+
+
 def text_problem(value: str, limit: int, what: str = "value") -> str | None:
     """Why ``value`` cannot be written as one ini value, or None when it can."""
     for ch, name in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\x00", "a NUL")):
@@ -68,8 +77,14 @@ def text_problem(value: str, limit: int, what: str = "value") -> str | None:
                 f"{what} contains {name}; an ini value is one line, so this would inject "
                 "extra keys or sections -- remove it"
             )
-    if len(value) > limit:
-        return f"{what} is {len(value)} characters; MicroSIP reads at most {limit}"
+    units = utf16_units(value)
+    if units > limit:
+        if units == len(value):
+            return f"{what} is {units} characters; MicroSIP reads at most {limit}"
+        return (
+            f"{what} is {units} UTF-16 code units ({len(value)} characters; emoji and other characters "
+            f"beyond U+FFFF take two); MicroSIP reads at most {limit}"
+        )
     if value != value.strip():
         return f"{what} has leading or trailing blanks, which Windows trims when reading; remove them"
     return None
@@ -300,6 +315,9 @@ def _exe(value: Any, info: ValidationInfo) -> Any:
         raise _fail(f"{text!r} does not name an .exe file; MicroSIP names its ini after the exe")
     if _BAD_USER_CHARS.search(name):
         raise _fail(f"{name!r} is not a valid Windows file name")
+    reserved = reserved_problem(name, "the exe name")
+    if reserved:
+        raise _fail(reserved)
     return text
 
 
@@ -312,6 +330,9 @@ def _user(value: Any, info: ValidationInfo) -> Any:
         return None
     if not text or text in (".", "..") or _BAD_USER_CHARS.search(text) or ".." in text:
         raise _fail(f"{text!r} is not a Windows user name: no path separators, '..', or any of :*?\"<>|")
+    reserved = reserved_problem(text, "the user name")
+    if reserved:
+        raise _fail(reserved)
     return text
 
 
@@ -459,6 +480,18 @@ class SpeedDial(BaseModel):
             raise _fail(f"{value!r} contains ';', which separates the fields of a speed dial")
         return value
 
+    @model_validator(mode="after")
+    def _fits_microsip_line(self) -> SpeedDial:
+        fields = [str(self.label), str(self.number), str(self.type), str(self.number2 or ""), "1"]
+        line = "0=" + ini.written_value(";".join(fields))
+        units = utf16_units(line)
+        if units > MAX_SHORTCUT_LINE:
+            raise _fail(
+                f"the button's [Shortcuts] line would be {units} UTF-16 code units; MicroSIP reads at most "
+                f"{MAX_SHORTCUT_LINE} -- shorten the label or the number"
+            )
+        return self
+
 
 #: The attributes of a ``<contact>`` in MicroSIP's Contacts.xml, in the order MicroSIP writes them.
 CONTACT_ATTRIBUTES = (
@@ -553,6 +586,9 @@ def _id(value: Any, info: ValidationInfo) -> Any:
             f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+    reserved = reserved_problem(text, "the seat id")
+    if reserved:
+        raise _fail(reserved)
     return text
 
 

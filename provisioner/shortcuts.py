@@ -114,9 +114,25 @@ _RESERVED_NAMES = {
     "prn",
     "aux",
     "nul",
-    *(f"com{i}" for i in range(1, 10)),
-    *(f"lpt{i}" for i in range(1, 10)),
+    "conin$",
+    "conout$",
+    *(f"{port}{digit}" for port in ("com", "lpt") for digit in (*"123456789", "¹", "²", "³")),
 }
+
+
+def reserved_problem(name: str, what: str = "name") -> str | None:
+    """Why Windows would not treat ``name`` as an ordinary file or folder name, or None.
+
+    Device names (``CON``, ``NUL``, ``COM1``, ``LPT1``, ... with or without an
+    extension, in any case) open the device instead of a file, and a name ending in
+    a dot or a space loses it silently.
+    """
+    if name.endswith((".", " ")):
+        return f"{what} {name!r} ends in a dot or a space, which Windows drops from file and folder names"
+    stem = name.split(".")[0].rstrip(" ").lower()
+    if stem in _RESERVED_NAMES:
+        return f"{what} {name!r} is a reserved device name on Windows ({stem.upper()}); choose another"
+    return None
 
 
 def name_problem(name: str) -> str | None:
@@ -126,8 +142,9 @@ def name_problem(name: str) -> str | None:
     bad = sorted({c for c in name if c in '\\/:*?"<>|' or ord(c) < 32})
     if bad:
         return f"{name!r} contains {' '.join(repr(c) for c in bad)}, which Windows file names cannot"
-    if name.split(".")[0].lower() in _RESERVED_NAMES:
-        return f"{name!r} is a reserved device name on Windows"
+    reserved = reserved_problem(name, "the launcher name")
+    if reserved:
+        return reserved
     if len(name) > 100:
         return f"{name!r} is longer than 100 characters"
     return None
@@ -188,9 +205,6 @@ def lnk_target_problem(exe: str) -> str | None:
     return None
 
 
-_CMD_SPECIAL = re.compile(r"([&|<>^])")
-
-
 def cmd_problem(exe_name: str, args: str) -> str | None:
     """Why a ``.cmd`` launcher cannot start ``exe_name`` with ``args``, or None."""
     for what, text in (("the exe name", exe_name), ("launch.args", args)):
@@ -202,15 +216,37 @@ def cmd_problem(exe_name: str, args: str) -> str | None:
     return None
 
 
+def cmd_escape(text: str) -> str:
+    """``text`` as a batch file must spell it so that cmd hands the program exactly ``text``.
+
+    cmd reads a line with a quote flag that every ``"`` toggles: outside quotes its
+    special characters need a ``^``, inside quotes they (and ``^``) are literal. ``%``
+    is expanded in both states, so it is always doubled.
+    """
+    out = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            out.append(ch)
+        elif ch == "%":
+            out.append("%%")
+        elif not quoted and ch in "&|<>^()":
+            out.append("^" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def cmd_bytes(exe_name: str, args: str) -> bytes:
     """A ``.cmd`` that starts ``exe_name`` from its own folder, whatever the drive letter.
 
     ``%~dp0`` is the folder of the .cmd itself; ``start ""`` launches MicroSIP and
-    lets the console close at once. ``%`` and cmd's special characters in the
-    arguments are escaped so MicroSIP receives them unchanged.
+    lets the console close at once. The exe name and the arguments are escaped
+    (:func:`cmd_escape`) so MicroSIP receives them unchanged.
     """
-    escaped = _CMD_SPECIAL.sub(r"^\1", args.replace("%", "%%"))
-    line = f'start "" /D "%~dp0." "%~dp0{exe_name}"' + (f" {escaped}" if args else "")
+    exe = exe_name.replace("%", "%%")  # inside quotes: only % needs care
+    line = f'start "" /D "%~dp0." "%~dp0{exe}"' + (f" {cmd_escape(args)}" if args else "")
     text = (
         "@echo off\r\n"
         "rem Starts MicroSIP from the folder this file is in (written by microsip-provisioner).\r\n"

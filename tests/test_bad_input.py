@@ -356,6 +356,44 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         ],
     ),
     (
+        "reserved user name",
+        {"fleet.yaml": fleet("    user: CON")},
+        [
+            "fleet.yaml:12:11: seats[alice].user: the user name 'CON' is a reserved device name on Windows (CON); choose another"
+        ],
+    ),
+    (
+        "user name ending in a dot",
+        {"fleet.yaml": fleet('    user: "bob."')},
+        [
+            "fleet.yaml:12:11: seats[alice].user: the user name 'bob.' ends in a dot or a space, which Windows "
+            "drops from file and folder names"
+        ],
+    ),
+    (
+        "reserved exe name",
+        {"fleet.yaml": fleet("    install: {mode: portable, exe: NUL.exe}")},
+        [
+            "fleet.yaml:12:36: seats[alice].install.exe: the exe name 'NUL.exe' is a reserved device name on "
+            "Windows (NUL); choose another"
+        ],
+    ),
+    (
+        "reserved launcher name",
+        {"fleet.yaml": fleet("    launch: {name: LPT1, shortcuts: [desktop]}")},
+        [
+            "fleet.yaml:12:20: seats[alice].launch.name: the launcher name 'LPT1' is a reserved device name on "
+            "Windows (LPT1); choose another; the launcher's file is named after it"
+        ],
+    ),
+    (
+        "reserved seat id",
+        {"fleet.yaml": BASE.replace("id: alice", "id: com1")},
+        [
+            "fleet.yaml:8:9: seats[com1].id: the seat id 'com1' is a reserved device name on Windows (COM1); choose another"
+        ],
+    ),
+    (
         "impossible date",
         {"fleet.yaml": fleet("    settings: {ringingSound: 2020-02-30}")},
         [

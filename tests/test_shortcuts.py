@@ -175,7 +175,7 @@ def test_lnk_target_problems(exe: str, message: str) -> None:
     ("name", "message"),
     [
         ("Micro/SIP", "'Micro/SIP' contains '/', which Windows file names cannot"),
-        ("CON", "'CON' is a reserved device name on Windows"),
+        ("CON", "the launcher name 'CON' is a reserved device name on Windows (CON); choose another"),
         ("MicroSIP.", "'MicroSIP.' is not a usable file name (empty, or leading/trailing blanks or dots)"),
     ],
 )
@@ -218,6 +218,36 @@ def test_cmd_escapes_what_cmd_would_interpret() -> None:
     assert data.splitlines()[2] == b'start "" /D "%~dp0." "%~dp0microsip.exe" sip:a^&b@x%%20y'
 
 
+@pytest.mark.parametrize(
+    ("args", "escaped"),
+    [
+        ('tel:1"2^&3', 'tel:1"2^&3'),  # after the quote cmd is in quoted mode: ^ and & are literal
+        ('"q&w" a&b (x)', '"q&w" a^&b ^(x^)'),
+        ("100% ^caret", "100%% ^^caret"),
+        ('a"b"c|d', 'a"b"c^|d'),
+    ],
+)
+def test_cmd_escaping_follows_cmds_quote_state(args: str, escaped: str) -> None:
+    """cmd toggles a quote flag on every `"`: special characters need ^ only outside quotes."""
+    assert shortcuts.cmd_escape(args) == escaped
+
+
+def test_cmd_exe_name_percent_is_doubled() -> None:
+    data = shortcuts.cmd_bytes("Micro%OS%sip.exe", "")
+    assert data.splitlines()[2] == b'start "" /D "%~dp0." "%~dp0Micro%%OS%%sip.exe"'
+
+
+@pytest.mark.parametrize("name", ["CON", "nul.txt", "COM1", "Lpt9.lnk", "com¹", "CONOUT$", "x.", "x "])
+def test_reserved_windows_names_are_refused(name: str) -> None:
+    assert shortcuts.reserved_problem(name) is not None
+    assert shortcuts.name_problem(name) is not None
+
+
+@pytest.mark.parametrize("name", ["Console", "COM10", "null", "LPT", "aux-desk"])
+def test_ordinary_names_are_not_reserved(name: str) -> None:
+    assert shortcuts.reserved_problem(name) is None
+
+
 def test_cmd_refuses_non_ascii() -> None:
     assert shortcuts.cmd_problem("MicroSIP-Zoë.exe", "") == (
         "the exe name 'MicroSIP-Zoë.exe' has non-ASCII characters; a .cmd launcher is read in the console's "
@@ -226,10 +256,25 @@ def test_cmd_refuses_non_ascii() -> None:
 
 
 @pytest.mark.skipif(not WINE, reason="needs Wine and gcc-mingw-w64 to run a .cmd")
-def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("exe_name", "args", "received"),
+    [
+        ("MicroSIP-sales.exe", "/minimized", "/minimized"),
+        ("Micro%OS%sip.exe", "tel:1^&3|x", "tel:1^&3|x"),
+        ("MicroSIP-sales.exe", "sip:a&b@x%20y (x) 100% ^c <d>", "sip:a&b@x%20y (x) 100% ^c <d>"),
+        # Wine's `start` is a program that splits its arguments and joins them again (Windows'
+        # cmd hands the rest of the line on as written): the argument survives as a command-line
+        # parser reads it -- `tel:1"2^&3` is the one argument `tel:12^&3` -- and cmd corrupted nothing
+        ("MicroSIP-sales.exe", 'tel:1"2^&3', "tel:12^&3"),
+    ],
+)
+def test_cmd_starts_the_exe_beside_it_from_anywhere(
+    tmp_path: Path, exe_name: str, args: str, received: str
+) -> None:
+    """Run under Wine's cmd: a stand-in exe reports the exact command line and folder it got."""
     folder = tmp_path / "USB Stick" / "Micro SIP (Sales)"
     folder.mkdir(parents=True)
-    exe = folder / "MicroSIP-sales.exe"
+    exe = folder / exe_name
     subprocess.run(
         [
             "x86_64-w64-mingw32-gcc",
@@ -243,7 +288,7 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path) -> None:
         timeout=120,
     )
     launcher = folder / "MicroSIP Sales.cmd"
-    launcher.write_bytes(shortcuts.cmd_bytes(exe.name, "/minimized"))
+    launcher.write_bytes(shortcuts.cmd_bytes(exe.name, args))
     windows = "Z:" + str(launcher).replace("/", "\\")
     wine = shutil.which("wine64") or shutil.which("wine") or "wine"
     import pwd  # POSIX only, like Wine
@@ -254,6 +299,7 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path) -> None:
         HOME=pwd.getpwuid(os.getuid()).pw_dir,
         WINEDEBUG="-all",
         WINEPREFIX=f"/tmp/winoracle-prefix-{os.getuid()}",
+        OS="Windows_NT",
     )
     subprocess.run(
         [wine, "cmd", "/c", "call", windows], cwd="/", env=env, timeout=300, check=True, capture_output=True
@@ -264,7 +310,7 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path) -> None:
         time.sleep(0.1)
     command_line, cwd = (folder / "argdump.txt").read_text(encoding="utf-8").splitlines()
     windows_folder = "Z:" + str(folder).replace("/", "\\")
-    assert command_line == f'"{windows_folder}\\MicroSIP-sales.exe" /minimized'
+    assert command_line == f'"{windows_folder}\\{exe_name}" {received}'
     assert cwd.rstrip("\\") == windows_folder
 
 
