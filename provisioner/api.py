@@ -19,7 +19,7 @@ import yaml
 from provisioner import catalogue, deploy, safefs, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
-from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError
+from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, quoted
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
 from provisioner.plan import (
@@ -164,8 +164,8 @@ def keys(name: str | None = None) -> list[catalogue.Key]:
     found = catalogue.find(name)
     if not found:
         guess = catalogue.suggest(name, [k.name for k in catalogue.all_keys()])
-        hint = f" (did you mean {guess!r}?)" if guess else ""
-        raise UsageError(f"no key named {name!r} in the catalogue{hint}")
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        raise UsageError(f"no key named {quoted(name)} in the catalogue{hint}")
     return found
 
 
@@ -173,9 +173,7 @@ def schema(version: str | None = None) -> dict[str, Any]:
     """JSON Schema of the fleet format, for editors' YAML language servers."""
     version = version or catalogue.default_version()
     if version not in catalogue.versions():
-        raise UsageError(
-            f"unknown MicroSIP version {version!r}; use one of {', '.join(catalogue.versions())}"
-        )
+        raise UsageError(f"unknown MicroSIP version {quoted(version)}; use one of {', '.join(catalogue.versions())}")
     document = fleet_models(version)["fleet"].model_json_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -265,8 +263,7 @@ class DeployResult:
     def failed(self) -> bool:
         """Whether a seat failed or was refused (exit 3)."""
         return any(
-            r.error is not None or (r.outcome is not None and r.outcome.status == "conflict")
-            for r in self.seats
+            r.error is not None or (r.outcome is not None and r.outcome.status == "conflict") for r in self.seats
         )
 
 
@@ -361,9 +358,7 @@ def _plan_seat(
     return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes)
 
 
-def _placed_files(
-    rendered: RenderedSeat, target: targets.SeatTarget
-) -> list[tuple[targets.Spot, str, RenderedFile]]:
+def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tuple[targets.Spot, str, RenderedFile]]:
     """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
     for file in rendered.files:
@@ -534,8 +529,7 @@ def rollback(
                 result.backups[seat.id] = deploy.list_backups(fs, seat_state)
                 continue
             files = [
-                deploy.SeatFile(spot, name, file.kind)
-                for spot, name, file in _placed_files(placed[seat.id], target)
+                deploy.SeatFile(spot, name, file.kind) for spot, name, file in _placed_files(placed[seat.id], target)
             ]
             result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
         except (DeployError, OSError) as exc:
@@ -649,14 +643,10 @@ def import_inis(paths: list[Path], *, name: str = "imported") -> Any:
         sources = {seat.id: seat.source for seat in result.seats}
         problems = []
         for problem in exc.errors:
-            seat_id = (
-                problem.path.split("[", 2)[1].split("]", 1)[0] if problem.path.startswith("seats[") else ""
-            )
+            seat_id = problem.path.split("[", 2)[1].split("]", 1)[0] if problem.path.startswith("seats[") else ""
             where = sources.get(seat_id, str(paths[0]))
             detail = problem.path.split("].", 1)[1] if "]." in problem.path else problem.path
-            problems.append(
-                Problem(Loc(where), "", f"cannot be imported as it is: {detail}: {problem.message}")
-            )
+            problems.append(Problem(Loc(where), "", f"cannot be imported as it is: {detail}: {problem.message}"))
         raise FleetError(problems) from None
     return result
 

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from provisioner import ini
-from provisioner.errors import Problems, UsageError
+from provisioner.errors import Problems, UsageError, quoted
 from provisioner.fleet import Fleet, Seat
 from provisioner.rendering import RenderedFile, Renderer
 
@@ -98,7 +98,7 @@ def _read_zip(source: Path) -> dict[str, bytes]:
             parts = PurePosixPath(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or ntpath.splitdrive(name)[0] or ".." in parts:
                 raise BundleError(
-                    f"{source}: member {name!r} would be written outside the bundle (zip-slip); "
+                    f"{source}: member {quoted(name)} would be written outside the bundle (zip-slip); "
                     "refusing this archive"
                 )
             if info.is_dir():
@@ -138,15 +138,11 @@ def _check_output(out: Path, source: Path) -> None:
     resolved_source = source.resolve()
     resolved_out = out.resolve()
     if source.is_dir() and (resolved_out == resolved_source or resolved_out.is_relative_to(resolved_source)):
-        raise BundleError(
-            f"{out}: the output is inside the MicroSIP distribution {source}; choose another place"
-        )
+        raise BundleError(f"{out}: the output is inside the MicroSIP distribution {source}; choose another place")
     if resolved_source.is_relative_to(resolved_out) and resolved_out != resolved_source.parent:
         raise BundleError(f"{out}: the output would contain the MicroSIP distribution {source}")
     if out.suffix.lower() != ".zip" and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(
-            f"{out}: exists and is not an empty folder; choose a new path (nothing was written)"
-        )
+        raise BundleError(f"{out}: exists and is not an empty folder; choose a new path (nothing was written)")
 
 
 def build(
@@ -176,9 +172,7 @@ def build(
             copy = _single_account(seat, index, account, f"{stem}-{index}.exe")
             copies.append((copy, _describe(account, index)))
     else:
-        copies.append(
-            (dataclasses.replace(seat, install_mode="portable", exe=f"{stem}.exe", target=None), "")
-        )
+        copies.append((dataclasses.replace(seat, install_mode="portable", exe=f"{stem}.exe", target=None), ""))
     if not passwords:
         copies = [(_without_passwords(s), label) for s, label in copies]
     renderer = Renderer(fleet, environ)

@@ -15,6 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from provisioner.errors import quoted
+
 Section = Literal["settings", "account"]
 
 
@@ -118,10 +120,7 @@ def section_keys(section: Section, version: str) -> dict[str, Key]:
     return {
         k.name.lower(): k
         for k in all_keys()
-        if k.section == section
-        and version in k.versions
-        and not k.legacy
-        and (section, k.name) not in RESERVED
+        if k.section == section and version in k.versions and not k.legacy and (section, k.name) not in RESERVED
     }
 
 
@@ -142,14 +141,14 @@ def why_unknown(name: str, section: Section, version: str) -> str:
     """Explain why ``name`` cannot be set in ``section`` for ``version``, with a fix."""
     if (section, name) in RESERVED or any((section, k.name) in RESERVED for k in find(name, section)):
         canonical = find(name, section)[0].name
-        return f"{canonical!r} cannot be set here; {RESERVED[(section, canonical)]}"
+        return f"{quoted(canonical)} cannot be set here; {RESERVED[(section, canonical)]}"
     same = find(name, section)
     if same and same[0].legacy:
-        return f"{same[0].name!r} is a legacy key that current MicroSIP ignores or deletes; remove it"
+        return f"{quoted(same[0].name)} is a legacy key that current MicroSIP ignores or deletes; remove it"
     if same:
         key = same[0]
         return (
-            f"{key.name!r} is not read by MicroSIP {version} "
+            f"{quoted(key.name)} is not read by MicroSIP {version} "
             f"(it is in {', '.join(key.versions) or 'no supported version'}); "
             f"remove it or set `microsip:` to a version that has it"
         )
@@ -158,9 +157,7 @@ def why_unknown(name: str, section: Section, version: str) -> str:
     if elsewhere:
         where = "`account` or an entry of `accounts`" if other == "account" else "`settings`"
         kind = "an account" if other == "account" else "a [Settings]"
-        return f"{elsewhere[0].name!r} is {kind} key; put it under {where}"
+        return f"{quoted(elsewhere[0].name)} is {kind} key; put it under {where}"
     guess = suggest(name, [k.name for k in section_keys(section, version).values()])
-    hint = f" (did you mean {guess!r}?)" if guess else ""
-    return (
-        f"unknown key {name!r}{hint}; `provisioner keys` lists them, `ini:` writes keys outside the catalogue"
-    )
+    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+    return f"unknown key {quoted(name)}{hint}; `provisioner keys` lists them, `ini:` writes keys outside the catalogue"

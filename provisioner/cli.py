@@ -49,9 +49,7 @@ def _crash_folder() -> Path:
     if os.environ.get("PROVISIONER_LOG_DIR"):
         folder = Path(os.environ["PROVISIONER_LOG_DIR"])
     elif sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        folder = (
-            Path(os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()) / "microsip-provisioner" / "crashes"
-        )
+        folder = Path(os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()) / "microsip-provisioner" / "crashes"
     else:
         state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         folder = Path(state) / "microsip-provisioner" / "crashes"
@@ -165,9 +163,7 @@ format_option = click.option(
     show_default=True,
     help="Output format; json prints one document on stdout.",
 )
-seat_option = click.option(
-    "--seat", "seats", multiple=True, metavar="ID", help="Only this seat (repeatable)."
-)
+seat_option = click.option("--seat", "seats", multiple=True, metavar="ID", help="Only this seat (repeatable).")
 strict_option = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 
 
@@ -214,9 +210,7 @@ def validate(fleet: Path, strict: bool, secrets: bool, output_format: str) -> No
 
 @main.command()
 @fleet_argument
-@click.option(
-    "--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder."
-)
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
 @seat_option
 @strict_option
 @handle_errors()
@@ -233,9 +227,7 @@ def render(fleet: Path, out: Path, seats: tuple[str, ...], strict: bool) -> None
 
 @main.command()
 @fleet_argument
-@click.option(
-    "--seat", "seats", required=True, multiple=True, metavar="ID", help="The seat to explain (repeatable)."
-)
+@click.option("--seat", "seats", required=True, multiple=True, metavar="ID", help="The seat to explain (repeatable).")
 @format_option
 @handle_errors(json_errors=True)
 def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
@@ -248,15 +240,8 @@ def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
             {
                 **_problems_json([], explained.warnings),
                 **({"seat": explained.seats[0][0].id} if len(explained.seats) == 1 else {}),
-                **(
-                    {"values": [_row_json(r) for r in explained.seats[0][1]]}
-                    if len(explained.seats) == 1
-                    else {}
-                ),
-                "seats": [
-                    {"seat": seat.id, "values": [_row_json(r) for r in rows]}
-                    for seat, rows in explained.seats
-                ],
+                **({"values": [_row_json(r) for r in explained.seats[0][1]]} if len(explained.seats) == 1 else {}),
+                "seats": [{"seat": seat.id, "values": [_row_json(r) for r in rows]} for seat, rows in explained.seats],
             }
         )
         return
@@ -397,9 +382,7 @@ def plan(
     """Show what apply would change on each target, with diffs (secrets masked)."""
     from provisioner import api
 
-    result = api.plan(
-        fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords, state=state
-    )
+    result = api.plan(fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords, state=state)
     code = 3 if any(r.error for r in result.seats) else (1 if exit_code and result.pending else 0)
     if output_format == "json":
         _deploy_json(result, code)
@@ -414,14 +397,10 @@ def plan(
 @seat_option
 @root_option
 @state_option
-@click.option(
-    "--dry-run", is_flag=True, help="Walk the whole apply, write nothing; exit 1 if changes are pending."
-)
+@click.option("--dry-run", is_flag=True, help="Walk the whole apply, write nothing; exit 1 if changes are pending.")
 @click.option("--force", is_flag=True, help="Overwrite targets in conflict (their old bytes are backed up).")
 @click.option("--rotate-passwords", is_flag=True, help="Replace passwords already on disk.")
-@click.option(
-    "--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore)."
-)
+@click.option("--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore).")
 @format_option
 @handle_errors(json_errors=True)
 def apply(
@@ -518,9 +497,7 @@ def _print_apply(result: Any) -> None:
     )
     click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
     if counts["conflict"]:
-        click.echo(
-            "conflicts: someone changed managed keys since the last apply; --force overwrites them", err=True
-        )
+        click.echo("conflicts: someone changed managed keys since the last apply; --force overwrites them", err=True)
 
 
 @main.command()
@@ -541,13 +518,7 @@ def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format
         targets = []
         for report in result.seats:
             action = (
-                "failed"
-                if report.error
-                else "waiting"
-                if report.waiting
-                else "drift"
-                if report.drift
-                else "unchanged"
+                "failed" if report.error else "waiting" if report.waiting else "drift" if report.drift else "unchanged"
             )
             targets.append(
                 {
@@ -560,9 +531,7 @@ def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format
                     **({"message": report.waiting} if report.waiting else {}),
                 }
             )
-        _json_out(
-            {**_problems_json([], result.warnings), "ok": code == 0, "exit_code": code, "targets": targets}
-        )
+        _json_out({**_problems_json([], result.warnings), "ok": code == 0, "exit_code": code, "targets": targets})
     else:
         _print_warnings(result.warnings)
         for report in result.seats:
@@ -572,25 +541,21 @@ def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format
                 click.echo(f"waiting {report.seat_id}: {report.waiting}")
             for drift in report.drift:
                 where = f"{drift.key}: " if drift.key else ""
-                click.echo(
-                    f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}"
-                )
+                click.echo(f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}")
         click.echo(f"verify: {len(drifted)} of {len(result.seats)} seats drifted")
     sys.exit(code)
 
 
 @main.command()
 @fleet_argument
-@click.option(
-    "--seat", "seats", required=True, multiple=True, metavar="ID", help="A seat to roll back (repeatable)."
-)
+@click.option("--seat", "seats", required=True, multiple=True, metavar="ID", help="A seat to roll back (repeatable).")
 @root_option
 @state_option
 @click.option("--dry-run", is_flag=True, help="Say what would be restored; change nothing.")
+@click.option("--list", "list_only", is_flag=True, help="List the seat's backups (newest first); change nothing.")
 @click.option(
-    "--list", "list_only", is_flag=True, help="List the seat's backups (newest first); change nothing."
+    "--to", "to", metavar="STAMP|BACKUP", help="Go back to the backups taken at STAMP, or to one BACKUP (see --list)."
 )
-@click.option("--to", "to", metavar="STAMP", help="Go back to the backups taken at STAMP (see --list).")
 @handle_errors()
 def rollback(
     fleet: Path,
@@ -605,9 +570,7 @@ def rollback(
     from provisioner import api
     from provisioner.errors import display_path
 
-    result = api.rollback(
-        fleet, list(seats), root=root, state=state, dry_run=dry_run, to=to, list_only=list_only
-    )
+    result = api.rollback(fleet, list(seats), root=root, state=state, dry_run=dry_run, to=to, list_only=list_only)
     if list_only:
         for seat_id, entries in result.backups.items():
             click.echo(f"seat {seat_id}: {len(entries)} backup{'s' if len(entries) != 1 else ''}")
@@ -705,9 +668,7 @@ def keys(name: str | None, output_format: str) -> None:
         for k in found:
             flags = " (runtime)" if k.runtime_rewritten else " (legacy)" if k.legacy else ""
             default = "" if k.default is None else json.dumps(k.default, ensure_ascii=False)
-            click.echo(
-                f"{k.name:<22} {k.section:<9} {k.type:<7} {default[:24]:<24} {' '.join(k.versions)}{flags}"
-            )
+            click.echo(f"{k.name:<22} {k.section:<9} {k.type:<7} {default[:24]:<24} {' '.join(k.versions)}{flags}")
         click.echo(f"{len(found)} keys; `provisioner keys NAME` shows one in full")
         return
     for k in found:
@@ -739,9 +700,7 @@ def schema(version: str | None) -> None:
 
 
 @main.command()
-@click.argument(
-    "folder", required=False, default=".", type=click.Path(path_type=Path, dir_okay=True, file_okay=False)
-)
+@click.argument("folder", required=False, default=".", type=click.Path(path_type=Path, dir_okay=True, file_okay=False))
 @handle_errors()
 def init(folder: Path) -> None:
     """Create a starter fleet project in FOLDER (default: the current folder)."""

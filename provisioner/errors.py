@@ -29,6 +29,20 @@ class Loc(NamedTuple):
         return f"{name}:{self.line}:{self.col}"
 
 
+def quoted(value: object) -> str:
+    """A value quoted for a message: like ``repr``, but a Windows path keeps single backslashes.
+
+    Text that holds unprintable characters (a NUL, a line break) is shown with
+    ``repr``'s escapes, so they stay visible.
+    """
+    if isinstance(value, str) and value.isprintable():
+        if "'" not in value:
+            return f"'{value}'"
+        if '"' not in value:
+            return f'"{value}"'
+    return repr(value)
+
+
 def display_path(path: str) -> str:
     """Show ``path`` relative to the working directory when it lies below it."""
     if not path or not Path(path).is_absolute():

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from provisioner import catalogue
-from provisioner.errors import FleetError, Loc, Problem, Problems
+from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
 from provisioner.loading import (
     Document,
     Path_,
@@ -186,8 +186,8 @@ class Fleet:
                 out.append(found)
                 continue
             guess = catalogue.suggest(seat_id, list(self._index))
-            hint = f" (did you mean {guess!r}?)" if guess else ""
-            problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {seat_id!r}{hint}"))
+            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {quoted(seat_id)}{hint}"))
         if problems:
             raise FleetError(problems)
         return out
@@ -278,12 +278,12 @@ def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], versio
         allowed = _FieldWalker.fields_at(model, loc[:-1])
         if not loc[:-1] and model.__name__ == "Include":
             return (
-                f"{name!r} is not allowed in an included file; included files hold only "
+                f"{quoted(name)} is not allowed in an included file; included files hold only "
                 "`profiles`, `seats` and `include`"
             )
         guess = catalogue.suggest(name, allowed)
-        hint = f" (did you mean {guess!r}?)" if guess else ""
-        return f"unknown key {name!r}{hint}; allowed here: {', '.join(allowed)}"
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        return f"unknown key {quoted(name)}{hint}; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return f"required key {loc[-1]!r} is missing"
     if kind == "literal_error":
@@ -291,19 +291,13 @@ def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], versio
         if loc == ("version",):
             return f"{show(value)} is not a fleet format version this tool reads; write `version: 1`"
         if loc == ("microsip",):
-            return (
-                f"{show(value)} is not a supported MicroSIP version; use one of "
-                f"{choices_text(catalogue.versions())}"
-            )
+            return f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())}"
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
         guess = catalogue.suggest(str(value), options) if isinstance(value, str) else None
-        hint = f" (did you mean {guess!r}?)" if guess else ""
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
         return f"{show(value)} is not one of {', '.join(options)}{hint}"
     if kind == "string_pattern_mismatch":
-        return (
-            f"{show(value)} is not a valid name: letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+        return f"{show(value)} is not a valid name: letters, digits, '.', '_' or '-', starting with a letter or digit"
     expected_kind = {
         "list_type": "a list",
         "dict_type": "a mapping",
@@ -369,8 +363,7 @@ def _version_of(doc: Document, problems: Problems) -> str:
     problems.error(
         doc.locate(("microsip",)),
         "microsip",
-        f"{show(value)} is not a supported MicroSIP version; use one of "
-        f"{choices_text(catalogue.versions())} (quoted)",
+        f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())} (quoted)",
     )
     return catalogue.default_version()
 
@@ -399,15 +392,13 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             try:
                 target = (Path(doc.path).parent / entry).resolve()
             except (OSError, RuntimeError, ValueError) as exc:
-                problems.error(
-                    where, label, f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300]
-                )
+                problems.error(where, label, f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300])
                 continue
             if not target.is_relative_to(root):
                 problems.error(
                     where,
                     label,
-                    f"{entry!r} is outside the fleet's folder {root}; includes must stay inside it",
+                    f"{quoted(entry)} is outside the fleet's folder {root}; includes must stay inside it",
                 )
                 continue
             if target in stack:
@@ -423,7 +414,7 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
                 problems.error(where, label, f"the path cannot be checked ({exc.strerror or exc})")
                 continue
             if not found:
-                problems.error(where, label, f"{entry!r} does not exist (resolved to {target})")
+                problems.error(where, label, f"{quoted(entry)} does not exist (resolved to {target})")
                 continue
             try:
                 included = load_file(_as_shown(target))
@@ -444,9 +435,7 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
     return docs
 
 
-def _inside_fleet(
-    doc: Document, name: str, root: Path, where: Loc, label: str, problems: Problems
-) -> Path | None:
+def _inside_fleet(doc: Document, name: str, root: Path, where: Loc, label: str, problems: Problems) -> Path | None:
     """``name`` (relative to ``doc``'s folder) when it stays inside the fleet's folder ``root``."""
     if "\x00" in name:
         problems.error(where, label, "the path holds a NUL character")
@@ -455,11 +444,13 @@ def _inside_fleet(
     try:
         inside = path.resolve().is_relative_to(root)
     except (OSError, RuntimeError, ValueError) as exc:
-        problems.error(where, label, f"{name!r} cannot be resolved ({exc})")
+        problems.error(where, label, f"{quoted(name)} cannot be resolved ({exc})")
         return None
     if not inside:
         problems.error(
-            where, label, f"{name!r} is outside the fleet's folder {root}; data files must stay inside it"
+            where,
+            label,
+            f"{quoted(name)} is outside the fleet's folder {root}; data files must stay inside it",
         )
         return None
     return path
@@ -490,9 +481,7 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems, roo
                 continue
             unknown = sorted(set(entry) - {"path", "profiles"})
             if unknown:
-                problems.error(
-                    where, label, f"unknown key {unknown[0]!r}; a seat file has `path` and `profiles`"
-                )
+                problems.error(where, label, f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`")
                 continue
             profiles = entry.get("profiles") or []
             if isinstance(profiles, str):
@@ -524,17 +513,17 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
     parts: list[str | int] = []
     for piece in cell.split("."):
         if not piece:
-            return None, f"header {cell!r} has an empty part"
+            return None, f"header {quoted(cell)} has an empty part"
         parts.append(int(piece) - 1 if piece.isascii() and piece.isdigit() else piece)
     if any(isinstance(p, int) and p < 0 for p in parts):
-        return None, f"header {cell!r}: list positions count from 1"
+        return None, f"header {quoted(cell)}: list positions count from 1"
     head = parts[0]
     if head not in CSV_SEAT_FIELDS:
         guess = catalogue.suggest(str(head), list(CSV_SEAT_FIELDS))
-        hint = f" (did you mean {guess!r}?)" if guess else ""
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
         return (
             None,
-            f"header {cell!r}: {head!r} is not a seat field{hint}; "
+            f"header {quoted(cell)}: {quoted(head)} is not a seat field{hint}; "
             "headers are dotted paths like accounts.1.username",
         )
     section: catalogue.Section | None = None
@@ -546,11 +535,11 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
     elif head == "accounts" and len(parts) >= 3 and isinstance(parts[1], int):
         section, key = "account", parts[2]
     elif head == "accounts":
-        return None, f"header {cell!r}: account columns look like accounts.1.username"
+        return None, f"header {quoted(cell)}: account columns look like accounts.1.username"
     if section is not None and isinstance(key, str):
         known = catalogue.section_keys(section, version).get(key.lower())
         if known is None:
-            return None, f"header {cell!r}: {catalogue.why_unknown(key, section, version)}"
+            return None, f"header {quoted(cell)}: {catalogue.why_unknown(key, section, version)}"
         parts[parts.index(key)] = known.name
     return tuple(parts), None
 
@@ -588,9 +577,7 @@ def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems
                 continue  # an empty cell sets nothing
             value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
             if not _put(seat, path, value):
-                problems.error(
-                    Loc(table.path, line, col), header, f"{header} is given, but not the columns before it"
-                )
+                problems.error(Loc(table.path, line, col), header, f"{header} is given, but not the columns before it")
                 row_ok = False
                 continue
             full = (*base, *path)
@@ -693,9 +680,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                     defaults_broken = True
         raw_profiles = data.get("profiles")
         if raw_profiles is not None and not isinstance(raw_profiles, dict):
-            problems.error(
-                doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers"
-            )
+            problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
             raw_profiles = None
         for name, body in (raw_profiles or {}).items():
             key_loc = doc.locate(("profiles", name), key=True)
@@ -703,14 +688,14 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                 problems.error(
                     key_loc,
                     f"profiles[{name}]",
-                    f"{name!r} is not a valid profile name: letters, digits, '.', '_' or '-'",
+                    f"{quoted(name)} is not a valid profile name: letters, digits, '.', '_' or '-'",
                 )
                 continue
             if ("profile", name) in first_seen:
                 problems.error(
                     key_loc,
                     f"profiles[{name}]",
-                    f"profile {name!r} is defined twice (first at {first_seen[('profile', name)]}); "
+                    f"profile {quoted(name)} is defined twice (first at {first_seen[('profile', name)]}); "
                     "rename or remove one",
                 )
                 continue
@@ -745,7 +730,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                 problems.error(
                     where,
                     label,
-                    f"seat id {sid!r} is used twice (first at {first_seen[('seat', sid)]}); "
+                    f"seat id {quoted(sid)} is used twice (first at {first_seen[('seat', sid)]}); "
                     "seat ids must be unique",
                 )
                 continue
@@ -773,9 +758,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
         problems.warn(top.locate(()), "seats", "the fleet has no seats")
 
     if strict and problems.warnings:
-        problems.errors.extend(
-            Problem(w.loc, w.path, f"{w.message} (refused by --strict)") for w in problems.warnings
-        )
+        problems.errors.extend(Problem(w.loc, w.path, f"{w.message} (refused by --strict)") for w in problems.warnings)
         problems.warnings = []
     problems.raise_if_errors()
     templates = top.data.get("templates")
@@ -785,7 +768,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
     except OSError:
         templates_missing = True
     if templates_missing:
-        raise FleetError([Problem(top.locate(("templates",)), "templates", f"{templates!r} is not a folder")])
+        raise FleetError([Problem(top.locate(("templates",)), "templates", f"{quoted(templates)} is not a folder")])
     return Fleet(
         path=Path(top.path),
         name=str(top.data["name"]),
@@ -838,11 +821,11 @@ def _read_contacts_file(
     for col, cell in enumerate(table.header, start=1):
         if cell not in CONTACT_ATTRIBUTES:
             guess = catalogue.suggest(cell, list(CONTACT_ATTRIBUTES))
-            hint = f" (did you mean {guess!r}?)" if guess else ""
+            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
             problems.error(
                 Loc(table.path, 1, col),
                 cell,
-                f"{cell!r} is not a Contacts.xml attribute{hint}; use {', '.join(CONTACT_ATTRIBUTES)}",
+                f"{quoted(cell)} is not a Contacts.xml attribute{hint}; use {', '.join(CONTACT_ATTRIBUTES)}",
             )
             continue
         columns.append((col, cell))
@@ -888,9 +871,7 @@ def _translate_legacy(
     scratch = Problems()
     model = validate(fleet_models(version)["layer"], raw, doc, prefix, version, scratch)
     for problem in scratch.errors:
-        problems.error(
-            where, path, f"translated to {problem.path.removeprefix(label + '.')}: {problem.message}"
-        )
+        problems.error(where, path, f"translated to {problem.path.removeprefix(label + '.')}: {problem.message}")
     if model is None:
         return data
     translated = model.model_dump(exclude_unset=True)
@@ -932,9 +913,7 @@ def _valid_name(name: str) -> bool:
 
 def _check_top(fleet_model: type[BaseModel], top: Document, version: str, problems: Problems) -> None:
     """Check the top-level scalar fields with the generated fleet model (layers are checked apart)."""
-    data = {
-        k: (None if k in ("defaults", "profiles", "seats", "microsip") else v) for k, v in top.data.items()
-    }
+    data = {k: (None if k in ("defaults", "profiles", "seats", "microsip") else v) for k, v in top.data.items()}
     validate(fleet_model, data, top, (), version, problems)
 
 
@@ -948,7 +927,7 @@ def _layer_warnings(
             problems.warn(
                 source.loc(("settings", name)),
                 f"{source.label}.settings.{name}",
-                f"MicroSIP rewrites {name!r} while it runs; the fleet's value is only a starting point",
+                f"MicroSIP rewrites {quoted(name)} while it runs; the fleet's value is only a starting point",
             )
     accounts = [("account", data.get("account"))] + [
         (f"accounts[{i + 1}]", a) for i, a in enumerate(seat_accounts or [])
@@ -957,9 +936,7 @@ def _layer_warnings(
         password = (account or {}).get("password")
         if isinstance(password, SecretRef) and password.kind == "literal" and password.ref:
             path: Path_ = (
-                ("account", "password")
-                if where == "account"
-                else ("accounts", int(where[9:-1]) - 1, "password")
+                ("account", "password") if where == "account" else ("accounts", int(where[9:-1]) - 1, "password")
             )
             problems.warn(
                 source.loc(path),
@@ -971,20 +948,14 @@ def _layer_warnings(
         for key in keys or {}:
             where_path: Path_ = ("ini", section, key)
             label = f"{source.label}.ini.{section}.{key}"
-            kind = (
-                "settings"
-                if canonical == "Settings"
-                else "account"
-                if canonical.startswith("Account")
-                else None
-            )
+            kind = "settings" if canonical == "Settings" else "account" if canonical.startswith("Account") else None
             known = catalogue.find(key, "settings" if kind == "settings" else "account") if kind else []
             if known:
                 home = "settings" if kind == "settings" else "account (or accounts)"
                 problems.error(
                     source.loc(where_path, key=True),
                     label,
-                    f"{known[0].name!r} is a catalogue key; set it under `{home}` so it is checked",
+                    f"{quoted(known[0].name)} is a catalogue key; set it under `{home}` so it is checked",
                 )
             else:
                 problems.warn(
@@ -1023,8 +994,8 @@ def _profile_order(
             return
         if name not in profiles:
             guess = catalogue.suggest(name, list(profiles))
-            hint = f" (did you mean {guess!r}?)" if guess else ""
-            problems.error(where, label, f"unknown profile {name!r}{hint}")
+            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            problems.error(where, label, f"unknown profile {quoted(name)}{hint}")
             return
         entry = profiles[name]
         if entry is None:
@@ -1057,18 +1028,14 @@ def _effective_seat(
         return None
     ordered = ([defaults] if defaults else []) + chosen + [source]
     no_offset: Path_ = ()
-    merged, origins = merge_layers(
-        (_same_ini_spelling(layer.data, ordered), (layer, no_offset)) for layer in ordered
-    )
+    merged, origins = merge_layers((_same_ini_spelling(layer.data, ordered), (layer, no_offset)) for layer in ordered)
     effective = finalize(merged)
 
     accounts: list[dict[str, Any]] = []
     account_origins: list[dict[Path_, Origin]] = []
     raw_accounts = dumped.get("accounts") or []
     if not raw_accounts:
-        problems.error(
-            source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account"
-        )
+        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
     for i, account in enumerate(raw_accounts):
         offset: Path_ = ("account",)
         layers: list[tuple[dict[str, Any], Origin]] = [
@@ -1125,7 +1092,7 @@ def _effective_seat(
         problems.error(
             origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
             f"{source.label}.install.mode",
-            f"install.mode {mode!r} contradicts target type {target_type!r}, which needs {implied!r}",
+            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, which needs {quoted(implied)}",
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
     _check_launchers(effective, mode, exe, target_type, origins, source, problems)
@@ -1188,8 +1155,7 @@ def _check_phonebook(
             problems.error(
                 seat_loc(origins, source, ("contacts",)),
                 f"{source.label}.contacts[{index}]",
-                f"number {number!r} is listed twice (also entry {seen[number]}); "
-                "contacts are matched by number",
+                f"number {quoted(number)} is listed twice (also entry {seen[number]}); contacts are matched by number",
             )
         seen.setdefault(number, index)
     ini_sections = {s.lower() for s in effective.get("ini") or {}}
@@ -1223,16 +1189,14 @@ def _check_target(
     kind = target.get("type")
     label = f"{source.label}.target"
     if kind is None:
-        problems.error(
-            loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine"
-        )
+        problems.error(loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine")
         return None
     for name in target:
         if name != "type" and name not in TARGET_FIELDS[kind]:
             problems.error(
                 loc(("target", name)),
                 f"{label}.{name}",
-                f"{name!r} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
+                f"{quoted(name)} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
             )
     required = TARGET_REQUIRED[kind]
     if not target.get(required):

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from provisioner import catalogue, ini
-from provisioner.errors import FleetError, Loc, Problem
+from provisioner.errors import FleetError, Loc, Problem, quoted
 from provisioner.models import ID_PATTERN, SpeedDial, section_model
 from provisioner.plan import unreadable_reason
 
@@ -80,11 +80,11 @@ def _typed(key: catalogue.Key, raw: str, version: str) -> tuple[Any, str | None]
     value: Any = raw
     if key.type == "bool":
         if raw not in ("0", "1", ""):
-            return None, f"{raw!r} is not 0 or 1"
+            return None, f"{quoted(raw)} is not 0 or 1"
         value = raw == "1"
     elif key.type == "int":
         if not re.fullmatch(r"-?[0-9]+", raw):
-            return None, f"{raw!r} is not a whole number"
+            return None, f"{quoted(raw)} is not a whole number"
         value = int(raw)
     model = section_model(key.section, version)
     try:
@@ -123,9 +123,7 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
             if found and (found[0].runtime_rewritten or found[0].legacy):
                 runtime.append(found[0].name)
             else:
-                warnings.append(
-                    f"{where}: [Settings] {key_lower}: not a key MicroSIP {version} reads; left out"
-                )
+                warnings.append(f"{where}: [Settings] {key_lower}: not a key MicroSIP {version} reads; left out")
             continue
         if key.runtime_rewritten:
             runtime.append(key.name)
@@ -149,9 +147,7 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
             key = account_keys.get(key_lower)
             if key is None:
                 if not catalogue.find(key_lower, "account"):
-                    warnings.append(
-                        f"{where}: [Account{index}] {key_lower}: not a key MicroSIP reads; left out"
-                    )
+                    warnings.append(f"{where}: [Account{index}] {key_lower}: not a key MicroSIP reads; left out")
                 continue
             if key.name == "password":
                 if raw:
@@ -169,9 +165,7 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
     if f"account{index}" in values:
         left_out.append(f"[{names[f'account{index}']}] and after (no domain, so MicroSIP ignores them)")
     if not accounts:
-        raise FleetError(
-            [Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")]
-        )
+        raise FleetError([Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")])
     if active is not None and active > len(accounts):
         active = None
     speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
@@ -179,18 +173,14 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> Imp
         if section in values:
             left_out.append(f"[{names[section]}] ({what})")
     for section in names:
-        if section not in ("settings", "shortcuts", *STATE_SECTIONS) and not re.fullmatch(
-            r"account[0-9]+", section
-        ):
+        if section not in ("settings", "shortcuts", *STATE_SECTIONS) and not re.fullmatch(r"account[0-9]+", section):
             warnings.append(f"{where}: [{names[section]}]: not a section MicroSIP reads; left out")
     install: dict[str, str] = {}
     if user is None:
         install = {"mode": "portable", "exe": f"{path.stem}.exe"}
     elif path.stem.lower() != "microsip":
         install = {"exe": f"C:\\Program Files\\MicroSIP\\{path.stem}.exe"}
-    return ImportedSeat(
-        where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out
-    )
+    return ImportedSeat(where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out)
 
 
 def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> list[dict[str, Any]]:
@@ -201,7 +191,7 @@ def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> li
             continue
         fields = raw.split(";")
         if len(fields) < 3:
-            warnings.append(f"{where}: [Shortcuts] {slot}: {raw!r} is not label;number;type; left out")
+            warnings.append(f"{where}: [Shortcuts] {slot}: {quoted(raw)} is not label;number;type; left out")
             continue
         kind = fields[2]
         if kind.isascii() and kind.isdigit():
@@ -233,9 +223,7 @@ def import_inis(paths: list[Path], name: str = "imported", version: str | None =
             continue
         reason = unreadable_reason(data)
         if reason is not None:
-            errors.append(
-                Problem(Loc(str(path), 1, 1), "", f"not an ini file MicroSIP could read ({reason})")
-            )
+            errors.append(Problem(Loc(str(path), 1, 1), "", f"not an ini file MicroSIP could read ({reason})"))
     if errors:
         raise FleetError(errors)
     warnings: list[str] = []
@@ -254,9 +242,7 @@ def _shared(seats: list[ImportedSeat]) -> dict[str, dict[str, Any]]:
     }
     accounts = [a for s in seats for a in s.accounts]
     shared_account = {
-        k: v
-        for k, v in accounts[0].items()
-        if k != "password" and all(a.get(k, object()) == v for a in accounts[1:])
+        k: v for k, v in accounts[0].items() if k != "password" and all(a.get(k, object()) == v for a in accounts[1:])
     }
     for seat in seats:
         seat.settings = {k: v for k, v in seat.settings.items() if k not in shared_settings}

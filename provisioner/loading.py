@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from provisioner.errors import FleetError, Loc, Problem, Problems
+from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
 
 try:  # libyaml is much faster; fall back to the pure-Python loader where it is missing
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -176,17 +176,14 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth, active | {id(node)})
         if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, (*path, i), depth + 1, active | {id(node)})
-                for i, item in enumerate(node.value)
-            ]
+            return [self.build(item, (*path, i), depth + 1, active | {id(node)}) for i, item in enumerate(node.value)]
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not node.tag.startswith("tag:yaml.org,2002:"):
             raise _Refused(
                 self.loc(node.start_mark),
-                f"unsupported YAML tag {node.tag!r}; fleet files use plain values "
+                f"unsupported YAML tag {quoted(node.tag)}; fleet files use plain values "
                 "(use `include:` to split a fleet)",
             )
         try:
@@ -229,8 +226,7 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Refused(
                     self.loc(key_node.start_mark),
-                    "YAML merge keys (`<<`) are not supported; share values with `profiles` "
-                    "and `extends` instead",
+                    "YAML merge keys (`<<`) are not supported; share values with `profiles` and `extends` instead",
                 )
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Refused(self.loc(key_node.start_mark), "a mapping key must be plain text")
@@ -241,7 +237,7 @@ class _Builder:
                 self.problems.error(
                     key_loc,
                     format_path(path),
-                    f"duplicate key {key!r} (first defined on line {first_line[key]}); remove one of them",
+                    f"duplicate key {quoted(key)} (first defined on line {first_line[key]}); remove one of them",
                 )
                 continue
             first_line[key] = key_mark.line + 1
@@ -288,9 +284,7 @@ def load_text(text: str, path: str) -> Document:
     except _Refused as exc:
         raise FleetError([Problem(exc.loc, "", exc.message)]) from None
     except RecursionError:
-        raise FleetError(
-            [Problem(Loc(path, 1, 1), "", f"nested more than {MAX_DEPTH} levels deep")]
-        ) from None
+        raise FleetError([Problem(Loc(path, 1, 1), "", f"nested more than {MAX_DEPTH} levels deep")]) from None
     finally:
         loader.dispose()
     builder.problems.raise_if_errors()
@@ -308,8 +302,7 @@ def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:
                     Problem(
                         Loc(name),
                         "",
-                        f"the file is {size} bytes; fleet files are limited "
-                        f"to {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                        f"the file is {size} bytes; fleet files are limited to {MAX_FILE_BYTES // (1024 * 1024)} MiB",
                     )
                 ]
             )
@@ -381,7 +374,7 @@ def load_csv(path: Path) -> CsvTable:
                     Loc(name, number, min(len(cells), len(header)) + 1),
                     "",
                     f"this row has {len(cells)} cells, the header has {len(header)}; "
-                    f"check the separators ({delimiter!r}) and quotes",
+                    f"check the separators ({quoted(delimiter)}) and quotes",
                 )
                 continue
             rows.append((number, cells))

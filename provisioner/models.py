@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from provisioner import catalogue, ini
 from provisioner.catalogue import Key, Section
+from provisioner.errors import quoted
 from provisioner.loading import raw_text
 from provisioner.secrets import SecretRef, parse_reference
 from provisioner.shortcuts import check_args, name_problem, reserved_problem
@@ -51,7 +52,7 @@ def show(value: Any) -> str:
     if isinstance(value, SecretRef):
         return value.describe()
     if isinstance(value, str):
-        return repr(value) if value else '""'
+        return quoted(value) if value else '""'
     return repr(value)
 
 
@@ -129,7 +130,7 @@ def _coerce_string(key: Key, version: str, value: Any) -> Any:
         if text.lower() in lowered:
             return lowered[text.lower()]
         guess = catalogue.suggest(text, [str(c) for c in choices if c != ""])
-        hint = f" (did you mean {guess!r}?)" if guess else ""
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
         extra = ""
         if key.choices and set(key.choices) - set(choices) and text in key.choices:
             extra = f" in MicroSIP {version}"
@@ -138,7 +139,9 @@ def _coerce_string(key: Key, version: str, value: Any) -> Any:
         for part in text.split():
             if re.match(r"(?i)^sips?:", part):
                 bare = re.sub(r"(?i)^sips?:", "", part)
-                raise _fail(f"{part!r} must not start with 'sip:'; MicroSIP adds it itself -- write {bare!r}")
+                raise _fail(
+                    f"{quoted(part)} must not start with 'sip:'; MicroSIP adds it itself -- write {quoted(bare)}"
+                )
     return text
 
 
@@ -148,9 +151,9 @@ def _codec(key: Key, item: str) -> str:
     if item.lower() in by_lower:
         return by_lower[item.lower()]
     guess = catalogue.suggest(item, list(known))
-    hint = f" (did you mean {guess!r}?)" if guess else ""
+    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
     raise _fail(
-        f"unknown codec {item!r}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`"
+        f"unknown codec {quoted(item)}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`"
     )
 
 
@@ -231,7 +234,7 @@ def _json_schema(key: Key, version: str) -> dict[str, Any]:
         if key.choices is not None:
             options.append({"const": False})
         base = {"anyOf": options}
-    base["description"] = f"{key.allowed} (default: {key.default!r})".strip()
+    base["description"] = f"{key.allowed} (default: {quoted(key.default)})".strip()
     return (
         {**base, "anyOf": [*base.get("anyOf", []), {"type": "null"}]}
         if "anyOf" in base
@@ -260,7 +263,7 @@ class CatalogueSection(BaseModel):
             key = known.get(str(name).lower())
             canonical = key.name if key else str(name)
             if canonical in out:
-                raise _fail(f"{canonical!r} is given twice (keys are not case-sensitive); keep one")
+                raise _fail(f"{quoted(canonical)} is given twice (keys are not case-sensitive); keep one")
             out[canonical] = value
         return out
 
@@ -277,9 +280,7 @@ def section_model(section: Section, version: str) -> type[CatalogueSection]:
     """The generated model of ``[Settings]`` or an ``[AccountN]`` for one version."""
     fields: dict[str, Any] = {}
     for key in catalogue.section_keys(section, version).values():
-        annotated = Annotated[
-            Any, PlainValidator(_validator(key, version)), WithJsonSchema(_json_schema(key, version))
-        ]
+        annotated = Annotated[Any, PlainValidator(_validator(key, version)), WithJsonSchema(_json_schema(key, version))]
         fields[key.name] = (annotated, None)
     name = f"{'Settings' if section == 'settings' else 'Account'}{version.replace('.', '')}"
     model: type[CatalogueSection] = create_model(name, __base__=CatalogueSection, **fields)
@@ -312,9 +313,9 @@ def _exe(value: Any, info: ValidationInfo) -> Any:
         return None
     name = ntpath.basename(text.replace("/", "\\"))
     if not name.lower().endswith(".exe") or len(name) <= 4:
-        raise _fail(f"{text!r} does not name an .exe file; MicroSIP names its ini after the exe")
+        raise _fail(f"{quoted(text)} does not name an .exe file; MicroSIP names its ini after the exe")
     if _BAD_USER_CHARS.search(name):
-        raise _fail(f"{name!r} is not a valid Windows file name")
+        raise _fail(f"{quoted(name)} is not a valid Windows file name")
     reserved = reserved_problem(name, "the exe name")
     if reserved:
         raise _fail(reserved)
@@ -329,7 +330,7 @@ def _user(value: Any, info: ValidationInfo) -> Any:
     if text is None:
         return None
     if not text or text in (".", "..") or _BAD_USER_CHARS.search(text) or ".." in text:
-        raise _fail(f"{text!r} is not a Windows user name: no path separators, '..', or any of :*?\"<>|")
+        raise _fail(f"{quoted(text)} is not a Windows user name: no path separators, '..', or any of :*?\"<>|")
     reserved = reserved_problem(text, "the user name")
     if reserved:
         raise _fail(reserved)
@@ -421,13 +422,13 @@ IniValue = Annotated[
 
 def _ini_name(value: str, what: str) -> str | None:
     if not value or value != value.strip():
-        return f"{what} {value!r} is empty or has leading/trailing blanks"
+        return f"{what} {quoted(value)} is empty or has leading/trailing blanks"
     if any(c in value for c in "\r\n\x00"):
-        return f"{what} {value!r} contains a line break or NUL, which would inject lines"
+        return f"{what} {quoted(value)} contains a line break or NUL, which would inject lines"
     if what == "section" and ("]" in value or "[" in value):
-        return f"section {value!r} must not contain '[' or ']'"
+        return f"section {quoted(value)} must not contain '[' or ']'"
     if what == "key" and (any(c in value for c in "=[]") or value[0] in ";#"):
-        return f"key {value!r} must not contain '=', '[' or ']' nor start with ';' or '#'"
+        return f"key {quoted(value)} must not contain '=', '[' or ']' nor start with ';' or '#'"
     return None
 
 
@@ -454,7 +455,7 @@ def _shortcut_type(value: Any, info: ValidationInfo) -> Any:
     if value in known:
         return value
     guess = catalogue.suggest(str(value), list(known)) if isinstance(value, str) else None
-    hint = f" (did you mean {guess!r}?)" if guess else ""
+    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
     raise _fail(f"{show(value)} is not a speed-dial type MicroSIP knows: {', '.join(known)}{hint}")
 
 
@@ -477,7 +478,7 @@ class SpeedDial(BaseModel):
     @classmethod
     def _no_separator(cls, value: Any) -> Any:
         if isinstance(value, str) and ";" in value:
-            raise _fail(f"{value!r} contains ';', which separates the fields of a speed dial")
+            raise _fail(f"{quoted(value)} contains ';', which separates the fields of a speed dial")
         return value
 
     @model_validator(mode="after")
@@ -583,8 +584,7 @@ def _id(value: Any, info: ValidationInfo) -> Any:
     text = _text_field(value, info)
     if not isinstance(text, str) or not re.match(ID_PATTERN, text):
         raise _fail(
-            f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     reserved = reserved_problem(text, "the seat id")
     if reserved:
@@ -605,9 +605,7 @@ def _name_list(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-NameList = Annotated[
-    Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})
-]
+NameList = Annotated[Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
 
 
 def _active(value: Any, info: ValidationInfo) -> Any:

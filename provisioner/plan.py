@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from provisioner import ini
+from provisioner.errors import quoted
 from provisioner.rendering import RenderedFile
 from provisioner.secrets import MASK
 from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
@@ -187,8 +188,7 @@ def plan_ini(
     for section, key in merged.kept:
         if key.lower() == "password":
             notes.append(
-                f"[{section}] password: kept the one on disk "
-                "(MicroSIP encrypts it; --rotate-passwords replaces it)"
+                f"[{section}] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
             )
     for section, key in merged.written:
         if key.lower() == "password":
@@ -217,14 +217,12 @@ def _conflicts(rendered: RenderedFile, old_text: str, previous: FileRecord | Non
                 continue  # as we left it
             if current == wanted[pair]:
                 continue  # changed, but to what the fleet wants
-            shown = "removed" if current is None else f"now {current!r}"
+            shown = "removed" if current is None else f"now {quoted(current)}"
             found.append(f"[{section}] {key}: changed on disk since the last apply ({shown})")
     return found
 
 
-def plan_owned(
-    name: str, path: Path, data: bytes, old: bytes | None, previous: FileRecord | None
-) -> FileChange:
+def plan_owned(name: str, path: Path, data: bytes, old: bytes | None, previous: FileRecord | None) -> FileChange:
     """Plan a file the tool owns whole (a launcher): judged on its bytes."""
     record = FileRecord("owned", sha256=bytes_hash(data))
     if old is None:
@@ -280,7 +278,7 @@ def verify_ini(rendered: RenderedFile, path: Path, data: bytes | None) -> list[D
             elif pair in rendered.secrets:
                 drift.append(Drift(path, label, "differs from the fleet (secret, not shown)"))
             else:
-                drift.append(Drift(path, label, f"{current!r} on disk, the fleet says {wanted!r}"))
+                drift.append(Drift(path, label, f"{quoted(current)} on disk, the fleet says {quoted(wanted)}"))
     return drift
 
 
@@ -373,11 +371,11 @@ def plan_contacts(rendered: RenderedFile, path: Path, old: bytes | None) -> File
         current = by_number.get(element.get("number"))
         if current is None:
             existing.append(element)
-            notes.append(f"contact {element.get('name')!r} ({element.get('number')}): added")
+            notes.append(f"contact {quoted(element.get('name'))} ({element.get('number')}): added")
             changed = True
         elif any(current.get(k) != v for k, v in element.attrib.items()):
             current.attrib.update(element.attrib)
-            notes.append(f"contact {element.get('name')!r} ({element.get('number')}): updated")
+            notes.append(f"contact {quoted(element.get('name'))} ({element.get('number')}): updated")
             changed = True
     new = contacts_document(existing) if changed else old
     action: Action = "update" if changed else "unchanged"

@@ -25,7 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from provisioner import catalogue, ini, shortcuts, targets
 from provisioner._resources import data_dir
-from provisioner.errors import FleetError, Loc, Problem, Problems, sort_problems
+from provisioner.errors import FleetError, Loc, Problem, Problems, quoted, sort_problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import CONTACT_ATTRIBUTES, MAX_SPEED_DIALS, text_problem
@@ -198,9 +198,7 @@ class Renderer:
             section = f"Account{index + 1}"
             rows += self._extra(seat, extra.pop(section, {}), section, problems)
             accounts.append(rows)
-        sections = [
-            (name, self._extra(seat, extra[name], name, problems)) for name in sorted(extra, key=str.lower)
-        ]
+        sections = [(name, self._extra(seat, extra[name], name, problems)) for name in sorted(extra, key=str.lower)]
         if seat.speed_dials:
             sections.insert(0, ("Shortcuts", speed_dial_rows(seat.speed_dials)))
         return {
@@ -211,9 +209,7 @@ class Renderer:
             "fleet": {"name": self.fleet.name, "microsip": self.fleet.version},
         }
 
-    def _extra(
-        self, seat: Seat, keys: dict[str, Any], section: str, problems: Problems
-    ) -> list[tuple[str, str]]:
+    def _extra(self, seat: Seat, keys: dict[str, Any], section: str, problems: Problems) -> list[tuple[str, str]]:
         rows = []
         for key in sorted(keys, key=str.lower):
             if keys[key] is None:
@@ -294,11 +290,7 @@ class Renderer:
         kind = seat.target.get("type") if seat.target else None
         if seat.install_mode == "portable" and kind != "wine":
             exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
-            return [
-                RenderedFile(
-                    f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable", kind="owned"
-                )
-            ]
+            return [RenderedFile(f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable", kind="owned")]
         files = []
         wanted = launch.get("shortcuts") or []
         if wanted:
@@ -311,9 +303,7 @@ class Renderer:
                 problems.errors.extend(exc.errors)
                 return None
             desktop = shortcuts.desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
-            files.append(
-                RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications", kind="owned")
-            )
+            files.append(RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications", kind="owned"))
         return files
 
 
@@ -429,9 +419,7 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
         where = Loc(template, 0)
         lowered = section.name.lower()
         if lowered not in expected:
-            problems.append(
-                (where, f"output line {section.line}: section [{section.name}] is not part of the seat")
-            )
+            problems.append((where, f"output line {section.line}: section [{section.name}] is not part of the seat"))
             continue
         if lowered in seen:
             problems.append((where, f"output line {section.line}: section [{section.name}] appears twice"))
@@ -445,25 +433,27 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
                 problems.append(
                     (
                         where,
-                        f"output line {entry.line}: key {entry.key!r} in [{section.name}] "
+                        f"output line {entry.line}: key {quoted(entry.key)} in [{section.name}] "
                         "is not part of the seat",
                     )
                 )
             elif key in got:
                 problems.append(
-                    (where, f"output line {entry.line}: key {entry.key!r} appears twice in [{section.name}]")
+                    (
+                        where,
+                        f"output line {entry.line}: key {quoted(entry.key)} appears twice in [{section.name}]",
+                    )
                 )
             elif entry.value != want[key]:
                 problems.append(
                     (
                         where,
-                        f"output line {entry.line}: [{section.name}] {entry.key} "
-                        "does not carry the seat's value",
+                        f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value",
                     )
                 )
             got.add(key)
         for key in want.keys() - got:
-            problems.append((where, f"key {key!r} of [{expected[lowered][0]}] is missing from the output"))
+            problems.append((where, f"key {quoted(key)} of [{expected[lowered][0]}] is missing from the output"))
     for lowered in expected.keys() - seen:
         problems.append((Loc(template, 0), f"section [{expected[lowered][0]}] is missing from the output"))
     if parsed.sections and parsed.sections[0].name.lower() != "settings":

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner.errors import DeployError
+from provisioner.errors import DeployError, quoted
 
 TEMP_PREFIX = ".provisioner-tmp-"
 WINDOWS = sys.platform == "win32"
@@ -91,7 +91,7 @@ def _admin_owned(st: os.stat_result) -> bool:
 def check_name(name: str) -> None:
     """A single path component: no separators, no dot names, no NUL."""
     if name in ("", ".", "..") or "/" in name or "\x00" in name or (WINDOWS and "\\" in name):
-        raise UnsafeError(f"{name!r}: not a plain file or folder name")
+        raise UnsafeError(f"{quoted(name)}: not a plain file or folder name")
 
 
 def trusted_root(path: Path) -> Path:
@@ -128,8 +128,7 @@ def trusted_root(path: Path) -> Path:
             raise UnsafeError(f"{path}: too many links on the way")
         if not (_admin_owned(st) and _admin_owned(os.lstat(current))):
             raise UnsafeError(
-                f"{candidate}: is a link that another user could have planted; "
-                "give the target's real path in the fleet"
+                f"{candidate}: is a link that another user could have planted; give the target's real path in the fleet"
             )
         target = os.readlink(candidate)
         if target.startswith("/"):
@@ -291,11 +290,7 @@ class Folder:
         temp = TEMP_PREFIX + secrets.token_hex(8)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
         try:
-            fd = (
-                os.open(temp, flags, 0o600, dir_fd=self.fd)
-                if not WINDOWS
-                else os.open(self.path / temp, flags)
-            )
+            fd = os.open(temp, flags, 0o600, dir_fd=self.fd) if not WINDOWS else os.open(self.path / temp, flags)
         except OSError as exc:
             raise DeployError(f"{self.path}: cannot write here: {_why(exc)}") from None
         try:
@@ -371,11 +366,7 @@ class Folder:
         check_name(name)
         flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
         try:
-            fd = (
-                os.open(name, flags, 0o600, dir_fd=self.fd)
-                if not WINDOWS
-                else os.open(self.path / name, flags)
-            )
+            fd = os.open(name, flags, 0o600, dir_fd=self.fd) if not WINDOWS else os.open(self.path / name, flags)
         except OSError as exc:
             raise DeployError(f"{self.path / name}: cannot create the lock: {_why(exc)}") from None
         try:
@@ -448,9 +439,7 @@ def open_root(root: Path) -> Folder:
     return folder
 
 
-def open_below(
-    root: Path, parts: tuple[str, ...], *, home: int, create: bool
-) -> tuple[Folder, Owner | None] | None:
+def open_below(root: Path, parts: tuple[str, ...], *, home: int, create: bool) -> tuple[Folder, Owner | None] | None:
     """Open ``root/parts`` folder by folder, never following a link below ``root``.
 
     The first ``home`` parts (a user's profile folder) are never created: when one is

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from provisioner.errors import quoted
+
 MASK = "********"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: A secret file larger than this is certainly not a password.
@@ -71,7 +73,7 @@ def parse_reference(value: Mapping[str, Any], base_dir: str, confine: str | None
     if keys == ["env"]:
         name = value["env"]
         if not isinstance(name, str) or not _ENV_NAME.match(name):
-            return f"{{env: ...}} needs an environment variable name, got {name!r}"
+            return f"{{env: ...}} needs an environment variable name, got {quoted(name)}"
         return SecretRef("env", name)
     if keys == ["file"]:
         path = value["file"]
@@ -81,14 +83,9 @@ def parse_reference(value: Mapping[str, Any], base_dir: str, confine: str | None
             return "{file: ...}: the path holds a NUL character"
         ref = SecretRef("file", path, base_dir, confine)
         if confine is not None and not _within(ref.file_path, confine, real=False):
-            return (
-                f"{{file: {path}}} leaves the fleet's folder; a CSV file may only name secret files inside it"
-            )
+            return f"{{file: {path}}} leaves the fleet's folder; a CSV file may only name secret files inside it"
         return ref
-    return (
-        f"a secret reference is {{env: NAME}} or {{file: path}}, got a mapping with "
-        f"{', '.join(keys) or 'no keys'}"
-    )
+    return f"a secret reference is {{env: NAME}} or {{file: path}}, got a mapping with {', '.join(keys) or 'no keys'}"
 
 
 def _within(path: Path, folder: str, *, real: bool) -> bool:
@@ -114,9 +111,7 @@ class SecretError(Exception):
     """A reference that does not resolve; the message never holds the value."""
 
 
-def resolve(
-    ref: SecretRef, environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None
-) -> str:
+def resolve(ref: SecretRef, environ: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None) -> str:
     """The secret's value, read now. Raise :class:`SecretError` when it is missing or empty.
 
     ``warn`` hears about a secret file that group or others may read (as ssh warns
@@ -170,9 +165,7 @@ def _read_secret_file(ref: SecretRef, warn: Callable[[str], None] | None) -> str
     except IsADirectoryError:
         raise SecretError(f"secret file {ref.ref} is a folder") from None
     except (OSError, ValueError) as exc:
-        raise SecretError(
-            f"secret file {ref.ref} cannot be read: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
+        raise SecretError(f"secret file {ref.ref} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -181,10 +174,7 @@ def _read_secret_file(ref: SecretRef, warn: Callable[[str], None] | None) -> str
             raise SecretError(f"secret file {ref.ref} is larger than {MAX_SECRET_FILE} bytes")
         if warn is not None and os.name == "posix" and st.st_mode & 0o077:
             mode = stat.S_IMODE(st.st_mode)
-            warn(
-                f"secret file {ref.ref} can be read by group or others (mode {mode:04o}); "
-                f"run: chmod 600 {path}"
-            )
+            warn(f"secret file {ref.ref} can be read by group or others (mode {mode:04o}); run: chmod 600 {path}")
         data = os.read(fd, MAX_SECRET_FILE + 1)
     except OSError as exc:
         raise SecretError(f"secret file {ref.ref} cannot be read: {exc.strerror}") from None

@@ -17,6 +17,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.errors import quoted
+
 #: Switches matched exactly, with the first MicroSIP version family that has them.
 SWITCHES = {
     "/minimized": "3.19",
@@ -66,16 +68,16 @@ def check_args(args: str, version: str) -> str | None:
         if int(account.group(1)) < 1:
             return "/account:N counts accounts from 1"
         if account.group(2) and not _is_target(account.group(2)):
-            return f"after /account:N MicroSIP expects a number to dial, got {account.group(2)!r}"
+            return f"after /account:N MicroSIP expects a number to dial, got {quoted(account.group(2))}"
         return None
     if _is_target(args):
         return None
     head, _, rest = args.partition(" ")
     if args.startswith("-"):
         what = (
-            f"it would dial {head!r} and send {rest!r} to it as an instant message"
+            f"it would dial {quoted(head)} and send {quoted(rest)} to it as an instant message"
             if rest
-            else f"it would dial {head!r}"
+            else f"it would dial {quoted(head)}"
         )
         return (
             f"MicroSIP has no {head.split('=')[0]} flag: it reads its whole command line as one "
@@ -85,15 +87,15 @@ def check_args(args: str, version: str) -> str | None:
     if rest:
         return (
             f"MicroSIP takes one switch or one dial target; with a space it would dial "
-            f"{head!r} and send {rest!r} to it as an instant message. Use one of: {ARGS_FORMS}"
+            f"{quoted(head)} and send {quoted(rest)} to it as an instant message. Use one of: {ARGS_FORMS}"
         )
     if args.startswith("/"):
         return (
-            f"{args!r} is not a MicroSIP switch (switches match exactly and are case-sensitive); "
+            f"{quoted(args)} is not a MicroSIP switch (switches match exactly and are case-sensitive); "
             f"MicroSIP would try to dial it. Use one of: {ARGS_FORMS}"
         )
     return (
-        f"{args!r} is not a number or sip:/tel:/callto: URI; MicroSIP would try to dial it. "
+        f"{quoted(args)} is not a number or sip:/tel:/callto: URI; MicroSIP would try to dial it. "
         f"Use one of: {ARGS_FORMS}"
     )
 
@@ -128,25 +130,25 @@ def reserved_problem(name: str, what: str = "name") -> str | None:
     a dot or a space loses it silently.
     """
     if name.endswith((".", " ")):
-        return f"{what} {name!r} ends in a dot or a space, which Windows drops from file and folder names"
+        return f"{what} {quoted(name)} ends in a dot or a space, which Windows drops from file and folder names"
     stem = name.split(".")[0].rstrip(" ").lower()
     if stem in _RESERVED_NAMES:
-        return f"{what} {name!r} is a reserved device name on Windows ({stem.upper()}); choose another"
+        return f"{what} {quoted(name)} is a reserved device name on Windows ({stem.upper()}); choose another"
     return None
 
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a shortcut's file name on Windows, or None."""
     if not name or name != name.strip() or name.endswith("."):
-        return f"{name!r} is not a usable file name (empty, or leading/trailing blanks or dots)"
+        return f"{quoted(name)} is not a usable file name (empty, or leading/trailing blanks or dots)"
     bad = sorted({c for c in name if c in '\\/:*?"<>|' or ord(c) < 32})
     if bad:
-        return f"{name!r} contains {' '.join(repr(c) for c in bad)}, which Windows file names cannot"
+        return f"{quoted(name)} contains {' '.join(repr(c) for c in bad)}, which Windows file names cannot"
     reserved = reserved_problem(name, "the launcher name")
     if reserved:
         return reserved
     if len(name) > 100:
-        return f"{name!r} is longer than 100 characters"
+        return f"{quoted(name)} is longer than 100 characters"
     return None
 
 
@@ -196,10 +198,10 @@ def lnk_bytes(exe: str, args: str, description: str, *, minimized: bool) -> byte
 def lnk_target_problem(exe: str) -> str | None:
     """Why a shortcut cannot point at ``exe``, or None."""
     if not re.match(r"^[A-Za-z]:\\[^\\]", exe):
-        return f"a shortcut needs the exe's full Windows path (C:\\...), got {exe!r}"
+        return f"a shortcut needs the exe's full Windows path (C:\\...), got {quoted(exe)}"
     if not exe.isascii():
         return (
-            f"{exe!r} has non-ASCII characters; a shortcut's LinkInfo block stores the path in the "
+            f"{quoted(exe)} has non-ASCII characters; a shortcut's LinkInfo block stores the path in the "
             "machine's ANSI code page, so install MicroSIP under an ASCII path"
         )
     return None
@@ -210,7 +212,7 @@ def cmd_problem(exe_name: str, args: str) -> str | None:
     for what, text in (("the exe name", exe_name), ("launch.args", args)):
         if not text.isascii():
             return (
-                f"{what} {text!r} has non-ASCII characters; a .cmd launcher is read in the console's "
+                f"{what} {quoted(text)} has non-ASCII characters; a .cmd launcher is read in the console's "
                 "OEM code page, which would garble them -- use an ASCII name"
             )
     return None
@@ -343,7 +345,7 @@ class Translation:
 
 def _volume(flag: str, value: str, out: Translation) -> int | None:
     if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 100:
-        out.errors.append(f"{flag} takes a volume from 0 to 100, got {value!r}")
+        out.errors.append(f"{flag} takes a volume from 0 to 100, got {quoted(value)}")
         return None
     return int(value)
 
@@ -366,11 +368,11 @@ def translate_flags(argv: list[str]) -> Translation:
         flag, eq, inline = token.partition("=")
         if flag not in LEGACY_TABLE:
             if token.startswith("-"):
-                out.errors.append(f"{flag!r} is not one of the legacy flags ({', '.join(LEGACY_TABLE)})")
+                out.errors.append(f"{quoted(flag)} is not one of the legacy flags ({', '.join(LEGACY_TABLE)})")
                 if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                     i += 1  # its value
             else:
-                out.errors.append(f"{token!r} is not a flag; values follow their flag (--user 101)")
+                out.errors.append(f"{quoted(token)} is not a flag; values follow their flag (--user 101)")
             i += 1
             continue
         if eq and not (flag == "--password" and not inline and i + 1 < len(argv)):
@@ -416,7 +418,7 @@ def _translate_one(flag: str, value: str, out: Translation) -> None:
         _set_args(out, value, flag)
     elif flag == "--autoanswer":
         if value not in ("0", "1"):
-            out.errors.append(f"--autoanswer takes 0 or 1, got {value!r}")
+            out.errors.append(f"--autoanswer takes 0 or 1, got {quoted(value)}")
         else:
             out.settings["autoAnswer"] = "all" if value == "1" else ""
     elif flag == "--dialplan":
@@ -427,18 +429,15 @@ def _translate_one(flag: str, value: str, out: Translation) -> None:
         )
     elif flag == "--show":
         if value not in ("normal", "minimized", "hidden"):
-            out.errors.append(f"--show takes normal, minimized or hidden, got {value!r}")
+            out.errors.append(f"--show takes normal, minimized or hidden, got {quoted(value)}")
         elif value != "normal":
             _set_args(out, "/minimized", flag)
             if value == "hidden":
-                out.warnings.append(
-                    "--show hidden: MicroSIP 3.22 has no hidden mode; it starts minimized to the tray"
-                )
+                out.warnings.append("--show hidden: MicroSIP 3.22 has no hidden mode; it starts minimized to the tray")
     elif flag == "--debug":
         out.settings["enableLog"] = True
         out.warnings.append(
-            f"--debug {value}: MicroSIP cannot choose the log path; it logs to <exe name>_log.txt "
-            "in its data folder"
+            f"--debug {value}: MicroSIP cannot choose the log path; it logs to <exe name>_log.txt in its data folder"
         )
     elif flag == "--log":
         out.warnings.append(
@@ -457,6 +456,6 @@ def _translate_one(flag: str, value: str, out: Translation) -> None:
 
 def _set_args(out: Translation, args: str, flag: str) -> None:
     if out.args is not None and out.args != args:
-        out.warnings.append(f"{flag}: MicroSIP takes one command line; kept {out.args!r}, dropped {args!r}")
+        out.warnings.append(f"{flag}: MicroSIP takes one command line; kept {quoted(out.args)}, dropped {quoted(args)}")
         return
     out.args = args

@@ -65,10 +65,7 @@ class FileRecord:
         """Read the JSON form."""
         return cls(
             kind=str(data["kind"]),
-            managed={
-                str(s): {str(k): str(v) for k, v in keys.items()}
-                for s, keys in data.get("managed", {}).items()
-            },
+            managed={str(s): {str(k): str(v) for k, v in keys.items()} for s, keys in data.get("managed", {}).items()},
             sha256=data.get("sha256"),
             backup=data.get("backup"),
             existed=bool(data.get("existed", True)),
@@ -151,6 +148,12 @@ def backup_stamp(name: str) -> str:
     """The stamp in a backup's name (``20261126T132500Z``)."""
     match = _BACKUP.match(name)
     return match.group("stamp") if match else ""
+
+
+def backup_sequence(name: str) -> int:
+    """The sequence number in a backup's name (several backups of one file in one second)."""
+    match = _BACKUP.match(name)
+    return int(match.group("seq")) if match else 0
 
 
 def backup_file(name: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from provisioner import safefs
-from provisioner.errors import DeployError, FleetError, Problem
+from provisioner.errors import DeployError, FleetError, Problem, quoted
 from provisioner.fleet import Seat
 from provisioner.shortcuts import PROFILE_FOLDERS
 
@@ -113,7 +113,7 @@ def _base(seat: Seat, field_name: str, value: str, root_override: Path | None) -
         raise _fail(
             seat,
             ("target", field_name),
-            f"{value!r} is a Windows path, which this system cannot open; write a path this machine "
+            f"{quoted(value)} is a Windows path, which this system cannot open; write a path this machine "
             "can reach (for example a mounted share) or a relative path with --root",
         )
     if "\x00" in value:
@@ -135,7 +135,7 @@ def _parts(seat: Seat, root: Path, parts: tuple[str, ...], what: str) -> tuple[s
             raise _fail(
                 seat,
                 ("target",),
-                f"{what} {root.joinpath(*parts)} leaves its root {root} ({part!r} is not a plain "
+                f"{what} {root.joinpath(*parts)} leaves its root {root} ({quoted(part)} is not a plain "
                 "folder name); check `user`, `install.exe`",
             )
     return parts
@@ -154,8 +154,7 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                 Problem(
                     seat.source.loc(()),
                     f"{seat.label}.target",
-                    "the seat has no `target`; plan, apply, verify and rollback need one "
-                    "(appdata, portable or wine)",
+                    "the seat has no `target`; plan, apply, verify and rollback need one (appdata, portable or wine)",
                 )
             ]
         )
@@ -178,8 +177,7 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
             raise _fail(
                 seat,
                 ("install", "exe"),
-                "a portable copy in a Wine prefix needs the exe's full Windows path "
-                f"(C:\\...), got {seat.exe!r}",
+                f"a portable copy in a Wine prefix needs the exe's full Windows path (C:\\...), got {quoted(seat.exe)}",
             )
         ini = _ini(seat, prefix, exe_folder, 0)
     apps = target.get("applications_dir")

@@ -110,10 +110,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     (
         "over-long value",
         {"fleet.yaml": fleet(f"    account: {{displayName: {'x' * 256}}}")},
-        [
-            "fleet.yaml:12:28: seats[alice].account.displayName: value is 256 characters; "
-            "MicroSIP reads at most 255"
-        ],
+        ["fleet.yaml:12:28: seats[alice].account.displayName: value is 256 characters; MicroSIP reads at most 255"],
     ),
     (
         "leading blank",
@@ -169,7 +166,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         "user with path separator",
         {"fleet.yaml": fleet("    user: ..\\admin")},
         [
-            "fleet.yaml:12:11: seats[alice].user: '..\\\\admin' is not a Windows user name: no path "
+            "fleet.yaml:12:11: seats[alice].user: '..\\admin' is not a Windows user name: no path "
             "separators, '..', or any of :*?\"<>|"
         ],
     ),
@@ -287,10 +284,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         "billion laughs",
         {
             "fleet.yaml": "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
-            + "".join(
-                f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n"
-                for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-            )
+            + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
         },
         [
             "fleet.yaml:1:12: the file expands to more than 100000 values through YAML aliases "
@@ -334,10 +328,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     (
         "unknown shortcut place",
         {"fleet.yaml": fleet("    launch: {shortcuts: [desktop, taskbar]}")},
-        [
-            "fleet.yaml:12:35: seats[alice].launch.shortcuts[2]: 'taskbar' is not one of desktop, start_menu, "
-            "startup"
-        ],
+        ["fleet.yaml:12:35: seats[alice].launch.shortcuts[2]: 'taskbar' is not one of desktop, start_menu, startup"],
     ),
     (
         "YAML merge key",
@@ -476,9 +467,7 @@ def test_missing_secret_file(build_tree: BuildTree, run_cli: RunCli) -> None:
     )
 
 
-def test_secret_value_with_line_break_is_refused_without_showing_it(
-    build_tree: BuildTree, run_cli: RunCli
-) -> None:
+def test_secret_value_with_line_break_is_refused_without_showing_it(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"fleet.yaml": BASE})
     result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": "hunter2\r\n[Account9]"})
     assert result.exit_code == 2
@@ -488,11 +477,7 @@ def test_secret_value_with_line_break_is_refused_without_showing_it(
 
 def test_all_problems_in_one_pass(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree(
-        {
-            "fleet.yaml": fleet(
-                "    settings: {volumeRing: 101, autoAnswer: hdr}", "    account: {transport: tsl}"
-            )
-        }
+        {"fleet.yaml": fleet("    settings: {volumeRing: 101, autoAnswer: hdr}", "    account: {transport: tsl}")}
     )
     result = run_cli("validate", "fleet.yaml")
     assert result.exit_code == 2

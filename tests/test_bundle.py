@@ -29,9 +29,7 @@ ENV = {"PW_1100": "pw-1100", "PW_1101": "pw-1101"}
 
 def bundle(run_cli: RunCli, source: str, out: str, *extra: str, env: dict[str, str] | None = None) -> Result:
     """``provisioner bundle fleet.yaml --seat sales --microsip SOURCE --out OUT [EXTRA]``."""
-    return run_cli(
-        "bundle", "fleet.yaml", "--seat", "sales", "--microsip", source, "--out", out, *extra, env=env
-    )
+    return run_cli("bundle", "fleet.yaml", "--seat", "sales", "--microsip", source, "--out", out, *extra, env=env)
 
 
 @pytest.fixture
@@ -76,6 +74,10 @@ def test_folder_bundle(dist: Path, run_cli: RunCli) -> None:
         "hand the bundle over privately, or use --no-passwords",
     ]
     assert "pw-1100" not in result.output
+    # the bundle holds a plaintext password: its owner alone may read it
+    for path in [Path("stick"), *Path("stick").rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() or path.suffix in (".exe", ".cmd", ".dll") else 0o600), path
 
 
 def test_zip_bundle_is_reproducible(dist: Path, run_cli: RunCli) -> None:
@@ -88,12 +90,14 @@ def test_zip_bundle_is_reproducible(dist: Path, run_cli: RunCli) -> None:
         assert names == sorted(names)
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert "MicroSIP-sales.ini" in names and "MicroSIP-3.22.3/pjsua.dll" not in names
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in archive.infolist()}
+        assert modes["MicroSIP-sales.ini"] == 0o600 and modes["MicroSIP-sales.exe"] == 0o700
+        assert set(modes.values()) == {0o600, 0o700}
+    assert Path("a.zip").stat().st_mode & 0o777 == 0o600
 
 
 def test_per_account_instances_without_passwords(dist: Path, run_cli: RunCli) -> None:
-    result = bundle(
-        run_cli, "MicroSIP-3.22.3", "stick", "--instances", "per-account", "--no-passwords", env={}
-    )
+    result = bundle(run_cli, "MicroSIP-3.22.3", "stick", "--instances", "per-account", "--no-passwords", env={})
     assert result.exit_code == 0, result.output
     assert listing(dist / "stick") == [
         "MicroSIP Sales 1.cmd",
@@ -147,10 +151,7 @@ def test_output_inside_source_or_not_empty(dist: Path, run_cli: RunCli) -> None:
     Path("full/x").write_text("keep me")
     full = bundle(run_cli, "MicroSIP-3.22.3", "full", env=ENV)
     assert full.exit_code == 2
-    assert (
-        full.stderr
-        == "error: full: exists and is not an empty folder; choose a new path (nothing was written)\n"
-    )
+    assert full.stderr == "error: full: exists and is not an empty folder; choose a new path (nothing was written)\n"
     assert listing(dist / "full") == ["x"]
 
 

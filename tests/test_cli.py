@@ -49,11 +49,7 @@ def test_validate_json(run_cli: RunCli) -> None:
 
 
 def test_validate_json_on_errors_prints_only_json(build_tree: BuildTree, run_cli: RunCli) -> None:
-    build_tree(
-        {
-            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n    accounts: [{domain: d, transport: tsl}]\n"
-        }
-    )
+    build_tree({"fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n    accounts: [{domain: d, transport: tsl}]\n"})
     result = run_cli("validate", "fleet.yaml", "--format", "json")
     assert result.exit_code == 2
     document = json.loads(result.stdout)
@@ -154,10 +150,7 @@ def test_keys_lists_catalogue_and_shows_one(run_cli: RunCli) -> None:
     ]
     missing = run_cli("keys", "updateInterval")
     assert missing.exit_code == 2
-    assert (
-        missing.stderr
-        == "error: no key named 'updateInterval' in the catalogue (did you mean 'updatesInterval'?)\n"
-    )
+    assert missing.stderr == "error: no key named 'updateInterval' in the catalogue (did you mean 'updatesInterval'?)\n"
 
 
 def test_schema_describes_the_fleet_format(run_cli: RunCli) -> None:
@@ -171,9 +164,7 @@ def test_schema_describes_the_fleet_format(run_cli: RunCli) -> None:
     assert schema["$defs"]["Settings322"]["additionalProperties"] is False
     assert (
         "autoAnswerCalls"
-        not in json.loads(run_cli("schema", "--microsip", "3.19").stdout)["$defs"]["Settings319"][
-            "properties"
-        ]
+        not in json.loads(run_cli("schema", "--microsip", "3.19").stdout)["$defs"]["Settings319"]["properties"]
     )
 
 
@@ -269,9 +260,7 @@ def test_progress_bar_only_for_many_seats(capsys: pytest.CaptureFixture[str]) ->
     assert many.bar is not None and many.bar.pos == 30
 
 
-def test_data_files_and_their_secrets_stay_inside_the_fleet_folder(
-    build_tree: BuildTree, run_cli: RunCli
-) -> None:
+def test_data_files_and_their_secrets_stay_inside_the_fleet_folder(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree(
         {
             "outside/seats.csv": "id,accounts.1.username\nx,1\n",
@@ -305,3 +294,29 @@ def test_translate_flags_never_echoes_a_split_password(run_cli: RunCli) -> None:
     assert result.exit_code == 0
     assert "hunter2" not in result.output
     assert result.stdout.splitlines()[0] == "# translated from: --user 101 --password='********' '********'"
+
+
+def test_explain_takes_every_seat_named(run_cli: RunCli) -> None:
+    result = run_cli("explain", str(EXAMPLE), "--seat", "reception", "--seat", "support-1")
+    assert result.exit_code == 0, result.output
+    heads = [line for line in result.stdout.splitlines() if line.startswith("seat ")]
+    assert [h.split()[1] for h in heads] == ["reception", "support-1"]
+    document = json.loads(
+        run_cli("explain", str(EXAMPLE), "--seat", "reception", "--seat", "support-1", "--format", "json").stdout
+    )
+    assert [s["seat"] for s in document["seats"]] == ["reception", "support-1"]
+
+
+def test_windows_paths_show_single_backslashes(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: a\n    target: {type: appdata, root: 'C:\\Users'}\n"
+            "    accounts: [{domain: d}]\n"
+        }
+    )
+    result = run_cli("plan", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:5:35: seats[a].target.root: 'C:\\Users' is a Windows path, which this system cannot open; "
+        "write a path this machine can reach (for example a mounted share) or a relative path with --root"
+    )

@@ -58,9 +58,7 @@ def managed(manifest: bytes) -> object:
 
 def files(tree: Path) -> dict[str, bytes]:
     return {
-        str(p.relative_to(tree)): p.read_bytes()
-        for p in sorted(tree.rglob("*"))
-        if p.is_file() and p.name != "lock"
+        str(p.relative_to(tree)): p.read_bytes() for p in sorted(tree.rglob("*")) if p.is_file() and p.name != "lock"
     }
 
 
@@ -113,9 +111,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
             if claims == managed(after_state[name]):  # the manifest claims the new apply ...
                 assert now[name] == after[name], f"round {round_}: the manifest claims an unwritten {name}"
             else:
-                assert manifest == before_state[name], (
-                    f"round {round_}: {name}'s manifest is neither old nor new"
-                )
+                assert manifest == before_state[name], f"round {round_}: {name}'s manifest is neither old nor new"
         # the next apply finishes the job: no conflict, no leftovers
         assert run_apply(work).wait(120) == 0
         final = files(work / "users")

@@ -70,9 +70,7 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 def test_apply_creates_then_second_apply_touches_nothing(office: Path, run_cli: RunCli) -> None:
     first = run_cli("apply", "fleet.yaml", env=ENV)
     assert first.exit_code == 0, first.output
-    assert (
-        first.stdout.splitlines()[-1] == "apply: 2 seats written, 0 unchanged, 0 in conflict, 0 failed (of 2)"
-    )
+    assert first.stdout.splitlines()[-1] == "apply: 2 seats written, 0 unchanged, 0 in conflict, 0 failed (of 2)"
     assert values(JDOE)["account1"]["password"] == "s3cret-2001"
     before = snapshot(office / "users")
     second = run_cli("apply", "fleet.yaml", env=ENV)
@@ -121,9 +119,7 @@ def test_rotate_passwords_replaces_the_encrypted_one(office: Path, run_cli: RunC
 def test_empty_password_on_disk_is_seeded(office: Path, run_cli: RunCli) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(
-        microsip_written.utf16(
-            microsip_written.TEXT.replace("password=9f3a6c1e0b7d4a2f8e5c1b3d7a9f0e2c", "password=")
-        )
+        microsip_written.utf16(microsip_written.TEXT.replace("password=9f3a6c1e0b7d4a2f8e5c1b3d7a9f0e2c", "password="))
     )
     result = run_cli("plan", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert "  note: [Account1] password: written (none on disk)" in result.stdout
@@ -133,9 +129,7 @@ def test_empty_password_on_disk_is_seeded(office: Path, run_cli: RunCli) -> None
 @pytest.mark.parametrize("encoding", ["cp1252", "utf-8"])
 def test_hand_made_files_are_converted(office: Path, run_cli: RunCli, encoding: str) -> None:
     JDOE.parent.mkdir(parents=True)
-    JDOE.write_bytes(
-        "[Settings]\nringingSound=Klingelton ä.wav\n[Account1]\ndomain=example.com\n".encode(encoding)
-    )
+    JDOE.write_bytes("[Settings]\nringingSound=Klingelton ä.wav\n[Account1]\ndomain=example.com\n".encode(encoding))
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 0
     assert f"  note: converted from {encoding} to UTF-16LE with BOM" in result.stdout
@@ -145,9 +139,7 @@ def test_hand_made_files_are_converted(office: Path, run_cli: RunCli, encoding: 
 def test_duplicates_resolved_as_windows_reads_them(office: Path, run_cli: RunCli) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(
-        ini.encode(
-            "[Settings]\nautoAnswer=all\nAUTOANSWER=button\n[Account1]\ndomain=x\n[account1]\nserver=y\n"
-        )
+        ini.encode("[Settings]\nautoAnswer=all\nAUTOANSWER=button\n[Account1]\ndomain=x\n[account1]\nserver=y\n")
     )
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 0
@@ -164,11 +156,7 @@ def test_duplicates_resolved_as_windows_reads_them(office: Path, run_cli: RunCli
 
 def test_drift_is_reported_and_conflict_refused_until_force(office: Path, run_cli: RunCli) -> None:
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
-    edited = (
-        text_of(JDOE)
-        .replace("transport=tls", "transport=udp")
-        .replace("password=s3cret-2001", "password=ab12cd")
-    )
+    edited = text_of(JDOE).replace("transport=tls", "transport=udp").replace("password=s3cret-2001", "password=ab12cd")
     JDOE.write_bytes(ini.encode(edited))
     before = JDOE.read_bytes()
     verify = run_cli("verify", "fleet.yaml", env=ENV)
@@ -232,10 +220,7 @@ def test_dry_run_writes_nothing(office: Path, run_cli: RunCli) -> None:
     before = snapshot(office)
     result = run_cli("apply", "fleet.yaml", "--dry-run", env=ENV)
     assert result.exit_code == 1
-    assert (
-        result.stdout.splitlines()[-1]
-        == "dry run: 2 seats to write, 0 unchanged, 0 in conflict, 0 failed (of 2)"
-    )
+    assert result.stdout.splitlines()[-1] == "dry run: 2 seats to write, 0 unchanged, 0 in conflict, 0 failed (of 2)"
     assert snapshot(office) == before
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
     assert run_cli("apply", "fleet.yaml", "--dry-run", env=ENV).exit_code == 0
@@ -273,6 +258,38 @@ def test_plan_json(office: Path, run_cli: RunCli) -> None:
     assert document["ok"] is True
 
 
+def test_json_ok_agrees_with_the_exit_code(office: Path, run_cli: RunCli) -> None:
+    """`ok` is true exactly when the command exits 0 (a conflict, a failure or drift is not ok)."""
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    JDOE.write_bytes(ini.encode(text_of(JDOE).replace("transport=tls", "transport=udp")))
+    for args, code in [
+        (["verify", "fleet.yaml"], 1),
+        (["apply", "fleet.yaml"], 3),
+        (["apply", "fleet.yaml", "--dry-run", "--force"], 1),
+        (["plan", "fleet.yaml"], 0),
+        (["plan", "fleet.yaml", "--exit-code"], 1),
+    ]:
+        result = run_cli(*args, "--format", "json", env=ENV)
+        document = json.loads(result.stdout)
+        assert (result.exit_code, document["ok"], document["exit_code"]) == (code, code == 0, code), args
+
+
+def test_dry_run_names_no_backup(office: Path, run_cli: RunCli) -> None:
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+    result = run_cli("apply", "fleet.yaml", "--dry-run", env=ENV)
+    assert result.exit_code == 1
+    assert "backup" not in result.stdout
+    assert not Path(".provisioner-state").exists()
+
+
+def test_render_output_is_private(office: Path, run_cli: RunCli) -> None:
+    """render writes plaintext passwords: 0600 files in 0700 folders."""
+    assert run_cli("render", "fleet.yaml", "--out", "build/out", env=ENV).exit_code == 0
+    for path in [Path("build"), *Path("build").rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+
+
 def test_seat_without_target_is_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n    accounts: [{domain: d}]\n"})
     result = run_cli("plan", "fleet.yaml")
@@ -287,9 +304,7 @@ def test_missing_root_fails_that_seat_with_exit_3(build_tree: BuildTree, run_cli
     build_tree({"fleet.yaml": FLEET})
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert (
-        result.stdout.splitlines()[0] == "failed     jdoe: users: the target root does not exist (seat jdoe)"
-    )
+    assert result.stdout.splitlines()[0] == "failed     jdoe: users: the target root does not exist (seat jdoe)"
 
 
 def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
@@ -302,9 +317,7 @@ def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
     assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
 
 
-def test_read_only_folder_fails_cleanly(
-    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_only_folder_fails_cleanly(office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     real = os.open
 
     def refuse(name: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
@@ -317,17 +330,12 @@ def test_read_only_folder_fails_cleanly(
     monkeypatch.setattr(safefs.os, "open", refuse)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert (
-        result.stdout.splitlines()[0]
-        == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
-    )
+    assert result.stdout.splitlines()[0] == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
     assert ALICE.exists() and not JDOE.exists()
 
 
-def test_disk_full_leaves_old_file_and_no_temp(
-    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(microsip_written.utf16())
 
@@ -473,9 +481,7 @@ def test_root_option_re_roots_relative_targets(office: Path, run_cli: RunCli, tm
     assert (Path("scratch") / JDOE).is_file() and not JDOE.exists()
 
 
-def test_locked_file_is_retried_then_reported(
-    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_locked_file_is_retried_then_reported(office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     real = os.rename
     calls: list[str] = []
 

@@ -171,9 +171,7 @@ def test_mutated_inputs_never_crash(example_copy: Path, run_cli: RunCli, tmp_pat
                 or "Traceback" in result.output
                 or "internal error" in result.output
             ):
-                failures.append(
-                    f"case {case} ({kind}), {args[0]}: exit {result.exit_code}: {result.output[-400:]!r}"
-                )
+                failures.append(f"case {case} ({kind}), {args[0]}: exit {result.exit_code}: {result.output[-400:]!r}")
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(tmp_path / f"tree{case}", ignore_errors=True)
     assert not failures, "\n".join(failures[:10])

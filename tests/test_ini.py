@@ -12,9 +12,7 @@ from provisioner import ini
 
 
 def test_encode_is_utf16le_bom_crlf() -> None:
-    assert ini.encode("[Settings]\nx=é\n") == codecs.BOM_UTF16_LE + "[Settings]\r\nx=é\r\n".encode(
-        "utf-16-le"
-    )
+    assert ini.encode("[Settings]\nx=é\n") == codecs.BOM_UTF16_LE + "[Settings]\r\nx=é\r\n".encode("utf-16-le")
     assert ini.encode("a\r\nb\rc") == codecs.BOM_UTF16_LE + "a\r\nb\r\nc".encode("utf-16-le")
 
 

@@ -45,8 +45,7 @@ def test_custom_tags_are_refused() -> None:
     with pytest.raises(FleetError) as info:
         load_text("a: !include other.yaml\n", "f.yaml")
     assert str(info.value) == (
-        "f.yaml:1:4: unsupported YAML tag '!include'; fleet files use plain values "
-        "(use `include:` to split a fleet)"
+        "f.yaml:1:4: unsupported YAML tag '!include'; fleet files use plain values (use `include:` to split a fleet)"
     )
 
 

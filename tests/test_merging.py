@@ -13,9 +13,7 @@ from provisioner.merging import finalize, merge_layers, overlay
 from tests.conftest import BuildTree
 
 keys = st.sampled_from(["a", "b", "c", "d"])
-scalars = st.one_of(
-    st.none(), st.integers(-3, 3), st.sampled_from(["x", "y"]), st.lists(st.integers(0, 2), max_size=2)
-)
+scalars = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["x", "y"]), st.lists(st.integers(0, 2), max_size=2))
 layers: st.SearchStrategy[dict[str, Any]] = st.recursive(
     st.dictionaries(keys, scalars, max_size=4),
     lambda children: st.dictionaries(keys, st.one_of(scalars, children), max_size=4),

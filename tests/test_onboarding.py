@@ -153,9 +153,7 @@ def test_seats_from_csv(build_tree: BuildTree) -> None:
         ),
         (
             "id,accounts.1.username,accounts.1.transport\nalice,1,tsl\n",
-            [
-                "seats.csv:2:3: accounts.1.transport: 'tsl' is not one of udp, tcp, tls, \"\" (did you mean 'tls'?)"
-            ],
+            ["seats.csv:2:3: accounts.1.transport: 'tsl' is not one of udp, tcp, tls, \"\" (did you mean 'tls'?)"],
         ),
         (
             "id,accounts.1.username\nboss,1\n",
@@ -165,17 +163,13 @@ def test_seats_from_csv(build_tree: BuildTree) -> None:
         ),
         (
             "id,accounts.2.username\nalice,1\n",
-            [
-                "seats.csv:2:2: accounts.2.username: accounts.2.username is given, but not the columns before it"
-            ],
+            ["seats.csv:2:2: accounts.2.username: accounts.2.username is given, but not the columns before it"],
         ),
         ("user,accounts.1.username\nalice,1\n", ["seats.csv:1:1: id: a seat file needs an `id` column"]),
     ],
     ids=["ragged", "unknown-key", "unknown-field", "encoding", "bad-value", "duplicate-id", "gap", "no-id"],
 )
-def test_bad_seat_files(
-    build_tree: BuildTree, run_cli: RunCli, csv: str | bytes, expected: list[str]
-) -> None:
+def test_bad_seat_files(build_tree: BuildTree, run_cli: RunCli, csv: str | bytes, expected: list[str]) -> None:
     build_tree({"fleet.yaml": SEATS_FLEET, "seats.csv": csv})
     result = run_cli("render", "fleet.yaml", "--out", "out")
     assert result.exit_code == 2
@@ -286,9 +280,7 @@ def test_contacts_merge_keeps_the_users_own(build_tree: BuildTree, run_cli: RunC
 )
 def test_bad_phonebook_input(build_tree: BuildTree, run_cli: RunCli, extra: str, expected: str) -> None:
     build_tree(
-        {
-            "fleet.yaml": f"version: 1\nname: t\ndefaults:\n{extra}\nseats:\n  - id: s\n    accounts: [{{domain: d}}]\n"
-        }
+        {"fleet.yaml": f"version: 1\nname: t\ndefaults:\n{extra}\nseats:\n  - id: s\n    accounts: [{{domain: d}}]\n"}
     )
     result = run_cli("render", "fleet.yaml", "--out", "out")
     assert result.exit_code == 2
@@ -311,9 +303,7 @@ def test_bad_contacts_file(build_tree: BuildTree, run_cli: RunCli) -> None:
 
 
 @pytest.mark.parametrize("brk", ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x1c"])
-def test_import_comments_cannot_be_steered_by_file_names(
-    build_tree: BuildTree, run_cli: RunCli, brk: str
-) -> None:
+def test_import_comments_cannot_be_steered_by_file_names(build_tree: BuildTree, run_cli: RunCli, brk: str) -> None:
     """A folder name with a line break would otherwise end the comment and inject YAML."""
     folder = f"x{brk}seats: []{brk}name: pwned{brk}"
     build_tree({f"{folder}/microsip.ini": "[Settings]\n[Account1]\ndomain=x\nusername=1\n"})
@@ -325,9 +315,7 @@ def test_import_comments_cannot_be_steered_by_file_names(
     assert document["name"] == "imported" and len(document["seats"]) == 1
 
 
-def test_import_of_an_ini_the_fleet_format_refuses_is_bad_input(
-    build_tree: BuildTree, run_cli: RunCli
-) -> None:
+def test_import_of_an_ini_the_fleet_format_refuses_is_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"m.ini": "[Settings]\r\n[Account1]\r\nserver=pbx\r\ndomain=d\r\n"})
     result = run_cli("import", "m.ini")
     assert result.exit_code == 2

@@ -56,14 +56,10 @@ def test_literal_never_shows() -> None:
 
 
 def test_empty_secrets_are_errors_never_an_empty_password(tmp_path: Path) -> None:
-    with pytest.raises(
-        SecretError, match=r"^environment variable PW is empty; an empty password is never written$"
-    ):
+    with pytest.raises(SecretError, match=r"^environment variable PW is empty; an empty password is never written$"):
         resolve(SecretRef("env", "PW"), {"PW": ""})
     (tmp_path / "pw.txt").write_bytes(b"\n")
-    with pytest.raises(
-        SecretError, match=r"^secret file pw\.txt is empty; an empty password is never written$"
-    ):
+    with pytest.raises(SecretError, match=r"^secret file pw\.txt is empty; an empty password is never written$"):
         resolve(SecretRef("file", "pw.txt", str(tmp_path)))
 
 

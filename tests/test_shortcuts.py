@@ -150,9 +150,7 @@ def test_lnk_is_reproducible_and_normal_window_without_minimized() -> None:
 
 def test_golden_lnk_files_match_and_parse() -> None:
     golden = GOLDEN / "reception" / "Desktop" / "MicroSIP (Reception).lnk"
-    assert golden.read_bytes() == shortcuts.lnk_bytes(
-        EXE, "/minimized", "MicroSIP (Reception)", minimized=True
-    )
+    assert golden.read_bytes() == shortcuts.lnk_bytes(EXE, "/minimized", "MicroSIP (Reception)", minimized=True)
     assert parsed(golden.read_bytes())["data"]["command_line_arguments"] == "/minimized"
 
 
@@ -162,7 +160,7 @@ def test_golden_lnk_files_match_and_parse() -> None:
         ("microsip.exe", "a shortcut needs the exe's full Windows path (C:\\...), got 'microsip.exe'"),
         (
             "C:\\Programme\\Müller\\microsip.exe",
-            "'C:\\\\Programme\\\\Müller\\\\microsip.exe' has non-ASCII characters; "
+            "'C:\\Programme\\Müller\\microsip.exe' has non-ASCII characters; "
             "a shortcut's LinkInfo block stores the path in the machine's ANSI code page, so install MicroSIP under an ASCII path",
         ),
     ],
@@ -187,9 +185,7 @@ ORACLE = REPO.parent / "shared" / "tools" / "winoracle" / "oracle.sh"
 WINE = bool(shutil.which("wine64") or shutil.which("wine")) and bool(shutil.which("x86_64-w64-mingw32-gcc"))
 
 
-@pytest.mark.skipif(
-    not (ORACLE.is_file() and WINE), reason="needs Wine, gcc-mingw-w64 and ../shared/tools/winoracle"
-)
+@pytest.mark.skipif(not (ORACLE.is_file() and WINE), reason="needs Wine, gcc-mingw-w64 and ../shared/tools/winoracle")
 def test_lnk_resolves_through_wines_shell_link_api(tmp_path: Path) -> None:
     path = tmp_path / "MicroSIP.lnk"
     path.write_bytes(shortcuts.lnk_bytes(EXE, "/minimized", "MicroSIP Zoë", minimized=True))
@@ -268,9 +264,7 @@ def test_cmd_refuses_non_ascii() -> None:
         ("MicroSIP-sales.exe", 'tel:1"2^&3', "tel:12^&3"),
     ],
 )
-def test_cmd_starts_the_exe_beside_it_from_anywhere(
-    tmp_path: Path, exe_name: str, args: str, received: str
-) -> None:
+def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path, exe_name: str, args: str, received: str) -> None:
     """Run under Wine's cmd: a stand-in exe reports the exact command line and folder it got."""
     folder = tmp_path / "USB Stick" / "Micro SIP (Sales)"
     folder.mkdir(parents=True)
@@ -301,9 +295,7 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(
         WINEPREFIX=f"/tmp/winoracle-prefix-{os.getuid()}",
         OS="Windows_NT",
     )
-    subprocess.run(
-        [wine, "cmd", "/c", "call", windows], cwd="/", env=env, timeout=300, check=True, capture_output=True
-    )
+    subprocess.run([wine, "cmd", "/c", "call", windows], cwd="/", env=env, timeout=300, check=True, capture_output=True)
     for _ in range(100):  # `start` returns before the exe has written its file
         if (folder / "argdump.txt").exists() and (folder / "argdump.txt").read_text().count("\n") >= 2:
             break
@@ -446,9 +438,7 @@ def test_translated_yaml_validates_as_a_layer(run_cli: RunCli, build_tree: Build
         (
             ["--call", "alice bob"],
             "error: launch.args: MicroSIP takes one switch or one dial target; with a space it "
-            "would dial 'alice' and send 'bob' to it as an instant message. Use one of: "
-            + shortcuts.ARGS_FORMS
-            + "\n",
+            "would dial 'alice' and send 'bob' to it as an instant message. Use one of: " + shortcuts.ARGS_FORMS + "\n",
         ),
     ],
 )

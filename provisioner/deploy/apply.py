@@ -62,9 +62,7 @@ def apply_seat(
     and the manifest is only written once every file of the seat is.
     """
     if plan.action == "conflict" and not force:
-        return SeatOutcome(
-            plan.seat_id, "conflict", message="; ".join(c for f in plan.files for c in f.conflicts)
-        )
+        return SeatOutcome(plan.seat_id, "conflict", message="; ".join(c for f in plan.files for c in f.conflicts))
     pending = [f for f in plan.files if f.pending]
     if not pending and plan.manifest is not None and _same_records(plan):
         return SeatOutcome(plan.seat_id, "unchanged")
@@ -93,8 +91,7 @@ def apply_seat(
             current = found[0] if found is not None else None
             if current != change.old:
                 raise DeployError(
-                    f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); "
-                    "run apply again"
+                    f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); run apply again"
                 )
             if backup and current is not None:
                 name = backup_name(backup_file_name(change.name), stamp, existing_backups)
@@ -103,9 +100,7 @@ def apply_seat(
                 change.record.backup = name
                 if not fs.dry_run:
                     outcome.backups.append(backups_dir.path / name)
-            fs.write(
-                _spot(change), change.new, private=change.kind == "ini", like=found[1] if found else None
-            )
+            fs.write(_spot(change), change.new, private=change.kind == "ini", like=found[1] if found else None)
             change.record.changed = True
             outcome.written.append(change.path)
         previous = plan.manifest
@@ -113,9 +108,7 @@ def apply_seat(
             plan.fleet,
             plan.seat_id,
             {f.name: f.record for f in plan.files},
-            previous=previous.as_previous()
-            if previous and pending
-            else (previous.previous if previous else None),
+            previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
             stamp=stamp if pending else (previous.stamp if previous else ""),
             undone=None if pending else (previous.undone if previous else None),
         )

@@ -121,13 +121,7 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
             path = staging / name
             make_folders(path.parent)
             program = name.lower().endswith((".exe", ".cmd", ".dll"))
-            flags = (
-                os.O_WRONLY
-                | os.O_CREAT
-                | os.O_EXCL
-                | getattr(os, "O_NOFOLLOW", 0)
-                | getattr(os, "O_BINARY", 0)
-            )
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
             fd = os.open(path, flags, 0o700 if program else PRIVATE_FILE)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

@@ -18,7 +18,7 @@ from pathlib import Path
 from provisioner import ini
 from provisioner.deploy.apply import backup_file_name, stamp_now
 from provisioner.deploy.targetfs import RealFS, Store
-from provisioner.errors import DeployError
+from provisioner.errors import DeployError, quoted
 from provisioner.plan import unreadable_reason
 from provisioner.state import (
     FileRecord,
@@ -26,6 +26,7 @@ from provisioner.state import (
     ManifestError,
     backup_file,
     backup_name,
+    backup_sequence,
     backup_stamp,
     bytes_hash,
     is_backup_name,
@@ -94,9 +95,7 @@ def rollback_seat(
         try:
             manifest = parse_manifest(fs.read(Store.manifest(state)))
         except ManifestError as exc:
-            raise DeployError(
-                f"seat {seat_id}: {exc} in the state folder {state.path}; cannot roll back"
-            ) from None
+            raise DeployError(f"seat {seat_id}: {exc} in the state folder {state.path}; cannot roll back") from None
         if manifest is None:
             outcome.nothing = NOTHING_RECORDED
             return outcome
@@ -119,9 +118,7 @@ def rollback_seat(
             if backup is not None:
                 data = fs.read(Spot(backups, backup))
                 if data is None:
-                    raise DeployError(
-                        f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}"
-                    )
+                    raise DeployError(f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}")
             found = fs.read_stat(file.spot)
             what, new = _undo(file, record, data, found[0] if found else None, whole=to is None)
             if backup is not None and new is not _KEEP:
@@ -158,13 +155,11 @@ def _last_apply(manifest: Manifest, files: list[SeatFile]) -> list[tuple[SeatFil
             continue
         if record.backup is not None and not is_backup_name(record.backup):
             raise DeployError(
-                f"seat {manifest.seat}: the manifest names a backup {record.backup!r} that "
+                f"seat {manifest.seat}: the manifest names a backup {quoted(record.backup)} that "
                 "is not spelled as this tool names backups; refused"
             )
         if record.backup is None and record.existed:
-            raise DeployError(
-                f"{file.spot.path}: the last apply kept no backup (--no-backup); cannot restore it"
-            )
+            raise DeployError(f"{file.spot.path}: the last apply kept no backup (--no-backup); cannot restore it")
         out.append((file, record.backup))
     return out
 
@@ -172,17 +167,27 @@ def _last_apply(manifest: Manifest, files: list[SeatFile]) -> list[tuple[SeatFil
 def _chosen(
     to: str, existing: list[str], manifest: Manifest, files: list[SeatFile]
 ) -> list[tuple[SeatFile, str | None]]:
-    """The fleet's files that have a backup taken at stamp ``to``."""
-    at = {backup_file(n): n for n in sorted(existing) if backup_stamp(n) == to}
+    """The fleet's files with a backup chosen by ``to``: a stamp, or one backup's name (see --list).
+
+    When two applies ran within the same second, a stamp names the older bytes (the
+    lowest sequence number); a backup's name picks exactly one file's backup.
+    """
+    if is_backup_name(to) and to in existing:
+        at = {backup_file(to): to}
+    else:
+        at = {}
+        for name in sorted(existing, key=lambda n: (backup_file(n), backup_sequence(n))):
+            if backup_stamp(name) == to:
+                at.setdefault(backup_file(name), name)
     if not at:
         stamps = sorted({backup_stamp(n) for n in existing}, reverse=True)
         shown = ", ".join(stamps[:5]) or "none"
-        raise DeployError(f"no backup taken at {to!r} for this seat (backups: {shown}); see rollback --list")
+        raise DeployError(f"no backup taken at {quoted(to)} for this seat (backups: {shown}); see rollback --list")
     out: list[tuple[SeatFile, str | None]] = []
     for file in files:
-        name = at.get(backup_file_name(file.name))
-        if name is not None and file.name in manifest.files:
-            out.append((file, name))
+        chosen = at.get(backup_file_name(file.name))
+        if chosen is not None and file.name in manifest.files:
+            out.append((file, chosen))
     return out
 
 

@@ -107,9 +107,7 @@ def test_hard_link_is_refused(arena: Arena, run_cli: RunCli) -> None:
 
 
 def test_huge_file_is_refused_before_it_is_read(arena: Arena, run_cli: RunCli) -> None:
-    arena.as_user(
-        "eve", "mkdir -p AppData/Roaming/MicroSIP && truncate -s 2G AppData/Roaming/MicroSIP/microsip.ini"
-    )
+    arena.as_user("eve", "mkdir -p AppData/Roaming/MicroSIP && truncate -s 2G AppData/Roaming/MicroSIP/microsip.ini")
     code, output = apply(run_cli)
     assert code == 3
     assert f"{arena.ini('eve')}: 2147483648 bytes, over the 33554432-byte limit; refused" in output
@@ -191,9 +189,7 @@ def test_temp_file_swapped_for_a_link_during_the_run(arena: Arena, run_cli: RunC
     for _ in range(3):
         result = run_cli("apply", "fleet.yaml", "--seat", "eve", "--force", env=ENV)
         assert "not-for-users" not in result.output
-        Path("fleet.yaml").write_text(
-            Path("fleet.yaml").read_text().replace("2001", "2001x"), encoding="utf-8"
-        )
+        Path("fleet.yaml").write_text(Path("fleet.yaml").read_text().replace("2001", "2001x"), encoding="utf-8")
     watcher.kill()
     out, _ = watcher.communicate(timeout=10)
     assert_contained(arena, before, "")
