@@ -36,7 +36,7 @@ def _phase(fleet: Path, root: Path) -> None:
     seconds = time.perf_counter() - start
     statuses: dict[str, int] = {}
     for report in result.seats:
-        status = (report.error and "failed") or (report.outcome.status if report.outcome else "?")
+        status = report.status
         statuses[status] = statuses.get(status, 0) + 1
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "statuses": statuses}))
@@ -56,7 +56,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="apply-scale-") as tmp:
         fleet = generate(Path(tmp) / "fleet", args.seats)
         root = Path(tmp) / "tree"
-        root.mkdir()
+        for i in range(args.seats):  # every user has logged on once: the profile folders exist
+            (root / "users" / f"user{i:05d}").mkdir(parents=True)
         runs = []
         for _ in ("first", "second"):
             proc = subprocess.run(
@@ -72,9 +73,7 @@ def main() -> int:
         )
         print(f"fleet: {args.seats} seats, 3 profiles, 2 accounts each")
         for name, run in zip(("apply (empty tree)", "apply again (no change)"), runs, strict=True):
-            print(
-                f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB   {run['statuses']}"
-            )
+            print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB   {run['statuses']}")
         print(f"second / first: {runs[1]['seconds'] / runs[0]['seconds']:.2f}")
     return 0
 

@@ -66,9 +66,7 @@ def generate(folder: Path, seats: int) -> Path:
 def generate_csv(folder: Path, seats: int) -> Path:
     """The same fleet with its seats in a CSV seat file (one row a seat)."""
     yaml_fleet = generate(folder, 0)
-    text = yaml_fleet.read_text(encoding="utf-8").replace(
-        "seats:\n", "seat_files:\n  - {path: seats.csv}\nseats: []\n"
-    )
+    text = yaml_fleet.read_text(encoding="utf-8").replace("seats:\n", "seat_files:\n  - {path: seats.csv}\nseats: []\n")
     path = folder / "fleet-csv.yaml"
     path.write_text(text, encoding="utf-8")
     rows = [
@@ -121,11 +119,7 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
             files += 1
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}
-        )
-    )
+    print(json.dumps({"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}))
 
 
 def main() -> int:
@@ -175,9 +169,7 @@ def main() -> int:
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}"
         )
-        print(
-            f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)"
-        )
+        print(f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
         for phase, r in results.items():
             print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
         ratio = results["render"]["seconds"] / results["floor-durable"]["seconds"]

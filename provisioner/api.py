@@ -405,6 +405,8 @@ def plan(
             report.plan = _plan_seat(fleet, rendered, target, fs, store, rotate_passwords)
         except (DeployError, OSError) as exc:
             _seat_failure(report, exc, target)
+        finally:
+            fs.release()
         reports.append(report)
     return DeployResult(fleet, reports, warnings)
 
@@ -442,6 +444,8 @@ def apply(
             report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
         except (DeployError, OSError) as exc:
             _seat_failure(report, exc, target)
+        finally:
+            fs.release()
         if report.plan is not None:
             report.plan.manifest = None  # applied: what remains is the report
             for change in report.plan.files:
@@ -477,6 +481,8 @@ def verify(
         except (DeployError, OSError) as exc:
             report.drift = []
             _seat_failure(report, exc, target)
+        finally:
+            fs.release()
         reports.append(report)
     return DeployResult(fleet, reports, warnings)
 
@@ -536,6 +542,8 @@ def rollback(
             report = SeatReport(None, seat.id)
             _seat_failure(report, exc, target)
             result.errors.append((seat.id, report.error or report.waiting or ""))
+        finally:
+            fs.release()
     return result
 
 

@@ -94,7 +94,19 @@ def check_name(name: str) -> None:
         raise UnsafeError(f"{quoted(name)}: not a plain file or folder name")
 
 
+_TRUSTED: dict[str, Path] = {}
+
+
 def trusted_root(path: Path) -> Path:
+    """:func:`_trusted_root`, remembered for the run (a later swap is still refused by the walk)."""
+    key = os.path.abspath(path)
+    found = _TRUSTED.get(key)
+    if found is None:
+        found = _TRUSTED[key] = _trusted_root(path)
+    return found
+
+
+def _trusted_root(path: Path) -> Path:
     """The admin's ``path`` with every link resolved, where each link is trusted.
 
     A link is trusted when it and the folder holding it belong to root or to us:
@@ -439,15 +451,19 @@ def open_root(root: Path) -> Folder:
     return folder
 
 
-def open_below(root: Path, parts: tuple[str, ...], *, home: int, create: bool) -> tuple[Folder, Owner | None] | None:
+def open_below(
+    root: Path, parts: tuple[str, ...], *, home: int, create: bool, base: Folder | None = None
+) -> tuple[Folder, Owner | None] | None:
     """Open ``root/parts`` folder by folder, never following a link below ``root``.
 
     The first ``home`` parts (a user's profile folder) are never created: when one is
     missing, :class:`MissingFolder` names it. Folders after it are created when
     ``create``, owned by the owner of the home folder; otherwise a missing one gives
-    None. Returns the folder and the owner new files there should get.
+    None. Returns the folder and the owner new files there should get. ``base`` is
+    ``root`` already opened by :func:`open_root` (it is not closed here).
     """
-    folder = open_root(root)
+    # ``base``: the root, opened earlier by the caller
+    folder = Folder(os.dup(base.fd), base.path) if base is not None and not WINDOWS else open_root(root)
     owner = folder.owner() if home == 0 else None
     try:
         for index, part in enumerate(parts):

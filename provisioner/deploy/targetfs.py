@@ -35,17 +35,54 @@ class RealFS:
 
     dry_run = False
 
+    #: How many target roots stay open between seats (portable seats each have their own).
+    ROOTS_KEPT = 32
+
     def __init__(self) -> None:
         self.log: list[str] = []
+        self._open: dict[tuple[Path, tuple[str, ...]], tuple[safefs.Folder, safefs.Owner | None]] = {}
+        self._roots: dict[Path, safefs.Folder] = {}
+
+    def _root(self, root: Path) -> safefs.Folder:
+        """The target root, opened once and kept for the next seats (the admin's, trusted)."""
+        found = self._roots.pop(root, None)
+        if found is None:
+            found = safefs.open_root(root)
+            while len(self._roots) >= self.ROOTS_KEPT:
+                self._roots.pop(next(iter(self._roots))).close()
+        self._roots[root] = found  # most recently used last
+        return found
+
+    def _folder(self, where: Location, *, create: bool) -> tuple[safefs.Folder, safefs.Owner | None] | None:
+        """The folder, opened once per seat (see :meth:`release`): later steps use the same descriptor."""
+        key = (where.root, where.parts)
+        found = self._open.get(key)
+        if found is None:
+            base = self._root(where.root)
+            found = safefs.open_below(where.root, where.parts, home=where.home, create=create, base=base)
+            if found is not None:
+                self._open[key] = found
+        return found
+
+    def release(self) -> None:
+        """Close the folders this seat opened (the roots stay open for the next seats)."""
+        for folder, _ in self._open.values():
+            folder.close()
+        self._open.clear()
+
+    def close(self) -> None:
+        """Close everything, roots included."""
+        self.release()
+        for folder in self._roots.values():
+            folder.close()
+        self._roots.clear()
 
     def read_stat(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> tuple[bytes, os.stat_result] | None:
         """The file's bytes and status, or None when it (or its folder) does not exist."""
-        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=False)
+        opened = self._folder(spot.where, create=False)
         if opened is None:
             return None
-        folder, _ = opened
-        with folder:
-            return folder.read(spot.name, limit)
+        return opened[0].read(spot.name, limit)
 
     def read(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
@@ -55,13 +92,10 @@ class RealFS:
     def listdir(self, where: Location) -> list[str]:
         """Names in a folder (empty when it, or the state folder above it, does not exist)."""
         try:
-            opened = safefs.open_below(where.root, where.parts, home=where.home, create=False)
+            opened = self._folder(where, create=False)
         except safefs.MissingFolder:
             return []
-        if opened is None:
-            return []
-        with opened[0] as folder:
-            return folder.names()
+        return opened[0].names() if opened is not None else []
 
     def write(
         self,
@@ -80,42 +114,39 @@ class RealFS:
         (when we run as root), 0600 when ``private``, else 0644.
         """
         self.log.append(f"write {spot.path} ({len(data)} bytes)")
-        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=True)
+        opened = self._folder(spot.where, create=True)
         assert opened is not None  # created
         folder, owner = opened
-        with folder:
-            if like is not None:
-                mode = like.st_mode & 0o777
-                owner = safefs.Owner(like.st_uid, like.st_gid)
-            else:
-                mode = PRIVATE_FILE if private else SHARED_FILE
-            if private:
-                mode &= 0o700
-            folder.write(spot.name, data, mode=mode, owner=owner)
-            if sync_folder:
-                folder.sync()
+        if like is not None:
+            mode = like.st_mode & 0o777
+            owner = safefs.Owner(like.st_uid, like.st_gid)
+        else:
+            mode = PRIVATE_FILE if private else SHARED_FILE
+        if private:
+            mode &= 0o700
+        folder.write(spot.name, data, mode=mode, owner=owner)
+        if sync_folder:
+            folder.sync()
 
     def remove(self, spot: Spot) -> None:
         """Delete a file (missing is fine; a link is removed itself, never followed)."""
         self.log.append(f"remove {spot.path}")
-        opened = safefs.open_below(spot.where.root, spot.where.parts, home=spot.where.home, create=False)
+        opened = self._folder(spot.where, create=False)
         if opened is not None:
-            with opened[0] as folder:
-                folder.unlink(spot.name)
+            opened[0].unlink(spot.name)
 
     def clean_temps(self, where: Location) -> None:
         """Remove temp files an interrupted run left in a folder (we hold its lock)."""
-        opened = safefs.open_below(where.root, where.parts, home=where.home, create=False)
+        opened = self._folder(where, create=False)
         if opened is not None:
-            with opened[0] as folder:
-                folder.clean_temps()
+            opened[0].clean_temps()
 
     @contextlib.contextmanager
     def lock(self, where: Location, what: str) -> Iterator[None]:
         """Hold the lock of a seat's state folder; fail at once when another run holds it."""
-        opened = safefs.open_below(where.root, where.parts, home=where.home, create=True)
+        opened = self._folder(where, create=True)
         assert opened is not None
-        with opened[0] as folder, folder.locked(LOCK_NAME, what):
+        with opened[0].locked(LOCK_NAME, what):
             yield
 
 
