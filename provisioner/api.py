@@ -408,6 +408,7 @@ def plan(
         finally:
             fs.release()
         reports.append(report)
+    fs.close()
     return DeployResult(fleet, reports, warnings)
 
 
@@ -453,6 +454,7 @@ def apply(
         reports.append(report)
         if progress:
             progress(done, len(chosen))
+    fs.close()
     return DeployResult(fleet, reports, warnings, dry_run=dry_run)
 
 
@@ -484,6 +486,7 @@ def verify(
         finally:
             fs.release()
         reports.append(report)
+    fs.close()
     return DeployResult(fleet, reports, warnings)
 
 
@@ -544,6 +547,7 @@ def rollback(
             result.errors.append((seat.id, report.error or report.waiting or ""))
         finally:
             fs.release()
+    fs.close()
     return result
 
 
