@@ -220,6 +220,12 @@ class Folder:
 
     # -- files --
 
+    def _open_at(self, name: str, flags: int, mode: int = 0o600) -> int:
+        """``os.open`` of ``name`` in this folder (relative to its descriptor on POSIX)."""
+        if WINDOWS:  # pragma: no cover - exercised on Windows only
+            return os.open(self.path / name, flags, mode)
+        return os.open(name, flags, mode, dir_fd=self.fd)
+
     def lstat(self, name: str) -> os.stat_result | None:
         """The entry's own status (a link is not followed), or None when missing."""
         check_name(name)
@@ -249,7 +255,7 @@ class Folder:
                 raise UnsafeError(f"{path}: is a link (reparse point); refused")
         flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
         try:
-            fd = os.open(name, flags, dir_fd=self.fd) if not WINDOWS else os.open(path, flags)
+            fd = self._open_at(name, flags)
         except FileNotFoundError:
             return None
         except IsADirectoryError:
@@ -302,7 +308,7 @@ class Folder:
         temp = TEMP_PREFIX + secrets.token_hex(8)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
         try:
-            fd = os.open(temp, flags, 0o600, dir_fd=self.fd) if not WINDOWS else os.open(self.path / temp, flags)
+            fd = self._open_at(temp, flags)
         except OSError as exc:
             raise DeployError(f"{self.path}: cannot write here: {_why(exc)}") from None
         try:
@@ -378,7 +384,7 @@ class Folder:
         check_name(name)
         flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
         try:
-            fd = os.open(name, flags, 0o600, dir_fd=self.fd) if not WINDOWS else os.open(self.path / name, flags)
+            fd = self._open_at(name, flags)
         except OSError as exc:
             raise DeployError(f"{self.path / name}: cannot create the lock: {_why(exc)}") from None
         try:
