@@ -552,6 +552,48 @@ def rollback(
 
 
 @dataclass
+class PublishResult:
+    """Outcome of ``publish``."""
+
+    out: Path
+    seats: list[dict[str, Any]]
+    skipped: list[str]
+    written: list[Path]
+    removed: list[str]
+    warnings: list[Problem]
+
+
+def publish(
+    fleet_path: Path,
+    out: Path,
+    *,
+    passwords: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> PublishResult:
+    """Write a distribution point for Windows PCs: seats, agent, logon and ACL scripts, publish.json."""
+    from provisioner import publish as publishing
+
+    fleet = load_fleet(fleet_path)
+    wanted = [seat for seat in fleet.seats if publishing.skip_reason(seat) is None]
+    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in wanted] or None, environ)} if wanted else {}
+    seats_dir = out / "seats"
+    existing = sorted(p.name for p in seats_dir.iterdir() if (p / "seat.ini").is_file()) if seats_dir.is_dir() else []
+    previous = {name: (seats_dir / name / "seat.ini").read_bytes() for name in existing}
+    built = publishing.build(fleet, rendered, passwords=passwords, previous=previous)
+    current = {entry["folder"].split("/", 1)[1] for entry in built.seats}
+    stale = [f"seats/{name}" for name in existing if name not in current]
+    written = deploy.write_share(out, built.files, private_prefix="seats/", stale=stale)
+    return PublishResult(out, built.seats, built.skipped, written, stale, fleet.warnings)
+
+
+def status(share: Path) -> list[Any]:
+    """Where each published seat stands, from the agents' reports."""
+    from provisioner import rollout
+
+    return rollout.read(share)
+
+
+@dataclass
 class FlagsResult:
     """Outcome of ``translate-flags``: fleet YAML to paste, and the warnings."""
 

@@ -621,6 +621,77 @@ def bundle(fleet: Path, seat: str, microsip: Path, out: Path, instances: str, no
     click.echo(f"wrote {out} ({len(result.files)} files)")
 
 
+@main.command()
+@fleet_argument
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="The share's folder.")
+@click.option("--no-passwords", is_flag=True, help="Leave passwords out; each user types theirs into MicroSIP once.")
+@handle_errors()
+def publish(fleet: Path, out: Path, no_passwords: bool) -> None:
+    """Write a distribution point that Windows PCs apply at logon (agent, logon.cmd, seats)."""
+    from provisioner import api
+
+    result = api.publish(fleet, out, passwords=not no_passwords)
+    _print_warnings(result.warnings)
+    for line in result.skipped:
+        click.echo(line)
+    for folder in result.removed:
+        click.echo(f"removed {folder} (no longer in the fleet)")
+    click.echo(f"published {len(result.seats)} seat{'s' if len(result.seats) != 1 else ''} to {out}")
+    if result.seats and not no_passwords:
+        click.echo(
+            f"next: run {out / 'acl.cmd'} on the file server -- each seat folder holds a plain-text password "
+            "and must be readable by its user only",
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("share", type=click.Path(path_type=Path, file_okay=False))
+@format_option
+@handle_errors(json_errors=True)
+def status(share: Path, output_format: str) -> None:
+    """The rollout: each published seat applied, stale, deferred, failed or never seen; exit 1 until all applied."""
+    from provisioner import api
+
+    seats = api.status(share)
+    pending = [s for s in seats if not s.current]
+    if output_format == "json":
+        _json_out(
+            {
+                "ok": not pending,
+                "errors": [],
+                "warnings": [],
+                "seats": [
+                    {
+                        "seat": s.seat,
+                        "user": s.user,
+                        "computer": s.computer,
+                        "generation": s.generation,
+                        "state": s.state,
+                        "reports": [r.__dict__ for r in s.reports],
+                    }
+                    for s in seats
+                ],
+            }
+        )
+    else:
+        for s in seats:
+            click.echo(f"{s.state:<11} {s.seat:<20} {s.user}{'@' + s.computer if s.computer else ''}")
+            for r in s.reports:
+                if r.result != "applied" or r.generation != s.generation:
+                    click.echo(f"  {r.computer}: {r.result} {r.generation} at {r.time}: {r.message}")
+        counts: dict[str, int] = {}
+        for s in seats:
+            counts[s.state] = counts.get(s.state, 0) + 1
+        click.echo(
+            "status: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            if seats
+            else "status: no seats"
+        )
+    if pending:
+        sys.exit(1)
+
+
 @main.command("import")
 @click.argument("inis", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--name", default="imported", show_default=True, help="The fleet's name.")

@@ -69,7 +69,7 @@ LAYER_FIELDS = (
     "contacts_mode",
 )
 #: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
-CSV_SEAT_FIELDS = ("id", "user", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
+CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
 #: Header cells whose value is a space-separated list.
 CSV_LISTS = {("profiles",), ("launch", "shortcuts")}
 TARGET_FIELDS = {
@@ -124,6 +124,7 @@ class Seat:
     contacts_mode: str = "merge"
     origins: dict[Path_, Origin] = field(default_factory=dict)
     account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
+    computer: str | None = None  # publish: this seat applies on one PC only
 
     @property
     def label(self) -> str:
@@ -1102,6 +1103,7 @@ def _effective_seat(
     return Seat(
         id=dumped["id"],
         user=seat_user,
+        computer=dumped.get("computer"),
         source=source,
         profiles=wanted,
         settings=effective.get("settings") or {},

@@ -339,6 +339,20 @@ def _user(value: Any, info: ValidationInfo) -> Any:
 
 User = Annotated[Any, PlainValidator(_user), WithJsonSchema({"type": "string"})]
 
+COMPUTER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$"
+
+
+def _computer(value: Any, info: ValidationInfo) -> Any:
+    text = _text_field(value, info)
+    if text is None:
+        return None
+    if not re.match(COMPUTER_PATTERN, text):
+        raise _fail(f"{quoted(text)} is not a Windows computer name: 1-63 letters, digits or '-'")
+    return text
+
+
+Computer = Annotated[Any, PlainValidator(_computer), WithJsonSchema({"type": "string", "pattern": COMPUTER_PATTERN})]
+
 
 class Install(BaseModel):
     """Where MicroSIP is installed on the seat and how."""
@@ -630,6 +644,7 @@ def fleet_models(version: str) -> dict[str, type[BaseModel]]:
     seat_fields: dict[str, Any] = {
         "id": (SeatId, ...),
         "user": (User, None),
+        "computer": (Computer, None),
         "profiles": (NameList, None),
         "accounts": (list[account], Field(...)),
         "active_account": (ActiveAccount, None),

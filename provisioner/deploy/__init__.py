@@ -11,7 +11,7 @@
 """
 
 from provisioner.deploy.apply import SeatOutcome, apply_seat, backup_file_name, stamp_now
-from provisioner.deploy.output import write_atomic, write_files, write_new_files, write_tree
+from provisioner.deploy.output import write_atomic, write_files, write_new_files, write_share, write_tree
 from provisioner.deploy.rollback import (
     NOTHING_RECORDED,
     BackupEntry,
@@ -41,5 +41,6 @@ __all__ = [
     "write_atomic",
     "write_files",
     "write_new_files",
+    "write_share",
     "write_tree",
 ]

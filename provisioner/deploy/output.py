@@ -135,3 +135,33 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
         raise DeployError(f"{out}: writing the bundle failed: {exc.strerror or exc}") from None
     fsync_dir(parent)
     return [out / name for name in sorted(files)]
+
+
+def write_share(out: Path, files: dict[str, bytes], *, private_prefix: str, stale: list[str]) -> list[Path]:
+    """Write a distribution point that agents may be reading right now.
+
+    Every file is replaced atomically, a seat's own files before its ``seat.ini``
+    (which names their checksums), and ``publish.json`` last; so an agent sees an
+    old seat or a new one, never a mix it would accept. Files under
+    ``private_prefix`` are 0600 in 0700 folders (they may hold a password); the
+    rest 0644 in 0755 folders. ``stale`` seat folders (ours, no longer in the
+    fleet) are removed at the end.
+    """
+    ordered = sorted(files, key=lambda name: (name == "publish.json", name.endswith("/seat.ini"), name))
+    written = []
+    for name in ordered:
+        path = out / name
+        private = name.startswith(private_prefix)
+        make_folders(path.parent)
+        if not private:
+            for folder in [path.parent, *path.parent.parents]:
+                if folder == out or not folder.is_relative_to(out):
+                    break
+                os.chmod(folder, 0o755)
+        mode = PRIVATE_FILE if private else (0o755 if name.endswith(".exe") else 0o644)
+        write_atomic(path, files[name], mode=mode, sync_dir=False)
+        written.append(path)
+    for gone in stale:
+        shutil.rmtree(out / gone, ignore_errors=True)
+    fsync_dir(out)
+    return written

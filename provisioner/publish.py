@@ -1,0 +1,272 @@
+"""Publish: a fleet as a distribution point that Windows PCs apply at logon.
+
+Builds, in memory, what ``provisioner publish`` writes to a share: one folder per
+seat (keyed by its Windows user, ``user@computer`` for one PC) holding
+``seat.ini`` -- the keys the seat manages, with the same meaning as ``apply``:
+set, seeded only when empty, removed -- plus the seat's launchers and phonebook;
+the agent; the logon script; the ACL script; a README; ``publish.json``. Same
+fleet, same bytes. :mod:`provisioner.deploy` writes it.
+
+``seat.ini`` is UTF-16LE with a BOM, CRLF. A ``[Provisioner]`` header (the
+generation id, the exe and its folder, installed or portable, the launch
+arguments, the body's length and SHA-256) is followed by a blank line and the
+body, so the agent refuses a damaged or half-copied payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import ntpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner import ini
+from provisioner._resources import data_dir
+from provisioner.errors import FleetError, Problem, Problems, quoted
+from provisioner.fleet import Fleet, Seat
+from provisioner.rendering import RenderedSeat
+
+PAYLOAD_FORMAT = 1
+AGENT = "agent/provisioner-agent.exe"
+#: Where each launcher place is on a Windows PC (the agent asks Windows for the real folder).
+PC_PLACES = ("desktop", "start_menu", "startup")
+
+
+@dataclass
+class Published:
+    """The distribution point: files by relative POSIX path, and what to tell the admin."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    seats: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def seat_folder(seat: Seat) -> str:
+    """``seats/<user>`` or ``seats/<user>@<computer>``."""
+    return f"{seat.user}@{seat.computer}" if seat.computer else seat.user
+
+
+def skip_reason(seat: Seat) -> str | None:
+    """Why a seat is not for a Windows PC's logon, or None."""
+    kind = seat.target.get("type") if seat.target else None
+    if kind == "wine":
+        return "its target is a Wine prefix, not a Windows PC (use apply)"
+    if seat.install_mode == "portable" and not ntpath.isabs(seat.exe.replace("/", "\\")):
+        return (
+            f"a portable copy needs its fixed path on the PC (install.exe: C:\\...\\{ntpath.basename(seat.exe)}); "
+            f"got {quoted(seat.exe)} (use bundle for USB sticks)"
+        )
+    return None
+
+
+def previous_keys(old: bytes | None) -> set[tuple[str, str]]:
+    """The ``(section, key)`` pairs an earlier payload managed or removed (for keys the fleet dropped)."""
+    if not old:
+        return set()
+    try:
+        text = ini.decode(old)[0]
+    except ini.DecodeError:
+        return set()
+    _, _, body = text.partition("\r\n\r\n")
+    found = set()
+    for section in ini.parse(body).sections:
+        kind, _, name = section.name.partition(" ")
+        if kind in ("Set", "Seed", "Remove") and name:
+            found |= {(name, entry.key) for entry in section.entries}
+    return found
+
+
+def seat_files(seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None) -> dict[str, bytes]:
+    """The files of one seat's folder: ``seat.ini`` and the launchers and phonebook it names."""
+    ini_file = rendered.ini
+    seeded = set(ini_file.seeded)
+    body: list[str] = []
+    managed: set[tuple[str, str]] = set()
+    for kind in ("Set", "Seed"):
+        for section, entries in ini_file.managed:
+            rows = []
+            for key, text in entries:
+                is_seed = (section.lower(), key.lower()) in seeded
+                if is_seed != (kind == "Seed"):
+                    continue
+                if key.lower() == "password" and not passwords:
+                    continue
+                rows.append(f"{key}={text}")
+                managed.add((section, key))
+            if rows:
+                body += [f"[{kind} {section}]", *rows]
+    managed_lower = {(s.lower(), k.lower()) for s, k in managed}
+    dropped = sorted(
+        pair for pair in previous_keys(previous) if (pair[0].lower(), pair[1].lower()) not in managed_lower
+    )
+    if not passwords:  # a password left out is the user's to type, never one to remove
+        dropped = [pair for pair in dropped if pair[1].lower() != "password"]
+    for section in sorted({s for s, _ in dropped}):
+        body += [f"[Remove {section}]", *(f"{k}=" for s, k in dropped if s == section)]
+    files: dict[str, bytes] = {}
+    launchers = [f for f in rendered.launchers if f.place in PC_PLACES]
+    names = sorted({f.name for f in launchers})
+    if names:
+        body.append("[Launchers]")
+        for name in names:
+            places = " ".join(f.place for f in launchers if f.name == name)
+            body.append(f"{name}={places}")
+            files[name] = next(f.data for f in launchers if f.name == name)
+    contacts = [f for f in rendered.files if f.kind == "contacts"]
+    if contacts:
+        files["Contacts.xml"] = contacts[0].data
+        body += ["[Contacts]", f"mode={'replace' if contacts[0].replace else 'merge'}"]
+    if files:
+        body.append("[Files]")
+        body += [f"{name}={hashlib.sha256(data).hexdigest()}" for name, data in sorted(files.items())]
+    body_bytes = "\r\n".join([*body, ""]).encode("utf-16-le")
+    checksum = hashlib.sha256(body_bytes).hexdigest()
+    exe = seat.exe.replace("/", "\\")
+    header = [
+        "[Provisioner]",
+        f"format={PAYLOAD_FORMAT}",
+        f"seat={seat.id}",
+        f"user={seat.user}",
+        f"computer={seat.computer or ''}",
+        f"generation={checksum[:16]}",
+        f"exe={ntpath.basename(exe)}",
+        f"folder={ntpath.dirname(exe)}",
+        f"mode={seat.install_mode}",
+        f"ini={seat.ini_name}",
+        f"args={seat.launch.get('args') or ''}",
+        f"length={len(body_bytes)}",
+        f"checksum={checksum}",
+    ]
+    files["seat.ini"] = ini.BOM + ("\r\n".join(header) + "\r\n\r\n").encode("utf-16-le") + body_bytes
+    return files
+
+
+def generation_of(payload: bytes) -> str:
+    """The generation id in a payload's header."""
+    head = ini.decode(payload)[0].partition("\r\n\r\n")[0]
+    return ini.parse(head).as_dict().get("provisioner", {}).get("generation", "")
+
+
+def build(
+    fleet: Fleet,
+    rendered: dict[str, RenderedSeat],
+    *,
+    passwords: bool,
+    previous: dict[str, bytes],
+) -> Published:
+    """The whole distribution point; FleetError when two seats would land in the same folder."""
+    out = Published()
+    problems = Problems()
+    taken: dict[str, Seat] = {}
+    for seat in fleet.seats:
+        reason = skip_reason(seat)
+        if reason:
+            out.skipped.append(f"seat {seat.id}: skipped, {reason}")
+            continue
+        folder = seat_folder(seat)
+        other = taken.setdefault(folder.lower(), seat)
+        if other is not seat:
+            problems.errors.append(
+                Problem(
+                    seat.source.loc(()),
+                    seat.label,
+                    f"publishes to seats/{folder} like seat {other.id} ({other.source.loc(())}); give one "
+                    "of them another user, or a `computer`",
+                )
+            )
+            continue
+        files = seat_files(seat, rendered[seat.id], passwords=passwords, previous=previous.get(folder))
+        for name, data in files.items():
+            out.files[f"seats/{folder}/{name}"] = data
+        out.seats.append(
+            {
+                "seat": seat.id,
+                "user": seat.user,
+                "computer": seat.computer,
+                "folder": f"seats/{folder}",
+                "generation": generation_of(files["seat.ini"]),
+                "passwords": passwords and any(a.get("password") for a in seat.accounts),
+            }
+        )
+    problems.raise_if_errors()
+    if problems.warnings:
+        raise FleetError([], problems.warnings)
+    out.files[AGENT] = (data_dir("data") / "agent" / "provisioner-agent.exe").read_bytes()
+    out.files["logon.cmd"] = LOGON_CMD.encode("ascii")
+    out.files["acl.cmd"] = acl_cmd(out.seats).encode("ascii")
+    out.files["README.txt"] = readme(fleet, out.seats, passwords=passwords).encode("utf-8")
+    out.files["status/README.txt"] = b"Agents write one report per user and PC here: <user>@<computer>.ini\r\n"
+    document = {
+        "format": PAYLOAD_FORMAT,
+        "fleet": fleet.name,
+        "microsip": fleet.version,
+        "seats": out.seats,
+        "skipped": out.skipped,
+    }
+    out.files["publish.json"] = (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return out
+
+
+LOGON_CMD = (
+    "@echo off\r\n"
+    "rem Applies this user's MicroSIP seat from the share this file is on (microsip-provisioner).\r\n"
+    'rem Group Policy: User Configuration > Windows Settings > Scripts > Logon > "\\\\server\\share\\logon.cmd"\r\n'
+    '"%~dp0agent\\provisioner-agent.exe" --share "%~dp0."\r\n'
+)
+
+
+def acl_cmd(seats: list[dict[str, Any]]) -> str:
+    """icacls lines: each seat folder readable by its user only (+ admins); status/ write-only for users."""
+    lines = [
+        "@echo off",
+        "rem Run once on the file server after each publish, as an administrator (microsip-provisioner).",
+        "rem A seat folder holds a plain-text password until the agent hands it to MicroSIP:",
+        "rem only its user (and administrators) may read it. Users may drop reports into status\\",
+        "rem but not read anyone else's. Accounts are taken from the domain of whoever runs this.",
+        'icacls "%~dp0." /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+        '"Authenticated Users:RX"',
+        'icacls "%~dp0agent" /inheritance:e',
+        'icacls "%~dp0seats" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+        '"Authenticated Users:(NP)RX"',
+        'icacls "%~dp0status" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+        '"Authenticated Users:(WD,AD,S)" "CREATOR OWNER:(OI)(CI)(IO)M"',
+    ]
+    for entry in seats:
+        folder = entry["folder"].replace("/", "\\")
+        lines.append(
+            f'icacls "%~dp0{folder}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+            f'"%USERDOMAIN%\\{entry["user"]}:(OI)(CI)RX"'
+        )
+    return "\r\n".join(lines) + "\r\n"
+
+
+def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str:
+    """How to wire the share up: GPO, Intune, PDQ, Task Scheduler."""
+    warning = (
+        "Each seat folder holds the seat's plain-text password until the agent hands it to MicroSIP\r\n"
+        "(which encrypts it at its next start). Run acl.cmd so that only its user can read it.\r\n"
+        if passwords
+        else "Published with --no-passwords: each user types their password into MicroSIP once.\r\n"
+    )
+    return (
+        f"MicroSIP seats of fleet {fleet.name} ({len(seats)} seats), published by microsip-provisioner\r\n"
+        "\r\n"
+        "Each user's seat is applied at logon, with the user's own rights, by agent\\provisioner-agent.exe:\r\n"
+        "it closes MicroSIP (/exit), sets the keys the fleet manages in the user's ini, places the\r\n"
+        "launchers and phonebook, starts MicroSIP again, and reports to status\\.\r\n"
+        "\r\n" + warning + "\r\n"
+        "Wiring it up (pick one):\r\n"
+        "- Group Policy: User Configuration > Policies > Windows Settings > Scripts (Logon/Logoff) >\r\n"
+        "  Logon > Add > \\\\server\\share\\logon.cmd\r\n"
+        "- Intune: a PowerShell or Win32 app that runs in the user context:\r\n"
+        "  \\\\server\\share\\agent\\provisioner-agent.exe --share \\\\server\\share\r\n"
+        "- PDQ Deploy / an RMM: a command step run as the logged-on user, same command line.\r\n"
+        "- Task Scheduler: a task with the trigger 'At log on' for the users' group, 'Run only when\r\n"
+        "  user is logged on', action: the same command line.\r\n"
+        "\r\n"
+        "Exit codes: 0 applied or nothing to do, 1 deferred (MicroSIP would not exit; the next logon\r\n"
+        "tries again), 2 damaged payload, 3 failed with nothing changed. The agent keeps a log and the\r\n"
+        "previous ini in %LOCALAPPDATA%\\microsip-provisioner\\ (--rollback restores it).\r\n"
+        "Rollout: provisioner status <this folder>\r\n"
+    )
