@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := profiles/example/fleet.yaml
 
-.PHONY: demo test lint typecheck unit bench clean catalogue
+.PHONY: demo test lint typecheck unit bench clean catalogue agent windows-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,23 @@ demo: $(STAMP)
 	$(BIN)/provisioner validate $(EXAMPLE)
 	$(BIN)/provisioner render $(EXAMPLE) --out build
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) windows-tools lint typecheck unit
+
+# Wine and MinGW-w64 run the Windows-side checks (the agent, .cmd launchers). Installed from
+# Debian's packages when missing and running as root; otherwise those tests skip and say why
+# -- except with CI=true, where a missing Wine fails the run.
+windows-tools:
+	@if command -v wine >/dev/null && command -v x86_64-w64-mingw32-gcc >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing wine and gcc-mingw-w64-x86-64 (Debian packages) for the Windows-side tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			wine wine64 gcc-mingw-w64-x86-64 make >/dev/null; \
+	elif [ "$$CI" = true ]; then echo "CI=true: Wine and MinGW-w64 are needed and cannot be installed" >&2; exit 1; \
+	else echo "note: Wine or MinGW-w64 missing: the Windows-side tests will be skipped"; fi
+
+# The Windows agent: a reproducible MinGW-w64 build into provisioner/data/agent/ (commit the exe).
+agent:
+	$(MAKE) -C agent
 
 lint: $(STAMP)
 	$(BIN)/ruff check provisioner tests benchmarks scripts

@@ -575,7 +575,8 @@ def publish(
 
     fleet = load_fleet(fleet_path)
     wanted = [seat for seat in fleet.seats if publishing.skip_reason(seat) is None]
-    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in wanted] or None, environ)} if wanted else {}
+    chosen = [s.id for s in wanted]
+    rendered = {r.seat.id: r for r in render_fleet(fleet, chosen, environ, passwords=passwords)} if wanted else {}
     seats_dir = out / "seats"
     existing = sorted(p.name for p in seats_dir.iterdir() if (p / "seat.ini").is_file()) if seats_dir.is_dir() else []
     previous = {name: (seats_dir / name / "seat.ini").read_bytes() for name in existing}

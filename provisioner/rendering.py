@@ -106,9 +106,11 @@ class Renderer:
         root: Path | None = None,
         *,
         secrets: bool = True,
+        passwords: bool = True,
     ) -> None:
         self.fleet = fleet
         self.secrets = secrets  # False: secrets are not resolved (their values read as the mask)
+        self.passwords = passwords  # False: passwords are left empty, never resolved
         self.root = root
         self.environ = os.environ if environ is None else environ
         search = [str(fleet.templates_dir)] if fleet.templates_dir else []
@@ -152,6 +154,8 @@ class Renderer:
         problems: Problems,
     ) -> str | None:
         """``value`` as ini text; secrets are resolved here. ``where`` locates it, if needed."""
+        if isinstance(value, SecretRef) and not self.passwords and key is not None and key.name == "password":
+            return ""
         if isinstance(value, SecretRef) and not self.secrets:
             value = MASK
         if isinstance(value, SecretRef):
@@ -468,13 +472,14 @@ def render_fleet(
     root: Path | None = None,
     *,
     secrets: bool = True,
+    passwords: bool = True,
 ) -> list[RenderedSeat]:
     """Render the chosen seats (all by default) in memory; raise FleetError on any problem.
 
     With ``secrets=False`` no secret is resolved (rollback needs only where files go).
     """
     seats = fleet.chosen(seat_ids)
-    renderer = Renderer(fleet, environ, root, secrets=secrets)
+    renderer = Renderer(fleet, environ, root, secrets=secrets, passwords=passwords)
     problems = Problems()
     out = []
     with bulk_allocation():

@@ -1,0 +1,159 @@
+"""publish: the share Windows PCs read at logon (the agent itself is tested in test_agent.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from provisioner import ini
+from tests.conftest import EXAMPLE, BuildTree, RunCli, listing
+
+FLEET = """\
+version: 1
+name: office
+defaults:
+  account: {server: pbx.example.com, domain: example.com}
+  settings: {autoAnswer: header}
+  launch: {name: MicroSIP Office, shortcuts: [desktop]}
+seats:
+  - id: jdoe
+    accounts: [{username: "2001", password: {env: PW}}]
+  - id: kiosk
+    user: front
+    computer: FRONT-PC1
+    accounts: [{username: "2002", password: {env: PW}}]
+  - id: usb
+    install: {mode: portable, exe: MicroSIP-usb.exe}
+    target: {type: portable, path: stick}
+    accounts: [{username: "2003"}]
+  - id: tools
+    install: {mode: portable, exe: 'C:\\Tools\\MicroSIP\\microsip.exe'}
+    accounts: [{username: "2004"}]
+"""
+ENV = {"PW": "s3cret-pw"}
+
+
+def payload(path: Path) -> tuple[dict[str, str], dict[str, dict[str, str]], bytes]:
+    """(header, body sections, body bytes) of a seat.ini, read as the agent reads it."""
+    data = path.read_bytes()
+    assert data.startswith(ini.BOM)
+    text = data[2:].decode("utf-16-le")
+    head, _, body = text.partition("\r\n\r\n")
+    header = ini.parse(head).as_dict()["provisioner"]
+    return header, ini.parse(body).as_dict(), body.encode("utf-16-le")
+
+
+def test_publish_writes_the_share(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    result = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "seat usb: skipped, a portable copy needs its fixed path on the PC (install.exe: C:\\...\\MicroSIP-usb.exe); "
+        "got 'MicroSIP-usb.exe' (use bundle for USB sticks)",
+        "published 3 seats to share",
+    ]
+    assert listing(Path("share")) == [
+        "README.txt",
+        "acl.cmd",
+        "agent/provisioner-agent.exe",
+        "logon.cmd",
+        "publish.json",
+        "seats/front@FRONT-PC1/MicroSIP Office.lnk",
+        "seats/front@FRONT-PC1/seat.ini",
+        "seats/jdoe/MicroSIP Office.lnk",
+        "seats/jdoe/seat.ini",
+        "seats/tools/seat.ini",
+        "status/README.txt",
+    ]
+    header, body, raw = payload(Path("share/seats/jdoe/seat.ini"))
+    assert header["checksum"] == hashlib.sha256(raw).hexdigest()
+    assert int(header["length"]) == len(raw)
+    assert header["generation"] == header["checksum"][:16]
+    assert (header["exe"], header["folder"], header["mode"], header["ini"]) == (
+        "microsip.exe",
+        "C:\\Program Files\\MicroSIP",
+        "installed",
+        "microsip.ini",
+    )
+    assert body["set settings"]["autoanswer"] == "header"
+    assert body["seed account1"]["password"] == "s3cret-pw"  # seeded, as apply seeds it
+    assert "password" not in body["set account1"]
+    assert body["launchers"]["microsip office.lnk"] == "desktop"
+    lnk = Path("share/seats/jdoe/MicroSIP Office.lnk").read_bytes()
+    assert body["files"]["microsip office.lnk"] == hashlib.sha256(lnk).hexdigest()
+    tools, _, _ = payload(Path("share/seats/tools/seat.ini"))
+    assert (tools["mode"], tools["folder"]) == ("portable", "C:\\Tools\\MicroSIP")
+    document = json.loads(Path("share/publish.json").read_text())
+    assert [(s["seat"], s["folder"]) for s in document["seats"]] == [
+        ("jdoe", "seats/jdoe"),
+        ("kiosk", "seats/front@FRONT-PC1"),
+        ("tools", "seats/tools"),
+    ]
+    # a seat folder holds a plain-text password: private to its owner here, and acl.cmd for the server
+    assert Path("share/seats/jdoe/seat.ini").stat().st_mode & 0o777 == 0o600
+    assert Path("share/seats/jdoe").stat().st_mode & 0o777 == 0o700
+    acl = Path("share/acl.cmd").read_text()
+    assert (
+        'icacls "%~dp0seats\\jdoe" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" "%USERDOMAIN%\\jdoe:(OI)(CI)RX"'
+        in acl
+    )
+    assert "plain-text password" in Path("share/README.txt").read_text()
+    assert Path("share/logon.cmd").read_bytes().endswith(b'"%~dp0agent\\provisioner-agent.exe" --share "%~dp0."\r\n')
+    assert "s3cret-pw" not in result.output
+
+
+def test_publish_is_reproducible(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    for out in ("a", "b"):
+        assert run_cli("publish", "fleet.yaml", "--out", out, env=ENV).exit_code == 0
+    assert {n: Path("a", n).read_bytes() for n in listing(Path("a"))} == {
+        n: Path("b", n).read_bytes() for n in listing(Path("b"))
+    }
+
+
+def test_republish_removes_keys_the_fleet_dropped_and_seats_it_lost(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    first, _, _ = payload(Path("share/seats/jdoe/seat.ini"))
+    lighter = FLEET.replace("  settings: {autoAnswer: header}\n", "").split("  - id: tools")[0]
+    Path("fleet.yaml").write_text(lighter, encoding="utf-8")
+    result = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "removed seats/tools (no longer in the fleet)" in result.stdout
+    assert not Path("share/seats/tools").exists()
+    header, body, _ = payload(Path("share/seats/jdoe/seat.ini"))
+    assert body["remove settings"] == {"autoanswer": ""}  # the agent takes it out of the user's ini
+    assert header["generation"] != first["generation"]
+
+
+def test_no_passwords_leaves_them_out(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    result = run_cli("publish", "fleet.yaml", "--out", "share", "--no-passwords")
+    assert result.exit_code == 0, result.output
+    _, body, _ = payload(Path("share/seats/jdoe/seat.ini"))
+    assert "seed account1" not in body
+    assert "types their password into MicroSIP once" in Path("share/README.txt").read_text()
+
+
+def test_two_seats_in_one_folder_are_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET.replace("    user: front\n    computer: FRONT-PC1\n", "    user: jdoe\n")})
+    result = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:10:5: seats[kiosk]: publishes to seats/jdoe like seat jdoe (fleet.yaml:8:5); give one of them "
+        "another user, or a `computer`"
+    )
+    assert not Path("share").exists()
+
+
+def test_example_fleet_publishes(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("publish", str(EXAMPLE), "--out", str(tmp_path / "share"))
+    assert result.exit_code == 0, result.output
+    assert "seat linux-desk: skipped, its target is a Wine prefix, not a Windows PC (use apply)" in result.stdout
+
+
+def test_status_without_a_publish_is_bad_input(run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli("status", str(tmp_path))
+    assert result.exit_code == 2
+    assert "no publish.json here" in result.stderr
