@@ -50,6 +50,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/render_scale.py
 	$(BIN)/python benchmarks/apply_scale.py
+	$(BIN)/python benchmarks/publish_scale.py
 
 catalogue:
 	$(PYTHON) scripts/build_catalogue.py

@@ -301,3 +301,41 @@ def test_status_shows_the_rollout(pc: PC, share: Path, run_cli: RunCli) -> None:
     done = run_cli("status", str(share), "--format", "json")
     assert done.exit_code == 0, done.output
     assert '"state": "applied"' in done.stdout
+
+
+def test_agent_keeps_a_launcher_it_did_not_place_and_merges_the_phonebook(pc: PC, share: Path) -> None:
+    desktop = pc.profile / "Desktop" / "MicroSIP Office.lnk"
+    desktop.write_bytes(b"the user's own shortcut")
+    contacts = pc.ini.parent / "Contacts.xml"
+    contacts.write_bytes(
+        b'<?xml version="1.0"?>\r\n<contacts>\r\n<contact name="Mum" number="555" />\r\n'
+        b'<contact name="Old Helpdesk" number="200" />\r\n</contacts>\r\n'
+    )
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert desktop.read_bytes() == b"the user's own shortcut"
+    assert "not a launcher this agent placed" in result.stderr
+    merged = contacts.read_bytes()
+    assert b'name="Mum" number="555"' in merged  # the user's own contact stays
+    assert b"Old Helpdesk" not in merged and merged.count(b'number="200"') == 1  # the fleet's replaces its number
+    assert merged.rstrip().endswith(b"</contacts>")
+
+
+def test_agent_warns_when_microsip_would_read_another_ini(pc: PC, share: Path) -> None:
+    assert pc.wine("reg", "delete", "HKCU\\Software\\MicroSIP", "/f").returncode == 0
+    try:
+        result = pc.agent(share)
+        assert result.returncode == 0, result.stderr
+        assert "is not the registered install (none): it would run portable" in result.stderr
+        report = ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
+        assert "it would run portable" in report["message"]
+    finally:
+        pc.wine("reg", "add", "HKCU\\Software\\MicroSIP", "/ve", "/d", "C:\\Program Files\\MicroSIP", "/f")
+
+
+def test_agent_with_a_missing_share_does_nothing(pc: PC, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-share"
+    result = pc.wine(str(AGENT), "--share", windows(missing), "--user", "jdoe")
+    assert result.returncode == 0
+    assert "no seat for jdoe" in result.stderr
+    assert pc.ini.read_bytes() == microsip_written.utf16()

@@ -157,3 +157,15 @@ def test_status_without_a_publish_is_bad_input(run_cli: RunCli, tmp_path: Path) 
     result = run_cli("status", str(tmp_path))
     assert result.exit_code == 2
     assert "no publish.json here" in result.stderr
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "publish"
+
+
+def test_example_fleet_publishes_the_golden_bytes(run_cli: RunCli, tmp_path: Path) -> None:
+    """Every file of the example's share but the agent (checked by its own rebuild test), byte for byte."""
+    assert run_cli("publish", str(EXAMPLE), "--out", str(tmp_path / "share")).exit_code == 0
+    produced = [name for name in listing(tmp_path / "share") if not name.startswith("agent/")]
+    assert produced == listing(GOLDEN)
+    for name in produced:
+        assert (tmp_path / "share" / name).read_bytes() == (GOLDEN / name).read_bytes(), name

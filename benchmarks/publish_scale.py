@@ -1,0 +1,105 @@
+"""Scale benchmark: publish a generated 10,000-seat fleet; the agent's no-change run under Wine.
+
+``publish`` renders every seat and writes the share (each file atomically); it runs
+in its own child process so that its peak memory is its own. Then, when Wine is
+here, one seat is applied by the agent in a fresh Wine prefix and the agent is run
+again N times with nothing to do -- what every PC does at every logon -- and the
+wall time of each run (Wine's own process start included) is reported.
+
+Run: ``.venv/bin/python benchmarks/publish_scale.py [--seats N] [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from render_scale import generate  # noqa: E402
+
+
+def _phase(fleet: Path, out: Path) -> None:
+    from provisioner import api
+
+    os.environ["QUEUE_PW"] = "queue-secret"
+    start = time.perf_counter()
+    result = api.publish(fleet, out)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "seats": len(result.seats)}))
+
+
+def _agent_runs(share: Path, runs: int) -> list[float] | None:
+    wine = shutil.which("wine64") or shutil.which("wine")
+    if not wine:
+        return None
+    with tempfile.TemporaryDirectory(prefix="agent-bench-") as tmp:
+        env = {**os.environ, "WINEPREFIX": f"{tmp}/prefix", "WINEDEBUG": "-all", "HOME": tmp}
+        subprocess.run([wine, "wineboot", "-i"], env=env, capture_output=True, timeout=300, check=False)
+        share_win = "Z:" + str(share).replace("/", "\\")
+        agent = [wine, str(share / "agent" / "provisioner-agent.exe"), "--share", share_win, "--user", "user00000"]
+        first = subprocess.run(agent, env=env, capture_output=True, timeout=300, check=False)
+        if first.returncode != 0:
+            return None
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(agent, env=env, capture_output=True, timeout=300, check=True)
+            times.append(time.perf_counter() - start)
+        subprocess.run([wine, "wineserver", "-k"], env=env, capture_output=True, timeout=60, check=False)
+        return times
+
+
+def main() -> int:
+    """Generate the fleet, publish it in a child process, time the agent's no-change run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seats", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--phase", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fleet", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        _phase(args.fleet, args.out)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="publish-scale-") as tmp:
+        fleet = generate(Path(tmp) / "fleet", args.seats)
+        share = Path(tmp) / "share"
+        proc = subprocess.run(
+            [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--out", str(share)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        run = json.loads(proc.stdout)
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}"
+        )
+        print(f"publish {run['seats']} seats: {run['seconds']:.2f} s, peak {run['peak_mb']:.1f} MB")
+        times = _agent_runs(share, args.runs)
+        if times is None:
+            print("agent: Wine is not here (or the first apply failed); no-change run not measured")
+        else:
+            print(
+                f"agent, nothing to do, {len(times)} runs under Wine: median {statistics.median(times) * 1000:.0f} ms, "
+                f"max {max(times) * 1000:.0f} ms (Wine's process start included)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
