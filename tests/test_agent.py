@@ -339,3 +339,13 @@ def test_agent_with_a_missing_share_does_nothing(pc: PC, tmp_path: Path) -> None
     assert result.returncode == 0
     assert "no seat for jdoe" in result.stderr
     assert pc.ini.read_bytes() == microsip_written.utf16()
+
+
+def test_agent_on_a_pc_without_an_ini_creates_a_unicode_one(pc: PC, share: Path) -> None:
+    """A file the profile API creates would be ANSI; the agent starts it with a BOM so Windows writes Unicode."""
+    pc.ini.unlink()
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    data = pc.ini.read_bytes()
+    assert data.startswith(ini.BOM)
+    assert pc.read(("Account1", "displayName"), ("Account1", "password")) == ["John Doe", "s3cret"]
