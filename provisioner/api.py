@@ -361,12 +361,21 @@ def _plan_seat(
 def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tuple[targets.Spot, str, RenderedFile]]:
     """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
+    home = target.ini.where
     for file in rendered.files:
         where = target.place(file.place)
         if where is None:
             continue  # a place this target does not have
         spot = targets.Spot(where, file.name)
-        out.append((spot, Path(os.path.relpath(spot.path, target.folder)).as_posix(), file))
+        if where.root == home.root:  # the usual case, worked out on the parts alone
+            common = 0
+            while common < min(len(where.parts), len(home.parts)) and where.parts[common] == home.parts[common]:
+                common += 1
+            steps = [".."] * (len(home.parts) - common) + list(where.parts[common:]) + [file.name]
+            name = "/".join(steps)
+        else:
+            name = Path(os.path.relpath(spot.path, target.folder)).as_posix()
+        out.append((spot, name, file))
     return out
 
 

@@ -171,6 +171,8 @@ def merge(
     old_text: str,
     sections: list[tuple[str, list[tuple[str, str]]]],
     seeded: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    *,
+    parsed: Parsed | None = None,
 ) -> MergeResult:
     """Set the managed keys in an existing ini text; keep every other line as it was.
 
@@ -187,7 +189,8 @@ def merge(
         lines.pop()
     if lines == [""]:
         lines = []
-    parsed = parse("\n".join(lines))
+    if parsed is None:  # the caller may have parsed ``old_text`` already (same lines, same numbers)
+        parsed = parse("\n".join(lines))
     notes: list[str] = []
     result = MergeResult("", False, notes)
     seen: dict[str, Section] = {}

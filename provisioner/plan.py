@@ -87,12 +87,21 @@ class FileChange:
         self.record = FileRecord(self.record.kind)
 
 
-def unreadable_reason(data: bytes) -> str | None:
-    """Why ``data`` is not an ini MicroSIP could have left, or None when it is one."""
+@dataclass
+class ReadIni:
+    """An ini's bytes decoded and parsed once (plan, merge and conflicts share it)."""
+
+    text: str
+    encoding: str
+    parsed: ini.Parsed
+
+
+def read_ini(data: bytes) -> ReadIni | str:
+    """The ini decoded and parsed, or why it is not an ini MicroSIP could have left."""
     if len(data) > MAX_INI_BYTES:
         return f"{len(data)} bytes, far larger than any MicroSIP ini"
     try:
-        text, _ = ini.decode(data)
+        text, encoding = ini.decode(data)
     except ini.DecodeError as exc:
         return str(exc)
     parsed = ini.parse(text)
@@ -103,7 +112,13 @@ def unreadable_reason(data: bytes) -> str | None:
         return f"{len(parsed.stray)} lines that are neither [sections] nor key=value"
     if _BINARY.search(text):
         return "control characters (binary data)"
-    return None
+    return ReadIni(text, encoding, parsed)
+
+
+def unreadable_reason(data: bytes) -> str | None:
+    """Why ``data`` is not an ini MicroSIP could have left, or None when it is one."""
+    found = read_ini(data)
+    return found if isinstance(found, str) else None
 
 
 def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
@@ -163,8 +178,8 @@ def plan_ini(
     name = rendered.name
     if old is None:
         return FileChange(path, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
-    reason = unreadable_reason(old)
-    if reason is not None:
+    found = read_ini(old)
+    if isinstance(found, str):
         return FileChange(
             path,
             name,
@@ -173,38 +188,40 @@ def plan_ini(
             old,
             rendered.data,
             conflicts=[
-                f"the existing file is not an ini MicroSIP could read ({reason}); --force "
+                f"the existing file is not an ini MicroSIP could read ({found}); --force "
                 "replaces it with the fleet's file (the old bytes are kept in the backup)"
             ],
             record=record,
         )
-    old_text, encoding = ini.decode(old)
+    old_text, encoding = found.text, found.encoding
     seeded = set(rendered.seeded)
     if rotate_passwords:
         seeded = {pair for pair in seeded if pair[1] != "password"}
-    merged = ini.merge(old_text, [(s, list(e)) for s, e in rendered.managed], seeded)
+    merged = ini.merge(old_text, [(s, list(e)) for s, e in rendered.managed], seeded, parsed=found.parsed)
     new = old if not merged.changed and encoding == "utf-16-le" else ini.encode(merged.text)
     notes = list(merged.notes)
     for section, key in merged.kept:
         if key.lower() == "password":
             notes.append(
-                f"[{section}] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
+                f"[{section}] password: kept the one on disk "
+                "(MicroSIP encrypts it; --rotate-passwords replaces it)"
             )
     for section, key in merged.written:
         if key.lower() == "password":
             notes.append(f"[{section}] password: written (none on disk)")
     if encoding != "utf-16-le":
         notes.append(f"converted from {encoding} to UTF-16LE with BOM")
-    conflicts = _conflicts(rendered, old_text, previous)
+    conflicts = _conflicts(rendered, found.parsed.as_dict(), previous)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
     return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record)
 
 
-def _conflicts(rendered: RenderedFile, old_text: str, previous: FileRecord | None) -> list[str]:
+def _conflicts(
+    rendered: RenderedFile, on_disk: dict[str, dict[str, str]], previous: FileRecord | None
+) -> list[str]:
     """Managed keys changed on disk since the last apply, to something the fleet does not want."""
     if previous is None:
         return []
-    on_disk = ini.parse(old_text).as_dict()
     wanted = _wanted(rendered)
     found = []
     for section, keys in previous.managed.items():

@@ -12,6 +12,7 @@ that data; :mod:`provisioner.deploy` writes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,8 +27,9 @@ BACKUPS_KEPT = 10
 _BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.(?P<seq>[0-9]+)\.bak$")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def value_hash(value: str) -> str:
-    """The hash stored for a managed value (salted with the tool's name, hex)."""
+    """The hash stored for a managed value (salted with the tool's name, hex; remembered: seats share values)."""
     return hashlib.sha256(("microsip-provisioner\0" + value).encode("utf-8")).hexdigest()
 
 

@@ -35,11 +35,10 @@ class Location:
     root: Path
     parts: tuple[str, ...] = ()
     home: int = 0
+    path: Path = field(init=False, repr=False, compare=False)  # for messages; never opened by name
 
-    @property
-    def path(self) -> Path:
-        """The folder as a path (for messages; never opened by name below the root)."""
-        return self.root.joinpath(*self.parts)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", self.root.joinpath(*self.parts))
 
     def below(self, *more: str) -> Location:
         """A folder further down."""
@@ -52,11 +51,10 @@ class Spot:
 
     where: Location
     name: str
+    path: Path = field(init=False, repr=False, compare=False)  # for messages
 
-    @property
-    def path(self) -> Path:
-        """The file as a path (for messages)."""
-        return self.where.path / self.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", self.where.path / self.name)
 
 
 @dataclass(frozen=True)
