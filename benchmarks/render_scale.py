@@ -50,6 +50,7 @@ def generate(folder: Path, seats: int) -> Path:
     for i in range(seats):
         ext = 10000 + i
         (folder / "secrets" / f"{ext}.txt").write_text(f"pw-{ext}\n", encoding="utf-8")
+        (folder / "secrets" / f"{ext}.txt").chmod(0o600)  # secret files are private (else every seat warns)
         lines += [
             f"  - id: seat-{i:05d}",
             f"    user: user{i:05d}",
@@ -76,6 +77,7 @@ def generate_csv(folder: Path, seats: int) -> Path:
     for i in range(seats):
         ext = 10000 + i
         (folder / "secrets" / f"{ext}.txt").write_text(f"pw-{ext}\n", encoding="utf-8")
+        (folder / "secrets" / f"{ext}.txt").chmod(0o600)  # secret files are private (else every seat warns)
         profiles = "agent night" if i % 2 else "base"
         rows.append(
             f"seat-{i:05d},user{i:05d},{profiles},{ext},Agent Ünal {i},secrets/{ext}.txt,{ext + 50000},Queue,QUEUE_PW"
@@ -122,10 +124,33 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
     print(json.dumps({"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}))
 
 
+#: At five times the seats, no phase may take more than this many times the time or memory.
+GROWTH_LIMIT = 5.5
+
+
+def check_growth(small: dict[str, dict[str, float]], large: dict[str, dict[str, float]], factor: int) -> bool:
+    """Print each phase's growth from the small to the large fleet; False when any is super-linear."""
+    limit = GROWTH_LIMIT * factor / 5
+    ok = True
+    print(f"growth at {factor}x the seats (limit {limit:.1f}x):")
+    for phase, run in small.items():
+        if phase not in large or phase.startswith("floor"):
+            continue
+        time_ratio = large[phase]["seconds"] / max(run["seconds"], 1e-6)
+        memory_ratio = large[phase]["peak_mb"] / max(run["peak_mb"], 1e-6)
+        bad = time_ratio > limit or memory_ratio > limit
+        ok = ok and not bad
+        print(f"  {phase:<24} time {time_ratio:5.2f}x   memory {memory_ratio:5.2f}x{'   SUPER-LINEAR' if bad else ''}")
+    return ok
+
+
 def main() -> int:
     """Generate the fleet, run each phase in a child process, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seats", type=int, default=10_000)
+    parser.add_argument(
+        "--growth", action="store_true", help="also run at 5x the seats; exit 1 if any phase grows super-linearly"
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--fleet", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -133,10 +158,21 @@ def main() -> int:
     if args.phase:
         _phase(args.phase, args.fleet, args.out)
         return 0
+    small = _run_all(args.seats)
+    if args.growth:
+        large = _run_all(args.seats * 5)
+        if not check_growth(small, large, 5):
+            print("FAILED: a phase grows faster than the fleet", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _run_all(seats: int) -> dict[str, dict[str, float]]:
+    """Every phase for one fleet size; prints the table and returns the figures."""
     with tempfile.TemporaryDirectory(prefix="render-scale-") as tmp:
         folder = Path(tmp)
-        fleet = generate(folder / "fleet", args.seats)
-        csv_fleet = generate_csv(folder / "csv", args.seats)
+        fleet = generate(folder / "fleet", seats)
+        csv_fleet = generate_csv(folder / "csv", seats)
         results = {}
         phases = (
             "validate",
@@ -169,7 +205,7 @@ def main() -> int:
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}"
         )
-        print(f"fleet: {args.seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
+        print(f"fleet: {seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
         for phase, r in results.items():
             print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
         ratio = results["render"]["seconds"] / results["floor-durable"]["seconds"]
@@ -177,7 +213,7 @@ def main() -> int:
         print(f"render / durable floor: {ratio:.2f}x   render / plain-write floor: {plain:.2f}x")
         csv_ratio = results["render-memory-csv"]["seconds"] / results["render-memory"]["seconds"]
         print(f"CSV seat file / YAML seats (render in memory): {csv_ratio:.2f}x")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

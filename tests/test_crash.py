@@ -119,3 +119,47 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
         assert not [n for n in final if ".provisioner-tmp-" in n]
         shutil.rmtree(work)
     assert killed_mid_way >= 3, "the kills should land in the middle of the apply several times"
+
+
+def run_render(cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "render", "fleet.yaml", "--out", "out"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_during_a_batched_render_leaves_every_file_old_or_new(tmp_path: Path) -> None:
+    """render writes every temporary file, makes them durable together, then renames: kill it anywhere."""
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "fleet.yaml").write_text(fleet_text("Old Name"), encoding="utf-8")
+    assert run_render(base).wait(120) == 0
+    before = files(base / "out")
+    (base / "fleet.yaml").write_text(fleet_text("New Name"), encoding="utf-8")
+    finished = tmp_path / "finished"
+    shutil.copytree(base, finished)
+    start = time.monotonic()
+    assert run_render(finished).wait(120) == 0
+    duration = time.monotonic() - start
+    after = files(finished / "out")
+    assert before.keys() == after.keys() and len(after) == SEATS
+    rng = random.Random(20261127)
+    for round_ in range(ROUNDS // 2):
+        work = tmp_path / f"round{round_}"
+        shutil.copytree(base, work)
+        proc = run_render(work)
+        time.sleep(rng.uniform(0.0, duration))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        now = {n: d for n, d in files(work / "out").items() if ".provisioner-tmp-" not in n}
+        assert now.keys() == after.keys(), f"round {round_}: files appeared or vanished"
+        for name, data in now.items():
+            assert data in (before[name], after[name]), f"round {round_}: {name} is torn"
+        assert run_render(work).wait(120) == 0  # the next render finishes the job and tidies up
+        final = files(work / "out")
+        assert final == after, f"round {round_}: the next render left temporaries or old bytes"
+        shutil.rmtree(work)
