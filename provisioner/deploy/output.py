@@ -137,8 +137,11 @@ def write_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
         for temp, _ in temps:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-    for folder in sorted({path.parent for path, _ in pending}):
-        fsync_dir(folder)
+    if _CAN_SYNCFS and pending:  # the renames too, in one call rather than one per folder
+        _syncfs(pending[0][0].parent)
+    else:
+        for folder in sorted({path.parent for path, _ in pending}):
+            fsync_dir(folder)
     return [path for path, _ in pending]
 
 
