@@ -21,6 +21,7 @@ from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, quoted
 from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
+from provisioner.loading import long_lived
 from provisioner.models import fleet_models
 from provisioner.plan import (
     Drift,
@@ -446,6 +447,24 @@ def apply(
     if not dry_run:
         store.ensure()
     stamp = deploy.stamp_now()
+    with long_lived():
+        reports = _apply_all(fleet, chosen, fs, store, stamp, force, backup, rotate_passwords, diffs, progress)
+    fs.close()
+    return DeployResult(fleet, reports, warnings, dry_run=dry_run)
+
+
+def _apply_all(
+    fleet: Fleet,
+    chosen: Chosen,
+    fs: deploy.RealFS,
+    store: deploy.Store,
+    stamp: str,
+    force: bool,
+    backup: bool,
+    rotate_passwords: bool,
+    diffs: bool,
+    progress: Callable[[int, int], None] | None,
+) -> list[SeatReport]:
     reports = []
     for done, (_seat, rendered, target) in enumerate(chosen, start=1):
         report = SeatReport(None, target.seat_id)
@@ -463,8 +482,7 @@ def apply(
         reports.append(report)
         if progress:
             progress(done, len(chosen))
-    fs.close()
-    return DeployResult(fleet, reports, warnings, dry_run=dry_run)
+    return reports
 
 
 def verify(

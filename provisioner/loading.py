@@ -69,6 +69,23 @@ def bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Keep the cyclic garbage collector off what is already built, for a long per-seat loop.
+
+    The loaded and rendered fleet lives until the command ends; with it in the
+    collector's oldest generation, every full collection scans all of it again, so a
+    loop over 50,000 seats would cost more than five times one over 10,000.
+    ``gc.freeze`` moves it out of the collector's way (reference counting still frees
+    what is dropped).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def raw_text(value: Any) -> str | None:
     """The source text of a YAML number, or None for anything else."""
     return getattr(value, "raw", None)
