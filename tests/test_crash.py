@@ -41,14 +41,19 @@ def fleet_text(display: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_apply(cwd: Path) -> subprocess.Popen[bytes]:
+def run_tool(cwd: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m provisioner ARGS`` in a real child process (one we can kill)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "apply", "fleet.yaml"],
+        [sys.executable, "-m", "provisioner", *args],
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
+
+
+def run_apply(cwd: Path) -> subprocess.Popen[bytes]:
+    return run_tool(cwd, "apply", "fleet.yaml")
 
 
 def managed(manifest: bytes) -> object:
@@ -122,13 +127,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
 
 
 def run_render(cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "render", "fleet.yaml", "--out", "out"],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    return run_tool(cwd, "render", "fleet.yaml", "--out", "out")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
