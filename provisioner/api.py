@@ -268,7 +268,30 @@ class DeployResult:
         )
 
 
-Chosen = list[tuple[Seat, RenderedSeat, targets.SeatTarget]]
+Placed = list[tuple[targets.Spot, str, RenderedFile]]
+
+
+@dataclass
+class ChosenSeat:
+    """A seat to deploy: its rendered files, its target, and where each file goes there."""
+
+    seat: Seat
+    rendered: RenderedSeat
+    target: targets.SeatTarget
+    files: Placed  # (where, manifest name, rendered file)
+
+
+def _resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.SeatTarget]:
+    """Each seat's target; FleetError naming every seat whose target cannot be resolved."""
+    problems = Problems()
+    resolved: dict[str, targets.SeatTarget] = {}
+    for seat in seats:
+        try:
+            resolved[seat.id] = targets.resolve(seat, root)
+        except targets.TargetError as exc:
+            problems.errors.extend(exc.errors)
+    problems.raise_if_errors()
+    return resolved
 
 
 def _prepare(
@@ -278,40 +301,31 @@ def _prepare(
     environ: Mapping[str, str] | None,
     *,
     strict: bool = False,
-) -> tuple[Fleet, Chosen, list[Problem]]:
+) -> tuple[Fleet, list[ChosenSeat], list[Problem]]:
     """Load, render and resolve targets for the chosen seats; FleetError on any bad input."""
     fleet = load_fleet(fleet_path, strict=strict)
     seats = fleet.chosen(seat_ids)
-    problems = Problems()
-    resolved: dict[str, targets.SeatTarget] = {}
-    for seat in fleet.seats if seat_ids else seats:
-        try:
-            resolved[seat.id] = targets.resolve(seat, root)
-        except targets.TargetError as exc:
-            if seat in seats:
-                problems.errors.extend(exc.errors)
-    problems.raise_if_errors()
+    resolved = _resolve_targets(seats, root)
     rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ, root)}
-    _check_collisions(fleet, seats, rendered, resolved)
+    chosen = [
+        ChosenSeat(s, rendered[s.id], resolved[s.id], _placed_files(rendered[s.id], resolved[s.id])) for s in seats
+    ]
+    _check_collisions(chosen)
     warnings = list(fleet.warnings)
     for seat in seats:
         for note in resolved[seat.id].notes:
             warnings.append(Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True))
-    return fleet, [(s, rendered[s.id], resolved[s.id]) for s in seats], warnings
+    return fleet, chosen, warnings
 
 
-def _check_collisions(
-    fleet: Fleet,
-    seats: list[Seat],
-    rendered: dict[str, RenderedSeat],
-    resolved: dict[str, targets.SeatTarget],
-) -> None:
+def _check_collisions(chosen: list[ChosenSeat]) -> None:
     """Two seats whose files land on the same path are bad input (exit 2), naming both."""
     owners: dict[str, Seat] = {}
     problems = Problems()
     reported: set[tuple[str, str]] = set()
-    for seat in seats:
-        for spot, _, _ in _placed_files(rendered[seat.id], resolved[seat.id]):
+    for item in chosen:
+        seat = item.seat
+        for spot, _, _ in item.files:
             key = os.path.normcase(os.path.abspath(spot.path))  # noqa: PTH100 - lexical, never resolved
             other = owners.setdefault(key, seat)
             if other is seat or (other.id, seat.id) in reported:
@@ -328,12 +342,12 @@ def _check_collisions(
 
 def _plan_seat(
     fleet: Fleet,
-    rendered: RenderedSeat,
-    target: targets.SeatTarget,
+    item: ChosenSeat,
     fs: deploy.RealFS,
     store: deploy.Store,
     rotate: bool,
 ) -> SeatPlan:
+    target = item.target
     state = store.seat(target.seat_id, target.ini_path)
     notes: list[str] = []
     try:
@@ -342,7 +356,7 @@ def _plan_seat(
         manifest = None
         notes.append(f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it")
     changes = []
-    for spot, name, file in _placed_files(rendered, target):
+    for spot, name, file in item.files:
         old = fs.read(spot)
         earlier = manifest.files.get(name) if manifest else None
         if file.kind == "ini":
@@ -359,7 +373,7 @@ def _plan_seat(
     return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes)
 
 
-def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tuple[targets.Spot, str, RenderedFile]]:
+def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> Placed:
     """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
     home = target.ini.where
@@ -382,17 +396,26 @@ def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> list[tu
 
 def _seat_failure(report: SeatReport, exc: Exception, target: targets.SeatTarget) -> None:
     """Record why one seat could not be planned, applied or verified; the others go on."""
+    waiting, message = _failure(exc, target)
+    if waiting:
+        report.waiting = message
+    else:
+        report.error = message
+
+
+def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
+    """``(waiting, message)``: a profile folder not there yet is waiting; anything else failed."""
     if isinstance(exc, safefs.MissingFolder) and exc.home:
-        report.waiting = (
+        return True, (
             f"{exc.path} does not exist: {target.user or 'the user'} has not logged on yet "
             "(the profile folder is never created by this tool); run again after the first logon"
         )
-    elif isinstance(exc, safefs.MissingFolder):
-        report.error = f"{exc.path}: the target root does not exist (seat {target.seat_id})"
-    elif isinstance(exc, DeployError):
-        report.error = str(exc)
-    else:  # an OSError the layer below did not word: still this seat's failure alone
-        report.error = f"seat {target.seat_id}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+    if isinstance(exc, safefs.MissingFolder):
+        return False, f"{exc.path}: the target root does not exist (seat {target.seat_id})"
+    if isinstance(exc, DeployError):
+        return False, str(exc)
+    # an OSError the layer below did not word: still this seat's failure alone
+    return False, f"seat {target.seat_id}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def plan(
@@ -409,12 +432,12 @@ def plan(
     fs = deploy.RealFS()
     store = state_store(fleet_path, state)
     reports = []
-    for _seat, rendered, target in chosen:
-        report = SeatReport(None, target.seat_id)
+    for item in chosen:
+        report = SeatReport(None, item.seat.id)
         try:
-            report.plan = _plan_seat(fleet, rendered, target, fs, store, rotate_passwords)
+            report.plan = _plan_seat(fleet, item, fs, store, rotate_passwords)
         except (DeployError, OSError) as exc:
-            _seat_failure(report, exc, target)
+            _seat_failure(report, exc, item.target)
         finally:
             fs.release()
         reports.append(report)
@@ -455,7 +478,7 @@ def apply(
 
 def _apply_all(
     fleet: Fleet,
-    chosen: Chosen,
+    chosen: list[ChosenSeat],
     fs: deploy.RealFS,
     store: deploy.Store,
     stamp: str,
@@ -466,13 +489,13 @@ def _apply_all(
     progress: Callable[[int, int], None] | None,
 ) -> list[SeatReport]:
     reports = []
-    for done, (_seat, rendered, target) in enumerate(chosen, start=1):
-        report = SeatReport(None, target.seat_id)
+    for done, item in enumerate(chosen, start=1):
+        report = SeatReport(None, item.seat.id)
         try:
-            report.plan = _plan_seat(fleet, rendered, target, fs, store, rotate_passwords)
+            report.plan = _plan_seat(fleet, item, fs, store, rotate_passwords)
             report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
         except (DeployError, OSError) as exc:
-            _seat_failure(report, exc, target)
+            _seat_failure(report, exc, item.target)
         finally:
             fs.release()
         if report.plan is not None:
@@ -496,10 +519,10 @@ def verify(
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.RealFS()
     reports = []
-    for _seat, rendered, target in chosen:
-        report = SeatReport(None, target.seat_id)
+    for item in chosen:
+        report = SeatReport(None, item.seat.id)
         try:
-            for spot, name, file in _placed_files(rendered, target):
+            for spot, name, file in item.files:
                 current = fs.read(spot)
                 if file.kind == "ini":
                     report.drift += verify_ini(file, spot.path, current)
@@ -509,7 +532,7 @@ def verify(
                     report.drift += verify_contacts(file, spot.path, current)
         except (DeployError, OSError) as exc:
             report.drift = []
-            _seat_failure(report, exc, target)
+            _seat_failure(report, exc, item.target)
         finally:
             fs.release()
         reports.append(report)
@@ -539,14 +562,7 @@ def rollback(
     """Undo each named seat's last apply (or go back to the backups taken at ``to``); or list backups."""
     fleet = load_fleet(fleet_path)
     seats = fleet.chosen(seat_ids)
-    problems = Problems()
-    resolved = {}
-    for seat in seats:
-        try:
-            resolved[seat.id] = targets.resolve(seat, root)
-        except targets.TargetError as exc:
-            problems.errors.extend(exc.errors)
-    problems.raise_if_errors()
+    resolved = _resolve_targets(seats, root)
     store = state_store(fleet_path, state)
     fs = deploy.DryRunFS() if dry_run or list_only else deploy.RealFS()
     result = RollbackResult([])
@@ -569,9 +585,7 @@ def rollback(
             ]
             result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
         except (DeployError, OSError) as exc:
-            report = SeatReport(None, seat.id)
-            _seat_failure(report, exc, target)
-            result.errors.append((seat.id, report.error or report.waiting or ""))
+            result.errors.append((seat.id, _failure(exc, target)[1]))
         finally:
             fs.release()
     fs.close()

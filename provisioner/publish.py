@@ -77,8 +77,10 @@ def previous_keys(old: bytes | None) -> set[tuple[str, str]]:
     return found
 
 
-def seat_files(seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None) -> dict[str, bytes]:
-    """The files of one seat's folder: ``seat.ini`` and the launchers and phonebook it names."""
+def seat_files(
+    seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None
+) -> tuple[dict[str, bytes], str]:
+    """The files of one seat's folder (``seat.ini``, the launchers and phonebook it names) and its generation."""
     ini_file = rendered.ini
     seeded = set(ini_file.seeded)
     body: list[str] = []
@@ -122,6 +124,7 @@ def seat_files(seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous:
         body += [f"{name}={hashlib.sha256(data).hexdigest()}" for name, data in sorted(files.items())]
     body_bytes = "\r\n".join([*body, ""]).encode("utf-16-le")
     checksum = hashlib.sha256(body_bytes).hexdigest()
+    generation = checksum[:16]
     exe = seat.exe.replace("/", "\\")
     header = [
         "[Provisioner]",
@@ -129,7 +132,7 @@ def seat_files(seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous:
         f"seat={seat.id}",
         f"user={seat.user}",
         f"computer={seat.computer or ''}",
-        f"generation={checksum[:16]}",
+        f"generation={generation}",
         f"exe={ntpath.basename(exe)}",
         f"folder={ntpath.dirname(exe)}",
         f"mode={seat.install_mode}",
@@ -139,13 +142,7 @@ def seat_files(seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous:
         f"checksum={checksum}",
     ]
     files["seat.ini"] = ini.BOM + ("\r\n".join(header) + "\r\n\r\n").encode("utf-16-le") + body_bytes
-    return files
-
-
-def generation_of(payload: bytes) -> str:
-    """The generation id in a payload's header."""
-    head = ini.decode(payload)[0].partition("\r\n\r\n")[0]
-    return ini.parse(head).as_dict().get("provisioner", {}).get("generation", "")
+    return files, generation
 
 
 def build(
@@ -176,7 +173,7 @@ def build(
                 )
             )
             continue
-        files = seat_files(seat, rendered[seat.id], passwords=passwords, previous=previous.get(folder))
+        files, generation = seat_files(seat, rendered[seat.id], passwords=passwords, previous=previous.get(folder))
         for name, data in files.items():
             out.files[f"seats/{folder}/{name}"] = data
         out.seats.append(
@@ -185,7 +182,7 @@ def build(
                 "user": seat.user,
                 "computer": seat.computer,
                 "folder": f"seats/{folder}",
-                "generation": generation_of(files["seat.ini"]),
+                "generation": generation,
                 "passwords": passwords and any(a.get("password") for a in seat.accounts),
             }
         )

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +96,10 @@ def write_new_files(files: Iterable[tuple[Path, bytes, int]]) -> list[Path]:
     return [p for p, _, _ in pending]
 
 
-def write_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
-    """Write many files (``render`` output), 0600, each old or new after a crash, never torn.
+def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], int] | None = None) -> list[Path]:
+    """Write many files, in the order given, each old or new after a crash, never torn.
+
+    Files are 0600 (``render`` output may hold passwords) unless ``mode`` says otherwise.
 
     Rather than wait for the disk once per file, every file is first written to a
     temporary file beside it, then all of them are made durable together (one
@@ -122,7 +124,7 @@ def write_files(files: Iterable[tuple[Path, bytes]]) -> list[Path]:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 if hasattr(os, "fchmod"):
-                    os.fchmod(handle.fileno(), PRIVATE_FILE)
+                    os.fchmod(handle.fileno(), mode(path) if mode is not None else PRIVATE_FILE)
                 if not _CAN_SYNCFS:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -217,19 +219,20 @@ def write_share(out: Path, files: dict[str, bytes], *, private_prefix: str, stal
     fleet) are removed at the end.
     """
     ordered = sorted(files, key=lambda name: (name == "publish.json", name.endswith("/seat.ini"), name))
-    written = []
-    for name in ordered:
-        path = out / name
-        private = name.startswith(private_prefix)
-        make_folders(path.parent)
-        if not private:
-            for folder in [path.parent, *path.parent.parents]:
-                if folder == out or not folder.is_relative_to(out):
-                    break
-                os.chmod(folder, 0o755)
-        mode = PRIVATE_FILE if private else (0o755 if name.endswith(".exe") else 0o644)
-        write_atomic(path, files[name], mode=mode, sync_dir=False)
-        written.append(path)
+    shared = {(out / name).parent for name in ordered if not name.startswith(private_prefix)}
+    for folder in sorted(shared):
+        make_folders(folder)
+        for step in [folder, *folder.parents]:
+            if step == out or not step.is_relative_to(out):
+                break
+            os.chmod(step, 0o755)
+
+    def mode(path: Path) -> int:
+        if path.relative_to(out).as_posix().startswith(private_prefix):
+            return PRIVATE_FILE
+        return 0o755 if path.suffix == ".exe" else 0o644
+
+    written = write_files([(out / name, files[name]) for name in ordered], mode=mode)
     for gone in stale:
         shutil.rmtree(out / gone, ignore_errors=True)
     fsync_dir(out)

@@ -19,7 +19,7 @@ from provisioner import ini
 from provisioner.deploy.apply import backup_file_name, stamp_now
 from provisioner.deploy.targetfs import RealFS, Store
 from provisioner.errors import DeployError, quoted
-from provisioner.plan import unreadable_reason
+from provisioner.plan import read_ini
 from provisioner.state import (
     FileRecord,
     Manifest,
@@ -212,17 +212,16 @@ def _undo(
         if ours:
             return "restored from the backup", backup
         return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", _KEEP
-    reason = unreadable_reason(current) or unreadable_reason(backup)
-    if reason is not None:
-        return f"kept: it cannot be merged ({reason})", _KEEP
-    text, _ = ini.decode(current)
-    earlier = ini.raw_values(ini.decode(backup)[0])
+    now, before = read_ini(current), read_ini(backup)
+    if isinstance(now, str) or isinstance(before, str):
+        return f"kept: it cannot be merged ({now if isinstance(now, str) else before})", _KEEP
+    earlier = ini.raw_values(before.text)
     keys = [
         (section, key, earlier.get((section.lower(), key.lower())))
         for section, names in record.managed.items()
         for key in names
     ]
-    merged = ini.restore(text, keys)
+    merged = ini.restore(now.text, keys)
     if not merged.changed:
         return "managed keys already as before the apply", _KEEP
     return "managed keys restored (MicroSIP's own state since the apply kept)", ini.encode(merged.text)
@@ -239,8 +238,9 @@ def _after(manifest: Manifest, files: list[SeatFile], fs: RealFS, stamp: str) ->
         if data is None:
             continue
         record = FileRecord(earlier.kind, sha256=bytes_hash(data))
-        if earlier.kind == "ini" and unreadable_reason(data) is None:
-            on_disk = ini.parse(ini.decode(data)[0]).as_dict()
+        found = read_ini(data) if earlier.kind == "ini" else None
+        if found is not None and not isinstance(found, str):
+            on_disk = found.parsed.as_dict()
             for section, names in earlier.managed.items():
                 for key in names:
                     value = on_disk.get(section.lower(), {}).get(key.lower())
