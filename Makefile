@@ -26,11 +26,12 @@ test: $(STAMP) windows-tools lint typecheck unit
 # Debian's packages when missing and running as root; otherwise those tests skip and say why
 # -- except with CI=true, where a missing Wine fails the run.
 windows-tools:
-	@if command -v wine >/dev/null && command -v x86_64-w64-mingw32-gcc >/dev/null; then :; \
+	@if command -v wine >/dev/null && command -v x86_64-w64-mingw32-gcc >/dev/null \
+		&& command -v desktop-file-validate >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing wine and gcc-mingw-w64-x86-64 (Debian packages) for the Windows-side tests"; \
+		echo "installing wine, gcc-mingw-w64-x86-64 and desktop-file-utils (Debian packages) for the launcher tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wine wine64 gcc-mingw-w64-x86-64 make >/dev/null; \
+			wine wine64 gcc-mingw-w64-x86-64 desktop-file-utils make >/dev/null; \
 	elif [ "$$CI" = true ]; then echo "CI=true: Wine and MinGW-w64 are needed and cannot be installed" >&2; exit 1; \
 	else echo "note: Wine or MinGW-w64 missing: the Windows-side tests will be skipped"; fi
 
