@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -664,6 +664,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
     profiles: dict[str, tuple[LayerSource, list[str]] | None] = {}
     seat_sources: list[tuple[LayerSource, dict[str, Any]]] = []
     first_seen: dict[tuple[str, str], Loc] = {}
+    seat_seen: dict[str, tuple[Document, int]] = {}
 
     for doc in docs:
         data = doc.data
@@ -726,16 +727,16 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                 continue
             dumped = _dump(model, doc, prefix, label, version, problems, root)
             sid = dumped["id"]
-            where = doc.locate((*prefix, "id"))
-            if ("seat", sid) in first_seen:
+            if sid in seat_seen:  # positions are looked up only for the message
+                first_doc, first_index = seat_seen[sid]
                 problems.error(
-                    where,
+                    doc.locate((*prefix, "id")),
                     label,
-                    f"seat id {quoted(sid)} is used twice (first at {first_seen[('seat', sid)]}); "
+                    f"seat id {quoted(sid)} is used twice (first at {first_doc.locate(('seats', first_index, 'id'))}); "
                     "seat ids must be unique",
                 )
                 continue
-            first_seen[("seat", sid)] = where
+            seat_seen[sid] = (doc, i)
             layer = {k: v for k, v in dumped.items() if k in LAYER_FIELDS}
             seat_sources.append((LayerSource(doc, prefix, label, layer), dumped))
 
@@ -749,10 +750,11 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
         _layer_warnings(source, seat_accounts.get(id(source)), version, problems)
 
     seats = []
+    prefixes: dict[tuple[int, ...], _Prefix] = {}
     for source, dumped in seat_sources:
         if defaults_broken:
             continue  # the seat's own rules cannot be judged on a layer that did not validate
-        seat = _effective_seat(source, dumped, defaults, profiles, version, problems)
+        seat = _effective_seat(source, dumped, defaults, profiles, version, problems, prefixes)
         if seat is not None:
             seats.append(seat)
     if not seats and not problems.errors and not any(doc.data.get("seats") for doc in docs):
@@ -986,17 +988,17 @@ def _profile_order(
     broken = False
     applied: set[str] = set()
 
-    def visit(name: str, chain: list[str], where: Loc, label: str) -> None:
-        if name in chain:
+    def visit(name: str, chain: list[str], at: tuple[LayerSource, Path_], label: str) -> None:
+        if name in chain:  # `at` becomes a location only for an error: most seats never need one
             cycle = " -> ".join([*chain[chain.index(name) :], name])
-            problems.error(where, label, f"extends cycle: {cycle}; remove one of the `extends`")
+            problems.error(at[0].loc(at[1]), label, f"extends cycle: {cycle}; remove one of the `extends`")
             return
         if name in applied:
             return
         if name not in profiles:
             guess = catalogue.suggest(name, list(profiles))
             hint = f" (did you mean {quoted(guess)}?)" if guess else ""
-            problems.error(where, label, f"unknown profile {quoted(name)}{hint}")
+            problems.error(at[0].loc(at[1]), label, f"unknown profile {quoted(name)}{hint}")
             return
         entry = profiles[name]
         if entry is None:
@@ -1005,13 +1007,20 @@ def _profile_order(
             return
         psource, extends = entry
         for j, parent in enumerate(extends):
-            visit(parent, [*chain, name], psource.loc(("extends", j)), f"{psource.label}.extends[{j + 1}]")
+            visit(parent, [*chain, name], (psource, ("extends", j)), f"{psource.label}.extends[{j + 1}]")
         applied.add(name)
         order.append(psource)
 
     for i, name in enumerate(wanted):
-        visit(name, [], source.loc(("profiles", i)), f"{source.label}.profiles[{i + 1}]")
+        visit(name, [], (source, ("profiles", i)), f"{source.label}.profiles[{i + 1}]")
     return None if broken else order
+
+
+class _Prefix(NamedTuple):
+    """Defaults and a chain of profiles merged once, for every seat that uses that chain."""
+
+    layers: tuple[dict[str, Any], dict[Path_, Origin]]
+    account: tuple[dict[str, Any], dict[Path_, Origin]]
 
 
 def _effective_seat(
@@ -1021,15 +1030,24 @@ def _effective_seat(
     profiles: dict[str, tuple[LayerSource, list[str]] | None],
     version: str,
     problems: Problems,
+    prefixes: dict[tuple[int, ...], _Prefix],
 ) -> Seat | None:
     before = len(problems.errors)
     wanted = dumped.get("profiles") or []
     chosen = _profile_order(source, wanted, profiles, problems)
     if chosen is None or len(problems.errors) > before:
         return None
-    ordered = ([defaults] if defaults else []) + chosen + [source]
+    shared = ([defaults] if defaults else []) + chosen
+    ordered = [*shared, source]
     no_offset: Path_ = ()
-    merged, origins = merge_layers((_same_ini_spelling(layer.data, ordered), (layer, no_offset)) for layer in ordered)
+    base = prefixes.get(tuple(map(id, shared)))
+    if base is None:
+        base = _Prefix(
+            merge_layers((_same_ini_spelling(layer.data, shared), (layer, no_offset)) for layer in shared),
+            merge_layers(((layer.data.get("account") or {}), (layer, ("account",))) for layer in shared),
+        )
+        prefixes[tuple(map(id, shared))] = base
+    merged, origins = merge_layers([(_same_ini_spelling(source.data, ordered), (source, no_offset))], base.layers)
     effective = finalize(merged)
 
     accounts: list[dict[str, Any]] = []
@@ -1038,12 +1056,10 @@ def _effective_seat(
     if not raw_accounts:
         problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
     for i, account in enumerate(raw_accounts):
-        offset: Path_ = ("account",)
-        layers: list[tuple[dict[str, Any], Origin]] = [
-            (layer.data.get("account") or {}, (layer, offset)) for layer in ordered
-        ]
-        layers.append((account, (source, ("accounts", i))))
-        merged_account, account_origin = merge_layers(layers)
+        merged_account, account_origin = merge_layers(
+            [(source.data.get("account") or {}, (source, ("account",))), (account, (source, ("accounts", i)))],
+            base.account,
+        )
         final = finalize(merged_account)
         accounts.append(final)
         account_origins.append(account_origin)

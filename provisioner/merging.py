@@ -86,14 +86,16 @@ def finalize(value: Any) -> Any:
 
 def merge_layers(
     layers: Iterable[tuple[dict[str, Any], Origin]],
+    start: tuple[dict[str, Any], dict[Path_, Origin]] | None = None,
 ) -> tuple[dict[str, Any], dict[Path_, Origin]]:
     """Fold ``(data, origin)`` layers in order; return the result and each path's origin.
 
     Tombstones are kept in the result (call :func:`finalize`); the origin of a
-    removed value is the layer that removed it.
+    removed value is the layer that removed it. ``start`` is an earlier result to
+    fold onto (it is not changed): seats sharing profiles merge those once.
     """
-    merged: dict[str, Any] = {}
-    origins: dict[Path_, Origin] = {}
+    merged: dict[str, Any] = start[0] if start else {}
+    origins: dict[Path_, Origin] = dict(start[1]) if start else {}
     for data, origin in layers:
         if not data:
             continue

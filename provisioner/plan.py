@@ -203,8 +203,7 @@ def plan_ini(
     for section, key in merged.kept:
         if key.lower() == "password":
             notes.append(
-                f"[{section}] password: kept the one on disk "
-                "(MicroSIP encrypts it; --rotate-passwords replaces it)"
+                f"[{section}] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
             )
     for section, key in merged.written:
         if key.lower() == "password":
@@ -216,9 +215,7 @@ def plan_ini(
     return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record)
 
 
-def _conflicts(
-    rendered: RenderedFile, on_disk: dict[str, dict[str, str]], previous: FileRecord | None
-) -> list[str]:
+def _conflicts(rendered: RenderedFile, on_disk: dict[str, dict[str, str]], previous: FileRecord | None) -> list[str]:
     """Managed keys changed on disk since the last apply, to something the fleet does not want."""
     if previous is None:
         return []

@@ -70,6 +70,25 @@ def test_fold_matches_overlay(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert merged == overlay(a, b)
 
 
+targets = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["appdata", "portable"])}, optional={"root": st.sampled_from(["r", "s"])}
+    ),
+)
+
+
+@given(st.lists(st.tuples(layers, targets), min_size=1, max_size=5), st.integers(0, 5))
+def test_folding_onto_a_shared_start_matches_one_fold(parts: list[tuple[dict[str, Any], Any]], cut: int) -> None:
+    """Seats sharing profiles merge them once (``start``); the result and provenance must not change."""
+    named = [({**data, "target": target} if target else data, f"L{i}") for i, (data, target) in enumerate(parts)]
+    cut = min(cut, len(named))
+    start = merge_layers(named[:cut])
+    snapshot = (tagged(start[0]), dict(start[1]))
+    assert tuple(map(tagged, merge_layers(named[cut:], start))) == tuple(map(tagged, merge_layers(named)))
+    assert (tagged(start[0]), start[1]) == snapshot  # the shared start is never changed
+
+
 def test_provenance_names_the_layer_that_set_each_value() -> None:
     merged, origins = merge_layers(
         [
