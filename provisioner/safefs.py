@@ -181,26 +181,18 @@ class Folder:
         """Open the sub-folder ``name`` (None when missing and not ``create``); a link is refused."""
         check_name(name)
         path = self.path / name
-        if create:
-            try:
-                os.mkdir(name, 0o700, dir_fd=self.fd) if not WINDOWS else os.mkdir(path, 0o700)
-                created = True
-            except FileExistsError:
-                created = False
-            except OSError as exc:
-                raise DeployError(f"{path}: cannot create the folder: {_why(exc)}") from None
-        else:
-            created = False
         if WINDOWS:  # pragma: no cover - exercised on Windows only
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    _make_folder(path, name, None)
             return _windows_child(path)
-        try:
-            fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
-        except FileNotFoundError:
+        created = False
+        fd = self._open_folder(name)  # most folders exist: open first, create only when missing
+        if fd is None and create:
+            created = _make_folder(path, name, self.fd)
+            fd = self._open_folder(name)
+        if fd is None:
             return None
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                raise UnsafeError(f"{path}: is a link or not a folder; refused") from None
-            raise DeployError(f"{path}: cannot open the folder: {_why(exc)}") from None
         if created:
             try:
                 if owner is not None and running_as_root():
@@ -210,6 +202,17 @@ class Folder:
                 os.close(fd)
                 raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}") from None
         return Folder(fd, path)
+
+    def _open_folder(self, name: str) -> int | None:
+        """A descriptor on the sub-folder ``name`` (None when missing); a link is refused."""
+        try:
+            return os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                raise UnsafeError(f"{self.path / name}: is a link or not a folder; refused") from None
+            raise DeployError(f"{self.path / name}: cannot open the folder: {_why(exc)}") from None
 
     def names(self) -> list[str]:
         """The names in this folder, sorted."""
@@ -400,6 +403,17 @@ class Folder:
             os.close(fd)
 
 
+def _make_folder(path: Path, name: str, dir_fd: int | None) -> bool:
+    """Create a folder (0700); False when something of that name appeared meanwhile."""
+    try:
+        os.mkdir(name, 0o700, dir_fd=dir_fd) if dir_fd is not None else os.mkdir(path, 0o700)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise DeployError(f"{path}: cannot create the folder: {_why(exc)}") from None
+
+
 def _lock_fd(fd: int) -> None:
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         import msvcrt
@@ -458,7 +472,13 @@ def open_root(root: Path) -> Folder:
 
 
 def open_below(
-    root: Path, parts: tuple[str, ...], *, home: int, create: bool, base: Folder | None = None
+    root: Path,
+    parts: tuple[str, ...],
+    *,
+    home: int,
+    create: bool,
+    base: Folder | None = None,
+    owner: Owner | None = None,
 ) -> tuple[Folder, Owner | None] | None:
     """Open ``root/parts`` folder by folder, never following a link below ``root``.
 
@@ -466,11 +486,12 @@ def open_below(
     missing, :class:`MissingFolder` names it. Folders after it are created when
     ``create``, owned by the owner of the home folder; otherwise a missing one gives
     None. Returns the folder and the owner new files there should get. ``base`` is
-    ``root`` already opened by :func:`open_root` (it is not closed here).
+    ``root`` already opened by :func:`open_root` (it is not closed here), or a folder
+    below it that the caller opened this way: then ``owner`` is the one that walk gave.
     """
-    # ``base``: the root, opened earlier by the caller
     folder = Folder(os.dup(base.fd), base.path) if base is not None and not WINDOWS else open_root(root)
-    owner = folder.owner() if home == 0 else None
+    if home == 0 and owner is None:
+        owner = folder.owner()
     try:
         for index, part in enumerate(parts):
             may_create = create and index >= home

@@ -42,6 +42,7 @@ class RealFS:
         self.log: list[str] = []
         self._open: dict[tuple[Path, tuple[str, ...]], tuple[safefs.Folder, safefs.Owner | None]] = {}
         self._roots: dict[Path, safefs.Folder] = {}
+        self._missing: set[tuple[Path, tuple[str, ...]]] = set()
 
     def _root(self, root: Path) -> safefs.Folder:
         """The target root, opened once and kept for the next seats (the admin's, trusted)."""
@@ -58,17 +59,33 @@ class RealFS:
         key = (where.root, where.parts)
         found = self._open.get(key)
         if found is None:
-            base = self._root(where.root)
-            found = safefs.open_below(where.root, where.parts, home=where.home, create=create, base=base)
+            if not create and key in self._missing:
+                return None  # looked for already this seat: a later write creates it
+            found = self._walk(where, create)
             if found is not None:
                 self._open[key] = found
+                self._missing.discard(key)
+            else:
+                self._missing.add(key)
         return found
+
+    def _walk(self, where: Location, create: bool) -> tuple[safefs.Folder, safefs.Owner | None] | None:
+        """Open ``where`` from the nearest folder this seat already opened (or from its root)."""
+        for cut in range(len(where.parts) - 1, max(where.home, 1) - 1, -1):
+            above = self._open.get((where.root, where.parts[:cut]))
+            if above is not None:  # at or below the home folder: its owner is known
+                return safefs.open_below(
+                    above[0].path, where.parts[cut:], home=0, create=create, base=above[0], owner=above[1]
+                )
+        base = self._root(where.root)
+        return safefs.open_below(where.root, where.parts, home=where.home, create=create, base=base)
 
     def release(self) -> None:
         """Close the folders this seat opened (the roots stay open for the next seats)."""
         for folder, _ in self._open.values():
             folder.close()
         self._open.clear()
+        self._missing.clear()
 
     def close(self) -> None:
         """Close everything, roots included."""
