@@ -476,6 +476,16 @@ def apply(
     return DeployResult(fleet, reports, warnings, dry_run=dry_run)
 
 
+#: Seats applied together, sharing each wait for the disk. Bounded so that their open
+#: folders stay well inside the descriptor limit and a failure loses little waiting.
+APPLY_BATCH = 64
+
+
+#: Seats applied together, sharing each wait for the disk. Bounded so that their open
+#: folders stay well inside the descriptor limit and a failed sync fails few seats.
+APPLY_BATCH = 64
+
+
 def _apply_all(
     fleet: Fleet,
     chosen: list[ChosenSeat],
@@ -488,24 +498,70 @@ def _apply_all(
     diffs: bool,
     progress: Callable[[int, int], None] | None,
 ) -> list[SeatReport]:
-    reports = []
-    for done, item in enumerate(chosen, start=1):
-        report = SeatReport(None, item.seat.id)
-        try:
-            report.plan = _plan_seat(fleet, item, fs, store, rotate_passwords)
-            report.outcome = deploy.apply_seat(report.plan, fs, force=force, backup=backup, stamp=stamp)
-        except (DeployError, OSError) as exc:
-            _seat_failure(report, exc, item.target)
-        finally:
-            fs.release()
-        if report.plan is not None:
-            report.plan.manifest = None  # applied: what remains is the report
-            for change in report.plan.files:
-                change.release(keep_diff=diffs)
-        reports.append(report)
-        if progress:
-            progress(done, len(chosen))
+    """Apply seat by seat, in batches: each batch's files are staged, made durable together, then renamed.
+
+    Every seat keeps its own guarantees (its lock, old-or-new files, its manifest written
+    last, after its renames are durable); a batch only shares the waits for the disk.
+    """
+    reports: list[SeatReport] = []
+    for first in range(0, len(chosen), APPLY_BATCH):
+        batch = [_SeatRun(item, SeatReport(None, item.seat.id)) for item in chosen[first : first + APPLY_BATCH]]
+        running = []
+        for run in batch:
+            try:
+                run.report.plan = _plan_seat(fleet, run.item, fs, store, rotate_passwords)
+            except (DeployError, OSError) as exc:
+                _seat_failure(run.report, exc, run.item.target)
+                continue
+            run.steps = deploy.seat_steps(run.report.plan, fs, force=force, backup=backup, stamp=stamp)
+            if run.resume():
+                running.append(run)
+        for _ in range(2):  # staged files, then renames and manifests, become durable
+            try:
+                fs.make_durable()
+            except OSError as exc:
+                for run in running:
+                    run.fail(exc)
+                running = []
+            running = [run for run in running if run.resume()]
+        fs.release()
+        for run in batch:
+            plan = run.report.plan
+            if plan is not None:
+                plan.manifest = None  # applied: what remains is the report
+                for change in plan.files:
+                    change.release(keep_diff=diffs)
+            reports.append(run.report)
+            if progress:
+                progress(len(reports), len(chosen))
     return reports
+
+
+@dataclass
+class _SeatRun:
+    """One seat's apply while its batch runs."""
+
+    item: ChosenSeat
+    report: SeatReport
+    steps: deploy.Steps | None = None
+
+    def resume(self) -> bool:
+        """Run the seat to its next stop; False once it is done (its outcome or failure is in the report)."""
+        assert self.steps is not None
+        try:
+            next(self.steps)
+            return True
+        except StopIteration as done:
+            self.report.outcome = done.value
+        except (DeployError, OSError) as exc:
+            _seat_failure(self.report, exc, self.item.target)
+        return False
+
+    def fail(self, exc: Exception) -> None:
+        """Give up on the seat (what it staged is removed, nothing it did not rename is replaced)."""
+        assert self.steps is not None
+        self.steps.close()
+        _seat_failure(self.report, exc, self.item.target)
 
 
 def verify(

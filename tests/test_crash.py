@@ -2,8 +2,9 @@
 
 Each round restores the tree to its state before the apply, starts a real
 ``python -m provisioner apply`` in a subprocess, kills it at a random moment,
-and checks every ini and manifest. The manifest is written after the seat's
-ini, so it may lag behind (the next apply recovers: disk already equals the
+and checks every ini and manifest. Seats are applied in batches (files staged,
+made durable together, renamed, then the manifests); a seat's manifest is
+written after its ini, so it may lag behind (the next apply recovers: disk already equals the
 fleet, so that is no conflict) but must never claim a write that did not happen.
 """
 
@@ -25,6 +26,7 @@ from tests.conftest import REPO
 
 SEATS = 200
 ROUNDS = 20
+MAX_ROUNDS = 60
 
 
 def fleet_text(display: str) -> str:
@@ -67,6 +69,15 @@ def files(tree: Path) -> dict[str, bytes]:
     }
 
 
+def backups_present(tree: Path) -> bool:
+    """Every backup a manifest names exists (a manifest is renamed only after its seat's backups are)."""
+    for path in (tree / ".provisioner-state" / "targets").glob("*/manifest.json"):
+        name = json.loads(path.read_bytes())["files"]["microsip.ini"].get("backup")
+        if name and not (path.parent / "backups" / name).is_file():
+            return False
+    return True
+
+
 def state(tree: Path) -> dict[str, bytes]:
     """Each seat's manifest in the admin's state folder, by the seat's ini (relative to users/)."""
     out = {}
@@ -99,7 +110,9 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
 
     rng = random.Random(20261126)
     killed_mid_way = 0
-    for round_ in range(ROUNDS):
+    for round_ in range(MAX_ROUNDS):
+        if round_ >= ROUNDS and killed_mid_way >= 3:
+            break  # seats are written in batches: a kill may need a few more tries to land inside one
         work = tmp_path / f"round{round_}"
         shutil.copytree(base, work)
         proc = run_apply(work)
@@ -117,6 +130,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
                 assert now[name] == after[name], f"round {round_}: the manifest claims an unwritten {name}"
             else:
                 assert manifest == before_state[name], f"round {round_}: {name}'s manifest is neither old nor new"
+        assert backups_present(work), f"round {round_}: a manifest names a backup that is not there"
         # the next apply finishes the job: no conflict, no leftovers
         assert run_apply(work).wait(120) == 0
         final = files(work / "users")

@@ -339,16 +339,35 @@ def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, mo
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(microsip_written.utf16())
 
-    def full(fd: int) -> None:
+    def full(fd: int, data: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(safefs.os, "fsync", full)
+    monkeypatch.setattr(safefs.os, "write", full)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
     assert "No space left on device" in result.stdout
     assert JDOE.read_bytes() == microsip_written.utf16()
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
     assert not manifest_of("jdoe").exists()
+
+
+def test_a_failed_sync_writes_no_file_and_no_manifest(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged files are renamed only once the disk said they are safe; when it cannot, nothing replaces anything."""
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes(microsip_written.utf16())
+
+    def broken(self: deploy.RealFS) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(deploy.RealFS, "make_durable", broken)
+    result = run_cli("apply", "fleet.yaml", env=ENV)
+    assert result.exit_code == 3
+    assert "Input/output error" in result.stdout
+    assert JDOE.read_bytes() == microsip_written.utf16() and not ALICE.exists()
+    assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
+    assert not manifest_of("jdoe").exists() and not manifest_of("alice").exists()
 
 
 def test_file_replaced_mid_run_is_not_overwritten(

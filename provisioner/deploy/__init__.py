@@ -10,7 +10,7 @@
   :mod:`~provisioner.deploy.rollback` undoes it.
 """
 
-from provisioner.deploy.apply import SeatOutcome, apply_seat, backup_file_name, stamp_now
+from provisioner.deploy.apply import SeatOutcome, Steps, apply_seat, backup_file_name, seat_steps, stamp_now
 from provisioner.deploy.output import write_atomic, write_files, write_new_files, write_share, write_tree
 from provisioner.deploy.rollback import (
     NOTHING_RECORDED,
@@ -32,11 +32,13 @@ __all__ = [
     "RollbackOutcome",
     "SeatFile",
     "SeatOutcome",
+    "Steps",
     "Store",
     "apply_seat",
     "backup_file_name",
     "list_backups",
     "rollback_seat",
+    "seat_steps",
     "stamp_now",
     "write_atomic",
     "write_files",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner.deploy.targetfs import RealFS, Store
+from provisioner.deploy.targetfs import RealFS, Staged, Store
 from provisioner.errors import DeployError
 from provisioner.plan import FileChange, SeatPlan
+from provisioner.safefs import Unchanged
 from provisioner.state import (
     Manifest,
     backup_name,
@@ -46,6 +48,10 @@ def _spot(change: FileChange) -> Spot:
     return change.spot
 
 
+#: What :func:`seat_steps` yields between its steps: the caller makes what was written durable.
+Steps = Generator[None, None, SeatOutcome]
+
+
 def apply_seat(
     plan: SeatPlan,
     fs: RealFS,
@@ -54,12 +60,42 @@ def apply_seat(
     backup: bool = True,
     stamp: str | None = None,
 ) -> SeatOutcome:
+    """Carry out one seat's plan on its own (see :func:`seat_steps`; ``apply`` batches many)."""
+    steps = seat_steps(plan, fs, force=force, backup=backup, stamp=stamp)
+    try:
+        while True:
+            next(steps)
+            fs.make_durable()
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+def seat_steps(
+    plan: SeatPlan,
+    fs: RealFS,
+    *,
+    force: bool = False,
+    backup: bool = True,
+    stamp: str | None = None,
+) -> Steps:
     """Carry out one seat's plan: check, back up, write atomically, then the manifest last.
 
-    A seat in conflict is left untouched unless ``force``. A file that changed on
-    disk since it was planned is not overwritten (DeployError). Raises DeployError
-    on I/O failures; files already replaced stay consistent (old or new bytes),
-    and the manifest is only written once every file of the seat is.
+    A generator, so that many seats can share each wait for the disk. It stops at two
+    points, and the caller makes everything written so far durable
+    (:meth:`RealFS.make_durable`) before resuming it:
+
+    1. backups and new files are staged under temporary names; then
+    2. they replace the old files (a file that changed on disk since it was read is not
+       replaced: DeployError), and the manifest is staged; last,
+    3. the manifest replaces the old one, once every rename before it is durable, so it
+       never claims a write that did not happen. Its own rename need not be durable: a
+       lost manifest update only lags behind.
+
+    A seat in conflict is left untouched unless ``force``; an unchanged seat stops at
+    once. Raises DeployError on I/O failures; files already replaced stay consistent
+    (old or new bytes), and what was staged but not committed is removed.
     """
     if plan.action == "conflict" and not force:
         return SeatOutcome(plan.seat_id, "conflict", message="; ".join(c for f in plan.files for c in f.conflicts))
@@ -69,57 +105,77 @@ def apply_seat(
     stamp = stamp or stamp_now()
     backups_dir = Store.backups(plan.state)
     outcome = SeatOutcome(plan.seat_id, "applied" if pending else "unchanged")
+    staged: list[tuple[Staged, Unchanged | None, FileChange | None]] = []
     with fs.lock(plan.state, f"seat {plan.seat_id}"):
-        for where in sorted({_spot(f).where for f in pending}, key=lambda w: str(w.path)):
-            fs.clean_temps(where)
-        fs.clean_temps(plan.state)
-        fs.clean_temps(backups_dir)
-        existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
-        earlier_files = plan.manifest.files if plan.manifest else {}
-        for change in plan.files:
-            record = change.record
-            record.changed, record.backup = False, None
-            record.existed = change.old is not None
-            record.sha256 = bytes_hash(change.new)
-            if not pending and change.name in earlier_files:
-                # a manifest-only update: the last apply that wrote files stays the one to roll back
-                earlier = earlier_files[change.name]
-                record.changed, record.backup = earlier.changed, earlier.backup
-                record.existed, record.sha256 = earlier.existed, earlier.sha256
-        for change in pending:
-            found = fs.read_stat(_spot(change))
-            current = found[0] if found is not None else None
-            if current != change.old:
-                raise DeployError(
-                    f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); run apply again"
-                )
-            if backup and current is not None:
-                name = backup_name(backup_file_name(change.name), stamp, existing_backups)
-                existing_backups.append(name)
-                fs.write(Spot(backups_dir, name), current, private=True, sync_folder=False)
-                change.record.backup = name
-                if not fs.dry_run:
-                    outcome.backups.append(backups_dir.path / name)
-            fs.write(_spot(change), change.new, private=change.kind == "ini", like=found[1] if found else None)
-            change.record.changed = True
-            outcome.written.append(change.path)
-        previous = plan.manifest
-        manifest = Manifest(
-            plan.fleet,
-            plan.seat_id,
-            {f.name: f.record for f in plan.files},
-            previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
-            stamp=stamp if pending else (previous.stamp if previous else ""),
-            undone=None if pending else (previous.undone if previous else None),
-        )
-        # Last, after every file's rename is durable. Its own rename need not be: a lost
-        # manifest update only lags behind, it never claims a write that did not happen.
-        fs.write(Store.manifest(plan.state), manifest.to_bytes(), private=True, sync_folder=False)
+        try:
+            for where in sorted({_spot(f).where for f in pending}, key=lambda w: str(w.path)):
+                fs.clean_temps(where)
+            fs.clean_temps(plan.state)
+            fs.clean_temps(backups_dir)
+            existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
+            _fill_records(plan, pending)
+            for change in pending:
+                found = fs.read_stat(_spot(change))
+                current = found[0] if found is not None else None
+                if current != change.old:
+                    raise DeployError(
+                        f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); run apply again"
+                    )
+                if backup and current is not None:
+                    name = backup_name(backup_file_name(change.name), stamp, existing_backups)
+                    existing_backups.append(name)
+                    staged.append((fs.stage(Spot(backups_dir, name), current, private=True), None, None))
+                    change.record.backup = name
+                like = found[1] if found else None
+                new = fs.stage(_spot(change), change.new, private=change.kind == "ini", like=like)
+                staged.append((new, Unchanged(like), change))
+            yield  # the staged files become durable
+
+            while staged:
+                item, unchanged, replaced = staged.pop(0)
+                fs.commit(item, unchanged_since=unchanged)
+                if replaced is None:
+                    if not fs.dry_run:
+                        outcome.backups.append(item.spot.path)
+                else:
+                    replaced.record.changed = True
+                    outcome.written.append(replaced.path)
+            previous = plan.manifest
+            manifest = Manifest(
+                plan.fleet,
+                plan.seat_id,
+                {f.name: f.record for f in plan.files},
+                previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
+                stamp=stamp if pending else (previous.stamp if previous else ""),
+                undone=None if pending else (previous.undone if previous else None),
+            )
+            staged.append((fs.stage(Store.manifest(plan.state), manifest.to_bytes(), private=True), None, None))
+            yield  # the renames and the staged manifest become durable
+
+            fs.commit(staged.pop()[0])
+        finally:
+            for item, _, _ in staged:  # a failure, or the caller gave up on this seat
+                fs.discard(item)
         protect = _referenced_backups(manifest)
         for change in pending:
             for old in backups_to_prune(backup_file_name(change.name), existing_backups, protect=protect):
                 fs.remove(Spot(backups_dir, old))
     return outcome
+
+
+def _fill_records(plan: SeatPlan, pending: list[FileChange]) -> None:
+    """Each file's record before anything is written (backup and ``changed`` are set as they happen)."""
+    earlier_files = plan.manifest.files if plan.manifest else {}
+    for change in plan.files:
+        record = change.record
+        record.changed, record.backup = False, None
+        record.existed = change.old is not None
+        record.sha256 = bytes_hash(change.new)
+        if not pending and change.name in earlier_files:
+            # a manifest-only update: the last apply that wrote files stays the one to roll back
+            earlier = earlier_files[change.name]
+            record.changed, record.backup = earlier.changed, earlier.backup
+            record.existed, record.sha256 = earlier.existed, earlier.sha256
 
 
 def _same_records(plan: SeatPlan) -> bool:

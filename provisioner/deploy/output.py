@@ -125,10 +125,10 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
                 handle.write(data)
                 if hasattr(os, "fchmod"):
                     os.fchmod(handle.fileno(), mode(path) if mode is not None else PRIVATE_FILE)
-                if not _CAN_SYNCFS:
+                if not CAN_SYNCFS:
                     handle.flush()
                     os.fsync(handle.fileno())
-        if _CAN_SYNCFS and pending:
+        if CAN_SYNCFS and pending:
             _syncfs(pending[0][0].parent)
         for temp, path in temps:
             os.replace(temp, path)
@@ -139,7 +139,7 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
         for temp, _ in temps:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-    if _CAN_SYNCFS and pending:  # the renames too, in one call rather than one per folder
+    if CAN_SYNCFS and pending:  # the renames too, in one call rather than one per folder
         _syncfs(pending[0][0].parent)
     else:
         for folder in sorted({path.parent for path, _ in pending}):
@@ -159,18 +159,24 @@ def _load_syncfs() -> Any:
 
 
 _SYNCFS = _load_syncfs()
-_CAN_SYNCFS = _SYNCFS is not None
+#: Whether :func:`syncfs` is available here.
+CAN_SYNCFS = _SYNCFS is not None
 
 
 def _syncfs(folder: Path) -> None:
     """Make everything written to ``folder``'s file system durable, in one call."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        if _SYNCFS(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
+        syncfs(fd)
     finally:
         os.close(fd)
+
+
+def syncfs(fd: int) -> None:
+    """``syncfs`` on the file system holding the open ``fd`` (Linux only: see :data:`CAN_SYNCFS`)."""
+    if _SYNCFS(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
 
 
 def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:

@@ -14,10 +14,11 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from provisioner import safefs
-from provisioner.deploy.output import PRIVATE_FILE, make_folders
+from provisioner.deploy.output import CAN_SYNCFS, PRIVATE_FILE, make_folders, syncfs
 from provisioner.targets import Location, Spot
 
 #: Files below a target root larger than this are refused before they are read. It is well
@@ -43,6 +44,7 @@ class RealFS:
         self._open: dict[tuple[Path, tuple[str, ...]], tuple[safefs.Folder, safefs.Owner | None]] = {}
         self._roots: dict[Path, safefs.Folder] = {}
         self._missing: set[tuple[Path, tuple[str, ...]]] = set()
+        self._dirty: dict[int, safefs.Folder] = {}  # folders written to since the last make_durable
 
     def _root(self, root: Path) -> safefs.Folder:
         """The target root, opened once and kept for the next seats (the admin's, trusted)."""
@@ -81,7 +83,11 @@ class RealFS:
         return safefs.open_below(where.root, where.parts, home=where.home, create=create, base=base)
 
     def release(self) -> None:
-        """Close the folders this seat opened (the roots stay open for the next seats)."""
+        """Close the folders the seats since the last call opened (the roots stay open).
+
+        Staged files must be committed (and made durable) or discarded before.
+        """
+        self._dirty.clear()
         for folder, _ in self._open.values():
             folder.close()
         self._open.clear()
@@ -131,6 +137,14 @@ class RealFS:
         (when we run as root), 0600 when ``private``, else 0644.
         """
         self.log.append(f"write {spot.path} ({len(data)} bytes)")
+        folder, mode, owner = self._destination(spot, private, like)
+        folder.write(spot.name, data, mode=mode, owner=owner)
+        if sync_folder:
+            folder.sync()
+
+    def _destination(
+        self, spot: Spot, private: bool, like: os.stat_result | None
+    ) -> tuple[safefs.Folder, int, safefs.Owner | None]:
         opened = self._folder(spot.where, create=True)
         assert opened is not None  # created
         folder, owner = opened
@@ -141,9 +155,48 @@ class RealFS:
             mode = PRIVATE_FILE if private else SHARED_FILE
         if private:
             mode &= 0o700
-        folder.write(spot.name, data, mode=mode, owner=owner)
-        if sync_folder:
-            folder.sync()
+        return folder, mode, owner
+
+    # -- batched writes: stage many files, make them durable together, then rename --
+
+    def stage(self, spot: Spot, data: bytes, *, private: bool, like: os.stat_result | None = None) -> Staged:
+        """Write the new bytes beside ``spot`` under a temporary name (see :meth:`write` for modes).
+
+        Nothing is replaced until :meth:`commit`, and a staged file is durable only after
+        :meth:`make_durable` (where the platform can sync a whole file system at once;
+        elsewhere each staged file is fsynced here).
+        """
+        self.log.append(f"write {spot.path} ({len(data)} bytes)")
+        folder, mode, owner = self._destination(spot, private, like)
+        temp = folder.stage(spot.name, data, mode=mode, owner=owner, durable=not CAN_SYNCFS)
+        self._dirty[folder.fd] = folder
+        return Staged(spot, folder, temp)
+
+    def commit(self, staged: Staged, *, unchanged_since: safefs.Unchanged | None = None) -> None:
+        """Rename a staged file into place (durable after the next :meth:`make_durable`)."""
+        staged.folder.commit(staged.temp, staged.spot.name, unchanged_since=unchanged_since)
+        self._dirty[staged.folder.fd] = staged.folder
+
+    def discard(self, staged: Staged) -> None:
+        """Remove a staged file that will not be committed."""
+        staged.folder.discard(staged.temp)
+
+    def make_durable(self) -> None:
+        """Make every file staged and every rename done since the last call durable.
+
+        One ``syncfs`` per file system on Linux; elsewhere staged files were fsynced
+        when written and each folder that saw a rename is fsynced here.
+        """
+        folders, self._dirty = self._dirty, {}
+        if CAN_SYNCFS:
+            devices: dict[int, int] = {}
+            for fd in folders:
+                devices.setdefault(os.fstat(fd).st_dev, fd)
+            for fd in devices.values():
+                syncfs(fd)
+        else:
+            for folder in folders.values():
+                folder.sync()
 
     def remove(self, spot: Spot) -> None:
         """Delete a file (missing is fine; a link is removed itself, never followed)."""
@@ -167,6 +220,15 @@ class RealFS:
             yield
 
 
+@dataclass
+class Staged:
+    """A file written beside its place under a temporary name, waiting for its rename."""
+
+    spot: Spot
+    folder: safefs.Folder
+    temp: str
+
+
 class DryRunFS(RealFS):
     """Walks the same code path as :class:`RealFS` but records writes instead of doing them."""
 
@@ -184,6 +246,20 @@ class DryRunFS(RealFS):
         """Record the write."""
         self.log.append(f"would write {spot.path} ({len(data)} bytes)")
 
+    def stage(self, spot: Spot, data: bytes, *, private: bool, like: os.stat_result | None = None) -> Staged:
+        """Record the write; nothing is staged."""
+        self.log.append(f"would write {spot.path} ({len(data)} bytes)")
+        return Staged(spot, _NO_FOLDER, "")
+
+    def commit(self, staged: Staged, *, unchanged_since: safefs.Unchanged | None = None) -> None:
+        """Nothing was staged."""
+
+    def discard(self, staged: Staged) -> None:
+        """Nothing was staged."""
+
+    def make_durable(self) -> None:
+        """Nothing was written."""
+
     def remove(self, spot: Spot) -> None:
         """Record the removal."""
         self.log.append(f"would remove {spot.path}")
@@ -195,6 +271,9 @@ class DryRunFS(RealFS):
     def lock(self, where: Location, what: str) -> Iterator[None]:
         """A dry run takes no lock (it writes nothing)."""
         yield
+
+
+_NO_FOLDER = safefs.Folder(-1, Path())  # a dry run stages nothing
 
 
 class Store:
