@@ -10,10 +10,12 @@ Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,22 +26,58 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import check_growth, generate  # noqa: E402
+from render_scale import check_growth, generate, parse_floor  # noqa: E402
 
 
-def _phase(fleet: Path, root: Path) -> None:
+def _phase(name: str, fleet: Path, root: Path) -> None:
     from provisioner import api
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()
-    result = api.apply(fleet, root=root)
-    seconds = time.perf_counter() - start
     statuses: dict[str, int] = {}
-    for report in result.seats:
-        status = report.status
-        statuses[status] = statuses.get(status, 0) + 1
+    if name == "floor-read":
+        _read_floor(fleet, root)
+    elif name == "floor-write":
+        _write_floor(fleet, root)
+    else:
+        result = api.verify(fleet, root=root) if name == "verify" else api.apply(fleet, root=root)
+        for report in result.seats:
+            status = report.status
+            statuses[status] = statuses.get(status, 0) + 1
+    seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "statuses": statuses}))
+
+
+def _deployed(root: Path) -> list[Path]:
+    """Every file an apply wrote: the inis below the tree and the manifests in the state folder."""
+    found = []
+    for folder, _, names in os.walk(root):
+        found += [Path(folder) / name for name in names if name != "lock"]
+    return sorted(found)
+
+
+def _read_floor(fleet: Path, root: Path) -> None:
+    """Parse the fleet, then read and hash every deployed file: what a run that changes nothing must do."""
+    parse_floor(fleet)
+    for path in _deployed(root):
+        hashlib.sha256(path.read_bytes()).digest()
+
+
+def _write_floor(fleet: Path, root: Path) -> None:
+    """Parse the fleet, then write the same files into a new tree durably, one at a time (temp, fsync, rename)."""
+    parse_floor(fleet)
+    copy = root.parent / "floor-write"
+    for path in _deployed(root):
+        data = path.read_bytes()  # bytes in hand before the clock would start, as render's floor has them
+        dest = copy / path.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        temp = dest.with_name("." + dest.name + ".tmp")
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(dest)
 
 
 def main() -> int:
@@ -49,12 +87,12 @@ def main() -> int:
     parser.add_argument(
         "--growth", action="store_true", help="also run at 5x the seats; exit 1 if a phase grows super-linearly"
     )
-    parser.add_argument("--phase", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--fleet", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        _phase(args.fleet, args.root)
+        _phase(args.phase, args.fleet, args.root)
         return 0
     small = _run_all(args.seats)
     if args.growth and not check_growth(small, _run_all(args.seats * 5), 5):
@@ -71,14 +109,23 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
         for i in range(seats):  # every user has logged on once: the profile folders exist
             (root / "users" / f"user{i:05d}").mkdir(parents=True)
         runs = {}
-        for name in ("apply (empty tree)", "apply again (no change)"):
+        phases = {
+            "apply (empty tree)": "apply",
+            "floor: parse + durable writes": "floor-write",
+            "apply again (no change)": "apply",
+            "verify": "verify",
+            "floor: parse + read, hash": "floor-read",
+        }
+        for name, phase in phases.items():
             proc = subprocess.run(
-                [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--root", str(root)],
+                [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)],
                 capture_output=True,
                 text=True,
                 check=True,
             )
             runs[name] = json.loads(proc.stdout)
+            if phase == "floor-write":
+                shutil.rmtree(root.parent / "floor-write")
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}"
@@ -86,9 +133,12 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
         print(f"fleet: {seats} seats, 3 profiles, 2 accounts each")
         for name, run in runs.items():
             print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB   {run['statuses']}")
-        first, second = runs.values()
-        print(f"second / first: {second['seconds'] / first['seconds']:.2f}")
-        return runs
+        seconds = {name: run["seconds"] for name, run in runs.items()}
+        write_floor, read_floor = seconds["floor: parse + durable writes"], seconds["floor: parse + read, hash"]
+        print(f"apply (empty) / its floor: {seconds['apply (empty tree)'] / write_floor:.2f}x")
+        print(f"apply (no change) / its floor: {seconds['apply again (no change)'] / read_floor:.2f}x")
+        print(f"verify / its floor: {seconds['verify'] / read_floor:.2f}x")
+        return {name: run for name, run in runs.items() if not name.startswith("floor")}
 
 
 if __name__ == "__main__":
