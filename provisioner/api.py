@@ -126,7 +126,7 @@ def _explain_seat(seat: Seat) -> list[ExplainRow]:
     def add(path: str, value: Any, origins: dict[Any, Any], key: tuple[Any, ...], fallback: str) -> None:
         origin = origins.get(key)
         if origin is None:
-            rows.append(ExplainRow(path, _shown(value), "-", fallback))
+            rows.append(ExplainRow(path, _shown(value), "-", seat.implied.get(key, fallback)))
         else:
             rows.append(ExplainRow(path, _shown(value), str(origin_loc(origin, key)), origin[0].label))
 
@@ -149,6 +149,8 @@ def _explain_seat(seat: Seat) -> list[ExplainRow]:
     for section, entries in seat.ini.items():
         for name, value in entries.items():
             add(f"ini.{section}.{name}", value, seat.origins, ("ini", section, name), "-")
+    if seat.enforce:
+        add("enforce", seat.enforce, seat.origins, ("enforce",), "-")
     for index, dial in enumerate(seat.speed_dials, start=1):
         text = f"{dial['label']} -> {dial['number']} ({dial.get('type') or 'call'})"
         add(f"speed_dials[{index}]", text, seat.origins, ("speed_dials",), "-")

@@ -67,6 +67,7 @@ LAYER_FIELDS = (
     "speed_dials",
     "contacts",
     "contacts_mode",
+    "enforce",
 )
 #: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
 CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
@@ -125,6 +126,10 @@ class Seat:
     origins: dict[Path_, Origin] = field(default_factory=dict)
     account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
     computer: str | None = None  # publish: this seat applies on one PC only
+    #: Runtime-rewritten [Settings] keys apply keeps at the fleet's value (the others are seeded).
+    enforce: list[str] = field(default_factory=list)
+    #: Values no layer set but the seat's other fields require, with the reason (``explain`` shows it).
+    implied: dict[Path_, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -1102,27 +1107,35 @@ def _effective_seat(
     seat_user = dumped.get("user") or dumped["id"]
     target_type = _check_target(target, origins, source, problems)
     install = effective.get("install") or {}
-    implied = "portable" if target_type == "portable" else "installed"
-    mode = install.get("mode") or implied
-    if target_type in ("appdata", "portable") and mode != implied:
+    mode_needed = "portable" if target_type == "portable" else "installed"
+    mode = install.get("mode") or mode_needed
+    if target_type in ("appdata", "portable") and mode != mode_needed:
         where = origins.get(("install", "mode"))
         problems.error(
             origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
             f"{source.label}.install.mode",
-            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, which needs {quoted(implied)}",
+            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, which needs {quoted(mode_needed)}",
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
     _check_launchers(effective, mode, exe, target_type, origins, source, problems)
     _check_phonebook(effective, origins, source, problems)
     if len(problems.errors) > before:
         return None
+    settings = effective.get("settings") or {}
+    implied: dict[Path_, str] = {}
+    if effective.get("speed_dials") and not any(name.lower() == "enableshortcuts" for name in settings):
+        # MicroSIP builds the speed-dial buttons only when [Settings] enableShortcuts=1 (default 0)
+        settings = {**settings, "enableShortcuts": True}
+        implied[("settings", "enableShortcuts")] = (
+            "implied by speed_dials: MicroSIP shows speed-dial buttons only with enableShortcuts=1"
+        )
     return Seat(
         id=dumped["id"],
         user=seat_user,
         computer=dumped.get("computer"),
         source=source,
         profiles=wanted,
-        settings=effective.get("settings") or {},
+        settings=settings,
         accounts=accounts,
         active_account=active,
         install_mode=mode,
@@ -1135,6 +1148,8 @@ def _effective_seat(
         contacts_mode=str(effective.get("contacts_mode") or "merge"),
         origins=origins,
         account_origins=account_origins,
+        enforce=list(effective.get("enforce") or []),
+        implied=implied,
     )
 
 

@@ -574,6 +574,7 @@ class LayerBase(BaseModel):
     contacts: list[Contact] | None = None
     contacts_file: Text = None
     contacts_mode: Literal["merge", "replace"] | None = None
+    enforce: EnforceList = None
 
     @field_validator("speed_dials")
     @classmethod
@@ -631,6 +632,40 @@ def _active(value: Any, info: ValidationInfo) -> Any:
 
 
 ActiveAccount = Annotated[Any, PlainValidator(_active), WithJsonSchema({"type": "integer", "minimum": 1})]
+
+
+#: ``[Settings]`` keys MicroSIP rewrites at run time that are not in ``settings:`` (the tool
+#: writes them from other fields): ``accountId`` comes from ``active_account``.
+ENFORCEABLE_EXTRA = ("accountId",)
+
+
+def _enforce(value: Any, info: ValidationInfo) -> Any:
+    """``enforce: [accountId, enableShortcuts]``: keys MicroSIP rewrites that apply keeps at the fleet's value."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail("expected a list of [Settings] key names, such as [accountId]")
+    version = (info.context or {}).get("version") or catalogue.default_version()
+    keys = catalogue.section_keys("settings", version)
+    allowed = [*ENFORCEABLE_EXTRA, *sorted(k.name for k in keys.values() if k.runtime_rewritten)]
+    by_lower = {name.lower(): name for name in allowed}
+    out = []
+    for name in value:
+        if name.lower() not in by_lower:
+            guess = catalogue.suggest(name, allowed)
+            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            raise _fail(
+                f"{quoted(name)} is not a key MicroSIP rewrites while it runs{hint}; "
+                "every other key is enforced already, and `enforce` takes only those MicroSIP rewrites "
+                "(accountId, enableShortcuts, ...)"
+            )
+        out.append(by_lower[name.lower()])
+    return out
+
+
+EnforceList = Annotated[Any, PlainValidator(_enforce), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
 
 
 @cache

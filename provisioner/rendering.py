@@ -325,7 +325,11 @@ def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
 def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
     """Keys written only where the file has no value: passwords, and state MicroSIP rewrites."""
     keys = catalogue.section_keys("settings", version)
+    enforced = {name.lower() for name in seat.enforce}
+    enforced |= {str(path[1]).lower() for path in seat.implied if path[0] == "settings"}  # needed, so kept
     found = [("settings", k.lower()) for k in seat.settings if keys[k.lower()].runtime_rewritten]
+    found.append(("settings", "accountid"))  # the user switches accounts in MicroSIP's menu or with /account:N
+    found = [(section, key) for section, key in found if key not in enforced]
     found += [(f"account{i}", "password") for i in range(1, len(seat.accounts) + 1)]
     return found
 
