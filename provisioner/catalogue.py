@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -53,7 +54,7 @@ class Key:
         """The accepted values in one MicroSIP version (some arrived later)."""
         if self.choices is None:
             return None
-        return tuple(c for c in self.choices if version >= self.choices_since.get(str(c), "0"))
+        return tuple(c for c in self.choices if not older(version, self.choices_since.get(str(c), "0")))
 
 
 @cache
@@ -93,6 +94,16 @@ def all_keys() -> tuple[Key, ...]:
             )
         )
     return tuple(keys)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"3.22.16"`` -> ``(3, 22, 16)``: versions compare by number (``3.100`` comes after ``3.22``)."""
+    return tuple(int(part) for part in re.findall(r"[0-9]+", version))
+
+
+def older(version: str, than: str) -> bool:
+    """Whether MicroSIP ``version`` comes before ``than`` (numerically, part by part)."""
+    return version_key(version) < version_key(than)
 
 
 def versions() -> tuple[str, ...]:

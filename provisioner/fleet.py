@@ -49,6 +49,7 @@ from provisioner.models import (
 from provisioner.secrets import SecretRef
 from provisioner.shortcuts import (
     PASSWORD_VARIABLE,
+    account_switch,
     cmd_problem,
     lnk_target_problem,
     split_flags,
@@ -1114,10 +1115,21 @@ def _effective_seat(
         problems.error(
             origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
             f"{source.label}.install.mode",
-            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, which needs {quoted(mode_needed)}",
+            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, "
+            f"which needs {quoted(mode_needed)}",
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
     _check_launchers(effective, mode, exe, target_type, origins, source, problems)
+    chosen_account = account_switch(str((effective.get("launch") or {}).get("args") or ""))
+    if raw_accounts and chosen_account is not None and chosen_account > len(raw_accounts):
+        count = len(raw_accounts)
+        problems.error(
+            seat_loc(origins, source, ("launch", "args")),
+            f"{source.label}.launch.args",
+            f"/account:{chosen_account} names an account the seat does not have: it has {count} "
+            f"account{'s' if count != 1 else ''} (numbered from 1); MicroSIP would find no such account "
+            "and only bring its window forward",
+        )
     _check_phonebook(effective, origins, source, problems)
     if len(problems.errors) > before:
         return None

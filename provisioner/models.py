@@ -448,7 +448,11 @@ def _ini_name(value: str, what: str) -> str | None:
 
 #: Speed-dial buttons MicroSIP shows (``[Shortcuts]`` keys 0..7).
 MAX_SPEED_DIALS = 8
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Control characters, TAB and line breaks included: MicroSIP's XML reader decodes only
+#: ``&lt; &amp; &gt; &apos; &quot; &#39;``, so a TAB or line break (written as ``&#9;``,
+#: ``&#10;``) would reach the phonebook as those six characters; in [Shortcuts] a line break
+#: would end the line.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def _field_text(value: Any, info: ValidationInfo) -> Any:
@@ -456,8 +460,11 @@ def _field_text(value: Any, info: ValidationInfo) -> Any:
     text = _text_field(value, info)
     if text is None:
         return None
-    if _XML_FORBIDDEN.search(text):
-        raise _fail(f"{show(text)} contains control characters, which MicroSIP's files cannot hold")
+    if _CONTROL.search(text):
+        raise _fail(
+            f"{show(text)} contains a control character (a tab or line break, say), which MicroSIP's "
+            "files cannot hold: its phonebook reader decodes no such escape; remove it"
+        )
     return text
 
 
@@ -478,15 +485,48 @@ ShortcutType = Annotated[
 ]
 
 
+#: Speed-dial types that act on the current call and need no number of their own.
+NUMBERLESS_SHORTCUTS = ("transfer", "attendedTransfer", "conference")
+#: Speed-dial types MicroSIP 3.22.3's free build only answers with "not available in the free version".
+NOT_IN_FREE_BUILD = {"3.22": ("runBatch", "callURL", "popURL")}
+
+
 class SpeedDial(BaseModel):
     """One speed-dial button: written as ``N=label;number;type;number2;presence`` in [Shortcuts]."""
 
     model_config = FORBID
     label: FieldText
-    number: FieldText
+    number: FieldText = None
     type: ShortcutType = "call"
     number2: FieldText = None
     presence: bool = False
+
+    @field_validator("label")
+    @classmethod
+    def _labelled(cls, value: Any) -> Any:
+        if not str(value or "").strip():
+            raise _fail("a speed dial needs a label: MicroSIP's own editor drops buttons without one")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _in_this_build(cls, value: Any, info: ValidationInfo) -> Any:
+        version = (info.context or {}).get("version") or catalogue.default_version()
+        if value in NOT_IN_FREE_BUILD.get(version, ()):
+            raise _fail(
+                f"{quoted(value)} buttons only show \"not available in the free version\" in MicroSIP {version}; "
+                f"use one of {', '.join(t for t in catalogue.shortcut_types() if t not in NOT_IN_FREE_BUILD[version])}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _number_when_needed(self) -> SpeedDial:
+        if self.type not in NUMBERLESS_SHORTCUTS and not str(self.number or "").strip():
+            raise _fail(
+                f"a {quoted(self.type)} button needs a number (only {', '.join(NUMBERLESS_SHORTCUTS)} "
+                "buttons act on the current call without one)"
+            )
+        return self
 
     @field_validator("label", "number", "number2")
     @classmethod
@@ -497,7 +537,7 @@ class SpeedDial(BaseModel):
 
     @model_validator(mode="after")
     def _fits_microsip_line(self) -> SpeedDial:
-        fields = [str(self.label), str(self.number), str(self.type), str(self.number2 or ""), "1"]
+        fields = [str(self.label), str(self.number or ""), str(self.type), str(self.number2 or ""), "1"]
         line = "0=" + ini.written_value(";".join(fields))
         units = utf16_units(line)
         if units > MAX_SHORTCUT_LINE:
@@ -552,6 +592,13 @@ class Contact(BaseModel):
     presence: bool | None = None
     starred: bool | None = None
     directory: bool | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _has_number(cls, value: Any) -> Any:
+        if not str(value if value is not None else "").strip():
+            raise _fail("a contact needs a number: MicroSIP drops a phonebook entry without one when it loads")
+        return value
 
 
 class SeatFile(BaseModel):

@@ -342,7 +342,7 @@ def speed_dial_rows(dials: list[dict[str, Any]]) -> list[tuple[str, str]]:
             dial = dials[slot]
             fields = [
                 dial["label"],
-                dial["number"],
+                dial.get("number") or "",
                 dial.get("type") or "call",
                 dial.get("number2") or "",
                 "1" if dial.get("presence") else "0",

@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner import catalogue
 from provisioner.errors import quoted
 
 #: Switches matched exactly, with the first MicroSIP version family that has them.
@@ -32,12 +33,14 @@ _DTMF = re.compile(r"^/dtmf:[0-9A-Da-d*#]+$")
 _TRANSFER = re.compile(r"^/transfer:\S+$")
 _ACCOUNT = re.compile(r"^/account:([0-9]+)(?: (\S+))?$")
 _NUMBER = re.compile(r"^\+?[0-9*#][0-9*#.\-]*$")
-_URI = re.compile(r"^(?i:sip|sips|tel|callto):\S+$")
+#: Prefixes MicroSIP's dial handler strips (case-insensitive) before dialling what follows.
+_URI = re.compile(r"^(?i:sip|tel|callto|dialpad|dial):\S+$")
+_SIPS = re.compile(r"^(?i:sips):")
 
 ARGS_FORMS = (
     "empty, /minimized, /exit, /answer, /hangupall, /hangupcalling, /hangupincoming, "
     "/dtmf:<digits>, /transfer:<number>, /account:<N> [number], or a number or "
-    "sip:/tel:/callto: URI to dial"
+    "sip:/tel:/callto:/dialpad:/dial: URI to dial"
 )
 
 
@@ -45,10 +48,31 @@ def _is_target(text: str) -> bool:
     return bool(_NUMBER.match(text) or _URI.match(text))
 
 
+def sips_problem(target: str) -> str | None:
+    """MicroSIP strips sip:, tel:, callto:, dialpad: and dial: before dialling -- but not sips:."""
+    if _SIPS.match(target):
+        bare = target.split(":", 1)[1]
+        return (
+            f"MicroSIP does not strip 'sips:' from {quoted(target)}: it would dial sip:{target}. "
+            f"Write {quoted(bare)} (or sip:{bare}); for an encrypted call set the account's transport to tls"
+        )
+    return None
+
+
+def account_switch(args: str) -> int | None:
+    """N of ``/account:N [number]``, or None."""
+    found = _ACCOUNT.match(args)
+    return int(found.group(1)) if found else None
+
+
 def check_args(args: str, version: str) -> str | None:
     """Why MicroSIP would not read ``args`` as intended, or None when it is fine."""
     if args == "":
         return None
+    for word in args.split(" "):
+        problem = sips_problem(word.split(":", 1)[1] if word.startswith(("/account:", "/transfer:")) else word)
+        if problem:
+            return problem
     if "/password:" in args:
         return (
             "'/password:' is refused: the password would be visible to every user in the "
@@ -56,14 +80,14 @@ def check_args(args: str, version: str) -> str | None:
         )
     since = SWITCHES.get(args)
     if since is not None:
-        if version < since:
+        if catalogue.older(version, since):
             return f"{args} is not understood by MicroSIP {version} (it arrived in {since})"
         return None
     if _DTMF.match(args) or _TRANSFER.match(args):
         return None
     account = _ACCOUNT.match(args)
     if account:
-        if version < "3.21":
+        if catalogue.older(version, "3.21"):
             return f"/account:N is not understood by MicroSIP {version} (it arrived in 3.21)"
         if int(account.group(1)) < 1:
             return "/account:N counts accounts from 1"
@@ -95,7 +119,7 @@ def check_args(args: str, version: str) -> str | None:
             f"MicroSIP would try to dial it. Use one of: {ARGS_FORMS}"
         )
     return (
-        f"{quoted(args)} is not a number or sip:/tel:/callto: URI; MicroSIP would try to dial it. "
+        f"{quoted(args)} is not a number or sip:/tel:/callto:/dialpad:/dial: URI; MicroSIP would try to dial it. "
         f"Use one of: {ARGS_FORMS}"
     )
 

@@ -53,7 +53,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         {"fleet.yaml": fleet("    acounts: []")},
         [
             "fleet.yaml:12:5: seats[alice].acounts: unknown key 'acounts' (did you mean 'accounts'?); "
-            "allowed here: install, target, launch, ini, speed_dials, contacts, contacts_file, contacts_mode, "
+            "allowed here: install, target, launch, ini, speed_dials, contacts, contacts_file, contacts_mode, enforce, "
             "settings, account, id, user, computer, profiles, accounts, active_account"
         ],
     ),

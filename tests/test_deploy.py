@@ -245,7 +245,10 @@ def test_no_secret_in_manifest_or_output(office: Path, run_cli: RunCli) -> None:
         assert "s3cret" not in text and "password" not in text.lower()
     jdoe = json.loads(manifests[1].read_text())["files"]["microsip.ini"]
     assert sorted(jdoe["managed"]["Account1"]) == ["displayName", "domain", "server", "transport", "username"]
-    assert sorted(jdoe["managed"]["Settings"]) == ["autoAnswer", "cmdCallStart"]  # accountId is seeded: the user switches accounts
+    assert sorted(jdoe["managed"]["Settings"]) == [
+        "autoAnswer",
+        "cmdCallStart",
+    ]  # accountId is seeded: the user switches accounts
     assert all(len(h) == 64 for h in jdoe["managed"]["Account1"].values())
 
 

@@ -102,3 +102,64 @@ def test_enforce_names_only_keys_microsip_rewrites(build_tree: BuildTree, run_cl
         "every other key is enforced already, and `enforce` takes only those MicroSIP rewrites "
         "(accountId, enableShortcuts, ...)"
     )
+
+
+def first_error(build_tree: BuildTree, run_cli: RunCli, text: str) -> str:
+    build_tree({"fleet.yaml": text})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2, result.output
+    return str(result.stderr.splitlines()[0])
+
+
+def test_account_switch_beyond_the_seats_accounts_is_refused(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """``/account:N`` with no [AccountN]: MicroSIP finds no such account and only brings its window forward."""
+    line = first_error(build_tree, run_cli, fleet(seat_extra="    launch: {args: '/account:3'}\n"))
+    assert line == (
+        "fleet.yaml:8:20: seats[ana].launch.args: /account:3 names an account the seat does not have: "
+        "it has 2 accounts (numbered from 1); MicroSIP would find no such account and only bring its window forward"
+    )
+    build_tree({"fleet.yaml": fleet(seat_extra="    launch: {args: '/account:2 sip:200'}\n")})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0
+
+
+def test_sips_is_not_a_prefix_microsip_strips(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """MicroSIP's dial handler strips tel:, sip:, callto:, dialpad: and dial: -- not sips: (it would dial sip:sips:)."""
+    line = first_error(build_tree, run_cli, fleet(seat_extra="    launch: {args: 'sips:200@example.com'}\n"))
+    assert line.endswith(
+        "MicroSIP does not strip 'sips:' from 'sips:200@example.com': it would dial sip:sips:200@example.com. "
+        "Write '200@example.com' (or sip:200@example.com); for an encrypted call set the account's transport to tls"
+    )
+    for accepted in ("tel:200", "callto:200", "dialpad:200", "dial:200", "SIP:200@example.com"):
+        build_tree({"fleet.yaml": fleet(seat_extra=f"    launch: {{args: '{accepted}'}}\n")})
+        assert run_cli("validate", "fleet.yaml").exit_code == 0, accepted
+
+
+def test_contact_fields_hold_only_what_microsip_decodes(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """MicroSIP's XML reader decodes only &lt; &amp; &gt; &apos; &quot; &#39;: a TAB would come back as '&#9;'."""
+    line = first_error(build_tree, run_cli, fleet(seat_extra='    contacts: [{name: "A\\tB", number: "1"}]\n'))
+    assert line == (
+        "fleet.yaml:8:23: seats[ana].contacts[1].name: 'A\\tB' contains a control character (a tab or line break, "
+        "say), which MicroSIP's files cannot hold: its phonebook reader decodes no such escape; remove it"
+    )
+    line = first_error(build_tree, run_cli, fleet(seat_extra='    contacts: [{name: "Desk", number: ""}]\n'))
+    assert line.endswith("a contact needs a number: MicroSIP drops a phonebook entry without one when it loads")
+
+
+def test_speed_dial_fields_follow_microsips_editor(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """MicroSIP's editor drops buttons without a label; transfer/conference act on the current call (no number)."""
+    line = first_error(build_tree, run_cli, fleet(seat_extra="    speed_dials: [{label: '', number: '200'}]\n"))
+    assert line.endswith("a speed dial needs a label: MicroSIP's own editor drops buttons without one")
+    line = first_error(build_tree, run_cli, fleet(seat_extra="    speed_dials: [{label: Desk}]\n"))
+    assert line.endswith(
+        "a 'call' button needs a number (only transfer, attendedTransfer, conference buttons act on the current "
+        "call without one)"
+    )
+    build_tree({"fleet.yaml": fleet(seat_extra="    speed_dials: [{label: Conf, type: conference}]\n")})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0
+    line = first_error(
+        build_tree, run_cli, fleet(seat_extra="    speed_dials: [{label: Web, number: x, type: popURL}]\n")
+    )
+    assert line.endswith(
+        "'popURL' buttons only show \"not available in the free version\" in MicroSIP 3.22; use one of call, video, "
+        "message, dtmf, transfer, attendedTransfer, conference"
+    )

@@ -257,7 +257,8 @@ def test_contacts_merge_keeps_the_users_own(build_tree: BuildTree, run_cli: RunC
     [
         (
             '  contacts: [{name: "A\\u0007", number: "1"}]',
-            "fleet.yaml:4:21: defaults.contacts[1].name: 'A\\x07' contains control characters, which MicroSIP's files cannot hold",
+            "fleet.yaml:4:21: defaults.contacts[1].name: 'A\\x07' contains a control character (a tab or line break, say), which MicroSIP's "
+            "files cannot hold: its phonebook reader decodes no such escape; remove it",
         ),
         (
             "  speed_dials: [" + ", ".join(f"{{label: a, number: '{i}'}}" for i in range(9)) + "]",
