@@ -6,6 +6,7 @@ Nothing here prints; the CLI decides how results look. Errors are raised as
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shlex
@@ -362,7 +363,7 @@ def _plan_seat(
         old = fs.read(spot)
         earlier = manifest.files.get(name) if manifest else None
         if file.kind == "ini":
-            change = plan_ini(file, spot.path, old, earlier, rotate_passwords=rotate)
+            change = plan_ini(file, spot.path, old, earlier, rotate_passwords=rotate, ansi=fleet.ansi)
             if notes and change.action != "conflict" and change.pending:
                 change.conflicts.extend(notes)
                 change.action = "conflict"
@@ -583,7 +584,7 @@ def verify(
             for spot, name, file in item.files:
                 current = fs.read(spot)
                 if file.kind == "ini":
-                    report.drift += verify_ini(file, spot.path, current)
+                    report.drift += verify_ini(file, spot.path, current, fleet.ansi)
                 elif file.kind == "owned":
                     report.drift += verify_owned(name, spot.path, file.data, current)
                 else:
@@ -784,11 +785,18 @@ def bundle(
     return BundleResult(out, sorted(built.files), built.warnings)
 
 
-def import_inis(paths: list[Path], *, name: str = "imported") -> Any:
-    """Existing microsip.ini files as a fleet YAML (checked to validate before it is returned)."""
+def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1252) -> Any:
+    """Existing microsip.ini files as a fleet YAML (checked to validate before it is returned).
+
+    A file without a BOM is read in the Windows ANSI ``code_page``, as MicroSIP reads it.
+    """
     from provisioner import importing
 
-    result = importing.import_inis(paths, name)
+    try:
+        codecs.lookup(f"cp{code_page}")
+    except LookupError:
+        raise UsageError(f"--code-page {code_page}: not a Windows ANSI code page this tool can read") from None
+    result = importing.import_inis(paths, name, ansi=f"cp{code_page}")
     try:
         load_fleet(Path("imported.yaml"), text=result.yaml)
     except FleetError as exc:

@@ -695,12 +695,19 @@ def status(share: Path, output_format: str) -> None:
 @main.command("import")
 @click.argument("inis", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--name", default="imported", show_default=True, help="The fleet's name.")
+@click.option(
+    "--code-page",
+    type=int,
+    default=1252,
+    show_default=True,
+    help="The PCs' Windows ANSI code page: MicroSIP reads an ini without a BOM in it.",
+)
 @handle_errors()
-def import_(inis: tuple[Path, ...], name: str) -> None:
+def import_(inis: tuple[Path, ...], name: str, code_page: int) -> None:
     """Turn existing microsip.ini files into a fleet YAML on stdout."""
     from provisioner import api
 
-    result = api.import_inis(list(inis), name=name)
+    result = api.import_inis(list(inis), name=name, code_page=code_page)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(result.yaml, nl=False)

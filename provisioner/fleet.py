@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
+from provisioner.ini import DEFAULT_ANSI
 from provisioner.loading import (
     Document,
     Path_,
@@ -172,6 +173,8 @@ class Fleet:
     documents: list[Document]
     seats: list[Seat]
     warnings: list[Problem]
+    #: The Python codec of the PCs' ANSI code page: how MicroSIP reads an ini without a BOM.
+    ansi: str = DEFAULT_ANSI
 
     _index: dict[str, Seat] | None = field(default=None, repr=False, compare=False)
 
@@ -786,6 +789,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
         documents=docs,
         seats=seats,
         warnings=problems.warnings,
+        ansi=f"cp{top.data['ansi_code_page']}" if top.data.get("ansi_code_page") else DEFAULT_ANSI,
     )
 
 

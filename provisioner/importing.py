@@ -101,8 +101,15 @@ def _is_default(key: catalogue.Key, value: Any) -> bool:
     return default is not None and default == value
 
 
-def _read(path: Path, taken: set[str], version: str, warnings: list[str]) -> ImportedSeat:
-    text, _ = ini.decode(path.read_bytes())
+def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: str) -> ImportedSeat:
+    data = path.read_bytes()
+    text, encoding = ini.decode(data, ansi)
+    if encoding != "utf-16-le" and not data.isascii():
+        mojibake = ini.utf8_as_ansi(data, ansi)
+        warnings.append(
+            f"{path}: no BOM, so read in the ANSI code page {ansi}, as MicroSIP reads it"
+            + (f"; the file is UTF-8, which MicroSIP shows as mojibake ({mojibake})" if mojibake else "")
+        )
     parsed = ini.parse(text)
     values = parsed.as_dict()
     names = {s.name.lower(): s.name for s in parsed.sections}
@@ -211,8 +218,13 @@ def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> li
     return dials
 
 
-def import_inis(paths: list[Path], name: str = "imported", version: str | None = None) -> ImportResult:
-    """Read ini files and build a fleet YAML; FleetError when a file is not an ini."""
+def import_inis(
+    paths: list[Path], name: str = "imported", version: str | None = None, ansi: str = ini.DEFAULT_ANSI
+) -> ImportResult:
+    """Read ini files (one without a BOM in the ``ansi`` code page, as MicroSIP does) into a fleet YAML.
+
+    FleetError when a file is not an ini.
+    """
     version = version or catalogue.default_version()
     errors = []
     for path in paths:
@@ -228,9 +240,9 @@ def import_inis(paths: list[Path], name: str = "imported", version: str | None =
         raise FleetError(errors)
     warnings: list[str] = []
     taken: set[str] = set()
-    seats = [_read(path, taken, version, warnings) for path in paths]
+    seats = [_read(path, taken, version, warnings, ansi) for path in paths]
     defaults = _shared(seats)
-    return ImportResult(_emit(name, version, defaults, seats), warnings, seats)
+    return ImportResult(_emit(name, version, defaults, seats, ansi), warnings, seats)
 
 
 def _shared(seats: list[ImportedSeat]) -> dict[str, dict[str, Any]]:
@@ -271,7 +283,7 @@ def comment_text(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: list[ImportedSeat]) -> str:
+def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: list[ImportedSeat], ansi: str) -> str:
     lines = [
         f"# Imported by microsip-provisioner from {len(seats)} ini file{'s' if len(seats) != 1 else ''}.",
         "# Left out: values equal to MicroSIP's defaults, state MicroSIP rewrites while it runs",
@@ -281,6 +293,8 @@ def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: l
         f"name: {_scalar(name)}",
         f"microsip: {_scalar(version)}",
     ]
+    if ansi != ini.DEFAULT_ANSI:
+        lines.append(f"ansi_code_page: {ansi[2:]}")
     if defaults.get("settings") or defaults.get("account"):
         lines.append("defaults:")
         for section in ("settings", "account"):

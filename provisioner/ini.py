@@ -57,12 +57,18 @@ class DecodeError(ValueError):
     """The bytes are not an ini file MicroSIP could read."""
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Decode ini bytes; return ``(text, encoding)``.
+#: The Windows ANSI code page MicroSIP reads a file without a BOM in, unless the fleet names another.
+DEFAULT_ANSI = "cp1252"
 
-    UTF-16LE with BOM is what MicroSIP writes; files without a BOM are read as
-    UTF-8 when they are valid UTF-8, else as Windows-1252 (the usual ANSI code page),
-    which is what MicroSIP would convert them from.
+
+def decode(data: bytes, ansi: str = DEFAULT_ANSI) -> tuple[str, str]:
+    """Decode ini bytes as MicroSIP reads them; return ``(text, encoding)``.
+
+    UTF-16LE with BOM is what MicroSIP writes. A file without a BOM is read by
+    Windows' profile API in the machine's ANSI code page (``ansi``; Windows-1252 in
+    Western Europe and the Americas) -- UTF-8 text included, which then shows as
+    mojibake (see :func:`utf8_as_ansi`). The tool reads it the same way, so what it
+    keeps of the file is what MicroSIP sees.
     """
     if data.startswith(BOM):
         body = data[len(BOM) :]
@@ -78,10 +84,23 @@ def decode(data: bytes) -> tuple[str, str]:
         raise DecodeError("UTF-16 big-endian, which MicroSIP cannot read")
     if b"\x00" in data:
         raise DecodeError("binary data (NUL bytes) in a file without a UTF-16 BOM")
+    return data.decode(ansi, errors="replace"), ansi
+
+
+def utf8_as_ansi(data: bytes, ansi: str = DEFAULT_ANSI) -> str | None:
+    """For UTF-8 text without a BOM that MicroSIP would read as mojibake: an example (``'Ã¼' for 'ü'``).
+
+    None when the file has a BOM, is plain ASCII, or is not UTF-8.
+    """
+    if data.startswith((BOM, codecs.BOM_UTF8)) or data.isascii():
+        return None
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        return None
+    first = next(c for c in text if not c.isascii())
+    seen = first.encode("utf-8").decode(ansi, errors="replace")
+    return f"{seen!r} for {first!r}"
 
 
 @dataclass

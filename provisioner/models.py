@@ -9,6 +9,7 @@ what one file says; rules that need the merged seat live in :mod:`provisioner.pl
 
 from __future__ import annotations
 
+import codecs
 import ntpath
 import re
 from collections.abc import Callable
@@ -514,7 +515,7 @@ class SpeedDial(BaseModel):
         version = (info.context or {}).get("version") or catalogue.default_version()
         if value in NOT_IN_FREE_BUILD.get(version, ()):
             raise _fail(
-                f"{quoted(value)} buttons only show \"not available in the free version\" in MicroSIP {version}; "
+                f'{quoted(value)} buttons only show "not available in the free version" in MicroSIP {version}; '
                 f"use one of {', '.join(t for t in catalogue.shortcut_types() if t not in NOT_IN_FREE_BUILD[version])}"
             )
         return value
@@ -715,6 +716,24 @@ def _enforce(value: Any, info: ValidationInfo) -> Any:
 EnforceList = Annotated[Any, PlainValidator(_enforce), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
 
 
+def _code_page(value: Any, info: ValidationInfo) -> Any:
+    """The Windows ANSI code page of the PCs (``1252``): how MicroSIP reads an ini without a BOM."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(f"{show(value)} is not a code page number; write it as Windows numbers it, such as 1252 or 1251")
+    try:
+        codecs.lookup(f"cp{value}")
+    except LookupError:
+        raise _fail(
+            f"{value} is not a Windows ANSI code page this tool can read (1250-1258, 874, 932, 936, 949, 950)"
+        ) from None
+    return int(value)
+
+
+AnsiCodePage = Annotated[Any, PlainValidator(_code_page), WithJsonSchema({"type": "integer"})]
+
+
 @cache
 def fleet_models(version: str) -> dict[str, type[BaseModel]]:
     """The layer, profile, seat, fleet and include models for one MicroSIP version."""
@@ -746,6 +765,7 @@ def fleet_models(version: str) -> dict[str, type[BaseModel]]:
         "version": (Literal[1], ...),
         "name": (Annotated[str, Field(pattern=NAME_PATTERN)], ...),
         "microsip": (versions | None, None),
+        "ansi_code_page": (AnsiCodePage, None),
         "templates": (Text, None),
         "include": (list[str] | None, None),
         "seat_files": seat_files,

@@ -96,12 +96,12 @@ class ReadIni:
     parsed: ini.Parsed
 
 
-def read_ini(data: bytes) -> ReadIni | str:
-    """The ini decoded and parsed, or why it is not an ini MicroSIP could have left."""
+def read_ini(data: bytes, ansi: str = ini.DEFAULT_ANSI) -> ReadIni | str:
+    """The ini decoded (as MicroSIP reads it) and parsed, or why it is not an ini MicroSIP could have left."""
     if len(data) > MAX_INI_BYTES:
         return f"{len(data)} bytes, far larger than any MicroSIP ini"
     try:
-        text, encoding = ini.decode(data)
+        text, encoding = ini.decode(data, ansi)
     except ini.DecodeError as exc:
         return str(exc)
     parsed = ini.parse(text)
@@ -119,6 +119,19 @@ def unreadable_reason(data: bytes) -> str | None:
     """Why ``data`` is not an ini MicroSIP could have left, or None when it is one."""
     found = read_ini(data)
     return found if isinstance(found, str) else None
+
+
+def encoding_note(data: bytes, encoding: str, ansi: str) -> str | None:
+    """What MicroSIP makes of a file without a BOM, or None for its own UTF-16LE."""
+    if encoding == "utf-16-le":
+        return None
+    mojibake = ini.utf8_as_ansi(data, ansi)
+    if mojibake:
+        return (
+            f"the file is UTF-8 without a BOM, which MicroSIP reads in the ANSI code page ({ansi}): it shows "
+            f"{mojibake}; its values are kept as MicroSIP reads them, and the fleet's are written correctly"
+        )
+    return f"converted from {encoding} (no BOM: MicroSIP reads it in the ANSI code page) to UTF-16LE with BOM"
 
 
 def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
@@ -172,13 +185,14 @@ def plan_ini(
     previous: FileRecord | None,
     *,
     rotate_passwords: bool = False,
+    ansi: str = ini.DEFAULT_ANSI,
 ) -> FileChange:
     """Plan one seat's ini against the bytes on disk and the manifest record of the last apply."""
     record = _record(rendered)
     name = rendered.name
     if old is None:
         return FileChange(path, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
-    found = read_ini(old)
+    found = read_ini(old, ansi)
     if isinstance(found, str):
         return FileChange(
             path,
@@ -208,8 +222,9 @@ def plan_ini(
     for section, key in merged.written:
         if key.lower() == "password":
             notes.append(f"[{section}] password: written (none on disk)")
-    if encoding != "utf-16-le":
-        notes.append(f"converted from {encoding} to UTF-16LE with BOM")
+    converted = encoding_note(old, encoding, ansi)
+    if converted:
+        notes.append(converted)
     conflicts = _conflicts(rendered, found.parsed.as_dict(), previous)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
     return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record)
@@ -266,15 +281,29 @@ class Drift:
     message: str
 
 
-def verify_ini(rendered: RenderedFile, path: Path, data: bytes | None) -> list[Drift]:
-    """Managed keys on disk that differ from the fleet (passwords: any non-empty one is in sync)."""
+def verify_ini(rendered: RenderedFile, path: Path, data: bytes | None, ansi: str = ini.DEFAULT_ANSI) -> list[Drift]:
+    """Managed keys on disk, as MicroSIP reads them, that differ from the fleet (any non-empty password is in sync).
+
+    A file without a BOM is read in the ANSI code page, as MicroSIP reads it; UTF-8 text
+    with non-ASCII characters is reported, since MicroSIP shows it as mojibake.
+    """
     if data is None:
         return [Drift(path, "", "the file does not exist")]
-    reason = unreadable_reason(data)
-    if reason is not None:
-        return [Drift(path, "", f"the file is not a readable ini ({reason})")]
-    on_disk = ini.parse(ini.decode(data)[0]).as_dict()
+    found = read_ini(data, ansi)
+    if isinstance(found, str):
+        return [Drift(path, "", f"the file is not a readable ini ({found})")]
+    on_disk = found.parsed.as_dict()
     drift = []
+    mojibake = ini.utf8_as_ansi(data, ansi)
+    if mojibake:
+        drift.append(
+            Drift(
+                path,
+                "",
+                f"UTF-8 without a BOM: MicroSIP reads it in the ANSI code page ({ansi}) and shows {mojibake}; "
+                "apply rewrites it as UTF-16LE",
+            )
+        )
     for section, entries in rendered.managed:
         for key, text in entries:
             pair = (section.lower(), key.lower())

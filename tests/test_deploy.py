@@ -126,14 +126,46 @@ def test_empty_password_on_disk_is_seeded(office: Path, run_cli: RunCli) -> None
     assert "+password=********" in result.stdout and "s3cret" not in result.stdout
 
 
-@pytest.mark.parametrize("encoding", ["cp1252", "utf-8"])
-def test_hand_made_files_are_converted(office: Path, run_cli: RunCli, encoding: str) -> None:
+def test_hand_made_files_are_converted(office: Path, run_cli: RunCli) -> None:
+    """A file without a BOM is read in the ANSI code page (Windows-1252 here), as MicroSIP reads it."""
     JDOE.parent.mkdir(parents=True)
-    JDOE.write_bytes("[Settings]\nringingSound=Klingelton ä.wav\n[Account1]\ndomain=example.com\n".encode(encoding))
+    JDOE.write_bytes("[Settings]\nringingSound=Klingelton ä.wav\n[Account1]\ndomain=example.com\n".encode("cp1252"))
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 0
-    assert f"  note: converted from {encoding} to UTF-16LE with BOM" in result.stdout
+    note = "  note: converted from cp1252 (no BOM: MicroSIP reads it in the ANSI code page) to UTF-16LE with BOM"
+    assert note in result.stdout
     assert values(JDOE)["settings"]["ringingsound"] == "Klingelton ä.wav"
+
+
+def test_utf8_without_bom_is_read_as_microsip_reads_it(office: Path, run_cli: RunCli) -> None:
+    """MicroSIP reads a UTF-8 file without a BOM in the ANSI code page: 'ä' shows as 'Ã¤'.
+
+    verify reports it (before, plan converted it while verify said in sync); apply keeps the
+    user's values as MicroSIP read them and writes the fleet's correctly.
+    """
+    JDOE.parent.mkdir(parents=True)
+    assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
+    text = text_of(JDOE).replace("[Settings]\r\n", "[Settings]\r\nringingSound=Klingelton ä.wav\r\n", 1)
+    JDOE.write_bytes(text.encode("utf-8"))
+    result = run_cli("verify", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 1
+    assert (
+        "UTF-8 without a BOM: MicroSIP reads it in the ANSI code page (cp1252) and shows 'Ã¤' for 'ä'; "
+        "apply rewrites it as UTF-16LE"
+    ) in result.stdout
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert "the file is UTF-8 without a BOM, which MicroSIP reads in the ANSI code page (cp1252)" in result.stdout
+    assert values(JDOE)["settings"]["ringingsound"] == "Klingelton Ã¤.wav"  # what MicroSIP itself would keep
+    assert run_cli("verify", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
+
+
+def test_the_fleet_names_the_pcs_code_page(office: Path, run_cli: RunCli) -> None:
+    """On Cyrillic Windows (code page 1251) MicroSIP reads a file without a BOM in cp1251."""
+    Path("fleet.yaml").write_text("ansi_code_page: 1251\n" + Path("fleet.yaml").read_text(), encoding="utf-8")
+    JDOE.parent.mkdir(parents=True)
+    JDOE.write_bytes("[Settings]\nringingSound=звонок.wav\n[Account1]\ndomain=example.com\n".encode("cp1251"))
+    assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
+    assert values(JDOE)["settings"]["ringingsound"] == "звонок.wav"
 
 
 def test_duplicates_resolved_as_windows_reads_them(office: Path, run_cli: RunCli) -> None:

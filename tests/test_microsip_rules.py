@@ -163,3 +163,20 @@ def test_speed_dial_fields_follow_microsips_editor(build_tree: BuildTree, run_cl
         "'popURL' buttons only show \"not available in the free version\" in MicroSIP 3.22; use one of call, video, "
         "message, dtmf, transfer, attendedTransfer, conference"
     )
+
+
+def test_import_reads_a_file_without_bom_as_microsip_does(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """Windows' profile API reads an ini without a BOM in the ANSI code page; import says so and does the same."""
+    body = "[Settings]\nringingSound={}\n[Account1]\nusername=100\ndomain=example.com\n"
+    build_tree({"a/microsip.ini": body.format("звонок.wav").encode("cp1251")})
+    result = run_cli("import", "a/microsip.ini", "--code-page", "1251")
+    assert result.exit_code == 0, result.output
+    assert 'ringingSound: "звонок.wav"' in result.stdout and "ansi_code_page: 1251" in result.stdout
+    assert (
+        "warning: a/microsip.ini: no BOM, so read in the ANSI code page cp1251, as MicroSIP reads it" in result.stderr
+    )
+    build_tree({"b/microsip.ini": body.format("Klingelton ä.wav").encode("utf-8")})
+    result = run_cli("import", "b/microsip.ini")
+    assert result.exit_code == 0, result.output
+    assert 'ringingSound: "Klingelton Ã¤.wav"' in result.stdout
+    assert "the file is UTF-8, which MicroSIP shows as mojibake ('Ã¤' for 'ä')" in result.stderr
