@@ -191,11 +191,18 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
 
 
 def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> list[dict[str, Any]]:
+    """The buttons MicroSIP shows: it reads [Shortcuts] 0, 1, ... and stops at the first empty slot."""
     dials = []
     for slot in range(8):
         raw = section.get(str(slot), "")
         if not raw:
-            continue
+            hidden = [str(n) for n in range(slot + 1, 8) if section.get(str(n))]
+            if hidden:
+                warnings.append(
+                    f"{where}: [Shortcuts] {', '.join(hidden)}: left out, as MicroSIP never shows them "
+                    f"(it stops reading at the empty slot {slot})"
+                )
+            break
         fields = raw.split(";")
         if len(fields) < 3:
             warnings.append(f"{where}: [Shortcuts] {slot}: {quoted(raw)} is not label;number;type; left out")

@@ -180,3 +180,17 @@ def test_import_reads_a_file_without_bom_as_microsip_does(build_tree: BuildTree,
     assert result.exit_code == 0, result.output
     assert 'ringingSound: "Klingelton Ã¤.wav"' in result.stdout
     assert "the file is UTF-8, which MicroSIP shows as mojibake ('Ã¤' for 'ä')" in result.stderr
+
+
+def test_import_brings_back_only_the_buttons_microsip_showed(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """MicroSIP reads [Shortcuts] 0, 1, ... up to the first empty slot; later entries never show."""
+    shortcuts = "[Shortcuts]\r\n0=Desk;200;call;;0\r\n1=\r\n2=Boss;300;call;;0\r\n"
+    body = "[Settings]\r\n" + shortcuts + "[Account1]\r\nusername=100\r\ndomain=example.com\r\n"
+    build_tree({"a/microsip.ini": ini.encode(body)})
+    result = run_cli("import", "a/microsip.ini")
+    assert result.exit_code == 0, result.output
+    assert "Desk" in result.stdout and "Boss" not in result.stdout
+    assert (
+        "warning: a/microsip.ini: [Shortcuts] 2: left out, as MicroSIP never shows them (it stops reading at the "
+        "empty slot 1)"
+    ) in result.stderr
