@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from provisioner.errors import quoted
 
-Section = Literal["settings", "account"]
+Section = Literal["settings", "account", "global"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,6 @@ class Key:
     versions: tuple[str, ...]
     notes: str
     source: str
-
-    @property
-    def ini_section(self) -> str:
-        """The section heading MicroSIP uses (``Settings`` or ``AccountN``)."""
-        return "Settings" if self.section == "settings" else "AccountN"
 
     def choices_for(self, version: str) -> tuple[Any, ...] | None:
         """The accepted values in one MicroSIP version (some arrived later)."""
@@ -116,9 +111,17 @@ def default_version() -> str:
     return str(raw()["default_version"])
 
 
-def shortcut_types() -> tuple[str, ...]:
-    """Speed-dial button types MicroSIP knows (``[Shortcuts]``)."""
-    return tuple(raw()["shortcut_types"])
+def shortcut_types(version: str | None = None) -> tuple[str, ...]:
+    """Speed-dial button types MicroSIP ``version`` knows (``[Shortcuts]``); all of them without one."""
+    by_version: dict[str, list[str]] = raw()["shortcut_types"]
+    if version is not None:
+        return tuple(by_version[version])
+    return tuple(dict.fromkeys(t for types in by_version.values() for t in types))
+
+
+def speed_dial_fields(version: str) -> int:
+    """Fields of a [Shortcuts] line: 3.22.16 adds a second label after ``presence``."""
+    return 5 if older(version, "3.22.16") else 6
 
 
 #: Keys that the tool writes itself and that a fleet cannot set directly.
@@ -153,6 +156,12 @@ def why_unknown(name: str, section: Section, version: str) -> str:
     if (section, name) in RESERVED or any((section, k.name) in RESERVED for k in find(name, section)):
         canonical = find(name, section)[0].name
         return f"{quoted(canonical)} cannot be set here; {RESERVED[(section, canonical)]}"
+    moved = [k for k in find(name, "global") if version in k.versions]
+    if moved and section == "settings":
+        return (
+            f"MicroSIP {version} keeps {quoted(moved[0].name)} in [Global] and writes it itself "
+            "(it is state, not configuration); remove it"
+        )
     same = find(name, section)
     if same and same[0].legacy:
         return f"{quoted(same[0].name)} is a legacy key that current MicroSIP ignores or deletes; remove it"

@@ -473,12 +473,13 @@ FieldText = Annotated[Any, PlainValidator(_field_text), WithJsonSchema({"type": 
 
 
 def _shortcut_type(value: Any, info: ValidationInfo) -> Any:
-    known = catalogue.shortcut_types()
+    version = (info.context or {}).get("version") or catalogue.default_version()
+    known = catalogue.shortcut_types(version)
     if value in known:
         return value
     guess = catalogue.suggest(str(value), list(known)) if isinstance(value, str) else None
     hint = f" (did you mean {quoted(guess)}?)" if guess else ""
-    raise _fail(f"{show(value)} is not a speed-dial type MicroSIP knows: {', '.join(known)}{hint}")
+    raise _fail(f"{show(value)} is not a speed-dial type MicroSIP {version} knows: {', '.join(known)}{hint}")
 
 
 ShortcutType = Annotated[
@@ -501,6 +502,15 @@ class SpeedDial(BaseModel):
     type: ShortcutType = "call"
     number2: FieldText = None
     presence: bool = False
+    label2: FieldText = None
+
+    @field_validator("label2")
+    @classmethod
+    def _second_label_since_3_22_16(cls, value: Any, info: ValidationInfo) -> Any:
+        version = (info.context or {}).get("version") or catalogue.default_version()
+        if value is not None and catalogue.speed_dial_fields(version) < 6:
+            raise _fail(f"a second label (`label2`) needs MicroSIP 3.22.16; MicroSIP {version} has no such field")
+        return value
 
     @field_validator("label")
     @classmethod
@@ -514,9 +524,10 @@ class SpeedDial(BaseModel):
     def _in_this_build(cls, value: Any, info: ValidationInfo) -> Any:
         version = (info.context or {}).get("version") or catalogue.default_version()
         if value in NOT_IN_FREE_BUILD.get(version, ()):
+            usable = [t for t in catalogue.shortcut_types(version) if t not in NOT_IN_FREE_BUILD[version]]
             raise _fail(
                 f'{quoted(value)} buttons only show "not available in the free version" in MicroSIP {version}; '
-                f"use one of {', '.join(t for t in catalogue.shortcut_types() if t not in NOT_IN_FREE_BUILD[version])}"
+                f"use one of {', '.join(usable)}"
             )
         return value
 
@@ -529,7 +540,7 @@ class SpeedDial(BaseModel):
             )
         return self
 
-    @field_validator("label", "number", "number2")
+    @field_validator("label", "number", "number2", "label2")
     @classmethod
     def _no_separator(cls, value: Any) -> Any:
         if isinstance(value, str) and ";" in value:
@@ -539,6 +550,7 @@ class SpeedDial(BaseModel):
     @model_validator(mode="after")
     def _fits_microsip_line(self) -> SpeedDial:
         fields = [str(self.label), str(self.number or ""), str(self.type), str(self.number2 or ""), "1"]
+        fields += [str(self.label2)] if self.label2 is not None else []
         line = "0=" + ini.written_value(";".join(fields))
         units = utf16_units(line)
         if units > MAX_SHORTCUT_LINE:

@@ -204,7 +204,7 @@ class Renderer:
             accounts.append(rows)
         sections = [(name, self._extra(seat, extra[name], name, problems)) for name in sorted(extra, key=str.lower)]
         if seat.speed_dials:
-            sections.insert(0, ("Shortcuts", speed_dial_rows(seat.speed_dials)))
+            sections.insert(0, ("Shortcuts", speed_dial_rows(seat.speed_dials, self.fleet.version)))
         return {
             "settings": settings,
             "accounts": accounts,
@@ -334,8 +334,8 @@ def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
     return found
 
 
-def speed_dial_rows(dials: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """[Shortcuts] keys 0..7 as ``label;number;type;number2;presence``; unused buttons are cleared."""
+def speed_dial_rows(dials: list[dict[str, Any]], version: str) -> list[tuple[str, str]]:
+    """[Shortcuts] keys 0..7 as ``label;number;type;number2;presence`` (3.22.16: ``;label2``); unused cleared."""
     rows = []
     for slot in range(MAX_SPEED_DIALS):
         if slot < len(dials):
@@ -347,6 +347,8 @@ def speed_dial_rows(dials: list[dict[str, Any]]) -> list[tuple[str, str]]:
                 dial.get("number2") or "",
                 "1" if dial.get("presence") else "0",
             ]
+            if catalogue.speed_dial_fields(version) == 6:
+                fields.append(dial.get("label2") or "")
             rows.append((str(slot), ini.written_value(";".join(fields))))
         else:
             rows.append((str(slot), ""))

@@ -1,11 +1,12 @@
-"""Build ``provisioner/data/catalogue.json`` from the MicroSIP key reference.
+"""Build ``provisioner/data/catalogue.json`` from the project's MicroSIP key reference.
 
-The reference (``shared/reference/microsip-keys.yaml``) is a hand-checked table
-of every key MicroSIP reads, with its allowed values as prose. This script turns
-that prose into data the package can validate with (choices, ranges, length
-limits, version sets) and writes it into the package, so the installed tool never
-needs the reference itself. Run it again whenever the reference changes; a test
-checks that the committed file is what this script produces.
+The reference (``reference/microsip-keys.yaml``, in this repository) records what
+MicroSIP's source code shows about every key it reads: section, type, default,
+choices, ranges, buffer sizes, the releases that read it. This script adds the
+tool's own decisions (which keys take YAML lists, which are hooks or secrets, the
+key sets a fleet's ``microsip:`` can name) and writes the catalogue the package
+validates with, so the installed tool reads JSON only. Run it (``make catalogue``)
+whenever the reference changes; a test checks the committed file is what it produces.
 
 Usage: python scripts/build_catalogue.py [REFERENCE_YAML] [OUTPUT_JSON]
 """
@@ -13,7 +14,6 @@ Usage: python scripts/build_catalogue.py [REFERENCE_YAML] [OUTPUT_JSON]
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,82 +21,37 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "reference" / "microsip-keys.yaml"
+DEFAULT_SOURCE = ROOT / "reference" / "microsip-keys.yaml"
 DEFAULT_OUTPUT = ROOT / "provisioner" / "data" / "catalogue.json"
 
-#: MicroSIP version families the fleet's ``microsip:`` field can name.
-VERSIONS = ("3.19", "3.20", "3.21", "3.22")
-#: Characters MicroSIP reads per value (a 256-wide buffer, NUL included).
+#: The key sets a fleet's ``microsip:`` field can name: release families, and 3.22.16 on its own.
+VERSIONS = ("3.19", "3.20", "3.21", "3.22", "3.22.16")
+#: Used when a fleet does not say (3.22.3 is the release the reference was first checked against).
+DEFAULT_VERSION = "3.22"
+#: Characters MicroSIP reads per value unless the reference says otherwise (a 256-wide buffer, NUL included).
 VALUE_LIMIT = 255
-#: ``audioCodecs`` is read into a 512-wide buffer.
-LONG_VALUE_LIMIT = 511
-INT32 = (-(2**31), 2**31 - 1)
-#: Keys that hold UDP/TCP port numbers (16-bit by definition).
-PORT_KEYS = {"sourcePort", "rtpPortMin", "rtpPortMax"}
 #: Keys whose value the fleet may give as a YAML list, and the separator used to join it.
 LIST_KEYS = {"STUN": ";", "dnsSrvNs": ";", "proxy": " ", "audioCodecs": " "}
 #: Keys the spec calls legacy: refused with an explanation.
 LEGACY_KEYS = {"passwordSize", "id"}
-#: Values that only some versions accept (microsip.md section 8: DTLS modes are 3.22 only).
-CHOICES_NOT_BEFORE = {"SRTP": {"dtls-sdes": "3.22", "dtls": "3.22"}}
 
 
-def _choices(key: dict[str, Any]) -> list[str | int] | None:
-    """Turn the prose in ``allowed`` into a list of accepted values, if it is an enumeration."""
-    allowed = str(key.get("allowed") or "")
-    if key["type"] == "int":
-        found = re.findall(r"(?:^|, )(\d+) = ", allowed)
-        return [int(n) for n in found] if len(found) >= 2 else None
-    if key["type"] != "string" or " | " not in allowed:
-        return None
-    values: list[str | int] = []
-    for part in allowed.split(" | "):
-        token = part.strip().split(" ")[0]
-        values.append("" if token in ("''", '""') else token)
-    values += re.findall(r"also recognises (\w+)", allowed)
-    if key.get("default") == "" and "" not in values:
-        values.insert(0, "")
-    return values
+def _key_sets(key: dict[str, Any]) -> list[str]:
+    """The key sets that read ``key``: given, or the families of the releases seen reading it.
+
+    3.22.16 reads what 3.22.3 reads unless the reference lists the key's sets itself.
+    """
+    if "key_sets" in key:
+        return [str(v) for v in key["key_sets"]]
+    seen = [str(v) for v in key.get("seen_in") or []]
+    found = [v for v in VERSIONS[:-1] if any(s.startswith(v + ".") for s in seen)]
+    return found + (["3.22.16"] if "3.22" in found else [])
 
 
-def _false_means_empty(key: dict[str, Any]) -> bool:
-    """Whether YAML ``false``/``off`` may stand for ``""``: only where ``""`` really means off."""
-    allowed = str(key.get("allowed") or "")
-    if key["type"] != "string" or " | " not in allowed:
-        return False
-    for part in allowed.split(" | "):
-        part = part.strip()
-        if part.startswith("''"):
-            note = part[2:].strip()
-            return note in ("", "(off)", "(disabled)")
-    return False
-
-
-def _range(key: dict[str, Any]) -> tuple[int, int] | None:
-    if key["type"] != "int":
-        return None
-    allowed = str(key.get("allowed") or "")
-    if key["name"] in PORT_KEYS:
-        return (0, 65535)
-    match = re.match(r"(-?\d+)\.\.(\d+)", allowed)
-    if match:
-        return (int(match.group(1)), int(match.group(2)))
-    if allowed.strip() == "0/1":
-        return (0, 1)
-    if "pixels" in allowed:  # window positions are negative on a left-hand monitor
-        return INT32
-    return (0, INT32[1])
-
-
-def _codecs(key: dict[str, Any]) -> list[str] | None:
-    if key["name"] != "audioCodecs":
-        return None
-    tail = str(key["allowed"]).split("ids the app knows:", 1)[1]
-    return tail.split()
-
-
-def _versions(seen: list[str]) -> list[str]:
-    return [v for v in VERSIONS if any(str(s).startswith(v + ".") for s in seen)]
+def _kind(name: str) -> str:
+    if name.startswith("cmd"):
+        return "hook"
+    return {"audioCodecs": "codecs", "password": "secret", "server": "host", "proxy": "host"}.get(name, "plain")
 
 
 def build(source: Path) -> dict[str, Any]:
@@ -105,16 +60,7 @@ def build(source: Path) -> dict[str, Any]:
     keys = []
     for key in ref["keys"]:
         name = key["name"]
-        kind = "plain"
-        if name.startswith("cmd"):
-            kind = "hook"
-        elif name == "audioCodecs":
-            kind = "codecs"
-        elif name == "password":
-            kind = "secret"
-        elif name in ("server", "proxy"):
-            kind = "host"
-        rng = _range(key)
+        low, high = key.get("range") or (None, None)
         keys.append(
             {
                 "section": key["section"],
@@ -122,33 +68,34 @@ def build(source: Path) -> dict[str, Any]:
                 "type": key["type"],
                 "default": key.get("default"),
                 "allowed": key.get("allowed"),
-                "choices": _choices(key),
-                "choices_since": CHOICES_NOT_BEFORE.get(name, {}),
-                "false_means_empty": _false_means_empty(key),
-                "min": rng[0] if rng else None,
-                "max": rng[1] if rng else None,
-                "max_length": LONG_VALUE_LIMIT if name == "audioCodecs" else VALUE_LIMIT,
+                "choices": key.get("choices"),
+                "choices_since": key.get("choices_since") or {},
+                "false_means_empty": bool(key.get("false_means_empty")),
+                "min": low,
+                "max": high,
+                "max_length": key.get("max_length", VALUE_LIMIT),
                 "list_separator": LIST_KEYS.get(name),
-                "codecs": _codecs(key),
-                "kind": kind,
+                "codecs": key.get("codecs"),
+                "kind": _kind(name),
                 "runtime_rewritten": bool(key.get("runtime_rewritten")) and name != "password",
                 "legacy": name in LEGACY_KEYS,
-                "versions": _versions(key.get("seen_in_versions") or []),
+                "versions": _key_sets(key),
                 "notes": key.get("notes", ""),
                 "source": key.get("source", ""),
             }
         )
     shortcuts = next(s for s in ref["other_sections"] if s["section"] == "Shortcuts")
+    older = str(shortcuts["types"]).split(" (")[0].split()
     return {
-        "about": "Generated by scripts/build_catalogue.py from the MicroSIP key reference "
+        "about": "Generated by scripts/build_catalogue.py from reference/microsip-keys.yaml "
         "(facts read from public MicroSIP source mirrors). Do not edit by hand.",
         "versions": list(VERSIONS),
-        "default_version": VERSIONS[-1],
-        "version_sources": ref["version_sources"],
+        "default_version": DEFAULT_VERSION,
+        "version_sources": ref["sources"],
         "file_format": ref["file_format"],
         "command_line": ref["command_line"],
         "other_sections": ref["other_sections"],
-        "shortcut_types": str(shortcuts["types"]).split(" (")[0].split(),
+        "shortcut_types": {v: older for v in VERSIONS[:-1]} | {"3.22.16": str(shortcuts["types_3_22_16"]).split()},
         "keys": keys,
     }
 

@@ -109,8 +109,8 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     ),
     (
         "over-long value",
-        {"fleet.yaml": fleet(f"    account: {{displayName: {'x' * 256}}}")},
-        ["fleet.yaml:12:28: seats[alice].account.displayName: value is 256 characters; MicroSIP reads at most 255"],
+        {"fleet.yaml": fleet(f"    account: {{label: {'x' * 256}}}")},
+        ["fleet.yaml:12:22: seats[alice].account.label: value is 256 characters; MicroSIP reads at most 255"],
     ),
     (
         "leading blank",
@@ -250,7 +250,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         },
         [
             "fleet.yaml:13:16: seats[alice].settings.autoAnswerCalls: 'autoAnswerCalls' is not read by "
-            "MicroSIP 3.19 (it is in 3.22); remove it or set `microsip:` to a version that has it"
+            "MicroSIP 3.19 (it is in 3.22, 3.22.16); remove it or set `microsip:` to a version that has it"
         ],
     ),
     (
@@ -262,7 +262,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         "unknown microsip version",
         {"fleet.yaml": BASE.replace("name: acme", 'name: acme\nmicrosip: "3.18"')},
         [
-            "fleet.yaml:3:11: microsip: '3.18' is not a supported MicroSIP version; use one of 3.19, 3.20, 3.21, 3.22 (quoted)"
+            "fleet.yaml:3:11: microsip: '3.18' is not a supported MicroSIP version; use one of 3.19, 3.20, 3.21, 3.22, 3.22.16 (quoted)"
         ],
     ),
     (

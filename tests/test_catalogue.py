@@ -6,16 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 from provisioner import catalogue
 from tests.conftest import REPO
 
-REFERENCE = REPO.parent / "shared" / "reference" / "microsip-keys.yaml"
+REFERENCE = REPO / "reference" / "microsip-keys.yaml"
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="the key reference (shared/) is not beside this checkout")
 def test_packaged_catalogue_is_what_the_generator_produces() -> None:
+    """The reference lives in this repository, so the check runs everywhere (CI included)."""
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import build_catalogue
@@ -27,9 +25,9 @@ def test_packaged_catalogue_is_what_the_generator_produces() -> None:
 
 def test_every_key_is_there_with_its_section_and_type() -> None:
     keys = catalogue.all_keys()
-    assert len(keys) == 140
-    assert {k.section for k in keys} == {"settings", "account"}
-    assert sum(1 for k in keys if k.section == "account") == 23
+    assert len(keys) == 143  # 140 keys, hideCID again as 3.22.16's string, and [Global]'s two
+    assert {k.section for k in keys} == {"settings", "account", "global"}
+    assert sum(1 for k in keys if k.section == "account") == 24
     by_name = {(k.section, k.name): k for k in keys}
     assert by_name[("account", "transport")].choices == ("udp", "tcp", "tls", "")
     assert by_name[("settings", "volumeRing")].min == 0 and by_name[("settings", "volumeRing")].max == 100
@@ -67,7 +65,34 @@ def test_catalogue_does_not_read_shared_at_runtime() -> None:
 
 
 def test_shortcut_types_are_known() -> None:
-    assert catalogue.shortcut_types()[:3] == ("call", "video", "message")
+    assert catalogue.shortcut_types("3.22")[:3] == ("call", "video", "message")
+    assert "runBatch" in catalogue.shortcut_types("3.22") and "runBatch" not in catalogue.shortcut_types("3.22.16")
+    assert "callOrConference" in catalogue.shortcut_types("3.22.16")
+
+
+def test_3_22_16_is_a_key_set_of_its_own() -> None:
+    """3.22.16 (settings.cpp): version and checkUpdatesTime live in [Global]; hideCID is a word; more buttons."""
+    settings = catalogue.section_keys("settings", "3.22.16")
+    assert "checkupdatestime" not in settings and "version" not in settings
+    assert {"checkupdatestime", "version"} <= set(catalogue.section_keys("global", "3.22.16"))
+    assert "checkupdatestime" in catalogue.section_keys("settings", "3.22")
+    assert catalogue.section_keys("account", "3.22.16")["hidecid"].choices == ("", "soft", "hard")
+    assert catalogue.section_keys("account", "3.22")["hidecid"].type == "bool"
+    assert set(catalogue.section_keys("settings", "3.22")) - {"checkupdatestime", "version"} == set(settings)
+    assert catalogue.speed_dial_fields("3.22") == 5 and catalogue.speed_dial_fields("3.22.16") == 6
+
+
+def test_versions_compare_by_number() -> None:
+    assert catalogue.older("3.22", "3.22.16") and catalogue.older("3.9", "3.22")
+    assert not catalogue.older("3.100", "3.22") and not catalogue.older("3.22.16", "3.22")
+
+
+def test_account_strings_take_what_microsip_reads() -> None:
+    """AccountLoad reads server, proxy, domain, username, password, authID and displayName into 1,041 wide chars."""
+    keys = catalogue.section_keys("account", "3.22")
+    for name in ("server", "proxy", "domain", "username", "password", "authid", "displayname"):
+        assert keys[name].max_length == 1040, name
+    assert keys["label"].max_length == 255
 
 
 def test_data_file_is_package_data() -> None:

@@ -138,7 +138,7 @@ def test_explain_shows_origin_of_each_value(run_cli: RunCli) -> None:
 def test_keys_lists_catalogue_and_shows_one(run_cli: RunCli) -> None:
     listing_ = run_cli("keys")
     assert listing_.exit_code == 0
-    assert listing_.stdout.splitlines()[-1] == "140 keys; `provisioner keys NAME` shows one in full"
+    assert listing_.stdout.splitlines()[-1] == "143 keys; `provisioner keys NAME` shows one in full"
     one = run_cli("keys", "TRANSPORT")
     assert one.exit_code == 0
     assert one.stdout.splitlines()[:5] == [

@@ -194,3 +194,47 @@ def test_import_brings_back_only_the_buttons_microsip_showed(build_tree: BuildTr
         "warning: a/microsip.ini: [Shortcuts] 2: left out, as MicroSIP never shows them (it stops reading at the "
         "empty slot 1)"
     ) in result.stderr
+
+
+def fleet_3_22_16(seat_extra: str, version: str = "3.22.16") -> str:
+    return fleet(seat_extra=seat_extra).replace("name: rules\n", f'name: rules\nmicrosip: "{version}"\n')
+
+
+def test_3_22_16_writes_its_own_speed_dials_and_caller_id(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """3.22.16 (settings.cpp ShortcutDecode) reads a sixth field, label2; hideCID is '', soft or hard."""
+    dials = (
+        "    speed_dials: [{label: Desk, number: '200', type: callOrBT, label2: Transfer}]\n"
+        "    account: {hideCID: soft}\n"
+    )
+    build_tree({"fleet.yaml": fleet_3_22_16(dials)})
+    result = run_cli("render", "fleet.yaml", "--out", "out")
+    assert result.exit_code == 0, result.output
+    written = values(Path("out/ana/microsip.ini"))
+    assert written["shortcuts"]["0"] == "Desk;200;callOrBT;;0;Transfer"
+    assert written["account1"]["hidecid"] == "soft"
+
+
+def test_3_22_3_refuses_what_only_3_22_16_has(build_tree: BuildTree, run_cli: RunCli) -> None:
+    line = first_error(
+        build_tree, run_cli, fleet_3_22_16("    speed_dials: [{label: D, number: '2', label2: x}]\n", "3.22")
+    )
+    assert line.endswith("a second label (`label2`) needs MicroSIP 3.22.16; MicroSIP 3.22 has no such field")
+    line = first_error(
+        build_tree, run_cli, fleet_3_22_16("    speed_dials: [{label: D, number: '2', type: callOrBT}]\n", "3.22")
+    )
+    assert "'callOrBT' is not a speed-dial type MicroSIP 3.22 knows" in line
+    line = first_error(build_tree, run_cli, fleet_3_22_16("    speed_dials: [{label: D, number: x, type: runBatch}]\n"))
+    assert "'runBatch' is not a speed-dial type MicroSIP 3.22.16 knows" in line
+    line = first_error(build_tree, run_cli, fleet_3_22_16("    settings: {checkUpdatesTime: 5}\n"))
+    assert line.endswith(
+        "MicroSIP 3.22.16 keeps 'checkUpdatesTime' in [Global] and writes it itself (it is state, not configuration); "
+        "remove it"
+    )
+
+
+def test_account_strings_are_as_long_as_microsip_reads(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """AccountLoad reads displayName (and the server, user, ... strings) into 1,041 wide characters."""
+    build_tree({"fleet.yaml": fleet(account=", displayName: " + "a" * 1040)})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0
+    line = first_error(build_tree, run_cli, fleet(account=", displayName: " + "a" * 1041))
+    assert "1040" in line

@@ -266,7 +266,7 @@ def test_contacts_merge_keeps_the_users_own(build_tree: BuildTree, run_cli: RunC
         ),
         (
             "  speed_dials: [{label: a, number: '1', type: cal}]",
-            "fleet.yaml:4:47: defaults.speed_dials[1].type: 'cal' is not a speed-dial type MicroSIP knows: call, video, message, dtmf, transfer, attendedTransfer, conference, runBatch, callURL, popURL (did you mean 'call'?)",
+            "fleet.yaml:4:47: defaults.speed_dials[1].type: 'cal' is not a speed-dial type MicroSIP 3.22 knows: call, video, message, dtmf, transfer, attendedTransfer, conference, runBatch, callURL, popURL (did you mean 'call'?)",
         ),
         (
             "  speed_dials: [{label: 'a;b', number: '1'}]",
