@@ -20,8 +20,8 @@ import yaml
 from provisioner import catalogue, deploy, safefs, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
-from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, quoted
-from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
+from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, display_path, quoted
+from provisioner.fleet import Fleet, Seat, ini_key, load_fleet, origin_loc
 from provisioner.loading import long_lived
 from provisioner.models import fleet_models
 from provisioner.plan import (
@@ -53,13 +53,48 @@ def validate(
     *,
     strict: bool = False,
     secrets: bool = False,
+    check_targets: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> ValidateResult:
-    """Load, merge and check a fleet; with ``secrets``, also resolve every secret (in memory)."""
+    """Load, merge and check a fleet, and resolve every seat's target (on paper).
+
+    With ``secrets``, also resolve every secret (in memory); with ``check_targets``,
+    also check that every target root exists on this machine.
+    """
     fleet = load_fleet(fleet_path, strict=strict)
+    resolved = _resolve_targets([seat for seat in fleet.seats if seat.target], None)
+    if check_targets:
+        _check_roots(fleet, resolved)
     if secrets:
         render_fleet(fleet, environ=environ)
     return ValidateResult(fleet, fleet.warnings, secrets)
+
+
+#: What to do about a target root that does not exist (validate --targets, plan, apply).
+MISSING_ROOT_HINT = (
+    "create it, point the target at the folder that holds the user profiles "
+    "(C:/Users on a Windows admin PC, a mounted //server/profiles share), or re-root a trial with --root DIR"
+)
+
+
+def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget]) -> None:
+    """FleetError for each target root that is not a folder here, at the line that names it."""
+    problems = Problems()
+    reported: set[Path] = set()
+    for seat in fleet.seats:
+        target = resolved.get(seat.id)
+        if target is None or target.root in reported:
+            continue
+        field_name = {"appdata": "root", "portable": "path", "wine": "prefix"}[target.kind]
+        if target.kind == "portable" or target.root.is_dir():
+            continue  # a portable folder (a USB stick, say) is created below an existing parent
+        reported.add(target.root)
+        problems.error(
+            seat.loc(("target", field_name)),
+            f"{seat.label}.target.{field_name}",
+            f"the target root {display_path(str(target.root))} does not exist; {MISSING_ROOT_HINT}",
+        )
+    problems.raise_if_errors()
 
 
 @dataclass
@@ -187,6 +222,8 @@ def schema(version: str | None = None) -> dict[str, Any]:
 
 
 STARTER_FILES = ("fleet.yaml", "secrets/alice.txt", ".gitignore")
+#: The starter seat's profile folder in the scratch tree the starter fleet targets.
+STARTER_PROFILE = Path("users") / "alice"
 
 
 def init(folder: Path) -> list[Path]:
@@ -206,7 +243,12 @@ def init(folder: Path) -> list[Path]:
         raise UsageError(f"{folder}: cannot be used ({exc.strerror or exc})") from None
     if existing:
         raise UsageError(f"{existing[0]} already exists; choose an empty folder (nothing was written)")
-    return deploy.write_new_files(files)
+    written = deploy.write_new_files(files)
+    profile = folder / STARTER_PROFILE
+    if not profile.exists():  # Alice's profile folder in the scratch tree, so `plan` works as shipped
+        deploy.make_folders(profile)
+        written.append(profile)
+    return written
 
 
 def dump_json(document: Any) -> str:
@@ -343,12 +385,33 @@ def _check_collisions(chosen: list[ChosenSeat]) -> None:
     problems.raise_if_errors()
 
 
+@dataclass(frozen=True)
+class PlanOptions:
+    """How plan and apply treat what is on disk: replace passwords, keep some of the user's values."""
+
+    rotate_passwords: bool = False
+    keep_user: frozenset[tuple[str, str]] = frozenset()  # --keep-user SECTION.KEY, this run only
+
+    @classmethod
+    def of(cls, rotate_passwords: bool, keep_user: list[str] | None) -> PlanOptions:
+        """From the command line's words; UsageError for a name that is not SECTION.KEY."""
+        pairs = set()
+        for name in keep_user or []:
+            section, key = ini_key(name)
+            if not section or not key:
+                raise UsageError(
+                    f"--keep-user {name}: write SECTION.KEY as the ini names it, such as Settings.autoAnswer"
+                )
+            pairs.add((section, key))
+        return cls(rotate_passwords, frozenset(pairs))
+
+
 def _plan_seat(
     fleet: Fleet,
     item: ChosenSeat,
     fs: deploy.RealFS,
     store: deploy.Store,
-    rotate: bool,
+    options: PlanOptions,
 ) -> SeatPlan:
     target = item.target
     state = store.seat(target.seat_id, target.ini_path)
@@ -363,7 +426,15 @@ def _plan_seat(
         old = fs.read(spot)
         earlier = manifest.files.get(name) if manifest else None
         if file.kind == "ini":
-            change = plan_ini(file, spot.path, old, earlier, rotate_passwords=rotate, ansi=fleet.ansi)
+            change = plan_ini(
+                file,
+                spot.path,
+                old,
+                earlier,
+                rotate_passwords=options.rotate_passwords,
+                ansi=fleet.ansi,
+                keep_user=options.keep_user,
+            )
             if notes and change.action != "conflict" and change.pending:
                 change.conflicts.extend(notes)
                 change.action = "conflict"
@@ -414,7 +485,7 @@ def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
             "(the profile folder is never created by this tool); run again after the first logon"
         )
     if isinstance(exc, safefs.MissingFolder):
-        return False, f"{exc.path}: the target root does not exist (seat {target.seat_id})"
+        return False, f"{exc.path}: the target root does not exist (seat {target.seat_id}); {MISSING_ROOT_HINT}"
     if isinstance(exc, DeployError):
         return False, str(exc)
     # an OSError the layer below did not word: still this seat's failure alone
@@ -427,10 +498,12 @@ def plan(
     seat_ids: list[str] | None = None,
     root: Path | None = None,
     rotate_passwords: bool = False,
+    keep_user: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
     state: Path | None = None,
 ) -> DeployResult:
     """What ``apply`` would change on each target (nothing is written)."""
+    options = PlanOptions.of(rotate_passwords, keep_user)
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.RealFS()
     store = state_store(fleet_path, state)
@@ -438,7 +511,7 @@ def plan(
     for item in chosen:
         report = SeatReport(None, item.seat.id)
         try:
-            report.plan = _plan_seat(fleet, item, fs, store, rotate_passwords)
+            report.plan = _plan_seat(fleet, item, fs, store, options)
         except (DeployError, OSError) as exc:
             _seat_failure(report, exc, item.target)
         finally:
@@ -456,6 +529,7 @@ def apply(
     dry_run: bool = False,
     force: bool = False,
     rotate_passwords: bool = False,
+    keep_user: list[str] | None = None,
     backup: bool = True,
     environ: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -467,6 +541,7 @@ def apply(
     With ``diffs`` the result keeps each file's diff (for JSON output); otherwise
     file contents are released as soon as a seat is done.
     """
+    options = PlanOptions.of(rotate_passwords, keep_user)
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
     store = state_store(fleet_path, state)
@@ -474,7 +549,7 @@ def apply(
         store.ensure()
     stamp = deploy.stamp_now()
     with long_lived():
-        reports = _apply_all(fleet, chosen, fs, store, stamp, force, backup, rotate_passwords, diffs, progress)
+        reports = _apply_all(fleet, chosen, fs, store, stamp, force, backup, options, diffs, progress)
     fs.close()
     return DeployResult(fleet, reports, warnings, dry_run=dry_run)
 
@@ -497,7 +572,7 @@ def _apply_all(
     stamp: str,
     force: bool,
     backup: bool,
-    rotate_passwords: bool,
+    options: PlanOptions,
     diffs: bool,
     progress: Callable[[int, int], None] | None,
 ) -> list[SeatReport]:
@@ -512,7 +587,7 @@ def _apply_all(
         running = []
         for run in batch:
             try:
-                run.report.plan = _plan_seat(fleet, run.item, fs, store, rotate_passwords)
+                run.report.plan = _plan_seat(fleet, run.item, fs, store, options)
             except (DeployError, OSError) as exc:
                 _seat_failure(run.report, exc, run.item.target)
                 continue

@@ -27,6 +27,10 @@ from provisioner.errors import FleetError, Problem, ProvisionerError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Named in JSON output, so a CI log says which version produced it.
+TOOL = f"microsip-provisioner {__version__}"
+
+
 def _json_out(document: dict[str, Any]) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -94,8 +98,11 @@ def _crash_log(exc: BaseException) -> Path:
     return Path(name)
 
 
-def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
-    """Map exceptions to the contract's exit codes and one-line messages."""
+def handle_errors(json_errors: bool = False, writes: bool = True) -> Callable[[F], F]:
+    """Map exceptions to the contract's exit codes and one-line messages.
+
+    ``writes``: the command writes files, so its errors end with "nothing was written".
+    """
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
@@ -110,7 +117,8 @@ def handle_errors(json_errors: bool = False) -> Callable[[F], F]:
                     for problem in [*exc.errors, *exc.warnings]:
                         click.echo(str(problem), err=True)
                     count = len(exc.errors)
-                    click.echo(f"{count} error{'s' if count != 1 else ''}; nothing was written", err=True)
+                    tail = "; nothing was written" if writes else ""
+                    click.echo(f"{count} error{'s' if count != 1 else ''}{tail}", err=True)
                 sys.exit(exc.exit_code)
             except ProvisionerError as exc:
                 if as_json:
@@ -181,14 +189,15 @@ def main() -> None:
 @main.command()
 @fleet_argument
 @strict_option
-@click.option("--secrets", is_flag=True, help="Also check that every secret reference resolves.")
+@click.option("--secrets", is_flag=True, help="Also check that every secret resolves (files exist, not empty).")
+@click.option("--targets", "check_targets", is_flag=True, help="Also check that every target root exists here.")
 @format_option
-@handle_errors(json_errors=True)
-def validate(fleet: Path, strict: bool, secrets: bool, output_format: str) -> None:
-    """Load, merge and check a fleet; report every problem in one pass."""
+@handle_errors(json_errors=True, writes=False)
+def validate(fleet: Path, strict: bool, secrets: bool, check_targets: bool, output_format: str) -> None:
+    """Load, merge and check a fleet (targets resolved on paper); report every problem in one pass."""
     from provisioner import api
 
-    result = api.validate(fleet, strict=strict, secrets=secrets)
+    result = api.validate(fleet, strict=strict, secrets=secrets, check_targets=check_targets)
     seats = result.fleet.seats
     if output_format == "json":
         _json_out(
@@ -201,7 +210,8 @@ def validate(fleet: Path, strict: bool, secrets: bool, output_format: str) -> No
         )
         return
     _print_warnings(result.warnings)
-    checked = " (secrets resolved)" if secrets else ""
+    asked = [what for what, on in (("secrets resolved", secrets), ("target roots exist", check_targets)) if on]
+    checked = f" ({', '.join(asked)})" if asked else ""
     click.echo(
         f"ok: fleet {result.fleet.name!r}, {len(seats)} seat{'s' if len(seats) != 1 else ''}, "
         f"MicroSIP {result.fleet.version}{checked}"
@@ -229,7 +239,7 @@ def render(fleet: Path, out: Path, seats: tuple[str, ...], strict: bool) -> None
 @fleet_argument
 @click.option("--seat", "seats", required=True, multiple=True, metavar="ID", help="The seat to explain (repeatable).")
 @format_option
-@handle_errors(json_errors=True)
+@handle_errors(json_errors=True, writes=False)
 def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
     """Show a seat's effective values and the file:line that set each (secrets masked)."""
     from provisioner import api
@@ -293,7 +303,7 @@ def _target_json(report: Any) -> list[dict[str, Any]]:
             "path": display_path(str(change.path)),
             "action": change.action,
             "diff": change.diff,
-            "notes": change.notes,
+            "notes": change.notes + change.details,
             "conflicts": change.conflicts,
         }
         if report.outcome is not None:
@@ -315,13 +325,31 @@ def _deploy_json(result: Any, exit_code: int, **extra: Any) -> None:
             "ok": exit_code == 0,
             "exit_code": exit_code,
             **extra,
+            "tool": TOOL,
             "summary": counts,
             "targets": [t for r in result.seats for t in _target_json(r)],
         }
     )
 
 
-def _print_plan(result: Any, *, diffs: bool = True) -> dict[str, int]:
+def _plural(count: int, word: str) -> str:
+    """``1 seat``, ``2 seats``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+#: How much plan, apply and verify print: the summary only, changes (default), or everything.
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+def _say(level: int, needed: int, text: str, *, err: bool = False) -> None:
+    """Print ``text`` when the chosen ``level`` reaches ``needed``; problems still reach stderr when quiet."""
+    if level >= needed:
+        click.echo(text)
+    elif err:
+        click.echo(text, err=True)
+
+
+def _print_plan(result: Any, level: int) -> dict[str, int]:
     from provisioner.errors import display_path
 
     counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
@@ -329,21 +357,24 @@ def _print_plan(result: Any, *, diffs: bool = True) -> dict[str, int]:
         if report.plan is None:
             word = "waiting" if report.waiting else "failed"
             counts[word] += 1
-            click.echo(f"{word:<10} {report.seat_id}: {report.waiting or report.error}")
+            _say(level, NORMAL, f"{word:<10} {report.seat_id}: {report.waiting or report.error}", err=word == "failed")
             continue
         for change in report.plan.files:
             counts[change.action] += 1
-            click.echo(f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}")
-            for note in change.notes:
-                click.echo(f"  note: {note}")
+            line = f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}"
+            _say(level, VERBOSE if change.action == "unchanged" else NORMAL, line, err=change.action == "conflict")
+            for note in change.notes:  # what a change does; unchanged targets' notes are --verbose
+                _say(level, NORMAL if change.pending else VERBOSE, f"  note: {note}")
+            for note in change.details:
+                _say(level, VERBOSE, f"  note: {note}")
             for conflict in change.conflicts:
-                click.echo(f"  conflict: {conflict}")
-            if diffs and change.diff:
-                for line in change.diff.splitlines():
-                    click.echo(f"  {line}")
+                _say(level, NORMAL, f"  conflict: {conflict}", err=True)
+            if change.diff:
+                for diff_line in change.diff.splitlines():
+                    _say(level, NORMAL, f"  {diff_line}")
         if report.error:
             counts["failed"] += 1
-            click.echo(f"  failed: {report.error}")
+            _say(level, NORMAL, f"  failed: {report.error}", err=True)
     return counts
 
 
@@ -361,6 +392,27 @@ def _summary(counts: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
+def _level(verbose: bool, quiet: bool) -> int:
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet cannot be used together")
+    return VERBOSE if verbose else QUIET if quiet else NORMAL
+
+
+keep_user_option = click.option(
+    "--keep-user",
+    "keep_user",
+    multiple=True,
+    metavar="SECTION.KEY",
+    help="Keep the user's value of this managed key this time (repeatable); `unmanage:` keeps it for good.",
+)
+
+
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Also list unchanged targets, notes and backups.")
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="Print the summary only (failures and conflicts still go to stderr)."
+)
+
+
 @main.command()
 @fleet_argument
 @seat_option
@@ -369,7 +421,10 @@ def _summary(counts: dict[str, int]) -> str:
 @format_option
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes are pending.")
 @click.option("--rotate-passwords", is_flag=True, help="Plan to replace passwords already on disk.")
-@handle_errors(json_errors=True)
+@keep_user_option
+@verbose_option
+@quiet_option
+@handle_errors(json_errors=True, writes=False)
 def plan(
     fleet: Path,
     seats: tuple[str, ...],
@@ -378,17 +433,31 @@ def plan(
     output_format: str,
     exit_code: bool,
     rotate_passwords: bool,
+    keep_user: tuple[str, ...],
+    verbose: bool,
+    quiet: bool,
 ) -> None:
-    """Show what apply would change on each target, with diffs (secrets masked)."""
+    """Show what apply would change on each target, with diffs (secrets masked).
+
+    Only changes are listed, then a summary; --verbose adds unchanged targets and notes.
+    """
     from provisioner import api
 
-    result = api.plan(fleet, seat_ids=list(seats) or None, root=root, rotate_passwords=rotate_passwords, state=state)
+    level = _level(verbose, quiet)
+    result = api.plan(
+        fleet,
+        seat_ids=list(seats) or None,
+        root=root,
+        rotate_passwords=rotate_passwords,
+        keep_user=list(keep_user),
+        state=state,
+    )
     code = 3 if any(r.error for r in result.seats) else (1 if exit_code and result.pending else 0)
     if output_format == "json":
         _deploy_json(result, code)
     else:
         _print_warnings(result.warnings)
-        click.echo(f"plan: {_summary(_print_plan(result))}")
+        click.echo(f"plan: {_summary(_print_plan(result, level))}")
     sys.exit(code)
 
 
@@ -400,8 +469,11 @@ def plan(
 @click.option("--dry-run", is_flag=True, help="Walk the whole apply, write nothing; exit 1 if changes are pending.")
 @click.option("--force", is_flag=True, help="Overwrite targets in conflict (their old bytes are backed up).")
 @click.option("--rotate-passwords", is_flag=True, help="Replace passwords already on disk.")
+@keep_user_option
 @click.option("--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore).")
 @format_option
+@verbose_option
+@quiet_option
 @handle_errors(json_errors=True)
 def apply(
     fleet: Path,
@@ -411,12 +483,16 @@ def apply(
     dry_run: bool,
     force: bool,
     rotate_passwords: bool,
+    keep_user: tuple[str, ...],
     no_backup: bool,
     output_format: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Deploy: merge into existing files, back up, replace atomically, record a manifest."""
     from provisioner import api
 
+    level = _level(verbose, quiet)
     kwargs: dict[str, Any] = {
         "seat_ids": list(seats) or None,
         "root": root,
@@ -424,6 +500,7 @@ def apply(
         "dry_run": dry_run,
         "force": force,
         "rotate_passwords": rotate_passwords,
+        "keep_user": list(keep_user),
         "backup": not no_backup,
         "diffs": output_format == "json",
     }
@@ -438,7 +515,7 @@ def apply(
         _deploy_json(result, code, dry_run=dry_run)
     else:
         _print_warnings(result.warnings)
-        _print_apply(result)
+        _print_apply(result, level)
     sys.exit(code)
 
 
@@ -463,18 +540,18 @@ class _ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
-def _print_apply(result: Any) -> None:
+def _print_apply(result: Any, level: int) -> None:
     from provisioner.errors import display_path
 
     counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
     for report in result.seats:
         if report.error:
             counts["failed"] += 1
-            click.echo(f"failed     {report.seat_id}: {report.error}")
+            _say(level, NORMAL, f"failed     {report.seat_id}: {report.error}", err=True)
             continue
         if report.waiting:
             counts["waiting"] += 1
-            click.echo(f"waiting    {report.seat_id}: {report.waiting}")
+            _say(level, NORMAL, f"waiting    {report.seat_id}: {report.waiting}")
             continue
         assert report.outcome is not None and report.plan is not None
         status = report.outcome.status
@@ -482,22 +559,32 @@ def _print_apply(result: Any) -> None:
         for change in report.plan.files:
             if status == "conflict":
                 for conflict in change.conflicts:
-                    click.echo(f"conflict   {report.seat_id}: {display_path(str(change.path))}: {conflict}")
+                    line = f"conflict   {report.seat_id}: {display_path(str(change.path))}: {conflict}"
+                    _say(level, NORMAL, line, err=True)
             elif change.pending:
-                click.echo(f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}")
+                word = "overwrite" if change.action == "conflict" else change.action  # --force wrote it
+                _say(level, NORMAL, f"{word:<10} {report.seat_id:<20} {display_path(str(change.path))}")
                 for note in change.notes:
-                    click.echo(f"  note: {note}")
+                    _say(level, NORMAL, f"  note: {note}")
+                for note in change.details:
+                    _say(level, VERBOSE, f"  note: {note}")
+            else:
+                _say(level, VERBOSE, f"{'unchanged':<10} {report.seat_id:<20} {display_path(str(change.path))}")
         for backup in report.outcome.backups:
-            click.echo(f"  backup: {display_path(str(backup))}")
+            _say(level, VERBOSE, f"  backup: {display_path(str(backup))}")
     done = "to write" if result.dry_run else "written"
     waiting = f", {counts['waiting']} waiting for a first logon" if counts["waiting"] else ""
     summary = (
-        f"{counts['applied']} seats {done}, {counts['unchanged']} unchanged, "
+        f"{_plural(counts['applied'], 'seat')} {done}, {counts['unchanged']} unchanged, "
         f"{counts['conflict']} in conflict{waiting}, {counts['failed']} failed (of {len(result.seats)})"
     )
     click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
     if counts["conflict"]:
-        click.echo("conflicts: someone changed managed keys since the last apply; --force overwrites them", err=True)
+        click.echo(
+            "conflicts: someone changed managed keys since the last apply; --force overwrites them, "
+            "--keep-user SECTION.KEY keeps the user's value this time, `unmanage:` in the fleet for good",
+            err=True,
+        )
 
 
 @main.command()
@@ -505,21 +592,28 @@ def _print_apply(result: Any) -> None:
 @seat_option
 @root_option
 @format_option
-@handle_errors(json_errors=True)
-def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format: str) -> None:
+@verbose_option
+@quiet_option
+@handle_errors(json_errors=True, writes=False)
+def verify(
+    fleet: Path, seats: tuple[str, ...], root: Path | None, output_format: str, verbose: bool, quiet: bool
+) -> None:
     """Compare deployed files with the fleet; exit 1 on drift."""
     from provisioner import api
     from provisioner.errors import display_path
 
+    level = _level(verbose, quiet)
     result = api.verify(fleet, seat_ids=list(seats) or None, root=root)
     drifted = [r for r in result.seats if r.drift]
     code = 3 if any(r.error for r in result.seats) else (1 if drifted else 0)
     if output_format == "json":
         targets = []
+        counts: dict[str, int] = {}
         for report in result.seats:
             action = (
                 "failed" if report.error else "waiting" if report.waiting else "drift" if report.drift else "unchanged"
             )
+            counts[action] = counts.get(action, 0) + 1
             targets.append(
                 {
                     "seat": report.seat_id,
@@ -531,18 +625,30 @@ def verify(fleet: Path, seats: tuple[str, ...], root: Path | None, output_format
                     **({"message": report.waiting} if report.waiting else {}),
                 }
             )
-        _json_out({**_problems_json([], result.warnings), "ok": code == 0, "exit_code": code, "targets": targets})
+        _json_out(
+            {
+                **_problems_json([], result.warnings),
+                "ok": code == 0,
+                "exit_code": code,
+                "tool": TOOL,
+                "summary": counts,
+                "targets": targets,
+            }
+        )
     else:
         _print_warnings(result.warnings)
         for report in result.seats:
             if report.error:
-                click.echo(f"failed  {report.seat_id}: {report.error}")
+                _say(level, NORMAL, f"failed  {report.seat_id}: {report.error}", err=True)
             if report.waiting:
-                click.echo(f"waiting {report.seat_id}: {report.waiting}")
+                _say(level, NORMAL, f"waiting {report.seat_id}: {report.waiting}")
             for drift in report.drift:
                 where = f"{drift.key}: " if drift.key else ""
-                click.echo(f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}")
-        click.echo(f"verify: {len(drifted)} of {len(result.seats)} seats drifted")
+                line = f"drift   {report.seat_id}: {display_path(str(drift.file))}: {where}{drift.message}"
+                _say(level, NORMAL, line)
+            if not (report.error or report.waiting or report.drift):
+                _say(level, VERBOSE, f"in sync {report.seat_id}")
+        click.echo(f"verify: {len(drifted)} of {_plural(len(result.seats), 'seat')} drifted")
     sys.exit(code)
 
 
@@ -648,7 +754,7 @@ def publish(fleet: Path, out: Path, no_passwords: bool) -> None:
 @main.command()
 @click.argument("share", type=click.Path(path_type=Path, file_okay=False))
 @format_option
-@handle_errors(json_errors=True)
+@handle_errors(json_errors=True, writes=False)
 def status(share: Path, output_format: str) -> None:
     """The rollout: each published seat applied, stale, deferred, failed or never seen; exit 1 until all applied."""
     from provisioner import api
@@ -702,7 +808,7 @@ def status(share: Path, output_format: str) -> None:
     show_default=True,
     help="The PCs' Windows ANSI code page: MicroSIP reads an ini without a BOM in it.",
 )
-@handle_errors()
+@handle_errors(writes=False)
 def import_(inis: tuple[Path, ...], name: str, code_page: int) -> None:
     """Turn existing microsip.ini files into a fleet YAML on stdout."""
     from provisioner import api
@@ -715,7 +821,7 @@ def import_(inis: tuple[Path, ...], name: str, code_page: int) -> None:
 
 @main.command("translate-flags", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@handle_errors()
+@handle_errors(writes=False)
 def translate_flags(args: tuple[str, ...]) -> None:
     """Translate legacy --user/--dn/... flags into fleet YAML and a real launch.args.
 
@@ -732,7 +838,7 @@ def translate_flags(args: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("name", required=False)
 @format_option
-@handle_errors()
+@handle_errors(writes=False)
 def keys(name: str | None, output_format: str) -> None:
     """The MicroSIP key catalogue: section, type, default, allowed values, versions."""
     from provisioner import api
@@ -769,7 +875,7 @@ def keys(name: str | None, output_format: str) -> None:
 
 @main.command()
 @click.option("--microsip", "version", metavar="VERSION", help="Key set to describe (default: newest).")
-@handle_errors()
+@handle_errors(writes=False)
 def schema(version: str | None) -> None:
     """Print the JSON Schema of the fleet format (for editor completion)."""
     from provisioner import api
@@ -785,8 +891,9 @@ def init(folder: Path) -> None:
     from provisioner import api
 
     for path in api.init(folder):
-        click.echo(f"created {path}")
-    click.echo(f"next: provisioner validate {folder / 'fleet.yaml'}")
+        click.echo(f"created {path}/ (a scratch profile folder)" if path.is_dir() else f"created {path}")
+    fleet = folder / "fleet.yaml"
+    click.echo(f"next: provisioner validate {fleet}, then provisioner plan {fleet}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -70,6 +70,7 @@ LAYER_FIELDS = (
     "contacts",
     "contacts_mode",
     "enforce",
+    "unmanage",
 )
 #: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
 CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
@@ -130,6 +131,8 @@ class Seat:
     computer: str | None = None  # publish: this seat applies on one PC only
     #: Runtime-rewritten [Settings] keys apply keeps at the fleet's value (the others are seeded).
     enforce: list[str] = field(default_factory=list)
+    #: Ini keys (``(section, key)``, lower-cased) left to the user: written only where missing, never enforced.
+    unmanaged: frozenset[tuple[str, str]] = frozenset()
     #: Values no layer set but the seat's other fields require, with the reason (``explain`` shows it).
     implied: dict[Path_, str] = field(default_factory=dict)
 
@@ -1165,6 +1168,7 @@ def _effective_seat(
         origins=origins,
         account_origins=account_origins,
         enforce=list(effective.get("enforce") or []),
+        unmanaged=frozenset(ini_key(name) for name in effective.get("unmanage") or []),
         implied=implied,
     )
 
@@ -1214,6 +1218,12 @@ def _check_phonebook(
             f"{source.label}.speed_dials",
             "both `speed_dials` and `ini: {Shortcuts: ...}` write [Shortcuts]; keep one",
         )
+
+
+def ini_key(name: str) -> tuple[str, str]:
+    """``"Settings.autoAnswer"`` -> ``("settings", "autoanswer")``, as Windows compares them."""
+    section, _, key = name.partition(".")
+    return section.strip().lower(), key.strip().lower()
 
 
 def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:

@@ -635,6 +635,7 @@ class LayerBase(BaseModel):
     contacts_file: Text = None
     contacts_mode: Literal["merge", "replace"] | None = None
     enforce: EnforceList = None
+    unmanage: IniKeyList = None
 
     @field_validator("speed_dials")
     @classmethod
@@ -723,6 +724,26 @@ def _enforce(value: Any, info: ValidationInfo) -> Any:
             )
         out.append(by_lower[name.lower()])
     return out
+
+
+def _ini_key_list(value: Any, info: ValidationInfo) -> Any:
+    """``unmanage: [Settings.autoAnswer, Account1.displayName]``: ini keys as SECTION.KEY."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _fail("expected a list of SECTION.KEY names, such as [Settings.autoAnswer, Account1.displayName]")
+    for name in value:
+        section, dot, key = name.partition(".")
+        if not dot or not section or not key:
+            raise _fail(f"{quoted(name)} is not SECTION.KEY; write it as the ini names it, such as Settings.autoAnswer")
+    return value
+
+
+IniKeyList = Annotated[
+    Any, PlainValidator(_ini_key_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})
+]
 
 
 EnforceList = Annotated[Any, PlainValidator(_enforce), WithJsonSchema({"type": "array", "items": {"type": "string"}})]

@@ -45,6 +45,8 @@ class FileChange:
     notes: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
+    #: Notes about what was left as it is (a password kept): shown with --verbose only.
+    details: list[str] = field(default_factory=list)
     spot: Spot | None = None  # where the file is reached without following links (set by the caller)
     _diff: str | None = None
 
@@ -186,9 +188,17 @@ def plan_ini(
     *,
     rotate_passwords: bool = False,
     ansi: str = ini.DEFAULT_ANSI,
+    keep_user: frozenset[tuple[str, str]] = frozenset(),
 ) -> FileChange:
-    """Plan one seat's ini against the bytes on disk and the manifest record of the last apply."""
+    """Plan one seat's ini against the bytes on disk and the manifest record of the last apply.
+
+    ``keep_user`` keys (``--keep-user``) keep the value on disk for this run: they are
+    not written, not a conflict, and their record stays as the last apply left it, so
+    the next run without the option sees the same conflict again.
+    """
     record = _record(rendered)
+    if keep_user:
+        _keep_records(record, previous, keep_user)
     name = rendered.name
     if old is None:
         return FileChange(path, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
@@ -208,30 +218,56 @@ def plan_ini(
             record=record,
         )
     old_text, encoding = found.text, found.encoding
-    seeded = set(rendered.seeded)
+    seeded = set(rendered.seeded) | set(keep_user)
     if rotate_passwords:
         seeded = {pair for pair in seeded if pair[1] != "password"}
     merged = ini.merge(old_text, [(s, list(e)) for s, e in rendered.managed], seeded, parsed=found.parsed)
     new = old if not merged.changed and encoding == "utf-16-le" else ini.encode(merged.text)
     notes = list(merged.notes)
-    for section, key in merged.kept:
-        if key.lower() == "password":
-            notes.append(
-                f"[{section}] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
-            )
+    details = [
+        f"[{section}] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
+        for section, key in merged.kept
+        if key.lower() == "password"
+    ]
     for section, key in merged.written:
         if key.lower() == "password":
             notes.append(f"[{section}] password: written (none on disk)")
     converted = encoding_note(old, encoding, ansi)
     if converted:
         notes.append(converted)
-    conflicts = _conflicts(rendered, found.parsed.as_dict(), previous)
+    conflicts = _conflicts(rendered, found.parsed.as_dict(), previous, keep_user)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
-    return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record)
+    return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record, details=details)
 
 
-def _conflicts(rendered: RenderedFile, on_disk: dict[str, dict[str, str]], previous: FileRecord | None) -> list[str]:
-    """Managed keys changed on disk since the last apply, to something the fleet does not want."""
+def _keep_records(record: FileRecord, previous: FileRecord | None, keep: frozenset[tuple[str, str]]) -> None:
+    """Keys kept as the user has them this run keep the record of the last apply (or none)."""
+    earlier = {
+        (section.lower(), key.lower()): (section, key, written)
+        for section, keys in (previous.managed if previous else {}).items()
+        for key, written in keys.items()
+    }
+    for section in list(record.managed):
+        for key in list(record.managed[section]):
+            pair = (section.lower(), key.lower())
+            if pair in keep:
+                del record.managed[section][key]
+                if pair in earlier:
+                    record.managed[section][earlier[pair][1]] = earlier[pair][2]
+        if not record.managed[section]:
+            del record.managed[section]
+
+
+def _conflicts(
+    rendered: RenderedFile,
+    on_disk: dict[str, dict[str, str]],
+    previous: FileRecord | None,
+    keep_user: frozenset[tuple[str, str]] = frozenset(),
+) -> list[str]:
+    """Managed keys changed on disk since the last apply, to something the fleet does not want.
+
+    Each names both values (a secret's are not shown) and both ways out.
+    """
     if previous is None:
         return []
     wanted = _wanted(rendered)
@@ -239,15 +275,22 @@ def _conflicts(rendered: RenderedFile, on_disk: dict[str, dict[str, str]], previ
     for section, keys in previous.managed.items():
         for key, written in keys.items():
             pair = (section.lower(), key.lower())
-            if pair not in wanted:
-                continue  # no longer managed
+            if pair not in wanted or pair in keep_user or pair in rendered.seeded:
+                continue  # no longer managed (or only seeded), or kept as the user has it this run
             current = on_disk.get(pair[0], {}).get(pair[1])
             if current is not None and value_hash(current) == written:
                 continue  # as we left it
             if current == wanted[pair]:
                 continue  # changed, but to what the fleet wants
-            shown = "removed" if current is None else f"now {quoted(current)}"
-            found.append(f"[{section}] {key}: changed on disk since the last apply ({shown})")
+            if pair in rendered.secrets:
+                values = "the secret on disk differs from the fleet's (not shown)"
+            else:
+                on = "removed on disk" if current is None else f"{quoted(current)} on disk"
+                values = f"{on}, the fleet says {quoted(wanted[pair])}"
+            found.append(
+                f"[{section}] {key}: changed since the last apply: {values}; --force writes the fleet's, "
+                f"--keep-user {section}.{key} keeps the user's this time (`unmanage: [{section}.{key}]` for good)"
+            )
     return found
 
 

@@ -331,7 +331,7 @@ def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
     found.append(("settings", "accountid"))  # the user switches accounts in MicroSIP's menu or with /account:N
     found = [(section, key) for section, key in found if key not in enforced]
     found += [(f"account{i}", "password") for i in range(1, len(seat.accounts) + 1)]
-    return found
+    return found + sorted(seat.unmanaged)  # left to the user: written only where the file has none
 
 
 def speed_dial_rows(dials: list[dict[str, Any]], version: str) -> list[tuple[str, str]]:

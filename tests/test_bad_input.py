@@ -53,7 +53,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str]]] = [
         {"fleet.yaml": fleet("    acounts: []")},
         [
             "fleet.yaml:12:5: seats[alice].acounts: unknown key 'acounts' (did you mean 'accounts'?); "
-            "allowed here: install, target, launch, ini, speed_dials, contacts, contacts_file, contacts_mode, enforce, "
+            "allowed here: install, target, launch, ini, speed_dials, contacts, contacts_file, contacts_mode, enforce, unmanage, "
             "settings, account, id, user, computer, profiles, accounts, active_account"
         ],
     ),
@@ -482,7 +482,7 @@ def test_all_problems_in_one_pass(build_tree: BuildTree, run_cli: RunCli) -> Non
     result = run_cli("validate", "fleet.yaml")
     assert result.exit_code == 2
     assert len(result.stderr.splitlines()) == 4  # three problems and the summary
-    assert result.stderr.splitlines()[-1] == "3 errors; nothing was written"
+    assert result.stderr.splitlines()[-1] == "3 errors"  # validate writes nothing, so it does not say so
 
 
 def test_template_syntax_error_names_template_and_line(build_tree: BuildTree, run_cli: RunCli) -> None:

@@ -85,7 +85,7 @@ def test_apply_creates_then_second_apply_touches_nothing(office: Path, run_cli: 
 def test_existing_microsip_ini_keeps_user_state(office: Path, run_cli: RunCli) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(microsip_written.utf16())
-    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--verbose", env=ENV)
     assert result.exit_code == 0, result.output
     assert (
         "  note: [Account1] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
@@ -200,8 +200,9 @@ def test_drift_is_reported_and_conflict_refused_until_force(office: Path, run_cl
     refused = run_cli("apply", "fleet.yaml", env=ENV)
     assert refused.exit_code == 3
     assert (
-        f"conflict   jdoe: {JDOE}: [Account1] transport: changed on disk since the last apply (now 'udp')"
-        in refused.stdout
+        f"conflict   jdoe: {JDOE}: [Account1] transport: changed since the last apply: 'udp' on disk, the fleet "
+        "says 'tls'; --force writes the fleet's, --keep-user Account1.transport keeps the user's this time "
+        "(`unmanage: [Account1.transport]` for good)" in refused.stdout
     )
     assert JDOE.read_bytes() == before
     forced = run_cli("apply", "fleet.yaml", "--force", env=ENV)
@@ -339,7 +340,11 @@ def test_missing_root_fails_that_seat_with_exit_3(build_tree: BuildTree, run_cli
     build_tree({"fleet.yaml": FLEET})
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[0] == "failed     jdoe: users: the target root does not exist (seat jdoe)"
+    assert result.stdout.splitlines()[0] == (
+        "failed     jdoe: users: the target root does not exist (seat jdoe); create it, point the target at the "
+        "folder that holds the user profiles (C:/Users on a Windows admin PC, a mounted //server/profiles share), "
+        "or re-root a trial with --root DIR"
+    )
 
 
 def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:

@@ -89,7 +89,7 @@ def test_import_refuses_files_that_are_not_ini(build_tree: BuildTree, run_cli: R
     assert result.stderr.splitlines() == [
         "x.ini:1:1: not an ini file MicroSIP could read (binary data (NUL bytes) in a file without a UTF-16 BOM)",
         "y.ini:1:1: not an ini file MicroSIP could read (no [section] in it)",
-        "2 errors; nothing was written",
+        "2 errors",
     ]
 
 
@@ -324,5 +324,5 @@ def test_import_of_an_ini_the_fleet_format_refuses_is_bad_input(build_tree: Buil
     assert result.stderr.splitlines() == [
         "m.ini: cannot be imported as it is: accounts[1].username: the account has a `server` but no "
         "`username`; MicroSIP cannot register without one",
-        "1 error; nothing was written",
+        "1 error",
     ]

@@ -11,7 +11,14 @@
 """
 
 from provisioner.deploy.apply import SeatOutcome, Steps, apply_seat, backup_file_name, seat_steps, stamp_now
-from provisioner.deploy.output import write_atomic, write_files, write_new_files, write_share, write_tree
+from provisioner.deploy.output import (
+    make_folders,
+    write_atomic,
+    write_files,
+    write_new_files,
+    write_share,
+    write_tree,
+)
 from provisioner.deploy.rollback import (
     NOTHING_RECORDED,
     BackupEntry,
@@ -37,6 +44,7 @@ __all__ = [
     "apply_seat",
     "backup_file_name",
     "list_backups",
+    "make_folders",
     "rollback_seat",
     "seat_steps",
     "stamp_now",

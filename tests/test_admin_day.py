@@ -1,0 +1,186 @@
+"""An admin's day through the CLI: from `init` to the hundredth run, the stumbles a new user meets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from provisioner import __version__, ini
+from tests.conftest import BuildTree, RunCli
+
+INI = Path("users/ana/AppData/Roaming/MicroSIP/microsip.ini")
+FLEET = """\
+version: 1
+name: day
+defaults:
+  target: {type: appdata, root: users}
+  settings: {autoAnswer: button}
+seats:
+  - id: ana
+    accounts: [{username: '100', domain: example.com, displayName: Ana}]
+"""
+
+
+def deployed(build_tree: BuildTree, run_cli: RunCli, fleet: str = FLEET, env: dict[str, str] | None = None) -> None:
+    build_tree({"fleet.yaml": fleet})
+    INI.parent.mkdir(parents=True, exist_ok=True)
+    assert run_cli("apply", "fleet.yaml", env=env).exit_code == 0
+
+
+def user_sets(old: str, new: str) -> None:
+    """The user changes a value in MicroSIP's settings (MicroSIP rewrites the ini)."""
+    text, _ = ini.decode(INI.read_bytes())
+    assert old in text
+    INI.write_bytes(ini.encode(text.replace(old, new)))
+
+
+def on_disk(section: str, key: str) -> str | None:
+    text, _ = ini.decode(INI.read_bytes())
+    return ini.raw_values(text).get((section.lower(), key.lower()))
+
+
+# --- 1. validate says what it can know; the starter fleet plans as shipped ------------------------
+
+
+def test_the_starter_fleet_passes_plan_as_shipped(run_cli: RunCli) -> None:
+    result = run_cli("init", ".")
+    assert result.exit_code == 0
+    assert "created users/alice/ (a scratch profile folder)" in result.stdout
+    assert run_cli("validate", "fleet.yaml", "--targets", "--secrets").exit_code == 0
+    plan = run_cli("plan", "fleet.yaml")
+    assert plan.exit_code == 0, plan.output
+    assert (
+        plan.stdout.splitlines()[0]
+        == "create     alice                users/alice/AppData/Roaming/MicroSIP/microsip.ini"
+    )
+
+
+def test_validate_targets_reports_a_missing_root_with_the_way_out(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0  # on paper the target is fine
+    result = run_cli("validate", "fleet.yaml", "--targets")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "fleet.yaml:4:33: seats[ana].target.root: the target root users does not exist; create it, point the "
+        "target at the folder that holds the user profiles (C:/Users on a Windows admin PC, a mounted "
+        "//server/profiles share), or re-root a trial with --root DIR",
+        "1 error",
+    ]
+
+
+def test_validate_refuses_a_windows_path_this_system_cannot_open(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET.replace("root: users", "root: 'C:/Users'")})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert "'C:/Users' is a Windows path, which this system cannot open" in result.stderr
+
+
+def test_validate_secrets_finds_a_missing_file(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET.replace("displayName: Ana", "password: {file: ana.txt}")})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0
+    result = run_cli("validate", "fleet.yaml", "--secrets")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].endswith("secret file ana.txt does not exist (secret file:ana.txt)")
+
+
+# --- 3. quiet plans ------------------------------------------------------------------------------
+
+
+def test_a_plan_with_nothing_to_do_is_one_line(build_tree: BuildTree, run_cli: RunCli) -> None:
+    env = {"PW": "secret"}
+    deployed(build_tree, run_cli, FLEET.replace("displayName: Ana", "password: {env: PW}"), env)
+    assert (
+        run_cli("plan", "fleet.yaml", env=env).stdout == "plan: 0 to create, 0 to update, 1 unchanged, 0 in conflict\n"
+    )
+    verbose = run_cli("plan", "fleet.yaml", "--verbose", env=env).stdout.splitlines()
+    assert verbose[0].startswith("unchanged  ana")
+    assert verbose[1] == (
+        "  note: [Account1] password: kept the one on disk (MicroSIP encrypts it; --rotate-passwords replaces it)"
+    )
+    assert run_cli("apply", "fleet.yaml", env=env).stdout == (
+        "apply: 0 seats written, 1 unchanged, 0 in conflict, 0 failed (of 1)\n"
+    )
+    assert run_cli("verify", "fleet.yaml", env=env).stdout == "verify: 0 of 1 seat drifted\n"
+
+
+def test_quiet_prints_the_summary_and_json_names_the_tool(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    INI.parent.mkdir(parents=True)
+    assert (
+        run_cli("plan", "fleet.yaml", "--quiet").stdout
+        == "plan: 1 to create, 0 to update, 0 unchanged, 0 in conflict\n"
+    )
+    assert (
+        run_cli("apply", "fleet.yaml", "-q").stdout
+        == "apply: 1 seat written, 0 unchanged, 0 in conflict, 0 failed (of 1)\n"
+    )
+    for command in ("plan", "apply", "verify"):
+        document = json.loads(run_cli(command, "fleet.yaml", "--format", "json").stdout)
+        assert document["tool"] == f"microsip-provisioner {__version__}"
+        assert document["summary"] == {"unchanged": 1}, command
+    assert run_cli("plan", "fleet.yaml", "-q", "-v").exit_code == 2
+
+
+# --- 4. one conflicting key: both values, both ways out ------------------------------------------
+
+
+def test_a_conflict_names_both_values_and_both_ways_out(build_tree: BuildTree, run_cli: RunCli) -> None:
+    deployed(build_tree, run_cli)
+    user_sets("autoAnswer=button", "autoAnswer=all")
+    result = run_cli("apply", "fleet.yaml")
+    assert result.exit_code == 3
+    assert result.stdout.splitlines()[0] == (
+        "conflict   ana: users/ana/AppData/Roaming/MicroSIP/microsip.ini: [Settings] autoAnswer: changed since the "
+        "last apply: 'all' on disk, the fleet says 'button'; --force writes the fleet's, --keep-user "
+        "Settings.autoAnswer keeps the user's this time (`unmanage: [Settings.autoAnswer]` for good)"
+    )
+    assert on_disk("Settings", "autoAnswer") == "all"
+    quiet = run_cli("apply", "fleet.yaml", "--quiet")  # the summary alone on stdout; the conflict still shown
+    assert quiet.stdout == "apply: 0 seats written, 0 unchanged, 1 in conflict, 0 failed (of 1)\n"
+    assert quiet.stderr.startswith("conflict   ana: ")
+
+
+def test_keep_user_keeps_one_value_and_applies_the_rest(build_tree: BuildTree, run_cli: RunCli) -> None:
+    deployed(build_tree, run_cli)
+    user_sets("autoAnswer=button", "autoAnswer=all")
+    Path("fleet.yaml").write_text(FLEET.replace("displayName: Ana", "displayName: Ana Lima"), encoding="utf-8")
+    result = run_cli("apply", "fleet.yaml", "--keep-user", "settings.AUTOANSWER")
+    assert result.exit_code == 0, result.output
+    assert on_disk("Settings", "autoAnswer") == "all" and on_disk("Account1", "displayName") == "Ana Lima"
+    again = run_cli("plan", "fleet.yaml")  # only this run: the conflict is still there next time
+    assert "[Settings] autoAnswer: changed since the last apply: 'all' on disk" in again.stdout
+
+
+def test_unmanage_leaves_a_key_to_the_user_for_good(build_tree: BuildTree, run_cli: RunCli) -> None:
+    deployed(build_tree, run_cli)
+    user_sets("autoAnswer=button", "autoAnswer=all")
+    Path("fleet.yaml").write_text(FLEET + "    unmanage: [Settings.autoAnswer]\n", encoding="utf-8")
+    for command in ("plan", "apply", "verify"):
+        result = run_cli(command, "fleet.yaml")
+        assert result.exit_code == 0, (command, result.output)
+    assert on_disk("Settings", "autoAnswer") == "all"
+    assert run_cli("plan", "fleet.yaml", "--keep-user", "autoAnswer").stderr == (
+        "error: --keep-user autoAnswer: write SECTION.KEY as the ini names it, such as Settings.autoAnswer\n"
+    )
+
+
+# --- 8. small truths -----------------------------------------------------------------------------
+
+
+def test_force_labels_what_it_wrote(build_tree: BuildTree, run_cli: RunCli) -> None:
+    deployed(build_tree, run_cli)
+    user_sets("autoAnswer=button", "autoAnswer=all")
+    result = run_cli("apply", "fleet.yaml", "--force")
+    assert result.exit_code == 0
+    assert (
+        result.stdout.splitlines()[0]
+        == "overwrite  ana                  users/ana/AppData/Roaming/MicroSIP/microsip.ini"
+    )
+
+
+def test_read_only_commands_do_not_say_nothing_was_written(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET.replace("example.com", "[x")})
+    for command, writes in (("validate", False), ("plan", False), ("verify", False), ("render", True)):
+        args = ("--out", "out") if command == "render" else ()
+        last = run_cli(command, "fleet.yaml", *args).stderr.splitlines()[-1]
+        assert last == ("1 error; nothing was written" if writes else "1 error"), command
