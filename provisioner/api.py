@@ -121,6 +121,29 @@ def render(
 
 
 @dataclass
+class SeatRow:
+    """One line of ``seats``: who the seat is for and where it goes."""
+
+    id: str
+    user: str
+    target: str  # "appdata users", "portable E:/MicroSIP", ... ("-" without one)
+    profiles: list[str]
+    computer: str | None = None
+
+
+def seats(fleet_path: Path) -> tuple[list[SeatRow], list[Problem]]:
+    """The fleet's seats, each with its user, target and profiles (and the fleet's warnings)."""
+    fleet = load_fleet(fleet_path)
+    rows = []
+    for seat in fleet.seats:
+        target = seat.target or {}
+        where = target.get("root") or target.get("path") or target.get("prefix") or ""
+        shown = f"{target['type']} {where}".strip() if target else "-"
+        rows.append(SeatRow(seat.id, seat.user, shown, list(seat.profiles), seat.computer))
+    return rows, fleet.warnings
+
+
+@dataclass
 class ExplainRow:
     """One effective value of a seat and where it came from."""
 
@@ -801,7 +824,9 @@ def translate_flags(argv: list[str]) -> FlagsResult:
             shown.append(shlex.quote(token))
             hide_next = token == "--password"
     text = yaml.safe_dump(layer, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    lines = [f"# translated from: {' '.join(shown)}"]
+    lines = [f"# translated from: {' '.join(shown) or '(nothing)'}"]
+    if not layer:
+        return FlagsResult("\n".join([*lines, "{}  # nothing MicroSIP reads"]) + "\n", translation.warnings)
     for line in text.splitlines():
         if line.strip() == "password:":
             continue
@@ -812,8 +837,6 @@ def translate_flags(argv: list[str]) -> FlagsResult:
             )
             continue
         lines.append(line)
-    if not layer:
-        lines.append("{}  # nothing MicroSIP reads")
     return FlagsResult("\n".join(lines) + "\n", translation.warnings)
 
 

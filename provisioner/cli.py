@@ -237,6 +237,30 @@ def render(fleet: Path, out: Path, seats: tuple[str, ...], strict: bool) -> None
 
 @main.command()
 @fleet_argument
+@format_option
+@handle_errors(json_errors=True, writes=False)
+def seats(fleet: Path, output_format: str) -> None:
+    """List the fleet's seats: id, user, target and profiles."""
+    from provisioner import api
+
+    rows, warnings = api.seats(fleet)
+    if output_format == "json":
+        _json_out({**_problems_json([], warnings), "seats": [row.__dict__ for row in rows]})
+        return
+    _print_warnings(warnings)
+    width = max([len(row.id) for row in rows] + [2])
+    user_width = max([len(row.user) for row in rows] + [4])
+    target_width = max([len(row.target) for row in rows] + [6])
+    click.echo(f"{'id':<{width}}  {'user':<{user_width}}  {'target':<{target_width}}  profiles")
+    for row in rows:
+        profiles = ", ".join(row.profiles) or "-"
+        computer = f"  (on {row.computer} only)" if row.computer else ""
+        click.echo(f"{row.id:<{width}}  {row.user:<{user_width}}  {row.target:<{target_width}}  {profiles}{computer}")
+    click.echo(_plural(len(rows), "seat"))
+
+
+@main.command()
+@fleet_argument
 @click.option("--seat", "seats", required=True, multiple=True, metavar="ID", help="The seat to explain (repeatable).")
 @format_option
 @handle_errors(json_errors=True, writes=False)
@@ -255,6 +279,8 @@ def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
             }
         )
         return
+    labels = tuple(f"seats[{found.id}]" for found, _ in explained.seats)  # other seats' warnings are not asked for
+    _print_warnings([w for w in explained.warnings if w.path.startswith(labels) or not w.path.startswith("seats[")])
     for index, (found, rows) in enumerate(explained.seats):
         if index:
             click.echo("")
@@ -341,12 +367,33 @@ def _plural(count: int, word: str) -> str:
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
 
+#: The colour of each status word, where a terminal shows colour (never with NO_COLOR set).
+COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "overwrite": "yellow",
+    "conflict": "red",
+    "failed": "red",
+    "drift": "red",
+    "waiting": "cyan",
+    "unchanged": "bright_black",
+}
+
+
+def _paint(text: str) -> str:
+    """``text`` with its leading status word coloured (click drops colour when output is not a terminal)."""
+    word = text.split(" ", 1)[0]
+    if word not in COLOURS or os.environ.get("NO_COLOR"):
+        return text
+    return click.style(word, fg=COLOURS[word]) + text[len(word) :]
+
+
 def _say(level: int, needed: int, text: str, *, err: bool = False) -> None:
     """Print ``text`` when the chosen ``level`` reaches ``needed``; problems still reach stderr when quiet."""
     if level >= needed:
-        click.echo(text)
+        click.echo(_paint(text))
     elif err:
-        click.echo(text, err=True)
+        click.echo(_paint(text), err=True)
 
 
 def _print_plan(result: Any, level: int) -> dict[str, int]:

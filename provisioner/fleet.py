@@ -1190,6 +1190,13 @@ def _check_launchers(
         problem = cmd_problem(ntpath.basename(exe.replace("/", "\\")), args)
         if problem:
             problems.error(exe_loc, f"{source.label}.install.exe", problem)
+        if launch.get("shortcuts"):
+            problems.warn(
+                seat_loc(origins, source, ("launch", "shortcuts")),
+                f"{source.label}.launch.shortcuts",
+                "ignored for a portable seat: it gets a .cmd launcher beside its exe, which works from any "
+                "drive letter (shortcuts apply to installed and Wine seats)",
+            )
         return
     if launch.get("shortcuts"):
         problem = lnk_target_problem(exe)

@@ -42,6 +42,7 @@ class ImportedSeat:
     speed_dials: list[dict[str, Any]]
     passwords: dict[int, str] = field(default_factory=dict)  # account number -> variable name
     left_out: list[str] = field(default_factory=list)
+    target: dict[str, str] = field(default_factory=dict)  # where the file was found, as a fleet target
 
 
 @dataclass
@@ -53,17 +54,40 @@ class ImportResult:
     seats: list[ImportedSeat]
 
 
+#: Where an installed MicroSIP keeps its ini, below the user's profile folder.
+PROFILE_INI_FOLDER = ("appdata", "roaming", "microsip")
+
+
+def _profile_index(path: Path) -> int | None:
+    """The index of the user's folder in ``path`` when it reads ``.../<user>/AppData/Roaming/MicroSIP/x.ini``."""
+    lowered = [p.lower() for p in PurePath(path).parts]
+    if len(lowered) >= 6 and tuple(lowered[-4:-1]) == PROFILE_INI_FOLDER:
+        return len(lowered) - 5
+    return None
+
+
+def _target(path: Path) -> dict[str, str]:
+    """The seat's target as the path shows it: a user's AppData below a root of profiles, else a portable folder."""
+    if not str(path).isprintable():
+        return {}  # a folder name with control characters cannot be a target; the admin writes one
+    parts = PurePath(path).parts
+    index = _profile_index(path)
+    if index is not None:
+        return {"type": "appdata", "root": str(PurePath(*parts[:index]))}
+    return {"type": "portable", "path": str(PurePath(path).parent)}
+
+
 def _seat_id(path: Path, taken: set[str]) -> tuple[str, str | None]:
-    parts = PurePath(path.absolute()).parts
     user = None
-    lowered = [p.lower() for p in parts]
-    if "appdata" in lowered and lowered.index("appdata") > 0:
-        user = parts[lowered.index("appdata") - 1]
+    index = _profile_index(path)
+    if index is not None:
+        user = PurePath(path).parts[index]
         base = user
     elif path.stem.lower() != "microsip":
         base = path.stem
-    else:
-        base = path.absolute().parent.name or "seat"
+    else:  # the folder names the seat; a folder called MicroSIP says nothing, so its parent does
+        folders = [p for p in reversed(path.absolute().parent.parts) if p.lower() != "microsip" and p not in ("/", "")]
+        base = folders[0] if folders else "seat"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:64] or "seat"
     if not re.match(ID_PATTERN, slug):
         slug = f"seat-{slug}"[:64]
@@ -187,7 +211,9 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
         install = {"mode": "portable", "exe": f"{path.stem}.exe"}
     elif path.stem.lower() != "microsip":
         install = {"exe": f"C:\\Program Files\\MicroSIP\\{path.stem}.exe"}
-    return ImportedSeat(where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out)
+    return ImportedSeat(
+        where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out, _target(path)
+    )
 
 
 def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> list[dict[str, Any]]:
@@ -318,6 +344,8 @@ def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: l
             lines.append(f"    user: {_scalar(seat.user)}")
         if seat.install:
             lines.append("    install: " + _scalar(seat.install))
+        if seat.target:
+            lines.append("    target: " + _scalar(seat.target) + "  # as found; point it where apply should write")
         if seat.active_account and seat.active_account != 1:
             lines.append(f"    active_account: {seat.active_account}")
         if seat.settings:

@@ -382,14 +382,28 @@ def split_flags(text: str) -> list[str]:
     return list(lexer)
 
 
-def translate_flags(argv: list[str]) -> Translation:
-    """Translate the circulating "API documentation" flags into what MicroSIP really reads."""
+def translate_flags(argv: list[str], version: str | None = None) -> Translation:
+    """Translate the circulating "API documentation" flags into what MicroSIP really reads.
+
+    What people paste is taken as it comes: a leading ``microsip.exe`` (or a path to
+    it) is left out with a note, and MicroSIP's real switches (``/minimized``, ...)
+    pass through to ``launch.args``.
+    """
     out = Translation()
     pending: list[tuple[str, str]] = []
     i = 0
+    if argv and ntpath.basename(argv[0].replace("/", "\\")).lower().endswith(".exe"):
+        out.warnings.append(
+            f"{quoted(argv[0])} is the program, not a flag: left out (set `install.exe` if the seat needs it)"
+        )
+        i = 1
     while i < len(argv):
         token = argv[i]
         flag, eq, inline = token.partition("=")
+        if token.startswith("/") and check_args(token, version or catalogue.default_version()) is None:
+            _set_args(out, token, token)  # a real MicroSIP switch: it passes through
+            i += 1
+            continue
         if flag not in LEGACY_TABLE:
             if token.startswith("-"):
                 out.errors.append(f"{quoted(flag)} is not one of the legacy flags ({', '.join(LEGACY_TABLE)})")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import yaml
+
 from provisioner import __version__, ini
 from tests.conftest import BuildTree, RunCli
 
@@ -184,3 +187,79 @@ def test_read_only_commands_do_not_say_nothing_was_written(build_tree: BuildTree
         args = ("--out", "out") if command == "render" else ()
         last = run_cli(command, "fleet.yaml", *args).stderr.splitlines()[-1]
         assert last == ("1 error; nothing was written" if writes else "1 error"), command
+
+
+def test_explain_warns_that_a_portable_seat_has_no_shortcuts(build_tree: BuildTree, run_cli: RunCli) -> None:
+    fleet = FLEET.replace("type: appdata, root: users", "type: portable, path: usb") + (
+        "    launch: {shortcuts: [desktop]}\n"
+    )
+    build_tree({"fleet.yaml": fleet})
+    result = run_cli("explain", "fleet.yaml", "--seat", "ana")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == (
+        "fleet.yaml:9:25: warning: seats[ana].launch.shortcuts: ignored for a portable seat: it gets a .cmd launcher "
+        "beside its exe, which works from any drive letter (shortcuts apply to installed and Wine seats)"
+    )
+
+
+# --- 6. translate-flags takes what people paste --------------------------------------------------
+
+
+def test_translate_flags_takes_the_pasted_command_line(run_cli: RunCli) -> None:
+    result = run_cli("translate-flags", "--", r"C:\Program Files\MicroSIP\microsip.exe", "/minimized", "--dn", "Ana")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == ["account:", "  displayName: Ana", "launch:", "  args: /minimized"]
+    assert "is the program, not a flag: left out (set `install.exe` if the seat needs it)" in result.stderr
+    empty = run_cli("translate-flags", "--")
+    assert empty.exit_code == 0
+    assert yaml.safe_load(empty.stdout) == {}
+    assert empty.stdout == "# translated from: (nothing)\n{}  # nothing MicroSIP reads\n"
+
+
+# --- 7. import output deploys --------------------------------------------------------------------
+
+
+def test_imported_seats_carry_a_target_and_a_real_id(build_tree: BuildTree, run_cli: RunCli) -> None:
+    body = ini.encode("[Settings]\r\naccountId=1\r\n[Account1]\r\nusername=100\r\ndomain=example.com\r\n")
+    build_tree({"Users/jdoe/AppData/Roaming/MicroSIP/microsip.ini": body, "usb/MicroSIP/microsip.ini": body})
+    result = run_cli("import", "Users/jdoe/AppData/Roaming/MicroSIP/microsip.ini", "usb/MicroSIP/microsip.ini")
+    assert result.exit_code == 0, result.output
+    imported = yaml.safe_load(result.stdout)
+    assert [(s["id"], s["target"]) for s in imported["seats"]] == [
+        ("jdoe", {"type": "appdata", "root": "Users"}),
+        ("usb", {"type": "portable", "path": "usb/MicroSIP"}),
+    ]
+    Path("imported.yaml").write_text(result.stdout, encoding="utf-8")
+    plan = run_cli("plan", "imported.yaml")  # it deploys back where it was found: nothing to change
+    assert plan.exit_code == 0, plan.output
+    assert plan.stdout.splitlines()[-1] == "plan: 1 to create, 0 to update, 2 unchanged, 0 in conflict"  # usb's .cmd
+
+
+# --- 9. find your way ----------------------------------------------------------------------------
+
+
+def test_seats_lists_who_goes_where(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET.replace("  - id: ana\n", "  - id: ana\n    user: ana.lima\n    profiles: []\n")})
+    result = run_cli("seats", "fleet.yaml")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "id   user      target         profiles",
+        "ana  ana.lima  appdata users  -",
+        "1 seat",
+    ]
+    document = json.loads(run_cli("seats", "fleet.yaml", "--format", "json").stdout)
+    assert document["seats"] == [
+        {"id": "ana", "user": "ana.lima", "target": "appdata users", "profiles": [], "computer": None}
+    ]
+    unknown = run_cli("explain", "fleet.yaml", "--seat", "anna")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.splitlines()[0] == "fleet.yaml: no seat with id 'anna' (did you mean 'ana'?)"
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioner import cli
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli._paint("create     ana") == "\x1b[32mcreate\x1b[0m     ana"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli._paint("create     ana") == "create     ana"

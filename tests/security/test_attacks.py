@@ -79,7 +79,7 @@ def test_symlink_loop_fails_alone(arena: Arena, run_cli: RunCli) -> None:
     code, output = apply(run_cli)
     assert code == 3
     assert f"failed     eve: {arena.profile('eve') / 'AppData'}: is a link or not a folder; refused" in output
-    assert "apply: 1 seats written, 0 unchanged, 0 in conflict, 1 failed (of 2)" in output
+    assert "apply: 1 seat written, 0 unchanged, 0 in conflict, 1 failed (of 2)" in output
     assert_contained(arena, before, output)
 
 
@@ -307,7 +307,7 @@ def test_two_seats_on_one_file_are_bad_input(arena: Arena, run_cli: RunCli) -> N
     assert result.stderr.splitlines() == [
         f"fleet.yaml:10:5: seats[bob]: {arena.ini('eve')} is also a file of seat eve (fleet.yaml:8:5); two seats "
         "cannot share a file: give each its own user, folder or launcher name",
-        "1 error; nothing was written",
+        "1 error",
     ]
 
 
