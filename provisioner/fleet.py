@@ -296,6 +296,12 @@ def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], versio
             )
         guess = catalogue.suggest(name, allowed)
         hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        if not guess and {"settings", "account"} <= set(allowed):  # a layer: an ini key one level too high?
+            for section, where in (("settings", "`settings:`"), ("account", "`account:` or an entry of `accounts`")):
+                known = catalogue.section_keys(section, version).get(name.lower())
+                if known is not None:
+                    kind = "[Settings]" if section == "settings" else "account"
+                    return f"{quoted(name)} is a MicroSIP {kind} key; put it under {where}"
         return f"unknown key {quoted(name)}{hint}; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return f"required key {loc[-1]!r} is missing"
@@ -357,6 +363,10 @@ def validate(
             loc = tuple(p for p in loc if p != "[key]")
             at_key = err["type"] in ("extra_forbidden",) or "[key]" in err["loc"]
             message = _message(err, doc, tuple(err["loc"]), model, version)
+            word = doc.words.get(doc.resolve(loc)) if isinstance(err.get("input"), bool) else None
+            if word:  # say `no`, as written, not the `false` YAML made of it
+                read = str(err["input"]).lower()
+                message = message.replace(read, f"{quoted(word)} (YAML reads it as {read})", 1)
             shown = loc[:-1] if err["type"] == "missing" else loc
             problems.error(doc.locate(loc, key=at_key), label_path(doc, shown), message)
         return None

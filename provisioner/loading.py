@@ -101,6 +101,8 @@ class Document:
     # has hundreds of thousands of them, and a small int is far lighter than a Loc.
     value_locs: dict[Path_, int] = field(default_factory=dict)
     key_locs: dict[Path_, int] = field(default_factory=dict)
+    #: Words YAML read as booleans (``yes``, ``no``, ``on``, ``off``), by path: messages quote what was written.
+    words: dict[Path_, str] = field(default_factory=dict)
     #: Names to show for paths instead of the structural ones (a CSV cell shows its header).
     labels: dict[Path_, str] = field(default_factory=dict)
     #: For data files (CSV): the folder its `file:` references must stay inside.
@@ -159,14 +161,41 @@ class Document:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+#: Characters a double-quoted escape makes that no fleet value means (a line feed from \n, a tab from \t).
+_ESCAPED = re.compile("[\x00-\x08\x09\x0a\x0b\x0c\x0d\x1b]")
+_ESCAPE_NAMES = {
+    "n": "a line feed",
+    "t": "a tab",
+    "r": "a carriage return",
+    "b": "a backspace",
+    "f": "a form feed",
+    "a": "a bell",
+    "v": "a vertical tab",
+    "e": "an escape",
+    "0": "a NUL",
+}
+
+
+#: A double-quoted scalar that starts like a Windows path (``"C:\\...``, ``"\\\\server...``).
+_PATH = re.compile(r'"(?:[A-Za-z]:\\|\\\\[A-Za-z0-9])')
+
+
+def _escapes(source: str) -> str:
+    """What the escapes in ``source`` became: ``\\n became a line feed and \\t a tab``."""
+    found = [(letter, name) for letter, name in _ESCAPE_NAMES.items() if "\\" + letter in source]
+    if not found:
+        return "its escapes became control characters"
+    words = [f"\\{letter} {'became ' if i == 0 else ''}{name}" for i, (letter, name) in enumerate(found)]
+    return " and ".join(words)
 
 
 class _Builder:
     """Turns a composed node graph into Python data with locations."""
 
-    def __init__(self, path: str, loader: yaml.SafeLoader) -> None:
+    def __init__(self, path: str, loader: yaml.SafeLoader, text: str | None = None) -> None:
         self.doc = Document(path, None)
         self.loader = loader
+        self.lines = text.splitlines() if text is not None else []
         self.values = 0
         self.built: set[int] = set()
         self.problems = Problems()
@@ -197,10 +226,19 @@ class _Builder:
             return self._mapping(node, path, depth, active | {id(node)})
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1, active | {id(node)}) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        value = self._scalar(node)
+        if isinstance(value, bool) and str(node.value).lower() not in ("true", "false"):
+            self.doc.words[path] = str(node.value)
+        return value
 
     def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == _STR_TAG:  # most of a fleet: no constructor needed
+            if getattr(node, "style", None) == '"' and _ESCAPED.search(node.value) and _PATH.match(self._source(node)):
+                raise _Refused(
+                    self.loc(node.start_mark),
+                    f"in double quotes {_escapes(self._source(node))}, so {self._source(node)} is not the "
+                    "path it looks like: write a Windows path in single quotes or with forward slashes",
+                )
             return node.value
         if not node.tag.startswith("tag:yaml.org,2002:"):
             raise _Refused(
@@ -240,6 +278,15 @@ class _Builder:
         if isinstance(value, str):
             return value
         return str(node.value)  # timestamps, binary: keep the text as written
+
+    def _source(self, node: yaml.Node) -> str:
+        """The scalar as written in the file."""
+        start, end = node.start_mark, node.end_mark
+        if start.line >= len(self.lines):
+            return ""
+        if start.line == end.line:
+            return self.lines[start.line][start.column : end.column]
+        return self.lines[start.line][start.column :]  # the first line of a scalar over several
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int, active: set[int]) -> Any:
         out: dict[str, Any] = {}
@@ -290,7 +337,7 @@ def format_path(path: Path_) -> str:
 def load_text(text: str, path: str) -> Document:
     """Parse YAML text into a :class:`Document`; raise :class:`FleetError` on bad input."""
     loader = _Loader(text)
-    builder = _Builder(path, loader)
+    builder = _Builder(path, loader, text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -300,7 +347,8 @@ def load_text(text: str, path: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise FleetError([Problem(loc, "", f"YAML syntax error: {problem}")]) from None
+        hint = _syntax_hint(problem, text, mark)
+        raise FleetError([Problem(loc, "", f"YAML syntax error: {problem}{hint}")]) from None
     except yaml.YAMLError as exc:
         raise FleetError([Problem(Loc(path, 1, 1), "", f"YAML error: {exc}")]) from None
     except _Refused as exc:
@@ -311,6 +359,31 @@ def load_text(text: str, path: str) -> Document:
         loader.dispose()
     builder.problems.raise_if_errors()
     return builder.doc
+
+
+#: YAML errors that mean a line is indented wrongly.
+_INDENTATION = (
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "mapping values are not allowed",
+    "expected <block end>",
+)
+
+
+def _syntax_hint(problem: str, text: str, mark: Any) -> str:
+    """What an admin should do about a YAML syntax error, from the error and the text around it."""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    if "unknown escape character" in problem:
+        return (
+            "; in double quotes a backslash starts an escape (\\n, \\t, ...): write a Windows path in "
+            "single quotes ('C:\\Program Files\\...') or with forward slashes (C:/Program Files/...)"
+        )
+    if mark is not None and "\t" in line[: mark.column + 1] and "cannot start any token" in problem:
+        return "; a tab: YAML indents with spaces only -- replace the tab with spaces"
+    if line.strip() and any(word in problem for word in _INDENTATION):
+        return f"; check the indentation of line {mark.line + 1} against the lines above it: {line.strip()!r}"
+    return ""
 
 
 def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:

@@ -213,6 +213,11 @@ SECRET_SCHEMA: dict[str, Any] = {
 }
 
 
+def any_case(word: str) -> str:
+    """A regular expression (ECMA 262, as JSON Schema uses) matching ``word`` in any letter case."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
 def _json_schema(key: Key, version: str) -> dict[str, Any]:
     base: dict[str, Any]
     if key.type == "bool":
@@ -227,7 +232,14 @@ def _json_schema(key: Key, version: str) -> dict[str, Any]:
         text: dict[str, Any] = {"type": "string", "maxLength": key.max_length}
         choices = key.choices_for(version)
         if choices is not None:
-            text = {"enum": list(choices)}
+            words = [str(c) for c in choices if c != ""]
+            # the loader takes any case (TLS for tls) and writes MicroSIP's spelling; so does the schema
+            text = {
+                "anyOf": [
+                    {"enum": list(choices)},
+                    {"type": "string", "pattern": f"^(?:{'|'.join(map(any_case, words))})$"},
+                ]
+            }
         options: list[dict[str, Any]] = [text, SECRET_SCHEMA]
         if key.list_separator:
             items = {"enum": list(key.codecs)} if key.codecs else {"type": "string"}
@@ -284,7 +296,14 @@ def section_model(section: Section, version: str) -> type[CatalogueSection]:
         annotated = Annotated[Any, PlainValidator(_validator(key, version)), WithJsonSchema(_json_schema(key, version))]
         fields[key.name] = (annotated, None)
     name = f"{'Settings' if section == 'settings' else 'Account'}{version.replace('.', '')}"
-    model: type[CatalogueSection] = create_model(name, __base__=CatalogueSection, **fields)
+    schemas = {key.name: _json_schema(key, version) for key in catalogue.section_keys(section, version).values()}
+
+    def any_case_names(schema: dict[str, Any]) -> None:
+        """Key names are not case-sensitive (Windows reads them so, and the loader accepts any case)."""
+        schema["patternProperties"] = {f"^{any_case(name)}$": schemas[name] for name in schemas}
+
+    model: type[CatalogueSection] = create_model(name, __base__=CatalogueSection, __config__=None, **fields)
+    model.model_config = {**model.model_config, "json_schema_extra": any_case_names}
     model.section = section
     model.version = version
     return model

@@ -263,3 +263,71 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     assert cli._paint("create     ana") == "\x1b[32mcreate\x1b[0m     ana"
     monkeypatch.setenv("NO_COLOR", "1")
     assert cli._paint("create     ana") == "create     ana"
+
+
+# --- 5. hints for the YAML mistakes admins make ----------------------------------------------------
+
+SEAT = "version: 1\nname: t\nseats:\n  - id: anna\n    accounts: [{username: '1', domain: d}]\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            '    install: {exe: "C:\\Program Files\\MicroSIP\\microsip.exe"}\n',
+            "fleet.yaml:6:37: YAML syntax error: found unknown escape character; in double quotes a backslash starts "
+            "an escape (\\n, \\t, ...): write a Windows path in single quotes ('C:\\Program Files\\...') or with "
+            "forward slashes (C:/Program Files/...)",
+        ),
+        (
+            '    settings: {ringingSound: "C:\\new\\tab.wav"}\n',
+            'fleet.yaml:6:30: in double quotes \\n became a line feed and \\t a tab, so "C:\\new\\tab.wav" is not the '
+            "path it looks like: write a Windows path in single quotes or with forward slashes",
+        ),
+        (
+            "\tsettings: {}\n",
+            "fleet.yaml:6:1: YAML syntax error: found character that cannot start any token; a tab: YAML indents "
+            "with spaces only -- replace the tab with spaces",
+        ),
+        (
+            "   settings: {autoAnswer: all}\n",
+            "fleet.yaml:6:4: YAML syntax error: did not find expected '-' indicator; check the indentation of line 6 "
+            "against the lines above it: 'settings: {autoAnswer: all}'",
+        ),
+        (
+            "    autoAnswer: all\n",
+            "fleet.yaml:6:5: seats[anna].autoAnswer: 'autoAnswer' is a MicroSIP [Settings] key; put it under `settings:`",
+        ),
+        (
+            "    displayName: Anna\n",
+            "fleet.yaml:6:5: seats[anna].displayName: 'displayName' is a MicroSIP account key; put it under "
+            "`account:` or an entry of `accounts`",
+        ),
+        (
+            "    settings: {recordingFormat: off}\n",
+            "fleet.yaml:6:33: seats[anna].settings.recordingFormat: 'off' (YAML reads it as false) is ambiguous for "
+            'recordingFormat; write one of "", wav, mp3',
+        ),
+    ],
+    ids=["double-quoted path", "escapes in a path", "tab", "indentation", "settings key", "account key", "yes/no"],
+)
+def test_yaml_mistakes_get_a_way_out(build_tree: BuildTree, run_cli: RunCli, extra: str, expected: str) -> None:
+    build_tree({"fleet.yaml": SEAT + extra})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == expected
+
+
+def test_the_json_schema_and_the_loader_agree_on_case(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """`transport: TLS` and `AutoAnswer:` load (and are written as MicroSIP spells them): the schema accepts both."""
+    jsonschema = pytest.importorskip("jsonschema")  # a test dependency: installed by `make test`
+    schema = json.loads(run_cli("schema").stdout)
+    good = SEAT.replace("domain: d}", "domain: d, transport: TLS}") + "    settings: {AutoAnswer: All}\n"
+    bad = SEAT + "    settings: {AutoAnswr: all}\n"
+    build_tree({"fleet.yaml": good})
+    assert run_cli("validate", "fleet.yaml").exit_code == 0
+    jsonschema.validate(yaml.safe_load(good), schema)
+    build_tree({"fleet.yaml": bad})
+    assert run_cli("validate", "fleet.yaml").exit_code == 2
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(bad), schema)

@@ -159,7 +159,7 @@ def test_schema_describes_the_fleet_format(run_cli: RunCli) -> None:
     schema = json.loads(result.stdout)
     assert schema["required"] == ["version", "name"]
     settings = schema["$defs"]["Settings322"]["properties"]
-    assert settings["autoAnswer"]["anyOf"][0] == {"enum": ["", "button", "header", "all"]}
+    assert settings["autoAnswer"]["anyOf"][0]["anyOf"][0] == {"enum": ["", "button", "header", "all"]}
     assert settings["volumeRing"]["anyOf"][0]["maximum"] == 100
     assert schema["$defs"]["Settings322"]["additionalProperties"] is False
     assert (
