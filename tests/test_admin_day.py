@@ -331,3 +331,28 @@ def test_the_json_schema_and_the_loader_agree_on_case(build_tree: BuildTree, run
     assert run_cli("validate", "fleet.yaml").exit_code == 2
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(bad), schema)
+
+
+# --- 10. Windows paths, as far as this system can tell ---------------------------------------------
+
+
+def test_a_unc_root_resolves_and_stays_contained(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """//server/share roots (a mounted profiles share, say) are plain absolute paths here; users stay below them."""
+    from provisioner import targets
+    from provisioner.fleet import load_fleet
+
+    Path("fleet.yaml").write_text(FLEET.replace("root: users", "root: '//fileserver/profiles$'"), encoding="utf-8")
+    ana = targets.resolve(load_fleet(Path("fleet.yaml")).seat("ana"))
+    assert str(ana.ini_path) == "//fileserver/profiles$/ana/AppData/Roaming/MicroSIP/microsip.ini"
+    assert ana.ini.where.home == 1  # the user's folder below the share is never created
+    escape = FLEET.replace("root: users", "root: '//fileserver/profiles$'").replace(
+        "- id: ana", "- id: ana\n    user: '..'"
+    )
+    build_tree({"fleet.yaml": escape})
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert "seats[ana].user: '..' is not a Windows user name" in result.stderr
+    build_tree({"fleet.yaml": FLEET.replace("root: users", "root: '\\\\fileserver\\profiles$'")})
+    result = run_cli("validate", "fleet.yaml")  # backslashes: a Windows path this system cannot open
+    assert result.exit_code == 2
+    assert "is a Windows path, which this system cannot open" in result.stderr
