@@ -448,7 +448,7 @@ def test_bad_input_is_one_exact_line_and_writes_nothing(
 
 def test_missing_env_secret_names_seat_account_and_reference(build_tree: BuildTree, run_cli: RunCli) -> None:
     build_tree({"fleet.yaml": BASE})
-    result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": None})  # type: ignore[dict-item]
+    result = run_cli("render", "fleet.yaml", "--out", "out", env={"PW_1001": None})
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
         "fleet.yaml:11:19: seats[alice].accounts[1].password: environment variable PW_1001 is not set "

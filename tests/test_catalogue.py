@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from provisioner import catalogue
 from tests.conftest import REPO
@@ -95,5 +94,22 @@ def test_account_strings_take_what_microsip_reads() -> None:
     assert keys["label"].max_length == 255
 
 
-def test_data_file_is_package_data() -> None:
-    assert (Path(catalogue.__file__).parent / "data" / "catalogue.json").is_file()
+def test_data_files_are_declared_for_the_wheel() -> None:
+    """What the package reads at run time is inside it or force-included; `make wheel-check` builds the wheel
+    and checks it holds them (and not the example fleet)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))
+    wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["provisioner"]  # provisioner/data/ (catalogue, agent) ships with the package
+    assert wheel["force-include"] == {
+        "templates": "provisioner/templates",
+        "profiles/starter": "provisioner/profiles/starter",
+    }
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import check_wheel
+    finally:
+        sys.path.pop(0)
+    assert "provisioner/data/catalogue.json" in check_wheel.MUST_HOLD
+    assert "provisioner/profiles/example/" in check_wheel.MUST_NOT_HOLD

@@ -24,6 +24,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # `make quick` skips these rounds; `make test` (and CI) runs them
+
 SEATS = 200
 ROUNDS = 20
 MAX_ROUNDS = 60

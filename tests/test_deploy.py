@@ -367,7 +367,7 @@ def test_read_only_folder_fails_cleanly(office: Path, run_cli: RunCli, monkeypat
             raise PermissionError(errno.EACCES, "Permission denied")
         return real(name, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr(safefs.os, "open", refuse)
+    monkeypatch.setattr("provisioner.safefs.os.open", refuse)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
@@ -382,7 +382,7 @@ def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, mo
     def full(fd: int, data: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(safefs.os, "write", full)
+    monkeypatch.setattr("provisioner.safefs.os.write", full)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
     assert "No space left on device" in result.stdout
@@ -551,14 +551,14 @@ def test_locked_file_is_retried_then_reported(office: Path, run_cli: RunCli, mon
         real(src, dst, **fds)
 
     monkeypatch.setattr(safefs, "REPLACE_PAUSE", 0.0)
-    monkeypatch.setattr(safefs.os, "rename", locked_once)
+    monkeypatch.setattr("provisioner.safefs.os.rename", locked_once)
     assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
     assert JDOE.exists()
 
     def always_locked(src: str, dst: str, **fds: int) -> None:
         raise PermissionError(errno.EACCES, "Access is denied")
 
-    monkeypatch.setattr(safefs.os, "rename", always_locked)
+    monkeypatch.setattr("provisioner.safefs.os.rename", always_locked)
     result = run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV)
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == (
@@ -641,3 +641,47 @@ def test_render_writes_launchers_beside_the_ini(build_tree: BuildTree, run_cli: 
         "usb/MicroSIP-usb.ini",
         "usb/MicroSIP.cmd",
     ]
+
+
+def test_verify_of_a_seat_never_applied_reports_each_missing_file(office: Path, run_cli: RunCli) -> None:
+    result = run_cli("verify", "fleet.yaml", env=ENV)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"drift   jdoe: {JDOE}: the file does not exist",
+        f"drift   alice: {ALICE}: the file does not exist",
+        "verify: 2 of 2 seats drifted",
+    ]
+
+
+def test_verify_reports_secret_drift_without_the_secret(build_tree: BuildTree, run_cli: RunCli) -> None:
+    fleet = FLEET.replace("  - id: alice\n", "    ini: {Custom: {apiKey: {env: API_KEY}}}\n  - id: alice\n")
+    build_tree({"fleet.yaml": fleet})
+    for user in ("jdoe", "alice"):
+        Path("users", user).mkdir(parents=True)
+    env = {**ENV, "API_KEY": "k-123456"}
+    assert run_cli("apply", "fleet.yaml", env=env).exit_code == 0
+    JDOE.write_bytes(
+        ini.encode(
+            text_of(JDOE).replace("apiKey=k-123456", "apiKey=k-999999").replace("password=s3cret-2001", "password=")
+        )
+    )
+    result = run_cli("verify", "fleet.yaml", "--seat", "jdoe", env=env)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:2] == [
+        f"drift   jdoe: {JDOE}: [Account1] password: missing or empty on disk",
+        f"drift   jdoe: {JDOE}: [Custom] apiKey: differs from the fleet (secret, not shown)",
+    ]
+    assert "k-123456" not in result.output and "k-999999" not in result.output
+
+
+def test_verify_reports_a_changed_fleet_contact(build_tree: BuildTree, run_cli: RunCli) -> None:
+    fleet = FLEET.replace("  - id: alice\n", "    contacts: [{name: Helpdesk, number: '200'}]\n  - id: alice\n")
+    build_tree({"fleet.yaml": fleet})
+    for user in ("jdoe", "alice"):
+        Path("users", user).mkdir(parents=True)
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    book = JDOE.parent / "Contacts.xml"
+    book.write_bytes(book.read_bytes().replace(b'name="Helpdesk"', b'name="Help"'))
+    result = run_cli("verify", "fleet.yaml", "--seat", "jdoe", env=ENV)
+    assert result.exit_code == 1
+    assert "Contacts.xml" in result.stdout and "200" in result.stdout

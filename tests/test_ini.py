@@ -48,8 +48,37 @@ def test_parse_follows_windows_rules() -> None:
     assert ini.parse("orphan=1\n").stray == [1]
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",))))
+@given(st.text(alphabet=st.characters(exclude_characters="\r\n\x00", exclude_categories=["Cs"])))
 def test_written_value_reads_back(value: str) -> None:
     value = value.strip()
     assert ini.read_value(ini.written_value(value)) == value
     assert ini.read_value(ini.written_value(value, hook=True)) == value
+
+
+keys = st.sampled_from(["alpha", "Beta", "gamma"])
+values = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"), max_size=12).filter(
+    lambda v: v == v.strip()
+)
+managed_sections = st.lists(
+    st.tuples(st.sampled_from(["Settings", "Account1"]), st.dictionaries(keys, values, max_size=3)),
+    max_size=2,
+    unique_by=lambda s: s[0],
+)
+existing = st.lists(st.sampled_from(["[Settings]", "[account1]", "alpha=old", "BETA=x", "other=kept", "; note", ""]))
+
+
+@given(existing, managed_sections)
+def test_merge_reads_back_what_it_wrote_and_is_idempotent(
+    lines: list[str], sections: list[tuple[str, dict[str, str]]]
+) -> None:
+    """After a merge, Windows' reader finds every managed value; merging the result again changes nothing."""
+    managed = [(name, [(k, ini.written_value(v)) for k, v in entries.items()]) for name, entries in sections]
+    first = ini.merge("\r\n".join(lines), managed)
+    found = ini.parse(first.text).as_dict()
+    for name, entries in sections:
+        for key, value in entries.items():
+            assert found[name.lower()][key.lower()] == value
+    second = ini.merge(first.text, managed)
+    assert not second.changed and second.text == first.text
+    kept = [line for line in lines if line == "other=kept"]
+    assert first.text.count("other=kept") >= len(kept) > 0 or not kept  # the user's own keys stay

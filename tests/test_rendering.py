@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,8 +54,17 @@ def test_non_ascii_display_name_round_trips() -> None:
     assert parsed["account1"]["displayname"] == "Zoë Müller – Empfang"
 
 
-def test_exe_name_decides_ini_name() -> None:
-    assert (GOLDEN / "sales-laptop" / "MicroSIP-sales.ini").is_file()
+def test_exe_name_decides_ini_name(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """MicroSIP reads <exe stem>.ini: a copy renamed MicroSIP-sales.exe gets MicroSIP-sales.ini, and nothing else."""
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: s\n"
+            "    install: {mode: portable, exe: MicroSIP-sales.exe}\n    accounts: [{domain: d}]\n"
+        }
+    )
+    assert run_cli("render", "fleet.yaml", "--out", "out").exit_code == 0
+    assert sorted(p.name for p in Path("out/s").iterdir()) == ["MicroSIP-sales.ini", "MicroSIP.cmd"]
+    assert ini.decode(Path("out/s/MicroSIP-sales.ini").read_bytes())[0].startswith("[Settings]\r\n")
 
 
 def test_hook_written_with_extra_quotes() -> None:
@@ -152,18 +164,26 @@ def test_sandbox_blocks_unsafe_template(build_tree: BuildTree, run_cli: RunCli) 
     assert not Path("out").exists()
 
 
-def test_rendering_is_deterministic() -> None:
-    fleet = load_fleet(EXAMPLE)
-    first = [f.data for r in render_fleet(fleet) for f in r.files]
-    second = [f.data for r in render_fleet(load_fleet(EXAMPLE)) for f in r.files]
-    assert first == second
+def test_rendering_is_deterministic(tmp_path: Path) -> None:
+    """Two processes with different hash seeds render the same bytes (no set or dict order leaks out)."""
+    outputs = []
+    for seed in ("1", "4242"):
+        out = tmp_path / f"seed{seed}"
+        subprocess.run(
+            [sys.executable, "-m", "provisioner", "render", str(EXAMPLE), "--out", str(out)],
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(REPO)},
+            check=True,
+            capture_output=True,
+        )
+        outputs.append({name: (out / name).read_bytes() for name in listing(out)})
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 14
 
 
 # --- property tests ------------------------------------------------------------------------
 
 # Text a fleet may carry in a value: no CR/LF/NUL, no surrounding blanks, at most 255 chars.
 value_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"),
     min_size=0,
     max_size=80,
 ).filter(lambda s: s == s.strip())

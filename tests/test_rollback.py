@@ -109,3 +109,23 @@ def test_rollback_of_a_seat_never_applied_says_so(build_tree: BuildTree, run_cli
     result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
     assert result.exit_code == 0
     assert result.stdout == "seat jdoe: no apply is recorded for this target; nothing to roll back\n"
+
+
+def test_rollback_refuses_a_damaged_manifest_and_changes_nothing(applied: Path, run_cli: RunCli) -> None:
+    """The state is untrusted input: a manifest that does not parse is reported, never followed."""
+    manifest_of("jdoe").write_text('{"manifest": 2, "files": {"../../../etc/passwd": ', encoding="utf-8")
+    before = snapshot(applied / "users")
+    result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
+    assert result.exit_code == 3
+    assert "manifest" in result.stderr and "jdoe" in result.stderr
+    assert snapshot(applied / "users") == before
+
+
+def test_rollback_with_a_missing_backup_says_which_and_changes_nothing(applied: Path, run_cli: RunCli) -> None:
+    for backup in backups_of("jdoe").iterdir():
+        backup.unlink()
+    before = snapshot(applied / "users")
+    result = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
+    assert result.exit_code == 3
+    assert "backup" in result.stderr
+    assert snapshot(applied / "users") == before

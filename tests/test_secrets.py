@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,24 @@ def test_confined_reference_stays_inside_its_folder(tmp_path: Path) -> None:
     assert isinstance(ref, SecretRef)
     with pytest.raises(SecretError, match=r"leaves the fleet's folder \(through a link\); refused$"):
         resolve(ref)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"x" * (64 * 1024 + 1)), "secret file pw.txt is larger than 65536 bytes"),
+        (lambda p: p.write_bytes(b"\xff\xfepw"), "secret file pw.txt is not UTF-8 text"),
+        (lambda p: p.mkdir(), "secret file pw.txt"),
+    ],
+    ids=["too large", "not UTF-8", "a folder"],
+)
+def test_bad_secret_files_are_refused_with_a_reason(
+    tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    make(tmp_path / "pw.txt")
+    ref = parse_reference({"file": "pw.txt"}, str(tmp_path))
+    assert isinstance(ref, SecretRef)
+    with pytest.raises(SecretError) as refused:
+        resolve(ref)
+    assert str(refused.value).startswith(message)
+    assert "x" * 10 not in str(refused.value)  # the content never shows
