@@ -1,0 +1,260 @@
+"""A seat's layers merged, and the rules only the merged seat can answer."""
+
+from __future__ import annotations
+
+import ntpath
+import re
+from typing import Any, NamedTuple
+
+from provisioner.errors import Loc, Problems, quoted
+from provisioner.fleet.layers import _profile_order, _same_ini_spelling
+from provisioner.fleet.seat import (
+    DEFAULT_INSTALLED_EXE,
+    DEFAULT_PORTABLE_EXE,
+    TARGET_FIELDS,
+    TARGET_REQUIRED,
+    LayerSource,
+    Origin,
+    Seat,
+    ini_key,
+    origin_loc,
+    seat_loc,
+)
+from provisioner.loading import (
+    Path_,
+)
+from provisioner.merging import finalize, merge_layers
+from provisioner.shortcuts import (
+    account_switch,
+    cmd_problem,
+    lnk_target_problem,
+)
+
+
+class _Prefix(NamedTuple):
+    """Defaults and a chain of profiles merged once, for every seat that uses that chain."""
+
+    layers: tuple[dict[str, Any], dict[Path_, Origin]]
+    account: tuple[dict[str, Any], dict[Path_, Origin]]
+
+
+def _effective_seat(
+    source: LayerSource,
+    dumped: dict[str, Any],
+    defaults: LayerSource | None,
+    profiles: dict[str, tuple[LayerSource, list[str]] | None],
+    version: str,
+    problems: Problems,
+    prefixes: dict[tuple[int, ...], _Prefix],
+) -> Seat | None:
+    before = len(problems.errors)
+    wanted = dumped.get("profiles") or []
+    chosen = _profile_order(source, wanted, profiles, problems)
+    if chosen is None or len(problems.errors) > before:
+        return None
+    shared = ([defaults] if defaults else []) + chosen
+    ordered = [*shared, source]
+    no_offset: Path_ = ()
+    base = prefixes.get(tuple(map(id, shared)))
+    if base is None:
+        base = _Prefix(
+            merge_layers((_same_ini_spelling(layer.data, shared), (layer, no_offset)) for layer in shared),
+            merge_layers(((layer.data.get("account") or {}), (layer, ("account",))) for layer in shared),
+        )
+        prefixes[tuple(map(id, shared))] = base
+    merged, origins = merge_layers([(_same_ini_spelling(source.data, ordered), (source, no_offset))], base.layers)
+    effective = finalize(merged)
+
+    accounts: list[dict[str, Any]] = []
+    account_origins: list[dict[Path_, Origin]] = []
+    raw_accounts = dumped.get("accounts") or []
+    if not raw_accounts:
+        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
+    for i, account in enumerate(raw_accounts):
+        merged_account, account_origin = merge_layers(
+            [(source.data.get("account") or {}, (source, ("account",))), (account, (source, ("accounts", i)))],
+            base.account,
+        )
+        final = finalize(merged_account)
+        accounts.append(final)
+        account_origins.append(account_origin)
+        label = f"{source.label}.accounts[{i + 1}]"
+        domain = final.get("domain")
+        if not domain:
+            problems.error(
+                source.loc(("accounts", i)),
+                f"{label}.domain",
+                "the account has no domain, and MicroSIP ignores an account without one; "
+                "set `domain` here or in an `account:` layer",
+            )
+        if final.get("server") and not final.get("username"):
+            problems.error(
+                source.loc(("accounts", i)),
+                f"{label}.username",
+                "the account has a `server` but no `username`; MicroSIP cannot register without one",
+            )
+
+    active = dumped.get("active_account") or 1
+    if raw_accounts and active > len(raw_accounts):
+        problems.error(
+            source.loc(("active_account",)),
+            f"{source.label}.active_account",
+            f"account {active} does not exist; the seat has {len(raw_accounts)} "
+            f"account{'s' if len(raw_accounts) != 1 else ''} (numbered from 1)",
+        )
+
+    for section in effective.get("ini") or {}:
+        numbered = re.fullmatch(r"Account([0-9]+)", section)
+        if numbered and int(numbered.group(1)) > len(raw_accounts):
+            problems.error(
+                seat_loc(origins, source, ("ini", section)),
+                f"{source.label}.ini.{section}",
+                f"the seat has {len(raw_accounts)} account{'s' if len(raw_accounts) != 1 else ''}; "
+                f"MicroSIP reads [Account1], [Account2], ... without gaps and would ignore "
+                f"[{section}] -- add an entry to `accounts` instead",
+            )
+    target = effective.get("target") or None
+    seat_user = dumped.get("user") or dumped["id"]
+    target_type = _check_target(target, origins, source, problems)
+    install = effective.get("install") or {}
+    mode_needed = "portable" if target_type == "portable" else "installed"
+    mode = install.get("mode") or mode_needed
+    if target_type in ("appdata", "portable") and mode != mode_needed:
+        where = origins.get(("install", "mode"))
+        problems.error(
+            origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
+            f"{source.label}.install.mode",
+            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, "
+            f"which needs {quoted(mode_needed)}",
+        )
+    exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
+    _check_launchers(effective, mode, exe, target_type, origins, source, problems)
+    chosen_account = account_switch(str((effective.get("launch") or {}).get("args") or ""))
+    if raw_accounts and chosen_account is not None and chosen_account > len(raw_accounts):
+        count = len(raw_accounts)
+        problems.error(
+            seat_loc(origins, source, ("launch", "args")),
+            f"{source.label}.launch.args",
+            f"/account:{chosen_account} names an account the seat does not have: it has {count} "
+            f"account{'s' if count != 1 else ''} (numbered from 1); MicroSIP would find no such account "
+            "and only bring its window forward",
+        )
+    _check_phonebook(effective, origins, source, problems)
+    if len(problems.errors) > before:
+        return None
+    settings = effective.get("settings") or {}
+    implied: dict[Path_, str] = {}
+    if effective.get("speed_dials") and not any(name.lower() == "enableshortcuts" for name in settings):
+        # MicroSIP builds the speed-dial buttons only when [Settings] enableShortcuts=1 (default 0)
+        settings = {**settings, "enableShortcuts": True}
+        implied[("settings", "enableShortcuts")] = (
+            "implied by speed_dials: MicroSIP shows speed-dial buttons only with enableShortcuts=1"
+        )
+    return Seat(
+        id=dumped["id"],
+        user=seat_user,
+        computer=dumped.get("computer"),
+        source=source,
+        profiles=wanted,
+        settings=settings,
+        accounts=accounts,
+        active_account=active,
+        install_mode=mode,
+        exe=exe,
+        target=target,
+        launch=effective.get("launch") or {},
+        ini={section: dict(keys or {}) for section, keys in (effective.get("ini") or {}).items()},
+        speed_dials=list(effective.get("speed_dials") or []),
+        contacts=[{k: v for k, v in c.items() if v is not None} for c in effective.get("contacts") or []],
+        contacts_mode=str(effective.get("contacts_mode") or "merge"),
+        origins=origins,
+        account_origins=account_origins,
+        enforce=list(effective.get("enforce") or []),
+        unmanaged=frozenset(ini_key(name) for name in effective.get("unmanage") or []),
+        implied=implied,
+    )
+
+
+def _check_launchers(
+    effective: dict[str, Any],
+    mode: str,
+    exe: str,
+    target_type: str | None,
+    origins: dict[Path_, Origin],
+    source: LayerSource,
+    problems: Problems,
+) -> None:
+    """The seat's launchers can be written: ASCII for .cmd, a full path for .lnk."""
+    launch = effective.get("launch") or {}
+    args = str(launch.get("args") or "")
+    exe_loc = seat_loc(origins, source, ("install", "exe"))
+    if mode == "portable" and target_type != "wine":
+        problem = cmd_problem(ntpath.basename(exe.replace("/", "\\")), args)
+        if problem:
+            problems.error(exe_loc, f"{source.label}.install.exe", problem)
+        if launch.get("shortcuts"):
+            problems.warn(
+                seat_loc(origins, source, ("launch", "shortcuts")),
+                f"{source.label}.launch.shortcuts",
+                "ignored for a portable seat: it gets a .cmd launcher beside its exe, which works from any "
+                "drive letter (shortcuts apply to installed and Wine seats)",
+            )
+        return
+    if launch.get("shortcuts"):
+        problem = lnk_target_problem(exe)
+        if problem:
+            problems.error(exe_loc, f"{source.label}.install.exe", problem)
+
+
+def _check_phonebook(
+    effective: dict[str, Any], origins: dict[Path_, Origin], source: LayerSource, problems: Problems
+) -> None:
+    """Contact numbers are unique (deploy merges by number); [Shortcuts] has one owner."""
+    seen: dict[str, int] = {}
+    for index, contact in enumerate(effective.get("contacts") or [], start=1):
+        number = contact.get("number")
+        if number in seen:
+            problems.error(
+                seat_loc(origins, source, ("contacts",)),
+                f"{source.label}.contacts[{index}]",
+                f"number {quoted(number)} is listed twice (also entry {seen[number]}); contacts are matched by number",
+            )
+        seen.setdefault(number, index)
+    ini_sections = {s.lower() for s in effective.get("ini") or {}}
+    if effective.get("speed_dials") and "shortcuts" in ini_sections:
+        problems.error(
+            seat_loc(origins, source, ("speed_dials",)),
+            f"{source.label}.speed_dials",
+            "both `speed_dials` and `ini: {Shortcuts: ...}` write [Shortcuts]; keep one",
+        )
+
+
+def _check_target(
+    target: dict[str, Any] | None,
+    origins: dict[Path_, Origin],
+    source: LayerSource,
+    problems: Problems,
+) -> str | None:
+    if target is None:
+        return None
+
+    def loc(path: Path_) -> Loc:
+        origin = origins.get(path)
+        return origin_loc(origin, path) if origin else source.loc(("target",))
+
+    kind = target.get("type")
+    label = f"{source.label}.target"
+    if kind is None:
+        problems.error(loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine")
+        return None
+    for name in target:
+        if name != "type" and name not in TARGET_FIELDS[kind]:
+            problems.error(
+                loc(("target", name)),
+                f"{label}.{name}",
+                f"{quoted(name)} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
+            )
+    required = TARGET_REQUIRED[kind]
+    if not target.get(required):
+        problems.error(loc(("target", "type")), f"{label}.{required}", f"a {kind} target needs `{required}`")
+    return str(kind)

@@ -1,0 +1,188 @@
+"""What loading produces: a seat's layers, the effective seat, the fleet."""
+
+from __future__ import annotations
+
+import ntpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provisioner import catalogue
+from provisioner.errors import FleetError, Loc, Problem, quoted
+from provisioner.ini import DEFAULT_ANSI
+from provisioner.loading import (
+    Document,
+    Path_,
+)
+
+DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
+
+
+DEFAULT_PORTABLE_EXE = "microsip.exe"
+
+
+LAYER_FIELDS = (
+    "settings",
+    "account",
+    "install",
+    "target",
+    "launch",
+    "ini",
+    "speed_dials",
+    "contacts",
+    "contacts_mode",
+    "enforce",
+    "unmanage",
+)
+
+
+#: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
+CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
+
+
+#: Header cells whose value is a space-separated list.
+CSV_LISTS = {("profiles",), ("launch", "shortcuts")}
+
+
+TARGET_FIELDS = {
+    "appdata": ("root", "user"),
+    "portable": ("path",),
+    "wine": ("prefix", "user", "applications_dir"),
+}
+
+
+TARGET_REQUIRED = {"appdata": "root", "portable": "path", "wine": "prefix"}
+
+
+@dataclass(eq=False)
+class LayerSource:
+    """One validated layer and where it stands in its file."""
+
+    doc: Document
+    prefix: Path_
+    label: str
+    data: dict[str, Any]
+
+    def loc(self, path: Path_ = (), *, key: bool = False) -> Loc:
+        """Location of ``path`` inside this layer."""
+        return self.doc.locate((*self.prefix, *path), key=key)
+
+
+Origin = tuple[LayerSource, Path_]
+
+
+def origin_loc(origin: Origin, path: Path_) -> Loc:
+    """Where the value at ``path`` (relative to the merge root) was written."""
+    source, offset = origin
+    return source.loc((*offset, *path))
+
+
+@dataclass
+class Seat:
+    """A seat's effective configuration, after merging, ready to render."""
+
+    id: str
+    user: str
+    source: LayerSource
+    profiles: list[str]
+    settings: dict[str, Any]
+    accounts: list[dict[str, Any]]
+    active_account: int
+    install_mode: str
+    exe: str
+    target: dict[str, Any] | None
+    launch: dict[str, Any]
+    ini: dict[str, dict[str, Any]]
+    speed_dials: list[dict[str, Any]] = field(default_factory=list)
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    contacts_mode: str = "merge"
+    origins: dict[Path_, Origin] = field(default_factory=dict)
+    account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
+    computer: str | None = None  # publish: this seat applies on one PC only
+    #: Runtime-rewritten [Settings] keys apply keeps at the fleet's value (the others are seeded).
+    enforce: list[str] = field(default_factory=list)
+    #: Ini keys (``(section, key)``, lower-cased) left to the user: written only where missing, never enforced.
+    unmanaged: frozenset[tuple[str, str]] = frozenset()
+    #: Values no layer set but the seat's other fields require, with the reason (``explain`` shows it).
+    implied: dict[Path_, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``seats[alice]``."""
+        return f"seats[{self.id}]"
+
+    @property
+    def exe_stem(self) -> str:
+        """The exe name without ``.exe``: MicroSIP names its ini after it."""
+        return ntpath.splitext(ntpath.basename(self.exe.replace("/", "\\")))[0]
+
+    @property
+    def ini_name(self) -> str:
+        """The file name of the seat's ini."""
+        return f"{self.exe_stem}.ini"
+
+    def loc(self, path: Path_) -> Loc:
+        """Where the effective value at ``path`` was set (the seat itself if nowhere)."""
+        origin = self.origins.get(path)
+        return origin_loc(origin, path) if origin else self.source.loc(path)
+
+    def account_loc(self, index: int, key: str | None = None) -> Loc:
+        """Where an account's key was set (or the account entry itself)."""
+        if key is not None:
+            origin = self.account_origins[index].get((key,))
+            if origin:
+                return origin_loc(origin, (key,))
+        return self.source.loc(("accounts", index))
+
+
+@dataclass
+class Fleet:
+    """A loaded, validated fleet."""
+
+    path: Path
+    name: str
+    version: str
+    templates_dir: Path | None
+    documents: list[Document]
+    seats: list[Seat]
+    warnings: list[Problem]
+    #: The Python codec of the PCs' ANSI code page: how MicroSIP reads an ini without a BOM.
+    ansi: str = DEFAULT_ANSI
+
+    _index: dict[str, Seat] | None = field(default=None, repr=False, compare=False)
+
+    def seat(self, seat_id: str) -> Seat:
+        """The seat with ``seat_id``; raise FleetError with a suggestion if there is none."""
+        return self.chosen([seat_id])[0]
+
+    def chosen(self, seat_ids: list[str] | None) -> list[Seat]:
+        """The seats named (each once, in the order given), or all of them; every unknown id is reported."""
+        if not seat_ids:
+            return list(self.seats)
+        if self._index is None:
+            self._index = {seat.id: seat for seat in self.seats}
+        problems = []
+        out: list[Seat] = []
+        for seat_id in dict.fromkeys(seat_ids):
+            found = self._index.get(seat_id)
+            if found is not None:
+                out.append(found)
+                continue
+            guess = catalogue.suggest(seat_id, list(self._index))
+            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {quoted(seat_id)}{hint}"))
+        if problems:
+            raise FleetError(problems)
+        return out
+
+
+def ini_key(name: str) -> tuple[str, str]:
+    """``"Settings.autoAnswer"`` -> ``("settings", "autoanswer")``, as Windows compares them."""
+    section, _, key = name.partition(".")
+    return section.strip().lower(), key.strip().lower()
+
+
+def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:
+    """Where an effective value was set, or the seat itself when no layer set it."""
+    origin = origins.get(path)
+    return origin_loc(origin, path) if origin else source.loc(path)

@@ -1,0 +1,182 @@
+"""Seats from CSV files: one row a seat, its header naming fleet fields."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from provisioner import catalogue
+from provisioner.errors import FleetError, Loc, Problems, quoted
+from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS
+from provisioner.fleet.sources import _as_shown, _inside_fleet
+from provisioner.loading import (
+    Document,
+    Path_,
+    csv_scalar,
+    load_csv,
+    pack,
+)
+
+
+def _load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:
+    """Documents holding the seats of each `seat_files` CSV (one seat per row).
+
+    A seat file must lie inside the fleet's folder, and so must the secret files its
+    rows name: CSV files are data (often an HR or phone-system export), not the admin's
+    configuration.
+    """
+    out = []
+    for doc in docs:
+        entries = doc.data.get("seat_files") if isinstance(doc.data, dict) else None
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            problems.error(doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}")
+            continue
+        for i, entry in enumerate(entries):
+            where = doc.locate(("seat_files", i))
+            label = f"seat_files[{i + 1}]"
+            if isinstance(entry, str):
+                entry = {"path": entry}
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                problems.error(where, label, "expected {path: seats.csv, profiles: [...]}")
+                continue
+            unknown = sorted(set(entry) - {"path", "profiles"})
+            if unknown:
+                problems.error(where, label, f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`")
+                continue
+            profiles = entry.get("profiles") or []
+            if isinstance(profiles, str):
+                profiles = profiles.split()
+            if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+                problems.error(
+                    doc.locate(("seat_files", i, "profiles")),
+                    f"{label}.profiles",
+                    "expected a list of profile names",
+                )
+                continue
+            path = _inside_fleet(doc, entry["path"], root, where, label, problems)
+            if path is None:
+                continue
+            try:
+                table = load_csv(_as_shown(path))
+            except FleetError as exc:
+                problems.errors.extend(exc.errors)
+                continue
+            seat_doc = _seat_rows(table, profiles, version, problems)
+            if seat_doc is not None:
+                seat_doc.confine = str(root)
+                out.append(seat_doc)
+    return out
+
+
+def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
+    """A header cell as a path into a seat, or an error message."""
+    parts: list[str | int] = []
+    for piece in cell.split("."):
+        if not piece:
+            return None, f"header {quoted(cell)} has an empty part"
+        parts.append(int(piece) - 1 if piece.isascii() and piece.isdigit() else piece)
+    if any(isinstance(p, int) and p < 0 for p in parts):
+        return None, f"header {quoted(cell)}: list positions count from 1"
+    head = parts[0]
+    if head not in CSV_SEAT_FIELDS:
+        guess = catalogue.suggest(str(head), list(CSV_SEAT_FIELDS))
+        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        return (
+            None,
+            f"header {quoted(cell)}: {quoted(head)} is not a seat field{hint}; "
+            "headers are dotted paths like accounts.1.username",
+        )
+    section: catalogue.Section | None = None
+    key = None
+    if head == "settings" and len(parts) >= 2:
+        section, key = "settings", parts[1]
+    elif head == "account" and len(parts) >= 2:
+        section, key = "account", parts[1]
+    elif head == "accounts" and len(parts) >= 3 and isinstance(parts[1], int):
+        section, key = "account", parts[2]
+    elif head == "accounts":
+        return None, f"header {quoted(cell)}: account columns look like accounts.1.username"
+    if section is not None and isinstance(key, str):
+        known = catalogue.section_keys(section, version).get(key.lower())
+        if known is None:
+            return None, f"header {quoted(cell)}: {catalogue.why_unknown(key, section, version)}"
+        parts[parts.index(key)] = known.name
+    return tuple(parts), None
+
+
+def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems) -> Document | None:
+    """Seats from a CSV table, with every value located at its row and column."""
+    doc = Document(table.path, {"seats": []})
+    columns: list[tuple[int, Path_, str]] = []
+    seen: dict[Path_, int] = {}
+    header_ok = True
+    for col, cell in enumerate(table.header, start=1):
+        path, error = _csv_header(cell, version)
+        if error is not None or path is None:
+            problems.error(Loc(table.path, 1, col), cell, error or "bad header")
+            header_ok = False
+            continue
+        if path in seen:
+            problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}")
+            continue
+        seen[path] = col
+        columns.append((col, path, cell))
+    if ("id",) not in seen:
+        problems.error(Loc(table.path, 1, 1), "id", "a seat file needs an `id` column")
+        return None
+    if not header_ok:
+        return None  # the rows would only repeat what the header says
+    for index, (line, cells) in enumerate(table.rows):
+        seat: dict[str, Any] = {}
+        row_ok = True
+        base: Path_ = ("seats", index)
+        doc.value_locs[base] = pack(line, 1)
+        for col, path, header in columns:
+            cell = cells[col - 1]
+            if not cell.strip():
+                continue  # an empty cell sets nothing
+            value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
+            if not _put(seat, path, value):
+                problems.error(Loc(table.path, line, col), header, f"{header} is given, but not the columns before it")
+                row_ok = False
+                continue
+            full = (*base, *path)
+            for cut in range(len(base) + 1, len(full) + 1):
+                doc.value_locs.setdefault(full[:cut], pack(line, col))
+                doc.key_locs.setdefault(full[:cut], pack(line, col))
+            doc.value_locs[full] = pack(line, col)
+            doc.labels[full] = header
+        if profiles:
+            seat["profiles"] = [*profiles, *seat.get("profiles", [])]
+        if row_ok:
+            doc.data["seats"].append(seat)
+    return doc
+
+
+def _put(target: dict[str, Any], path: Path_, value: Any) -> bool:
+    """Set ``value`` at ``path`` (ints are list positions); False when a list would have a gap."""
+    node: Any = target
+    for part, nxt in itertools.pairwise(path):
+        container: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(part, int):
+            if part > len(node):
+                return False
+            if part == len(node):
+                node.append(container)
+            node = node[part]
+        else:
+            node = node.setdefault(part, container)
+    last = path[-1]
+    if isinstance(last, int):
+        if last > len(node):
+            return False
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    else:
+        node[last] = value
+    return True
