@@ -7,7 +7,6 @@ Nothing here prints; the CLI decides how results look. Errors are raised as
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -272,11 +271,6 @@ def init(folder: Path) -> list[Path]:
         deploy.make_folders(profile)
         written.append(profile)
     return written
-
-
-def dump_json(document: Any) -> str:
-    """JSON as the CLI prints it."""
-    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 # --- deploy: plan, apply, verify, rollback -----------------------------------------------------

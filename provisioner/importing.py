@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from provisioner import catalogue, ini
 from provisioner.errors import FleetError, Loc, Problem, quoted
+from provisioner.ini import unreadable_reason
 from provisioner.models import ID_PATTERN, SpeedDial, section_model
-from provisioner.plan import unreadable_reason
 
 ENV_PREFIX = "SIP_PASSWORD"
 #: Sections MicroSIP keeps for itself: never imported.

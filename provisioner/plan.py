@@ -11,7 +11,6 @@ Nothing here reads or writes files; :mod:`provisioner.deploy` does that.
 from __future__ import annotations
 
 import difflib
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +18,13 @@ from typing import Literal
 
 from provisioner import ini
 from provisioner.errors import quoted
+from provisioner.ini import MAX_INI_BYTES, encoding_note, read_ini
 from provisioner.rendering import RenderedFile
 from provisioner.secrets import MASK
 from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
 from provisioner.targets import Location, Spot
 
 Action = Literal["create", "update", "unchanged", "conflict"]
-#: A MicroSIP ini with years of call history is well under this; anything larger is not one.
-MAX_INI_BYTES = 4 * 1024 * 1024
-#: Control characters no ini text holds (tab, LF, VT, FF and CR excepted).
-_BINARY = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -87,53 +83,6 @@ class FileChange:
         self.old = None
         self.new = b""
         self.record = FileRecord(self.record.kind)
-
-
-@dataclass
-class ReadIni:
-    """An ini's bytes decoded and parsed once (plan, merge and conflicts share it)."""
-
-    text: str
-    encoding: str
-    parsed: ini.Parsed
-
-
-def read_ini(data: bytes, ansi: str = ini.DEFAULT_ANSI) -> ReadIni | str:
-    """The ini decoded (as MicroSIP reads it) and parsed, or why it is not an ini MicroSIP could have left."""
-    if len(data) > MAX_INI_BYTES:
-        return f"{len(data)} bytes, far larger than any MicroSIP ini"
-    try:
-        text, encoding = ini.decode(data, ansi)
-    except ini.DecodeError as exc:
-        return str(exc)
-    parsed = ini.parse(text)
-    meaningful = sum(1 for line in ini.split_lines(text) if line.strip() and not line.strip().startswith(";"))
-    if meaningful and not parsed.sections:
-        return "no [section] in it"
-    if parsed.stray and len(parsed.stray) > max(3, meaningful // 10):
-        return f"{len(parsed.stray)} lines that are neither [sections] nor key=value"
-    if _BINARY.search(text):
-        return "control characters (binary data)"
-    return ReadIni(text, encoding, parsed)
-
-
-def unreadable_reason(data: bytes) -> str | None:
-    """Why ``data`` is not an ini MicroSIP could have left, or None when it is one."""
-    found = read_ini(data)
-    return found if isinstance(found, str) else None
-
-
-def encoding_note(data: bytes, encoding: str, ansi: str) -> str | None:
-    """What MicroSIP makes of a file without a BOM, or None for its own UTF-16LE."""
-    if encoding == "utf-16-le":
-        return None
-    mojibake = ini.utf8_as_ansi(data, ansi)
-    if mojibake:
-        return (
-            f"the file is UTF-8 without a BOM, which MicroSIP reads in the ANSI code page ({ansi}): it shows "
-            f"{mojibake}; its values are kept as MicroSIP reads them, and the fleet's are written correctly"
-        )
-    return f"converted from {encoding} (no BOM: MicroSIP reads it in the ANSI code page) to UTF-16LE with BOM"
 
 
 def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:

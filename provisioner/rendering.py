@@ -497,8 +497,3 @@ def render_fleet(
     known = {str(p) for p in fleet.warnings}
     fleet.warnings.extend(p for p in sort_problems(problems.warnings) if str(p) not in known)
     return out
-
-
-def builtin_template(name: str = INI_TEMPLATE) -> Path:
-    """Path of a built-in template (for `init` and the docs)."""
-    return data_dir("templates") / name

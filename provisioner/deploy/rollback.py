@@ -19,7 +19,7 @@ from provisioner import ini
 from provisioner.deploy.apply import backup_file_name, stamp_now
 from provisioner.deploy.targetfs import RealFS, Store
 from provisioner.errors import DeployError, quoted
-from provisioner.plan import read_ini
+from provisioner.ini import read_ini
 from provisioner.state import (
     FileRecord,
     Manifest,
