@@ -224,8 +224,7 @@ def keys(name: str | None = None) -> list[catalogue.Key]:
         return list(catalogue.all_keys())
     found = catalogue.find(name)
     if not found:
-        guess = catalogue.suggest(name, [k.name for k in catalogue.all_keys()])
-        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        hint = catalogue.did_you_mean(name, [k.name for k in catalogue.all_keys()])
         raise UsageError(f"no key named {quoted(name)} in the catalogue{hint}")
     return found
 

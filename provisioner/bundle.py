@@ -158,7 +158,7 @@ def build(
     """Lay out the bundle for ``seat`` in memory."""
     bundle = Bundle()
     exe_data = distribution[exe_name]
-    stem = ntpath.splitext(ntpath.basename(seat.exe.replace("/", "\\")))[0]
+    stem = seat.exe_stem
     for name, data in distribution.items():
         if name == exe_name:
             continue

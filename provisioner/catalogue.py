@@ -151,6 +151,12 @@ def suggest(name: str, candidates: list[str]) -> str | None:
     return by_lower[match[0]] if match else None
 
 
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """`` (did you mean 'x'?)`` with the closest spelling among ``candidates``, or nothing."""
+    guess = suggest(name, candidates)
+    return f" (did you mean {quoted(guess)}?)" if guess else ""
+
+
 def why_unknown(name: str, section: Section, version: str) -> str:
     """Explain why ``name`` cannot be set in ``section`` for ``version``, with a fix."""
     if (section, name) in RESERVED or any((section, k.name) in RESERVED for k in find(name, section)):
@@ -178,6 +184,5 @@ def why_unknown(name: str, section: Section, version: str) -> str:
         where = "`account` or an entry of `accounts`" if other == "account" else "`settings`"
         kind = "an account" if other == "account" else "a [Settings]"
         return f"{quoted(elsewhere[0].name)} is {kind} key; put it under {where}"
-    guess = suggest(name, [k.name for k in section_keys(section, version).values()])
-    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+    hint = did_you_mean(name, [k.name for k in section_keys(section, version).values()])
     return f"unknown key {quoted(name)}{hint}; `provisioner keys` lists them, `ini:` writes keys outside the catalogue"

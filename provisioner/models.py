@@ -130,8 +130,7 @@ def _coerce_string(key: Key, version: str, value: Any) -> Any:
         lowered = {str(c).lower(): c for c in choices}
         if text.lower() in lowered:
             return lowered[text.lower()]
-        guess = catalogue.suggest(text, [str(c) for c in choices if c != ""])
-        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        hint = catalogue.did_you_mean(text, [str(c) for c in choices if c != ""])
         extra = ""
         if key.choices and set(key.choices) - set(choices) and text in key.choices:
             extra = f" in MicroSIP {version}"
@@ -151,8 +150,7 @@ def _codec(key: Key, item: str) -> str:
     by_lower = {c.lower(): c for c in known}
     if item.lower() in by_lower:
         return by_lower[item.lower()]
-    guess = catalogue.suggest(item, list(known))
-    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+    hint = catalogue.did_you_mean(item, list(known))
     raise _fail(
         f"unknown codec {quoted(item)}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`"
     )
@@ -496,8 +494,7 @@ def _shortcut_type(value: Any, info: ValidationInfo) -> Any:
     known = catalogue.shortcut_types(version)
     if value in known:
         return value
-    guess = catalogue.suggest(str(value), list(known)) if isinstance(value, str) else None
-    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+    hint = catalogue.did_you_mean(str(value), list(known)) if isinstance(value, str) else ""
     raise _fail(f"{show(value)} is not a speed-dial type MicroSIP {version} knows: {', '.join(known)}{hint}")
 
 
@@ -734,8 +731,7 @@ def _enforce(value: Any, info: ValidationInfo) -> Any:
     out = []
     for name in value:
         if name.lower() not in by_lower:
-            guess = catalogue.suggest(name, allowed)
-            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            hint = catalogue.did_you_mean(name, allowed)
             raise _fail(
                 f"{quoted(name)} is not a key MicroSIP rewrites while it runs{hint}; "
                 "every other key is enforced already, and `enforce` takes only those MicroSIP rewrites "

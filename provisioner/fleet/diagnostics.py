@@ -126,8 +126,7 @@ def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], versio
         if loc == ("microsip",):
             return f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())}"
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
-        guess = catalogue.suggest(str(value), options) if isinstance(value, str) else None
-        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        hint = catalogue.did_you_mean(str(value), options) if isinstance(value, str) else ""
         return f"{show(value)} is not one of {', '.join(options)}{hint}"
     if kind == "string_pattern_mismatch":
         return f"{show(value)} is not a valid name: letters, digits, '.', '_' or '-', starting with a letter or digit"

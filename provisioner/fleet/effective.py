@@ -239,8 +239,7 @@ def _check_target(
         return None
 
     def loc(path: Path_) -> Loc:
-        origin = origins.get(path)
-        return origin_loc(origin, path) if origin else source.loc(("target",))
+        return seat_loc(origins, source, path, fallback=("target",))
 
     kind = target.get("type")
     label = f"{source.label}.target"

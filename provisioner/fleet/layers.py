@@ -74,8 +74,7 @@ def _read_contacts_file(
     columns = []
     for col, cell in enumerate(table.header, start=1):
         if cell not in CONTACT_ATTRIBUTES:
-            guess = catalogue.suggest(cell, list(CONTACT_ATTRIBUTES))
-            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            hint = catalogue.did_you_mean(cell, list(CONTACT_ATTRIBUTES))
             problems.error(
                 Loc(table.path, 1, col),
                 cell,
@@ -237,8 +236,7 @@ def _profile_order(
         if name in applied:
             return
         if name not in profiles:
-            guess = catalogue.suggest(name, list(profiles))
-            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            hint = catalogue.did_you_mean(name, list(profiles))
             problems.error(at[0].loc(at[1]), label, f"unknown profile {quoted(name)}{hint}")
             return
         entry = profiles[name]

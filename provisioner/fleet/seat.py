@@ -123,8 +123,7 @@ class Seat:
 
     def loc(self, path: Path_) -> Loc:
         """Where the effective value at ``path`` was set (the seat itself if nowhere)."""
-        origin = self.origins.get(path)
-        return origin_loc(origin, path) if origin else self.source.loc(path)
+        return seat_loc(self.origins, self.source, path)
 
     def account_loc(self, index: int, key: str | None = None) -> Loc:
         """Where an account's key was set (or the account entry itself)."""
@@ -168,8 +167,7 @@ class Fleet:
             if found is not None:
                 out.append(found)
                 continue
-            guess = catalogue.suggest(seat_id, list(self._index))
-            hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+            hint = catalogue.did_you_mean(seat_id, list(self._index))
             problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {quoted(seat_id)}{hint}"))
         if problems:
             raise FleetError(problems)
@@ -182,7 +180,11 @@ def ini_key(name: str) -> tuple[str, str]:
     return section.strip().lower(), key.strip().lower()
 
 
-def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_) -> Loc:
-    """Where an effective value was set, or the seat itself when no layer set it."""
+def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_, fallback: Path_ | None = None) -> Loc:
+    """Where an effective value was set; else ``fallback`` (or ``path``) in the seat itself.
+
+    The one way a seat's location is found: :meth:`Seat.loc` and the checks of the
+    merged seat all come here.
+    """
     origin = origins.get(path)
-    return origin_loc(origin, path) if origin else source.loc(path)
+    return origin_loc(origin, path) if origin else source.loc(path if fallback is None else fallback)

@@ -82,8 +82,7 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
         return None, f"header {quoted(cell)}: list positions count from 1"
     head = parts[0]
     if head not in CSV_SEAT_FIELDS:
-        guess = catalogue.suggest(str(head), list(CSV_SEAT_FIELDS))
-        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+        hint = catalogue.did_you_mean(str(head), list(CSV_SEAT_FIELDS))
         return (
             None,
             f"header {quoted(cell)}: {quoted(head)} is not a seat field{hint}; "
