@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import catalogue, deploy, safefs, shortcuts, targets
+from provisioner import __version__, catalogue, deploy, safefs, shortcuts, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, display_path, quoted
@@ -48,7 +48,7 @@ class ValidateResult:
 
 
 def validate(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     *,
     strict: bool = False,
     secrets: bool = False,
@@ -60,7 +60,7 @@ def validate(
     With ``secrets``, also resolve every secret (in memory); with ``check_targets``,
     also check that every target root exists on this machine.
     """
-    fleet = load_fleet(fleet_path, strict=strict)
+    fleet = _loaded(fleet_path, strict=strict)
     resolved = _resolve_targets([seat for seat in fleet.seats if seat.target], None)
     if check_targets:
         _check_roots(fleet, resolved)
@@ -105,7 +105,7 @@ class RenderResult:
 
 
 def render(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     out: Path,
     *,
     seat_ids: list[str] | None = None,
@@ -113,7 +113,7 @@ def render(
     environ: Mapping[str, str] | None = None,
 ) -> RenderResult:
     """Render seats into ``out/<seat id>/``; everything is rendered in memory before any write."""
-    fleet = load_fleet(fleet_path, strict=strict)
+    fleet = _loaded(fleet_path, strict=strict)
     rendered = render_fleet(fleet, seat_ids, environ)
     files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]
     return RenderResult(fleet, deploy.write_files(files))
@@ -130,9 +130,9 @@ class SeatRow:
     computer: str | None = None
 
 
-def seats(fleet_path: Path) -> tuple[list[SeatRow], list[Problem]]:
+def seats(fleet_path: FleetSource) -> tuple[list[SeatRow], list[Problem]]:
     """The fleet's seats, each with its user, target and profiles (and the fleet's warnings)."""
-    fleet = load_fleet(fleet_path)
+    fleet = _loaded(fleet_path)
     rows = []
     for seat in fleet.seats:
         target = seat.target or {}
@@ -172,9 +172,9 @@ class ExplainResult:
     warnings: list[Problem]
 
 
-def explain(fleet_path: Path, seat_ids: list[str]) -> ExplainResult:
+def explain(fleet_path: FleetSource, seat_ids: list[str]) -> ExplainResult:
     """Each named seat's effective values, with the file:line and layer that set each (secrets masked)."""
-    fleet = load_fleet(fleet_path)
+    fleet = _loaded(fleet_path)
     return ExplainResult([(seat, _explain_seat(seat)) for seat in fleet.chosen(seat_ids)], fleet.warnings)
 
 
@@ -278,6 +278,19 @@ def init(folder: Path) -> list[Path]:
 STATE_FOLDER = ".provisioner-state"
 
 
+#: A fleet file, or a fleet already loaded with :func:`load` (load once, then plan, apply, verify...).
+FleetSource = Path | Fleet
+
+
+def load(fleet_path: Path, *, strict: bool = False) -> Fleet:
+    """Load, validate and merge a fleet once; every command below also takes the result."""
+    return _loaded(fleet_path, strict=strict)
+
+
+def _loaded(source: FleetSource, *, strict: bool = False) -> Fleet:
+    return source if isinstance(source, Fleet) else load_fleet(source, strict=strict)
+
+
 def state_store(fleet_path: Path, state: Path | None) -> deploy.Store:
     """Where manifests and backups live: ``--state``, else ``$PROVISIONER_STATE``, else beside the fleet."""
     chosen = state or (Path(os.environ["PROVISIONER_STATE"]) if os.environ.get("PROVISIONER_STATE") else None)
@@ -315,6 +328,8 @@ class DeployResult:
     seats: list[SeatReport]
     warnings: list[Problem]
     dry_run: bool = False
+    applied: bool = False  # from apply (its JSON says whether it was a dry run)
+    verified: bool = False  # from verify: drift, not changes
 
     @property
     def pending(self) -> bool:
@@ -327,6 +342,82 @@ class DeployResult:
         return any(
             r.error is not None or (r.outcome is not None and r.outcome.status == "conflict") for r in self.seats
         )
+
+    def exit_code(self, *, pending_is_failure: bool = False) -> int:
+        """The command's exit code (the contract's): 3 when a seat failed or was refused, 1 for drift from
+        ``verify`` or, with ``pending_is_failure`` (``plan --exit-code``, ``apply --dry-run``), for pending
+        changes, else 0."""
+        if self.failed or any(r.error for r in self.seats):
+            return 3
+        if self.verified:
+            return 1 if any(r.drift for r in self.seats) else 0
+        return 1 if pending_is_failure and self.pending else 0
+
+    def as_json(self, exit_code: int) -> dict[str, Any]:
+        """The JSON document the CLI prints: ``ok`` is true exactly when ``exit_code`` is 0."""
+        targets_json = [t for r in self.seats for t in (_verify_json(r) if self.verified else _target_json(r))]
+        counts: dict[str, int] = {}
+        for target in targets_json if self.verified else [{"action": r.status} for r in self.seats]:
+            counts[target["action"]] = counts.get(target["action"], 0) + 1
+        return {
+            "ok": exit_code == 0,
+            "errors": [],
+            "warnings": [p.as_json() for p in self.warnings],
+            "exit_code": exit_code,
+            **({} if self.verified else {"dry_run": self.dry_run} if self.applied else {}),
+            "tool": TOOL,
+            "summary": counts,
+            "targets": targets_json,
+        }
+
+
+#: Named in JSON output, so a CI log says which version produced it.
+TOOL = f"microsip-provisioner {__version__}"
+
+
+def _target_json(report: SeatReport) -> list[dict[str, Any]]:
+    if report.plan is None:
+        word = "waiting" if report.waiting else "failed"
+        return [
+            {
+                "seat": report.seat_id,
+                "path": None,
+                "action": word,
+                "diff": "",
+                ("message" if report.waiting else "error"): report.waiting or report.error,
+            }
+        ]
+    out = []
+    for change in report.plan.files:
+        entry: dict[str, Any] = {
+            "seat": report.seat_id,
+            "path": display_path(str(change.path)),
+            "action": change.action,
+            "diff": change.diff,
+            "notes": change.notes + change.details,
+            "conflicts": change.conflicts,
+        }
+        if report.outcome is not None:
+            entry["result"] = report.outcome.status
+        if report.error:
+            entry["error"] = report.error
+        out.append(entry)
+    return out
+
+
+def _verify_json(report: SeatReport) -> list[dict[str, Any]]:
+    action = "failed" if report.error else "waiting" if report.waiting else "drift" if report.drift else "unchanged"
+    return [
+        {
+            "seat": report.seat_id,
+            "path": display_path(str(report.drift[0].file)) if report.drift else None,
+            "action": action,
+            "diff": "",
+            "drift": [{"key": d.key, "message": d.message} for d in report.drift],
+            **({"error": report.error} if report.error else {}),
+            **({"message": report.waiting} if report.waiting else {}),
+        }
+    ]
 
 
 Placed = list[tuple[targets.Spot, str, RenderedFile]]
@@ -356,7 +447,7 @@ def _resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.
 
 
 def _prepare(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     seat_ids: list[str] | None,
     root: Path | None,
     environ: Mapping[str, str] | None,
@@ -364,7 +455,7 @@ def _prepare(
     strict: bool = False,
 ) -> tuple[Fleet, list[ChosenSeat], list[Problem]]:
     """Load, render and resolve targets for the chosen seats; FleetError on any bad input."""
-    fleet = load_fleet(fleet_path, strict=strict)
+    fleet = _loaded(fleet_path, strict=strict)
     seats = fleet.chosen(seat_ids)
     resolved = _resolve_targets(seats, root)
     rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ, root)}
@@ -509,7 +600,7 @@ def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
 
 
 def plan(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     *,
     seat_ids: list[str] | None = None,
     root: Path | None = None,
@@ -522,7 +613,7 @@ def plan(
     options = PlanOptions.of(rotate_passwords, keep_user)
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.RealFS()
-    store = state_store(fleet_path, state)
+    store = state_store(fleet.path, state)
     reports = []
     for item in chosen:
         report = SeatReport(None, item.seat.id)
@@ -538,7 +629,7 @@ def plan(
 
 
 def apply(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     *,
     seat_ids: list[str] | None = None,
     root: Path | None = None,
@@ -560,14 +651,14 @@ def apply(
     options = PlanOptions.of(rotate_passwords, keep_user)
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
-    store = state_store(fleet_path, state)
+    store = state_store(fleet.path, state)
     if not dry_run:
         store.ensure()
     stamp = deploy.stamp_now()
     with long_lived():
         reports = _apply_all(fleet, chosen, fs, store, stamp, force, backup, options, diffs, progress)
     fs.close()
-    return DeployResult(fleet, reports, warnings, dry_run=dry_run)
+    return DeployResult(fleet, reports, warnings, dry_run=dry_run, applied=True)
 
 
 #: Seats applied together, sharing each wait for the disk. Bounded so that their open
@@ -659,7 +750,7 @@ class _SeatRun:
 
 
 def verify(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     *,
     seat_ids: list[str] | None = None,
     root: Path | None = None,
@@ -687,7 +778,7 @@ def verify(
             fs.release()
         reports.append(report)
     fs.close()
-    return DeployResult(fleet, reports, warnings)
+    return DeployResult(fleet, reports, warnings, verified=True)
 
 
 @dataclass
@@ -700,7 +791,7 @@ class RollbackResult:
 
 
 def rollback(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     seat_ids: list[str],
     *,
     root: Path | None = None,
@@ -710,10 +801,10 @@ def rollback(
     state: Path | None = None,
 ) -> RollbackResult:
     """Undo each named seat's last apply (or go back to the backups taken at ``to``); or list backups."""
-    fleet = load_fleet(fleet_path)
+    fleet = _loaded(fleet_path)
     seats = fleet.chosen(seat_ids)
     resolved = _resolve_targets(seats, root)
-    store = state_store(fleet_path, state)
+    store = state_store(fleet.path, state)
     fs = deploy.DryRunFS() if dry_run or list_only else deploy.RealFS()
     result = RollbackResult([])
     stamp = deploy.stamp_now()
@@ -755,7 +846,7 @@ class PublishResult:
 
 
 def publish(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     out: Path,
     *,
     passwords: bool = True,
@@ -764,7 +855,7 @@ def publish(
     """Write a distribution point for Windows PCs: seats, agent, logon and ACL scripts, publish.json."""
     from provisioner import publish as publishing
 
-    fleet = load_fleet(fleet_path)
+    fleet = _loaded(fleet_path)
     wanted = [seat for seat in fleet.seats if publishing.skip_reason(seat) is None]
     chosen = [s.id for s in wanted]
     rendered = {r.seat.id: r for r in render_fleet(fleet, chosen, environ, passwords=passwords)} if wanted else {}
@@ -843,7 +934,7 @@ class BundleResult:
 
 
 def bundle(
-    fleet_path: Path,
+    fleet_path: FleetSource,
     seat_id: str,
     microsip: Path,
     out: Path,
@@ -855,7 +946,7 @@ def bundle(
     """Build a portable MicroSIP folder or zip for one seat from a MicroSIP distribution."""
     from provisioner import bundle as bundling
 
-    fleet = load_fleet(fleet_path)
+    fleet = _loaded(fleet_path)
     seat = fleet.seat(seat_id)
     bundling.check_output(out, microsip)
     distribution = bundling.read_distribution(microsip)

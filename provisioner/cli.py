@@ -27,10 +27,6 @@ from provisioner.errors import FleetError, Problem, ProvisionerError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-#: Named in JSON output, so a CI log says which version produced it.
-TOOL = f"microsip-provisioner {__version__}"
-
-
 def _json_out(document: dict[str, Any]) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -308,56 +304,6 @@ state_option = click.option(
 )
 
 
-def _target_json(report: Any) -> list[dict[str, Any]]:
-    from provisioner.errors import display_path
-
-    if report.plan is None:
-        word = "waiting" if report.waiting else "failed"
-        return [
-            {
-                "seat": report.seat_id,
-                "path": None,
-                "action": word,
-                "diff": "",
-                ("message" if report.waiting else "error"): report.waiting or report.error,
-            }
-        ]
-    out = []
-    for change in report.plan.files:
-        entry: dict[str, Any] = {
-            "seat": report.seat_id,
-            "path": display_path(str(change.path)),
-            "action": change.action,
-            "diff": change.diff,
-            "notes": change.notes + change.details,
-            "conflicts": change.conflicts,
-        }
-        if report.outcome is not None:
-            entry["result"] = report.outcome.status
-        if report.error:
-            entry["error"] = report.error
-        out.append(entry)
-    return out
-
-
-def _deploy_json(result: Any, exit_code: int, **extra: Any) -> None:
-    """The JSON document of plan/apply: ``ok`` is true exactly when the exit code is 0."""
-    counts: dict[str, int] = {}
-    for report in result.seats:
-        counts[report.status] = counts.get(report.status, 0) + 1
-    _json_out(
-        {
-            **_problems_json([], result.warnings),
-            "ok": exit_code == 0,
-            "exit_code": exit_code,
-            **extra,
-            "tool": TOOL,
-            "summary": counts,
-            "targets": [t for r in result.seats for t in _target_json(r)],
-        }
-    )
-
-
 def _plural(count: int, word: str) -> str:
     """``1 seat``, ``2 seats``."""
     return f"{count} {word}{'' if count == 1 else 's'}"
@@ -499,9 +445,9 @@ def plan(
         keep_user=list(keep_user),
         state=state,
     )
-    code = 3 if any(r.error for r in result.seats) else (1 if exit_code and result.pending else 0)
+    code = result.exit_code(pending_is_failure=exit_code)
     if output_format == "json":
-        _deploy_json(result, code)
+        _json_out(result.as_json(code))
     else:
         _print_warnings(result.warnings)
         click.echo(f"plan: {_summary(_print_plan(result, level))}")
@@ -557,9 +503,9 @@ def apply(
     finally:
         if bar is not None:
             bar.close()
-    code = 3 if result.failed else (1 if dry_run and result.pending else 0)
+    code = result.exit_code(pending_is_failure=dry_run)
     if output_format == "json":
-        _deploy_json(result, code, dry_run=dry_run)
+        _json_out(result.as_json(code))
     else:
         _print_warnings(result.warnings)
         _print_apply(result, level)
@@ -652,36 +598,9 @@ def verify(
     level = _level(verbose, quiet)
     result = api.verify(fleet, seat_ids=list(seats) or None, root=root)
     drifted = [r for r in result.seats if r.drift]
-    code = 3 if any(r.error for r in result.seats) else (1 if drifted else 0)
+    code = result.exit_code()
     if output_format == "json":
-        targets = []
-        counts: dict[str, int] = {}
-        for report in result.seats:
-            action = (
-                "failed" if report.error else "waiting" if report.waiting else "drift" if report.drift else "unchanged"
-            )
-            counts[action] = counts.get(action, 0) + 1
-            targets.append(
-                {
-                    "seat": report.seat_id,
-                    "path": display_path(str(report.drift[0].file)) if report.drift else None,
-                    "action": action,
-                    "diff": "",
-                    "drift": [{"key": d.key, "message": d.message} for d in report.drift],
-                    **({"error": report.error} if report.error else {}),
-                    **({"message": report.waiting} if report.waiting else {}),
-                }
-            )
-        _json_out(
-            {
-                **_problems_json([], result.warnings),
-                "ok": code == 0,
-                "exit_code": code,
-                "tool": TOOL,
-                "summary": counts,
-                "targets": targets,
-            }
-        )
+        _json_out(result.as_json(code))
     else:
         _print_warnings(result.warnings)
         for report in result.seats:

@@ -356,3 +356,26 @@ def test_a_unc_root_resolves_and_stays_contained(build_tree: BuildTree, run_cli:
     result = run_cli("validate", "fleet.yaml")  # backslashes: a Windows path this system cannot open
     assert result.exit_code == 2
     assert "is a Windows path, which this system cannot open" in result.stderr
+
+
+# --- issue 13: the library a CI script uses ----------------------------------------------------------
+
+
+def test_a_ci_script_loads_once_and_gets_what_the_cli_prints(build_tree: BuildTree, run_cli: RunCli) -> None:
+    from provisioner import DeployResult, FleetError, api
+
+    build_tree({"fleet.yaml": FLEET})
+    INI.parent.mkdir(parents=True)
+    fleet = api.load(Path("fleet.yaml"))
+    planned = api.plan(fleet)
+    assert isinstance(planned, DeployResult) and planned.exit_code(pending_is_failure=True) == 1
+    assert planned.as_json(planned.exit_code()) == json.loads(run_cli("plan", "fleet.yaml", "--format", "json").stdout)
+    applied = api.apply(fleet)
+    assert applied.exit_code() == 0 and INI.is_file()
+    verified = api.verify(fleet)
+    assert verified.exit_code() == 0
+    assert verified.as_json(0) == json.loads(run_cli("verify", "fleet.yaml", "--format", "json").stdout)
+    Path("broken.yaml").write_text("version: 1\n", encoding="utf-8")
+    with pytest.raises(FleetError) as bad:
+        api.load(Path("broken.yaml"))
+    assert bad.value.exit_code == 2 and "name" in str(bad.value.errors[0])
