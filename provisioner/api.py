@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from provisioner import __version__, catalogue, deploy, safefs, shortcuts, targets
+from provisioner import __version__, catalogue, deploy, launch_rules, legacy_flags, safefs, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, display_path, quoted
@@ -33,7 +33,8 @@ from provisioner.plan import (
     verify_ini,
     verify_owned,
 )
-from provisioner.rendering import RENDER_PLACES, RenderedFile, RenderedSeat, render_fleet
+from provisioner.rendered import RENDER_PLACES, RenderedFile, RenderedSeat
+from provisioner.rendering import render_fleet
 from provisioner.secrets import SecretRef
 from provisioner.state import ManifestError, parse_manifest
 
@@ -886,12 +887,12 @@ class FlagsResult:
 
 def translate_flags(argv: list[str]) -> FlagsResult:
     """Translate the seed document's ``--user``/``--dn``/... flags into fleet YAML."""
-    translation = shortcuts.translate_flags(argv)
+    translation = legacy_flags.translate_flags(argv)
     if translation.errors:
         raise UsageError("; ".join(translation.errors))
-    layer = translation.layer(password={"env": shortcuts.PASSWORD_VARIABLE})
+    layer = translation.layer(password={"env": legacy_flags.PASSWORD_VARIABLE})
     if layer.get("launch", {}).get("args"):
-        problem = shortcuts.check_args(layer["launch"]["args"], catalogue.default_version())
+        problem = launch_rules.check_args(layer["launch"]["args"], catalogue.default_version())
         if problem:
             raise UsageError(f"launch.args: {problem}")
     shown = []
@@ -914,10 +915,10 @@ def translate_flags(argv: list[str]) -> FlagsResult:
     for line in text.splitlines():
         if line.strip() == "password:":
             continue
-        if line.strip() == f"env: {shortcuts.PASSWORD_VARIABLE}":
+        if line.strip() == f"env: {legacy_flags.PASSWORD_VARIABLE}":
             lines.append(
-                f"  password: {{env: {shortcuts.PASSWORD_VARIABLE}}}  # the password from the command line "
-                f"is not copied: set {shortcuts.PASSWORD_VARIABLE}, or use {{file: path}}"
+                f"  password: {{env: {legacy_flags.PASSWORD_VARIABLE}}}  # the password from the command line "
+                f"is not copied: set {legacy_flags.PASSWORD_VARIABLE}, or use {{file: path}}"
             )
             continue
         lines.append(line)

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from provisioner import ini
 from provisioner.errors import Problems, UsageError, quoted
 from provisioner.fleet import Fleet, Seat
-from provisioner.rendering import RenderedFile, Renderer
+from provisioner.rendered import RenderedFile
+from provisioner.rendering import Renderer
 
 Instances = Literal["single", "per-account"]
 #: Timestamp every zip entry gets, so that the same inputs give the same bytes.

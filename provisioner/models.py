@@ -32,9 +32,9 @@ from pydantic_core import PydanticCustomError
 from provisioner import catalogue, ini
 from provisioner.catalogue import Key, Section
 from provisioner.errors import quoted
+from provisioner.launch_rules import check_args, name_problem, reserved_problem
 from provisioner.loading import raw_text
 from provisioner.secrets import SecretRef, parse_reference
-from provisioner.shortcuts import check_args, name_problem, reserved_problem
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -19,7 +19,7 @@ from typing import Literal
 from provisioner import ini
 from provisioner.errors import quoted
 from provisioner.ini import MAX_INI_BYTES, encoding_note, read_ini
-from provisioner.rendering import RenderedFile
+from provisioner.rendered import RenderedFile
 from provisioner.secrets import MASK
 from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
 from provisioner.targets import Location, Spot
@@ -373,7 +373,7 @@ def plan_contacts(rendered: RenderedFile, path: Path, old: bytes | None) -> File
 
     With ``contacts_mode: replace`` the file becomes exactly the fleet's list.
     """
-    from provisioner.rendering import contacts_document
+    from provisioner.phonebook import contacts_document
 
     record = FileRecord("contacts")
     name = rendered.name

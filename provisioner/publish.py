@@ -25,7 +25,7 @@ from provisioner import ini
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet import Fleet, Seat
-from provisioner.rendering import RenderedSeat
+from provisioner.rendered import RenderedSeat
 
 PAYLOAD_FORMAT = 1
 AGENT = "agent/provisioner-agent.exe"

@@ -10,11 +10,8 @@ The result is UTF-16LE with a BOM and CRLF line endings, ``[Settings]`` first.
 
 from __future__ import annotations
 
-import ntpath
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -23,67 +20,17 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from provisioner import catalogue, ini, shortcuts, targets
+from provisioner import catalogue, ini, shortcuts
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Loc, Problem, Problems, quoted, sort_problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
-from provisioner.models import CONTACT_ATTRIBUTES, MAX_SPEED_DIALS, text_problem
+from provisioner.models import MAX_SPEED_DIALS, text_problem
+from provisioner.phonebook import contacts_xml
+from provisioner.rendered import RenderedFile, RenderedSeat
 from provisioner.secrets import MASK, SecretError, SecretRef, resolve
 
 INI_TEMPLATE = "microsip.ini.j2"
-
-
-Managed = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    """One output file of a seat: its name (relative to the seat's folder) and bytes.
-
-    For the ini, ``managed`` lists the sections and ``(key, written value)`` pairs
-    the fleet manages (what deploy merges into an existing file), ``secrets`` the
-    ``(section, key)`` pairs (lower-cased) whose values are secrets, and
-    ``seeded`` those written only where the file has no value yet.
-    """
-
-    name: str
-    data: bytes
-    managed: Managed = ()
-    secrets: frozenset[tuple[str, str]] = frozenset()
-    seeded: frozenset[tuple[str, str]] = frozenset()
-    place: str = "ini"  # ini | portable | desktop | start_menu | startup | applications
-    kind: str = "ini"  # ini (merged by key) | owned (launchers) | contacts (merged by number)
-    replace: bool = False  # contacts only: contacts_mode replace
-
-
-@dataclass(frozen=True)
-class RenderedSeat:
-    """Everything a seat deploys."""
-
-    seat: Seat
-    files: tuple[RenderedFile, ...]
-
-    @property
-    def ini(self) -> RenderedFile:
-        """The seat's ini file."""
-        return self.files[0]
-
-    @property
-    def launchers(self) -> tuple[RenderedFile, ...]:
-        """The seat's launcher files (owned whole by the tool)."""
-        return tuple(f for f in self.files if f.kind == "owned")
-
-
-#: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.
-RENDER_PLACES = {
-    "ini": "",
-    "portable": "",
-    "desktop": "Desktop",
-    "start_menu": "Start Menu/Programs",
-    "startup": "Start Menu/Programs/Startup",
-    "applications": "applications",
-}
 
 
 def _text(value: Any) -> str:
@@ -271,7 +218,7 @@ class Renderer:
         ini_file = self.render_ini(seat, problems)
         if ini_file is None:
             return None
-        launchers = self.launchers(seat, problems)
+        launchers = shortcuts.launcher_files(seat, self.root, problems)
         if launchers is None:
             return None
         extra = []
@@ -285,30 +232,6 @@ class Renderer:
                 )
             )
         return RenderedSeat(seat, (ini_file, *launchers, *extra))
-
-    def launchers(self, seat: Seat, problems: Problems) -> list[RenderedFile] | None:
-        """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
-        launch = seat.launch
-        name = str(launch.get("name") or "MicroSIP")
-        args = str(launch.get("args") or "")
-        kind = seat.target.get("type") if seat.target else None
-        if seat.install_mode == "portable" and kind != "wine":
-            exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
-            return [RenderedFile(f"{name}.cmd", shortcuts.cmd_bytes(exe_name, args), place="portable", kind="owned")]
-        files = []
-        wanted = launch.get("shortcuts") or []
-        if wanted:
-            data = shortcuts.lnk_bytes(seat.exe, args, name, minimized=args == "/minimized")
-            files += [RenderedFile(f"{name}.lnk", data, place=place, kind="owned") for place in wanted]
-        if kind == "wine" and seat.target and seat.target.get("applications_dir"):
-            try:
-                target = targets.resolve(seat, self.root)
-            except targets.TargetError as exc:
-                problems.errors.extend(exc.errors)
-                return None
-            desktop = shortcuts.desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
-            files.append(RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications", kind="owned"))
-        return files
 
 
 def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
@@ -353,30 +276,6 @@ def speed_dial_rows(dials: list[dict[str, Any]], version: str) -> list[tuple[str
         else:
             rows.append((str(slot), ""))
     return rows
-
-
-def contact_element(contact: dict[str, Any]) -> ET.Element:
-    """A ``<contact>`` element with MicroSIP's attribute names, in MicroSIP's order."""
-    element = ET.Element("contact")
-    for name in CONTACT_ATTRIBUTES:
-        value = contact.get(name)
-        if value is None:
-            continue
-        element.set(name, ("1" if value else "0") if isinstance(value, bool) else str(value))
-    return element
-
-
-def contacts_document(elements: list[ET.Element]) -> bytes:
-    """Contacts.xml as MicroSIP keeps it: UTF-8 without BOM, an XML declaration, one contact a line."""
-    lines = ['<?xml version="1.0"?>', "<contacts>"]
-    lines += [ET.tostring(element, encoding="unicode") for element in elements]
-    lines.append("</contacts>")
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
-
-
-def contacts_xml(contacts: list[dict[str, Any]]) -> bytes:
-    """The fleet's contacts as a Contacts.xml document."""
-    return contacts_document([contact_element(c) for c in contacts])
 
 
 def _at_setting(seat: Seat, name: str) -> tuple[Loc, str]:

@@ -20,15 +20,15 @@ from provisioner.fleet.seat import (
     origin_loc,
     seat_loc,
 )
-from provisioner.loading import (
-    Path_,
-)
-from provisioner.merging import finalize, merge_layers
-from provisioner.shortcuts import (
+from provisioner.launch_rules import (
     account_switch,
     cmd_problem,
     lnk_target_problem,
 )
+from provisioner.loading import (
+    Path_,
+)
+from provisioner.merging import finalize, merge_layers
 
 
 class _Prefix(NamedTuple):

@@ -12,6 +12,11 @@ from provisioner.errors import FleetError, Loc, Problems, quoted
 from provisioner.fleet.diagnostics import validate
 from provisioner.fleet.seat import LayerSource
 from provisioner.fleet.sources import _as_shown, _inside_fleet
+from provisioner.legacy_flags import (
+    PASSWORD_VARIABLE,
+    split_flags,
+    translate_flags,
+)
 from provisioner.loading import (
     Document,
     Path_,
@@ -27,11 +32,6 @@ from provisioner.models import (
     fleet_models,
 )
 from provisioner.secrets import SecretRef
-from provisioner.shortcuts import (
-    PASSWORD_VARIABLE,
-    split_flags,
-    translate_flags,
-)
 
 
 def _dump(

@@ -1,0 +1,58 @@
+"""What rendering produces: each seat's files as bytes, with what deploy needs to know of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provisioner.fleet import Seat
+
+Managed = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One output file of a seat: its name (relative to the seat's folder) and bytes.
+
+    For the ini, ``managed`` lists the sections and ``(key, written value)`` pairs
+    the fleet manages (what deploy merges into an existing file), ``secrets`` the
+    ``(section, key)`` pairs (lower-cased) whose values are secrets, and
+    ``seeded`` those written only where the file has no value yet.
+    """
+
+    name: str
+    data: bytes
+    managed: Managed = ()
+    secrets: frozenset[tuple[str, str]] = frozenset()
+    seeded: frozenset[tuple[str, str]] = frozenset()
+    place: str = "ini"  # ini | portable | desktop | start_menu | startup | applications
+    kind: str = "ini"  # ini (merged by key) | owned (launchers) | contacts (merged by number)
+    replace: bool = False  # contacts only: contacts_mode replace
+
+
+@dataclass(frozen=True)
+class RenderedSeat:
+    """Everything a seat deploys."""
+
+    seat: Seat
+    files: tuple[RenderedFile, ...]
+
+    @property
+    def ini(self) -> RenderedFile:
+        """The seat's ini file."""
+        return self.files[0]
+
+    @property
+    def launchers(self) -> tuple[RenderedFile, ...]:
+        """The seat's launcher files (owned whole by the tool)."""
+        return tuple(f for f in self.files if f.kind == "owned")
+
+
+#: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.
+RENDER_PLACES = {
+    "ini": "",
+    "portable": "",
+    "desktop": "Desktop",
+    "start_menu": "Start Menu/Programs",
+    "startup": "Start Menu/Programs/Startup",
+    "applications": "applications",
+}
