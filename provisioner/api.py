@@ -23,16 +23,7 @@ from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, 
 from provisioner.fleet import Fleet, Seat, ini_key, load_fleet, origin_loc
 from provisioner.loading import long_lived
 from provisioner.models import fleet_models
-from provisioner.plan import (
-    Drift,
-    SeatPlan,
-    plan_contacts,
-    plan_ini,
-    plan_owned,
-    verify_contacts,
-    verify_ini,
-    verify_owned,
-)
+from provisioner.plan import KINDS, Drift, Judging, SeatPlan
 from provisioner.rendered import RENDER_PLACES, RenderedFile, RenderedSeat
 from provisioner.rendering import render_fleet
 from provisioner.secrets import SecretRef
@@ -529,27 +520,11 @@ def _plan_seat(
     except ManifestError as exc:
         manifest = None
         notes.append(f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it")
+    judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
     changes = []
     for spot, name, file in item.files:
-        old = fs.read(spot)
         earlier = manifest.files.get(name) if manifest else None
-        if file.kind == "ini":
-            change = plan_ini(
-                file,
-                spot.path,
-                old,
-                earlier,
-                rotate_passwords=options.rotate_passwords,
-                ansi=fleet.ansi,
-                keep_user=options.keep_user,
-            )
-            if notes and change.action != "conflict" and change.pending:
-                change.conflicts.extend(notes)
-                change.action = "conflict"
-        elif file.kind == "owned":
-            change = plan_owned(name, spot.path, file.data, old, earlier)
-        else:
-            change = plan_contacts(file, spot.path, old)
+        change = KINDS[file.kind].plan(file, name, spot.path, fs.read(spot), earlier, judging)
         change.spot = spot
         changes.append(change)
     return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes)
@@ -760,18 +735,13 @@ def verify(
     """Compare deployed files with the fleet, key by managed key."""
     fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
     fs = deploy.RealFS()
+    judging = Judging(fleet.ansi)
     reports = []
     for item in chosen:
         report = SeatReport(None, item.seat.id)
         try:
             for spot, name, file in item.files:
-                current = fs.read(spot)
-                if file.kind == "ini":
-                    report.drift += verify_ini(file, spot.path, current, fleet.ansi)
-                elif file.kind == "owned":
-                    report.drift += verify_owned(name, spot.path, file.data, current)
-                else:
-                    report.drift += verify_contacts(file, spot.path, current)
+                report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
         except (DeployError, OSError) as exc:
             report.drift = []
             _seat_failure(report, exc, item.target)

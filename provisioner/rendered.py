@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from provisioner.fleet import Seat
+
+#: ini: merged by key; owned: a launcher, the tool's whole; contacts: merged by number.
+FileKind = Literal["ini", "owned", "contacts"]
+#: Where a file goes: beside the ini, beside a portable exe, or one of the user's shortcut folders.
+Place = Literal["ini", "portable", "desktop", "start_menu", "startup", "applications"]
 
 Managed = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
@@ -24,8 +30,8 @@ class RenderedFile:
     managed: Managed = ()
     secrets: frozenset[tuple[str, str]] = frozenset()
     seeded: frozenset[tuple[str, str]] = frozenset()
-    place: str = "ini"  # ini | portable | desktop | start_menu | startup | applications
-    kind: str = "ini"  # ini (merged by key) | owned (launchers) | contacts (merged by number)
+    place: Place = "ini"
+    kind: FileKind = "ini"
     replace: bool = False  # contacts only: contacts_mode replace
 
 

@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from provisioner.deploy.targetfs import RealFS, Staged, Store
 from provisioner.errors import DeployError
@@ -26,7 +27,7 @@ class SeatOutcome:
     """What applying one seat did."""
 
     seat_id: str
-    status: str  # applied | unchanged | conflict | failed | waiting
+    status: Literal["applied", "unchanged", "conflict"]
     written: list[Path] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
     message: str = ""
