@@ -21,12 +21,6 @@ from provisioner.rendered import RenderedFile
 
 # --- launcher files --------------------------------------------------------------------------
 
-#: Where each shortcut place is, inside a Windows user profile.
-PROFILE_FOLDERS: dict[str, tuple[str, ...]] = {
-    "desktop": ("Desktop",),
-    "start_menu": ("AppData", "Roaming", "Microsoft", "Windows", "Start Menu", "Programs"),
-    "startup": ("AppData", "Roaming", "Microsoft", "Windows", "Start Menu", "Programs", "Startup"),
-}
 #: Fixed times make shortcut bytes reproducible (FILETIME 0 = "not set").
 _FILETIME_ZERO = -11644473600
 _FIXED_DOS_TIME = datetime.datetime(2000, 1, 1)

@@ -16,11 +16,17 @@ from pathlib import Path, PureWindowsPath
 from provisioner import safefs
 from provisioner.errors import DeployError, FleetError, Problem, quoted
 from provisioner.fleet import Seat
-from provisioner.shortcuts import PROFILE_FOLDERS
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 #: Characters no folder or file name below a root may hold (separators, NUL).
 _BAD_PART = re.compile(r"[\\/\x00]")
+
+#: Where each shortcut place is, inside a Windows user profile.
+PROFILE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "desktop": ("Desktop",),
+    "start_menu": ("AppData", "Roaming", "Microsoft", "Windows", "Start Menu", "Programs"),
+    "startup": ("AppData", "Roaming", "Microsoft", "Windows", "Start Menu", "Programs", "Startup"),
+}
 
 
 @dataclass(frozen=True)

@@ -320,3 +320,20 @@ def test_windows_paths_show_single_backslashes(build_tree: BuildTree, run_cli: R
         "fleet.yaml:5:35: seats[a].target.root: 'C:\\Users' is a Windows path, which this system cannot open; "
         "write a path this machine can reach (for example a mounted share) or a relative path with --root"
     )
+
+
+def test_every_module_imports_on_its_own() -> None:
+    """No import cycle hides behind the order the CLI happens to import modules in."""
+    package = REPO / "provisioner"
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in package.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+    script = "import importlib, sys\nimportlib.import_module(sys.argv[1])\n"
+    failed = []
+    for module in modules:
+        done = subprocess.run([sys.executable, "-c", script, module], cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            failed.append(f"{module}: {done.stderr.strip().splitlines()[-1]}")
+    assert failed == []
