@@ -299,6 +299,8 @@ class SeatReport:
     drift: list[Drift] = field(default_factory=list)
     error: str | None = None
     waiting: str | None = None  # the user's profile folder does not exist yet
+    #: The file or folder a failure is about (DeployError.path), for scripts.
+    error_path: str | None = None
 
     @property
     def status(self) -> str:
@@ -377,6 +379,7 @@ def _target_json(report: SeatReport) -> list[dict[str, Any]]:
                 "action": word,
                 "diff": "",
                 ("message" if report.waiting else "error"): report.waiting or report.error,
+                **({"error_path": report.error_path} if report.error_path else {}),
             }
         ]
     out = []
@@ -407,6 +410,7 @@ def _verify_json(report: SeatReport) -> list[dict[str, Any]]:
             "diff": "",
             "drift": [{"key": d.key, "message": d.message} for d in report.drift],
             **({"error": report.error} if report.error else {}),
+            **({"error_path": report.error_path} if report.error_path else {}),
             **({"message": report.waiting} if report.waiting else {}),
         }
     ]
@@ -558,6 +562,7 @@ def _seat_failure(report: SeatReport, exc: Exception, target: targets.SeatTarget
         report.waiting = message
     else:
         report.error = message
+        report.error_path = exc.path if isinstance(exc, DeployError) else getattr(exc, "filename", None)
 
 
 def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:

@@ -139,9 +139,21 @@ class UsageError(ProvisionerError):
 
 
 class DeployError(ProvisionerError):
-    """Writing failed (I/O, permissions, lock held, conflict): exit code 3."""
+    """Writing failed (I/O, permissions, lock held, conflict): exit code 3.
+
+    ``path`` names the file or folder it is about, when there is one, so a script
+    can act on it without parsing the message.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def as_json(self) -> dict[str, Any]:
+        """The error as the CLI's JSON reports it."""
+        return {"message": str(self), "path": self.path, "exit_code": self.exit_code}
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:

@@ -62,9 +62,8 @@ class MissingFolder(DeployError):
     """A folder that must exist and is never created: a target root, or a user's profile folder."""
 
     def __init__(self, path: Path, *, home: bool) -> None:
-        self.path = path
+        super().__init__(f"{path}: does not exist", path=str(path))
         self.home = home  # a profile folder (its user has not logged on yet), not the root
-        super().__init__(f"{path}: does not exist")
 
 
 @dataclass(frozen=True)
@@ -200,7 +199,7 @@ class Folder:
                 os.fchmod(fd, 0o700)
             except OSError as exc:
                 os.close(fd)
-                raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}") from None
+                raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}", path=str(path)) from None
         return Folder(fd, path)
 
     def _open_folder(self, name: str) -> int | None:
@@ -212,14 +211,16 @@ class Folder:
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                 raise UnsafeError(f"{self.path / name}: is a link or not a folder; refused") from None
-            raise DeployError(f"{self.path / name}: cannot open the folder: {_why(exc)}") from None
+            raise DeployError(
+                f"{self.path / name}: cannot open the folder: {_why(exc)}", path=str(self.path / name)
+            ) from None
 
     def names(self) -> list[str]:
         """The names in this folder, sorted."""
         try:
             return sorted(os.listdir(self.fd if not WINDOWS else self.path))
         except OSError as exc:
-            raise DeployError(f"{self.path}: cannot list: {_why(exc)}") from None
+            raise DeployError(f"{self.path}: cannot list: {_why(exc)}", path=str(self.path)) from None
 
     # -- files --
 
@@ -239,7 +240,9 @@ class Folder:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise DeployError(f"{self.path / name}: cannot be checked: {_why(exc)}") from None
+            raise DeployError(
+                f"{self.path / name}: cannot be checked: {_why(exc)}", path=str(self.path / name)
+            ) from None
 
     def read(self, name: str, limit: int) -> tuple[bytes, os.stat_result] | None:
         """The file's bytes and status, or None when it does not exist.
@@ -266,7 +269,7 @@ class Folder:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeError(f"{path}: is a link; refused (a link is never followed here)") from None
-            raise DeployError(f"{path}: cannot read: {_why(exc)}") from None
+            raise DeployError(f"{path}: cannot read: {_why(exc)}", path=str(path)) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -288,7 +291,7 @@ class Folder:
                 raise UnsafeError(f"{path}: grew over the {limit}-byte limit while read; refused")
             return data, st
         except OSError as exc:
-            raise DeployError(f"{path}: cannot read: {_why(exc)}") from None
+            raise DeployError(f"{path}: cannot read: {_why(exc)}", path=str(path)) from None
         finally:
             os.close(fd)
 
@@ -321,7 +324,7 @@ class Folder:
         try:
             fd = self._open_at(temp, flags)
         except OSError as exc:
-            raise DeployError(f"{self.path}: cannot write here: {_why(exc)}") from None
+            raise DeployError(f"{self.path}: cannot write here: {_why(exc)}", path=str(self.path)) from None
         try:
             try:
                 view = memoryview(data)
@@ -337,7 +340,7 @@ class Folder:
                 os.close(fd)
         except OSError as exc:
             self.discard(temp)
-            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}") from None
+            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}", path=str(self.path / name)) from None
         except BaseException:
             self.discard(temp)
             raise
@@ -359,7 +362,7 @@ class Folder:
             self._rename(temp, name)
         except OSError as exc:
             self.discard(temp)
-            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}") from None
+            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}", path=str(self.path / name)) from None
         except BaseException:
             self.discard(temp)
             raise
@@ -402,7 +405,7 @@ class Folder:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise DeployError(f"{self.path / name}: cannot remove: {_why(exc)}") from None
+            raise DeployError(f"{self.path / name}: cannot remove: {_why(exc)}", path=str(self.path / name)) from None
 
     def clean_temps(self) -> None:
         """Remove temp files an interrupted run left here (the caller holds the lock)."""
@@ -419,7 +422,9 @@ class Folder:
         try:
             fd = self._open_at(name, flags)
         except OSError as exc:
-            raise DeployError(f"{self.path / name}: cannot create the lock: {_why(exc)}") from None
+            raise DeployError(
+                f"{self.path / name}: cannot create the lock: {_why(exc)}", path=str(self.path / name)
+            ) from None
         try:
             try:
                 _lock_fd(fd)
@@ -455,7 +460,7 @@ def _make_folder(path: Path, name: str, dir_fd: int | None) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise DeployError(f"{path}: cannot create the folder: {_why(exc)}") from None
+        raise DeployError(f"{path}: cannot create the folder: {_why(exc)}", path=str(path)) from None
 
 
 def _lock_fd(fd: int) -> None:

@@ -379,3 +379,18 @@ def test_a_ci_script_loads_once_and_gets_what_the_cli_prints(build_tree: BuildTr
     with pytest.raises(FleetError) as bad:
         api.load(Path("broken.yaml"))
     assert bad.value.exit_code == 2 and "name" in str(bad.value.errors[0])
+
+
+def test_a_failure_names_its_path_for_scripts(build_tree: BuildTree, run_cli: RunCli) -> None:
+    from provisioner import DeployError
+
+    build_tree({"fleet.yaml": FLEET})  # no users/ folder: the target root is missing
+    document = json.loads(run_cli("plan", "fleet.yaml", "--format", "json").stdout)
+    (target,) = document["targets"]
+    assert target["action"] == "failed" and target["error_path"] == "users"
+    error = DeployError("users/ana: cannot write here: Permission denied", path="users/ana")
+    assert error.as_json() == {
+        "message": "users/ana: cannot write here: Permission denied",
+        "path": "users/ana",
+        "exit_code": 3,
+    }

@@ -51,7 +51,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE, sync_dir:
         make_folders(path.parent)
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
     except OSError as exc:
-        raise DeployError(f"{path.parent}: cannot write here: {exc.strerror or exc}") from None
+        raise DeployError(f"{path.parent}: cannot write here: {exc.strerror or exc}", path=str(path.parent)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -62,7 +62,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE, sync_dir:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        raise DeployError(f"{path}: write failed: {exc.strerror or exc}") from None
+        raise DeployError(f"{path}: write failed: {exc.strerror or exc}", path=str(path)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
@@ -119,7 +119,9 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
             try:
                 fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             except OSError as exc:
-                raise DeployError(f"{path.parent}: cannot write here: {exc.strerror or exc}") from None
+                raise DeployError(
+                    f"{path.parent}: cannot write here: {exc.strerror or exc}", path=str(path.parent)
+                ) from None
             temps.append((temp, path))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -192,7 +194,7 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
         staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
         staging.chmod(PRIVATE_FOLDER)
     except OSError as exc:
-        raise DeployError(f"{parent}: cannot write here: {exc.strerror or exc}") from None
+        raise DeployError(f"{parent}: cannot write here: {exc.strerror or exc}", path=str(parent)) from None
     try:
         for name, data in sorted(files.items()):
             path = staging / name
@@ -209,7 +211,7 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
         os.replace(staging, out)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DeployError(f"{out}: writing the bundle failed: {exc.strerror or exc}") from None
+        raise DeployError(f"{out}: writing the bundle failed: {exc.strerror or exc}", path=str(out)) from None
     fsync_dir(parent)
     return [out / name for name in sorted(files)]
 

@@ -118,7 +118,10 @@ def rollback_seat(
             if backup is not None:
                 data = fs.read(Spot(backups, backup))
                 if data is None:
-                    raise DeployError(f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}")
+                    raise DeployError(
+                        f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}",
+                        path=str(backups.path / backup),
+                    )
             found = fs.read_stat(file.spot)
             what, new = _undo(file, record, data, found[0] if found else None, whole=to is None)
             if backup is not None and new is not _KEEP:
@@ -159,7 +162,10 @@ def _last_apply(manifest: Manifest, files: list[SeatFile]) -> list[tuple[SeatFil
                 "is not spelled as this tool names backups; refused"
             )
         if record.backup is None and record.existed:
-            raise DeployError(f"{file.spot.path}: the last apply kept no backup (--no-backup); cannot restore it")
+            raise DeployError(
+                f"{file.spot.path}: the last apply kept no backup (--no-backup); cannot restore it",
+                path=str(file.spot.path),
+            )
         out.append((file, record.backup))
     return out
 
