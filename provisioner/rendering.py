@@ -14,21 +14,19 @@ import os
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from provisioner import catalogue, ini, shortcuts
-from provisioner._resources import data_dir
-from provisioner.errors import FleetError, Loc, Problem, Problems, quoted, sort_problems
+from provisioner.errors import Loc, Problems, sort_problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import MAX_SPEED_DIALS, text_problem
 from provisioner.phonebook import contacts_xml
 from provisioner.rendered import RenderedFile, RenderedSeat
 from provisioner.secrets import MASK, SecretError, SecretRef, resolve
+from provisioner.templating import Templates
 
 INI_TEMPLATE = "microsip.ini.j2"
 
@@ -60,38 +58,13 @@ class Renderer:
         self.passwords = passwords  # False: passwords are left empty, never resolved
         self.root = root
         self.environ = os.environ if environ is None else environ
-        search = [str(fleet.templates_dir)] if fleet.templates_dir else []
-        search.append(str(data_dir("templates")))
-        self.env = SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(search),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.templates = Templates(fleet.templates_dir)
         self.settings_order = _order("settings")
         self.account_order = _order("account")
-        self._templates: dict[str, jinja2.Template] = {}
 
     def template(self, name: str) -> jinja2.Template:
-        """Load (once) a template by name; syntax errors name the file and line."""
-        if name not in self._templates:
-            try:
-                self._templates[name] = self.env.get_template(name)
-            except jinja2.TemplateSyntaxError as exc:
-                raise FleetError(
-                    [
-                        Problem(
-                            Loc(exc.filename or name, exc.lineno or 0, 1),
-                            "template",
-                            f"syntax error: {exc.message}",
-                        )
-                    ]
-                ) from None
-            except jinja2.TemplateNotFound:
-                raise FleetError([Problem(Loc(name), "template", "template not found")]) from None
-        return self._templates[name]
+        """A template by name (the fleet's own folder first, then the built-in ones)."""
+        return self.templates.get(name)
 
     def _value(
         self,
@@ -181,24 +154,8 @@ class Renderer:
         context = self.context(seat, problems)
         if len(problems.errors) > before:
             return None
-        template = self.template(INI_TEMPLATE)
-        try:
-            text = template.render(context)
-        except jinja2.TemplateError as exc:
-            problems.error(
-                _template_loc(template, exc.__traceback__), f"{seat.label} (template)", _template_message(exc)
-            )
-            return None
-        except Exception as exc:  # the sandbox raises SecurityError etc.
-            problems.error(
-                _template_loc(template, exc.__traceback__),
-                f"{seat.label} (template)",
-                f"{type(exc).__name__}: {exc}",
-            )
-            return None
-        for problem in check_output(text, context, template.filename or INI_TEMPLATE):
-            problems.error(problem[0], f"{seat.label} (template)", problem[1])
-        if len(problems.errors) > before:
+        text = self.templates.render_ini(INI_TEMPLATE, context, f"{seat.label} (template)", problems)
+        if text is None or len(problems.errors) > before:
             return None
         managed = (
             ("Settings", tuple(context["settings"])),
@@ -288,86 +245,6 @@ def _at_account(seat: Seat, index: int, name: str) -> tuple[Loc, str]:
 
 def _at_ini(seat: Seat, section: str, key: str) -> tuple[Loc, str]:
     return seat.loc(("ini", section, key)), f"{seat.label}.ini.{section}.{key}"
-
-
-def _template_message(exc: jinja2.TemplateError) -> str:
-    if isinstance(exc, jinja2.UndefinedError):
-        return f"undefined variable: {exc.message}"
-    return f"{type(exc).__name__}: {exc.message}"
-
-
-def _template_loc(template: jinja2.Template, tb: TracebackType | None) -> Loc:
-    filename = template.filename or INI_TEMPLATE
-    line = 0
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return Loc(filename, line, 1 if line else 0)
-
-
-def check_output(text: str, context: dict[str, Any], template: str) -> list[tuple[Loc, str]]:
-    """Compare what a template produced with the values it was given.
-
-    The output must hold exactly the expected sections and keys with the expected
-    values (as Windows would read them); layout, order, blank lines and comments
-    are the template's business.
-    """
-    expected: dict[str, tuple[str, dict[str, str]]] = {}
-    expected["settings"] = ("Settings", {k.lower(): ini.read_value(v) for k, v in context["settings"]})
-    for i, rows in enumerate(context["accounts"], start=1):
-        expected[f"account{i}"] = (f"Account{i}", {k.lower(): ini.read_value(v) for k, v in rows})
-    for name, rows in context["sections"]:
-        expected[name.lower()] = (name, {k.lower(): ini.read_value(v) for k, v in rows})
-    parsed = ini.parse(text)
-    problems: list[tuple[Loc, str]] = []
-    for line in parsed.stray:
-        problems.append((Loc(template, 0), f"output line {line} is neither a [section] nor key=value"))
-    seen: set[str] = set()
-    for section in parsed.sections:
-        where = Loc(template, 0)
-        lowered = section.name.lower()
-        if lowered not in expected:
-            problems.append((where, f"output line {section.line}: section [{section.name}] is not part of the seat"))
-            continue
-        if lowered in seen:
-            problems.append((where, f"output line {section.line}: section [{section.name}] appears twice"))
-            continue
-        seen.add(lowered)
-        want = expected[lowered][1]
-        got: set[str] = set()
-        for entry in section.entries:
-            key = entry.key.lower()
-            if key not in want:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: key {quoted(entry.key)} in [{section.name}] "
-                        "is not part of the seat",
-                    )
-                )
-            elif key in got:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: key {quoted(entry.key)} appears twice in [{section.name}]",
-                    )
-                )
-            elif entry.value != want[key]:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value",
-                    )
-                )
-            got.add(key)
-        for key in want.keys() - got:
-            problems.append((where, f"key {quoted(key)} of [{expected[lowered][0]}] is missing from the output"))
-    for lowered in expected.keys() - seen:
-        problems.append((Loc(template, 0), f"section [{expected[lowered][0]}] is missing from the output"))
-    if parsed.sections and parsed.sections[0].name.lower() != "settings":
-        problems.append((Loc(template, 0), "[Settings] must be the first section"))
-    return problems
 
 
 def render_fleet(

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from provisioner import ini
 from provisioner.errors import FleetError
 from provisioner.fleet import load_fleet
-from provisioner.rendering import check_output, render_fleet
+from provisioner.rendering import render_fleet
+from provisioner.templating import check_output
 from tests.conftest import EXAMPLE, REPO, BuildTree, RunCli, listing
 
 GOLDEN = REPO / "tests" / "golden" / "example"
