@@ -99,8 +99,12 @@ class Document:
     data: Any
     # Positions are packed as ``line << 24 | column`` (1-based): a 10,000-seat fleet
     # has hundreds of thousands of them, and a small int is far lighter than a Loc.
+    # A YAML file's tables are built only when a message first needs a position (by
+    # parsing ``source`` again): a fleet without problems never holds them. A CSV
+    # file's are filled as it is read.
     value_locs: dict[Path_, int] = field(default_factory=dict)
     key_locs: dict[Path_, int] = field(default_factory=dict)
+    source: str | None = field(default=None, repr=False)
     #: Words YAML read as booleans (``yes``, ``no``, ``on``, ``off``), by path: messages quote what was written.
     words: dict[Path_, str] = field(default_factory=dict)
     #: Names to show for paths instead of the structural ones (a CSV cell shows its header).
@@ -111,6 +115,21 @@ class Document:
     def _loc(self, packed: int) -> Loc:
         return Loc(self.path, packed >> 24, packed & 0xFFFFFF)
 
+    def _positions(self) -> None:
+        """Build the position tables of a YAML file on first use (the text parsed once more)."""
+        if self.source is None:
+            return
+        source, self.source = self.source, None
+        loader = _Loader(source)
+        builder = _Builder(self.path, loader, source, record=True)
+        builder.doc = self  # the tables go here; the data built again is dropped
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                builder.build(node, (), 0, set())
+        finally:
+            loader.dispose()
+
     def locate(self, path: Path_, *, key: bool = False) -> Loc:
         """Where the value (or, with ``key``, the key) at ``path`` stands.
 
@@ -118,6 +137,7 @@ class Document:
         (models report canonical key names); a path that does not exist (a missing
         field) falls back to its closest existing parent.
         """
+        self._positions()
         resolved = self.resolve(path)
         table = self.key_locs if key else self.value_locs
         while resolved:
@@ -130,6 +150,7 @@ class Document:
 
     def resolve(self, path: Path_) -> Path_:
         """Map a path with canonical key names onto the spelling used in the file."""
+        self._positions()
         out: list[str | int] = []
         for part in path:
             candidate = (*out, part)
@@ -192,9 +213,10 @@ def _escapes(source: str) -> str:
 class _Builder:
     """Turns a composed node graph into Python data with locations."""
 
-    def __init__(self, path: str, loader: yaml.SafeLoader, text: str | None = None) -> None:
+    def __init__(self, path: str, loader: yaml.SafeLoader, text: str | None = None, *, record: bool = False) -> None:
         self.doc = Document(path, None)
         self.loader = loader
+        self.record = record  # fill the position tables (only when a message needs them)
         self.lines = text.splitlines() if text is not None else []
         self.values = 0
         self.built: set[int] = set()
@@ -218,8 +240,9 @@ class _Builder:
                 self.loc(node.start_mark),
                 f"nested more than {MAX_DEPTH} levels deep; a fleet file never needs that",
             )
-        mark = node.start_mark
-        self.doc.value_locs[path] = (mark.line + 1) << 24 | (mark.column + 1)
+        if self.record:
+            mark = node.start_mark
+            self.doc.value_locs[path] = (mark.line + 1) << 24 | (mark.column + 1)
         if id(node) in active:
             raise _Refused(self.loc(node.start_mark), "a YAML alias refers to itself")
         if isinstance(node, yaml.MappingNode):
@@ -311,7 +334,8 @@ class _Builder:
                 continue
             first_line[key] = key_mark.line + 1
             here = (*path, key)
-            self.doc.key_locs[here] = (key_mark.line + 1) << 24 | (key_mark.column + 1)
+            if self.record:
+                self.doc.key_locs[here] = (key_mark.line + 1) << 24 | (key_mark.column + 1)
             out[key] = self.build(value_node, here, depth + 1, active)
         return out
 
@@ -343,6 +367,7 @@ def load_text(text: str, path: str) -> Document:
         if node is None:
             raise FleetError([Problem(Loc(path, 1, 1), "", "the file is empty; see `provisioner init`")])
         builder.doc.data = builder.build(node, (), 0, set())
+        builder.doc.source = text  # positions, when a message needs them
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1, 1)

@@ -187,11 +187,10 @@ def _check_launchers(
     """The seat's launchers can be written: ASCII for .cmd, a full path for .lnk."""
     launch = effective.get("launch") or {}
     args = str(launch.get("args") or "")
-    exe_loc = seat_loc(origins, source, ("install", "exe"))
     if mode == "portable" and target_type != "wine":
         problem = cmd_problem(ntpath.basename(exe.replace("/", "\\")), args)
         if problem:
-            problems.error(exe_loc, f"{source.label}.install.exe", problem)
+            problems.error(seat_loc(origins, source, ("install", "exe")), f"{source.label}.install.exe", problem)
         if launch.get("shortcuts"):
             problems.warn(
                 seat_loc(origins, source, ("launch", "shortcuts")),
@@ -203,7 +202,7 @@ def _check_launchers(
     if launch.get("shortcuts"):
         problem = lnk_target_problem(exe)
         if problem:
-            problems.error(exe_loc, f"{source.label}.install.exe", problem)
+            problems.error(seat_loc(origins, source, ("install", "exe")), f"{source.label}.install.exe", problem)
 
 
 def _check_phonebook(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
+from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet.diagnostics import _kind_of, label_path, validate
 from provisioner.fleet.effective import _effective_seat, _Prefix
 from provisioner.fleet.layers import _dump, _layer_warnings
@@ -88,7 +88,7 @@ def _collect_layers(top: Document, docs: list[Document], version: str, root: Pat
     """Validate every layer of every file on its own (all problems in one pass): defaults, profiles, seats."""
     models = fleet_models(version)
     found = _Layers()
-    first_profile: dict[str, Loc] = {}
+    first_profile: dict[str, Document] = {}
     seat_seen: dict[str, tuple[Document, int]] = {}
     for doc in docs:
         data = doc.data
@@ -113,7 +113,7 @@ def _collect_profiles(
     version: str,
     root: Path,
     found: _Layers,
-    first_seen: dict[str, Loc],
+    first_seen: dict[str, Document],
     problems: Problems,
 ) -> None:
     raw_profiles = doc.data.get("profiles")
@@ -121,22 +121,22 @@ def _collect_profiles(
         problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
         return
     for name, body in (raw_profiles or {}).items():
-        key_loc = doc.locate(("profiles", name), key=True)
         if not _valid_name(name):
             problems.error(
-                key_loc,
+                doc.locate(("profiles", name), key=True),
                 f"profiles[{name}]",
                 f"{quoted(name)} is not a valid profile name: letters, digits, '.', '_' or '-'",
             )
             continue
-        if name in first_seen:
+        if name in first_seen:  # positions are looked up only for the message
+            first = first_seen[name].locate(("profiles", name), key=True)
             problems.error(
-                key_loc,
+                doc.locate(("profiles", name), key=True),
                 f"profiles[{name}]",
-                f"profile {quoted(name)} is defined twice (first at {first_seen[name]}); rename or remove one",
+                f"profile {quoted(name)} is defined twice (first at {first}); rename or remove one",
             )
             continue
-        first_seen[name] = key_loc
+        first_seen[name] = doc
         model = validate(model_type, body if body is not None else {}, doc, ("profiles", name), version, problems)
         found.profiles[name] = None  # known, but broken until it validates
         if model is not None:
