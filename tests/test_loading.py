@@ -93,3 +93,19 @@ def test_duplicate_keys_are_all_reported() -> None:
         "f.yaml:3:1: duplicate key 'a' (first defined on line 1); remove one of them",
         "f.yaml:4:1: duplicate key 'b' (first defined on line 2); remove one of them",
     ]
+
+
+def test_positions_are_built_only_when_a_message_needs_one(tmp_path: Path) -> None:
+    """A clean fleet never holds its position tables; the first lookup builds them, exactly."""
+    from provisioner.fleet import load_fleet
+
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(
+        "version: 1\nname: t\nseats:\n  - id: ana\n    accounts: [{username: '1', domain: d}]\n", encoding="utf-8"
+    )
+    fleet = load_fleet(fleet_file)
+    (doc,) = fleet.documents
+    assert doc.value_locs == {} and doc.key_locs == {} and doc.source is not None
+    where = fleet.seat("ana").loc(("accounts", 0, "domain"))
+    assert (where.line, where.column) == (5, 42)
+    assert doc.source is None and doc.value_locs  # built once, kept
