@@ -107,5 +107,5 @@ def test_positions_are_built_only_when_a_message_needs_one(tmp_path: Path) -> No
     (doc,) = fleet.documents
     assert doc.value_locs == {} and doc.key_locs == {} and doc.source is not None
     where = fleet.seat("ana").loc(("accounts", 0, "domain"))
-    assert (where.line, where.column) == (5, 42)
+    assert (where.line, where.col) == (5, 40)
     assert doc.source is None and doc.value_locs  # built once, kept
