@@ -109,3 +109,13 @@ def test_positions_are_built_only_when_a_message_needs_one(tmp_path: Path) -> No
     where = fleet.seat("ana").loc(("accounts", 0, "domain"))
     assert (where.line, where.col) == (5, 40)
     assert doc.source is None and doc.value_locs  # built once, kept
+
+
+def test_includes_and_seat_files_do_not_build_positions_either() -> None:
+    """The example fleet has includes and a CSV phonebook; loading it cleanly builds no YAML position table."""
+    from provisioner.fleet import load_fleet
+    from tests.conftest import EXAMPLE
+
+    fleet = load_fleet(EXAMPLE)
+    assert len(fleet.documents) > 1
+    assert all(doc.source is not None and not doc.key_locs for doc in fleet.documents if doc.path.endswith(".yaml"))

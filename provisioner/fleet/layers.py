@@ -61,8 +61,7 @@ def _read_contacts_file(
     """Load a layer's `contacts_file` (CSV with Contacts.xml's attribute names) into its `contacts`."""
     data = dict(data)
     name = data.pop("contacts_file")
-    where = doc.locate((*prefix, "contacts_file"))
-    path = _inside_fleet(doc, str(name), root, where, f"{label}.contacts_file", problems)
+    path = _inside_fleet(doc, str(name), root, (*prefix, "contacts_file"), f"{label}.contacts_file", problems)
     if path is None:
         return data
     try:

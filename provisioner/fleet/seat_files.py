@@ -35,16 +35,19 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems, roo
             problems.error(doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}")
             continue
         for i, entry in enumerate(entries):
-            where = doc.locate(("seat_files", i))
             label = f"seat_files[{i + 1}]"
             if isinstance(entry, str):
                 entry = {"path": entry}
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-                problems.error(where, label, "expected {path: seats.csv, profiles: [...]}")
+                problems.error(doc.locate(("seat_files", i)), label, "expected {path: seats.csv, profiles: [...]}")
                 continue
             unknown = sorted(set(entry) - {"path", "profiles"})
             if unknown:
-                problems.error(where, label, f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`")
+                problems.error(
+                    doc.locate(("seat_files", i)),
+                    label,
+                    f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`",
+                )
                 continue
             profiles = entry.get("profiles") or []
             if isinstance(profiles, str):
@@ -56,7 +59,7 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems, roo
                     "expected a list of profile names",
                 )
                 continue
-            path = _inside_fleet(doc, entry["path"], root, where, label, problems)
+            path = _inside_fleet(doc, entry["path"], root, ("seat_files", i), label, problems)
             if path is None:
                 continue
             try:

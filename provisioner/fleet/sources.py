@@ -9,10 +9,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from provisioner import catalogue
-from provisioner.errors import FleetError, Loc, Problems, quoted
+from provisioner.errors import FleetError, Problems, quoted
 from provisioner.fleet.diagnostics import validate
 from provisioner.loading import (
     Document,
+    Path_,
     YFloat,
     YInt,
     load_file,
@@ -57,26 +58,25 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             problems.error(doc.locate(("include",)), "include", "expected a list of YAML file paths")
             return
         for i, entry in enumerate(entries):
-            where = doc.locate(("include", i))
             label = f"include[{i + 1}]"
+
+            def fail(message: str, i: int = i, label: str = label) -> None:
+                problems.error(doc.locate(("include", i)), label, message)  # located only for the error
+
             if not isinstance(entry, str) or not entry.strip():
-                problems.error(where, label, "expected a path to a YAML file")
+                fail("expected a path to a YAML file")
                 continue
             try:
                 target = (Path(doc.path).parent / entry).resolve()
             except (OSError, RuntimeError, ValueError) as exc:
-                problems.error(where, label, f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300])
+                fail(f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300])
                 continue
             if not target.is_relative_to(root):
-                problems.error(
-                    where,
-                    label,
-                    f"{quoted(entry)} is outside the fleet's folder {root}; includes must stay inside it",
-                )
+                fail(f"{quoted(entry)} is outside the fleet's folder {root}; includes must stay inside it")
                 continue
             if target in stack:
                 chain = " -> ".join(p.name for p in [*stack, target])
-                problems.error(where, label, f"include cycle: {chain}; remove one of the includes")
+                fail(f"include cycle: {chain}; remove one of the includes")
                 continue
             if target in seen:
                 continue
@@ -84,10 +84,10 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             try:
                 found = target.exists()
             except OSError as exc:
-                problems.error(where, label, f"the path cannot be checked ({exc.strerror or exc})")
+                fail(f"the path cannot be checked ({exc.strerror or exc})")
                 continue
             if not found:
-                problems.error(where, label, f"{quoted(entry)} does not exist (resolved to {target})")
+                fail(f"{quoted(entry)} does not exist (resolved to {target})")
                 continue
             try:
                 included = load_file(_as_shown(target))
@@ -108,20 +108,23 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
     return docs
 
 
-def _inside_fleet(doc: Document, name: str, root: Path, where: Loc, label: str, problems: Problems) -> Path | None:
-    """``name`` (relative to ``doc``'s folder) when it stays inside the fleet's folder ``root``."""
+def _inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, problems: Problems) -> Path | None:
+    """``name`` (relative to ``doc``'s folder, written at ``at`` in it) when it stays inside the fleet's ``root``.
+
+    The position of ``at`` is looked up only for an error: a clean fleet never builds its position tables.
+    """
     if "\x00" in name:
-        problems.error(where, label, "the path holds a NUL character")
+        problems.error(doc.locate(at), label, "the path holds a NUL character")
         return None
     path = Path(doc.path).parent / name
     try:
         inside = path.resolve().is_relative_to(root)
     except (OSError, RuntimeError, ValueError) as exc:
-        problems.error(where, label, f"{quoted(name)} cannot be resolved ({exc})")
+        problems.error(doc.locate(at), label, f"{quoted(name)} cannot be resolved ({exc})")
         return None
     if not inside:
         problems.error(
-            where,
+            doc.locate(at),
             label,
             f"{quoted(name)} is outside the fleet's folder {root}; data files must stay inside it",
         )
