@@ -325,7 +325,7 @@ class Folder:
             fd = self._open_at(temp, flags)
         except OSError as exc:
             raise DeployError(f"{self.path}: cannot write here: {_why(exc)}", path=str(self.path)) from None
-        try:
+        with self._discarding(temp, name):
             try:
                 view = memoryview(data)
                 while view:
@@ -338,12 +338,6 @@ class Folder:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-        except OSError as exc:
-            self.discard(temp)
-            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}", path=str(self.path / name)) from None
-        except BaseException:
-            self.discard(temp)
-            raise
         return temp
 
     def commit(self, temp: str, name: str, *, unchanged_since: Unchanged | None = None) -> None:
@@ -353,13 +347,20 @@ class Folder:
         (same identity, size and time, or still missing); otherwise DeployError and nothing
         is replaced.
         """
-        try:
+        with self._discarding(temp, name):
             if unchanged_since is not None and not unchanged_since.holds(self.lstat(name)):
                 raise DeployError(
                     f"{self.path / name}: changed on disk while applying (someone or MicroSIP wrote it); "
-                    "run apply again"
+                    "run apply again",
+                    path=str(self.path / name),
                 )
             self._rename(temp, name)
+
+    @contextlib.contextmanager
+    def _discarding(self, temp: str, name: str) -> Iterator[None]:
+        """Remove the staged ``temp`` when what follows fails; an OSError becomes a DeployError naming ``name``."""
+        try:
+            yield
         except OSError as exc:
             self.discard(temp)
             raise DeployError(f"{self.path / name}: write failed: {_why(exc)}", path=str(self.path / name)) from None
