@@ -6,11 +6,11 @@
   that belong to someone else -- through :mod:`provisioner.safefs`, never following
   a link, and keeps the admin's state (manifests, backups, locks) in a folder of
   the admin's.
-* :mod:`~provisioner.deploy.apply` carries out a seat's plan;
+* :mod:`~provisioner.deploy.apply` carries out a seat's plan (in steps, so seats share each wait for the disk);
   :mod:`~provisioner.deploy.rollback` undoes it.
 """
 
-from provisioner.deploy.apply import SeatOutcome, Steps, apply_seat, backup_file_name, seat_steps, stamp_now
+from provisioner.deploy.apply import SeatOutcome, Steps, backup_file_name, seat_steps, stamp_now
 from provisioner.deploy.output import (
     make_folders,
     write_atomic,
@@ -41,7 +41,6 @@ __all__ = [
     "SeatOutcome",
     "Steps",
     "Store",
-    "apply_seat",
     "backup_file_name",
     "list_backups",
     "make_folders",

@@ -49,28 +49,9 @@ def _spot(change: FileChange) -> Spot:
     return change.spot
 
 
-#: What :func:`seat_steps` yields between its steps: the caller makes what was written durable.
+#: What :func:`seat_steps` yields between its steps: the caller makes what was written durable
+#: (``api._apply_all`` drives many seats' steps together, one ``make_durable`` per step).
 Steps = Generator[None, None, SeatOutcome]
-
-
-def apply_seat(
-    plan: SeatPlan,
-    fs: RealFS,
-    *,
-    force: bool = False,
-    backup: bool = True,
-    stamp: str | None = None,
-) -> SeatOutcome:
-    """Carry out one seat's plan on its own (see :func:`seat_steps`; ``apply`` batches many)."""
-    steps = seat_steps(plan, fs, force=force, backup=backup, stamp=stamp)
-    try:
-        while True:
-            next(steps)
-            fs.make_durable()
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        steps.close()
 
 
 def seat_steps(
