@@ -687,14 +687,19 @@ def _id(value: Any, info: ValidationInfo) -> Any:
 SeatId = Annotated[Any, PlainValidator(_id), WithJsonSchema({"type": "string", "pattern": ID_PATTERN})]
 
 
-def _name_list(value: Any, info: ValidationInfo) -> Any:
+def _words(value: Any, expected: str) -> list[str] | None:
+    """A list of strings, a single string taken as a list of one, or None; ``expected`` says what otherwise."""
     if value is None:
         return None
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail("expected a list of profile names")
+        raise _fail(f"expected a list of {expected}")
     return value
+
+
+def _name_list(value: Any, info: ValidationInfo) -> Any:
+    return _words(value, "profile names")
 
 
 NameList = Annotated[Any, PlainValidator(_name_list), WithJsonSchema({"type": "array", "items": {"type": "string"}})]
@@ -718,12 +723,9 @@ ENFORCEABLE_EXTRA = ("accountId",)
 
 def _enforce(value: Any, info: ValidationInfo) -> Any:
     """``enforce: [accountId, enableShortcuts]``: keys MicroSIP rewrites that apply keeps at the fleet's value."""
+    value = _words(value, "[Settings] key names, such as [accountId]")
     if value is None:
         return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail("expected a list of [Settings] key names, such as [accountId]")
     version = (info.context or {}).get("version") or catalogue.default_version()
     keys = catalogue.section_keys("settings", version)
     allowed = [*ENFORCEABLE_EXTRA, *sorted(k.name for k in keys.values() if k.runtime_rewritten)]
@@ -743,12 +745,9 @@ def _enforce(value: Any, info: ValidationInfo) -> Any:
 
 def _ini_key_list(value: Any, info: ValidationInfo) -> Any:
     """``unmanage: [Settings.autoAnswer, Account1.displayName]``: ini keys as SECTION.KEY."""
+    value = _words(value, "SECTION.KEY names, such as [Settings.autoAnswer, Account1.displayName]")
     if value is None:
         return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail("expected a list of SECTION.KEY names, such as [Settings.autoAnswer, Account1.displayName]")
     for name in value:
         section, dot, key = name.partition(".")
         if not dot or not section or not key:
