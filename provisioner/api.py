@@ -7,6 +7,7 @@ Nothing here prints; the CLI decides how results look. Errors are raised as
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -19,15 +20,26 @@ import yaml
 from provisioner import __version__, catalogue, deploy, launch_rules, legacy_flags, safefs, targets
 from provisioner._resources import data_dir
 from provisioner.deploy import SeatOutcome
-from provisioner.errors import DeployError, FleetError, Loc, Problem, Problems, UsageError, display_path, quoted
+from provisioner.errors import (
+    DeployError,
+    FleetError,
+    Loc,
+    Problem,
+    Problems,
+    UsageError,
+    display_path,
+    quoted,
+    sort_problems,
+)
 from provisioner.fleet import Fleet, Seat, ini_key, load_fleet, origin_loc
-from provisioner.loading import long_lived
+from provisioner.loading import bulk_allocation, long_lived
 from provisioner.models import fleet_models
-from provisioner.plan import KINDS, Drift, Judging, SeatPlan
-from provisioner.rendered import RENDER_PLACES, RenderedFile, RenderedSeat
-from provisioner.rendering import render_fleet
+from provisioner.plan import KINDS, Drift, Judging, SeatPlan, unchanged_plan, unchanged_since
+from provisioner.rendered import RENDER_PLACES, RenderedFile, RenderedSeat, Slot
+from provisioner.rendering import Renderer, layout, render_fleet
 from provisioner.secrets import SecretRef
-from provisioner.state import ManifestError, parse_manifest
+from provisioner.state import Manifest, ManifestError, parse_manifest
+from provisioner.targets import Location
 
 
 @dataclass
@@ -416,17 +428,26 @@ def _verify_json(report: SeatReport) -> list[dict[str, Any]]:
     ]
 
 
-Placed = list[tuple[targets.Spot, str, RenderedFile]]
+Placed = list[tuple[targets.Spot, str, Slot]]
 
 
 @dataclass
 class ChosenSeat:
-    """A seat to deploy: its rendered files, its target, and where each file goes there."""
+    """A seat to deploy: its target, where each of its files goes there, and what they are made from."""
 
     seat: Seat
-    rendered: RenderedSeat
     target: targets.SeatTarget
-    files: Placed  # (where, manifest name, rendered file)
+    files: Placed  # (where, manifest name, slot)
+    inputs: str | None  # Renderer.inputs: None when the seat is always judged afresh
+    rendered: RenderedSeat | None = None  # made only when the seat is judged afresh
+    #: The seat's plan when the manifest shows nothing changed since the last run (nothing rendered).
+    unchanged: SeatPlan | None = None
+
+    def placed(self) -> list[tuple[targets.Spot, str, RenderedFile]]:
+        """Each rendered file with where it goes (the seat must have been rendered)."""
+        assert self.rendered is not None
+        made = {file.slot: file for file in self.rendered.files}
+        return [(spot, name, made[slot]) for spot, name, slot in self.files]
 
 
 def _resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.SeatTarget]:
@@ -442,28 +463,62 @@ def _resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.
     return resolved
 
 
+@dataclass
+class _Prepared:
+    """A loaded fleet's chosen seats, placed on their targets, with the renderer that makes their files."""
+
+    fleet: Fleet
+    renderer: Renderer
+    chosen: list[ChosenSeat]
+    warnings: list[Problem]
+    keep: Callable[[], None]  # loading.long_lived: what is built so far lives until the command ends
+
+    def render(self, items: list[ChosenSeat]) -> None:
+        """Render ``items`` (each once); FleetError, naming every problem, if any cannot be."""
+        problems = Problems()
+        with bulk_allocation():
+            for item in items:
+                if item.rendered is None:
+                    item.rendered = self.renderer.render(item.seat, problems)
+        problems.raise_if_errors()
+        self.keep()
+
+
 def _prepare(
     fleet_path: FleetSource,
     seat_ids: list[str] | None,
     root: Path | None,
     environ: Mapping[str, str] | None,
-    *,
-    strict: bool = False,
-) -> tuple[Fleet, list[ChosenSeat], list[Problem]]:
-    """Load, render and resolve targets for the chosen seats; FleetError on any bad input."""
-    fleet = _loaded(fleet_path, strict=strict)
+    keep: Callable[[], None],
+) -> _Prepared:
+    """Load, resolve targets, place each seat's files and resolve its secrets; FleetError on any bad input.
+
+    Nothing is rendered yet: a seat the manifest shows unchanged since the last run never is.
+    Called inside :func:`provisioner.loading.long_lived`, whose ``keep`` it is given.
+    """
+    fleet = _loaded(fleet_path)
+    keep()
     seats = fleet.chosen(seat_ids)
     resolved = _resolve_targets(seats, root)
-    rendered = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], environ, root)}
-    chosen = [
-        ChosenSeat(s, rendered[s.id], resolved[s.id], _placed_files(rendered[s.id], resolved[s.id])) for s in seats
-    ]
+    renderer = Renderer(fleet, environ, root)
+    problems = Problems()
+    chosen = []
+    with bulk_allocation():
+        for seat in seats:
+            target = resolved[seat.id]
+            files = _placed_files(layout(seat), target)
+            where = repr([(str(spot.where.root), spot.where.parts, spot.name, name) for spot, name, _ in files])
+            chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where, problems)))
+    problems.raise_if_errors()
     _check_collisions(chosen)
+    known = {str(p) for p in fleet.warnings}
+    fleet.warnings.extend(p for p in sort_problems(problems.warnings) if str(p) not in known)
     warnings = list(fleet.warnings)
     for seat in seats:
         for note in resolved[seat.id].notes:
             warnings.append(Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True))
-    return fleet, chosen, warnings
+    keep()
+    return _Prepared(fleet, renderer, chosen, warnings, keep)
 
 
 def _check_collisions(chosen: list[ChosenSeat]) -> None:
@@ -494,9 +549,17 @@ class PlanOptions:
 
     rotate_passwords: bool = False
     keep_user: frozenset[tuple[str, str]] = frozenset()  # --keep-user SECTION.KEY, this run only
+    #: Render and judge every seat, even one its manifest shows unchanged since the last run
+    #: (``--verbose``: only then can a plan say what it kept).
+    judge_afresh: bool = False
+
+    @property
+    def default(self) -> bool:
+        """Whether the files are judged as a plain ``apply`` judges them (what a manifest's inputs promise)."""
+        return not self.rotate_passwords and not self.keep_user
 
     @classmethod
-    def of(cls, rotate_passwords: bool, keep_user: list[str] | None) -> PlanOptions:
+    def of(cls, rotate_passwords: bool, keep_user: list[str] | None, judge_afresh: bool = False) -> PlanOptions:
         """From the command line's words; UsageError for a name that is not SECTION.KEY."""
         pairs = set()
         for name in keep_user or []:
@@ -506,7 +569,43 @@ class PlanOptions:
                     f"--keep-user {name}: write SECTION.KEY as the ini names it, such as Settings.autoAnswer"
                 )
             pairs.add((section, key))
-        return cls(rotate_passwords, frozenset(pairs))
+        return cls(rotate_passwords, frozenset(pairs), judge_afresh)
+
+
+def _manifest(fs: deploy.RealFS, store: deploy.Store, state: Location) -> tuple[Manifest | None, list[str]]:
+    """The seat's manifest, if there is one, and a note when it is damaged (then there is none to trust)."""
+    try:
+        return (parse_manifest(fs.read(deploy.Store.manifest(state))) if store.exists() else None), []
+    except ManifestError as exc:
+        return None, [f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it"]
+
+
+def _unchanged(
+    fleet: Fleet, item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions
+) -> SeatPlan | None:
+    """The seat's plan, judged without rendering, when its manifest shows nothing changed since the last run.
+
+    That takes the default options, the same inputs the manifest records, and every file
+    with the bytes that run left. Anything else (or a seat that cannot be read: its own
+    judging says why) is None: the seat is rendered and judged afresh.
+    """
+    if item.inputs is None or options.judge_afresh or not options.default or not store.exists():
+        return None
+    state = store.seat(item.target.seat_id, item.target.ini_path)
+    try:
+        data = fs.read(deploy.Store.manifest(state))
+        manifest = json.loads(data) if data is not None else None
+        if not isinstance(manifest, dict) or manifest.get("inputs") != item.inputs:
+            return None
+        found = {name: fs.read(spot) for spot, name, _ in item.files}
+    except (DeployError, OSError, ValueError):
+        return None
+    finally:
+        fs.release()
+    if not unchanged_since(manifest, item.inputs, found):
+        return None
+    placed = [(spot, name, slot[2]) for spot, name, slot in item.files]
+    return unchanged_plan(item.seat.id, fleet.name, placed, state, item.inputs)
 
 
 def _plan_seat(
@@ -518,40 +617,37 @@ def _plan_seat(
 ) -> SeatPlan:
     target = item.target
     state = store.seat(target.seat_id, target.ini_path)
-    notes: list[str] = []
-    try:
-        manifest = parse_manifest(fs.read(deploy.Store.manifest(state))) if store.exists() else None
-    except ManifestError as exc:
-        manifest = None
-        notes.append(f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it")
+    manifest, notes = _manifest(fs, store, state)
     judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
     changes = []
-    for spot, name, file in item.files:
+    for spot, name, file in item.placed():
         earlier = manifest.files.get(name) if manifest else None
         change = KINDS[file.kind].plan(file, name, spot.path, fs.read(spot), earlier, judging)
         change.spot = spot
         changes.append(change)
-    return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes)
+    inputs = item.inputs if options.default else None  # recorded only when judged the default way
+    return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes, inputs=inputs)
 
 
-def _placed_files(rendered: RenderedSeat, target: targets.SeatTarget) -> Placed:
+def _placed_files(slots: tuple[Slot, ...], target: targets.SeatTarget) -> Placed:
     """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
     out = []
     home = target.ini.where
-    for file in rendered.files:
-        where = target.place(file.place)
+    for slot in slots:
+        file_name, place, _ = slot
+        where = target.place(place)
         if where is None:
             continue  # a place this target does not have
-        spot = targets.Spot(where, file.name)
+        spot = targets.Spot(where, file_name)
         if where.root == home.root:  # the usual case, worked out on the parts alone
             common = 0
             while common < min(len(where.parts), len(home.parts)) and where.parts[common] == home.parts[common]:
                 common += 1
-            steps = [".."] * (len(home.parts) - common) + list(where.parts[common:]) + [file.name]
+            steps = [".."] * (len(home.parts) - common) + list(where.parts[common:]) + [file_name]
             name = "/".join(steps)
         else:
             name = Path(os.path.relpath(spot.path, target.folder)).as_posix()
-        out.append((spot, name, file))
+        out.append((spot, name, slot))
     return out
 
 
@@ -589,24 +685,40 @@ def plan(
     keep_user: list[str] | None = None,
     environ: Mapping[str, str] | None = None,
     state: Path | None = None,
+    judge_afresh: bool = False,
 ) -> DeployResult:
     """What ``apply`` would change on each target (nothing is written)."""
-    options = PlanOptions.of(rotate_passwords, keep_user)
-    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
-    fs = deploy.RealFS()
-    store = state_store(fleet.path, state)
-    reports = []
-    for item in chosen:
-        report = SeatReport(None, item.seat.id)
-        try:
-            report.plan = _plan_seat(fleet, item, fs, store, options)
-        except (DeployError, OSError) as exc:
-            _seat_failure(report, exc, item.target)
-        finally:
-            fs.release()
-        reports.append(report)
-    fs.close()
-    return DeployResult(fleet, reports, warnings)
+    options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
+    with long_lived() as keep:
+        prepared = _prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, options)
+        reports = []
+        for item in prepared.chosen:
+            report = SeatReport(item.unchanged, item.seat.id)
+            if item.unchanged is None:
+                try:
+                    report.plan = _plan_seat(prepared.fleet, item, fs, store, options)
+                except (DeployError, OSError) as exc:
+                    _seat_failure(report, exc, item.target)
+                finally:
+                    fs.release()
+                    item.rendered = None
+            reports.append(report)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings)
+
+
+def _sort_unchanged(prepared: _Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions) -> None:
+    """Find the seats whose manifest shows nothing changed since the last run; render all the others.
+
+    Every seat that must be judged afresh is rendered before any is judged, so that bad
+    input (exit 2) stops the run before anything is written.
+    """
+    for item in prepared.chosen:
+        item.unchanged = _unchanged(prepared.fleet, item, fs, store, options)
+    prepared.render([item for item in prepared.chosen if item.unchanged is None])
 
 
 def apply(
@@ -623,28 +735,25 @@ def apply(
     progress: Callable[[int, int], None] | None = None,
     diffs: bool = False,
     state: Path | None = None,
+    judge_afresh: bool = False,
 ) -> DeployResult:
     """Deploy: merge into existing files, back up, replace atomically, record a manifest.
 
     With ``diffs`` the result keeps each file's diff (for JSON output); otherwise
     file contents are released as soon as a seat is done.
     """
-    options = PlanOptions.of(rotate_passwords, keep_user)
-    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
-    fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
-    store = state_store(fleet.path, state)
-    if not dry_run:
-        store.ensure()
-    stamp = deploy.stamp_now()
-    with long_lived():
-        reports = _apply_all(fleet, chosen, fs, store, stamp, force, backup, options, diffs, progress)
-    fs.close()
-    return DeployResult(fleet, reports, warnings, dry_run=dry_run, applied=True)
-
-
-#: Seats applied together, sharing each wait for the disk. Bounded so that their open
-#: folders stay well inside the descriptor limit and a failure loses little waiting.
-APPLY_BATCH = 64
+    options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
+    with long_lived() as keep:
+        prepared = _prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, options)
+        if not dry_run:
+            store.ensure()
+        run = _ApplyRun(prepared.fleet, fs, store, deploy.stamp_now(), force, backup, options, diffs)
+        reports = run.all(prepared.chosen, progress)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
 
 
 #: Seats applied together, sharing each wait for the disk. Bounded so that their open
@@ -652,55 +761,68 @@ APPLY_BATCH = 64
 APPLY_BATCH = 64
 
 
-def _apply_all(
-    fleet: Fleet,
-    chosen: list[ChosenSeat],
-    fs: deploy.RealFS,
-    store: deploy.Store,
-    stamp: str,
-    force: bool,
-    backup: bool,
-    options: PlanOptions,
-    diffs: bool,
-    progress: Callable[[int, int], None] | None,
-) -> list[SeatReport]:
-    """Apply seat by seat, in batches: each batch's files are staged, made durable together, then renamed.
+@dataclass
+class _ApplyRun:
+    """One apply over many seats: what every seat's apply shares."""
 
-    Every seat keeps its own guarantees (its lock, old-or-new files, its manifest written
-    last, after its renames are durable); a batch only shares the waits for the disk.
-    """
-    reports: list[SeatReport] = []
-    for first in range(0, len(chosen), APPLY_BATCH):
-        batch = [_SeatRun(item, SeatReport(None, item.seat.id)) for item in chosen[first : first + APPLY_BATCH]]
+    fleet: Fleet
+    fs: deploy.RealFS
+    store: deploy.Store
+    stamp: str
+    force: bool
+    backup: bool
+    options: PlanOptions
+    diffs: bool
+
+    def all(self, chosen: list[ChosenSeat], progress: Callable[[int, int], None] | None) -> list[SeatReport]:
+        """Apply seat by seat, in batches: each batch's files are staged, made durable together, then renamed.
+
+        Every seat keeps its own guarantees (its lock, old-or-new files, its manifest written
+        last, after its renames are durable); a batch only shares the waits for the disk. A
+        seat found unchanged since the last run is not touched at all.
+        """
+        reports: list[SeatReport] = []
+        for first in range(0, len(chosen), APPLY_BATCH):
+            batch = [_SeatRun(item, SeatReport(None, item.seat.id)) for item in chosen[first : first + APPLY_BATCH]]
+            self._batch(batch)
+            for seat_run in batch:
+                plan = seat_run.report.plan
+                if plan is not None:
+                    plan.manifest = None  # applied: what remains is the report
+                    for change in plan.files:
+                        change.release(keep_diff=self.diffs)
+                seat_run.item.rendered = None
+                reports.append(seat_run.report)
+                if progress:
+                    progress(len(reports), len(chosen))
+        return reports
+
+    def _batch(self, batch: list[_SeatRun]) -> None:
         running = []
-        for run in batch:
-            try:
-                run.report.plan = _plan_seat(fleet, run.item, fs, store, options)
-            except (DeployError, OSError) as exc:
-                _seat_failure(run.report, exc, run.item.target)
+        for seat_run in batch:
+            item, report = seat_run.item, seat_run.report
+            if item.unchanged is not None:
+                report.plan, report.outcome = item.unchanged, SeatOutcome(item.seat.id, "unchanged")
                 continue
-            run.steps = deploy.seat_steps(run.report.plan, fs, force=force, backup=backup, stamp=stamp)
-            if run.resume():
-                running.append(run)
+            try:
+                report.plan = _plan_seat(self.fleet, item, self.fs, self.store, self.options)
+            except (DeployError, OSError) as exc:
+                _seat_failure(report, exc, item.target)
+                continue
+            seat_run.steps = deploy.seat_steps(
+                report.plan, self.fs, force=self.force, backup=self.backup, stamp=self.stamp
+            )
+            if seat_run.resume():
+                running.append(seat_run)
         for _ in range(2):  # staged files, then renames and manifests, become durable
             try:
-                fs.make_durable()
+                self.fs.make_durable()
             except OSError as exc:
-                for run in running:
-                    run.fail(exc)
+                for seat_run in running:
+                    seat_run.fail(exc)
                 running = []
-            running = [run for run in running if run.resume()]
-        fs.release()
-        for run in batch:
-            plan = run.report.plan
-            if plan is not None:
-                plan.manifest = None  # applied: what remains is the report
-                for change in plan.files:
-                    change.release(keep_diff=diffs)
-            reports.append(run.report)
-            if progress:
-                progress(len(reports), len(chosen))
-    return reports
+            running = [seat_run for seat_run in running if seat_run.resume()]
+        self.fs.release()
 
 
 @dataclass
@@ -736,25 +858,36 @@ def verify(
     seat_ids: list[str] | None = None,
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    state: Path | None = None,
+    judge_afresh: bool = False,
 ) -> DeployResult:
-    """Compare deployed files with the fleet, key by managed key."""
-    fleet, chosen, warnings = _prepare(fleet_path, seat_ids, root, environ)
-    fs = deploy.RealFS()
-    judging = Judging(fleet.ansi)
-    reports = []
-    for item in chosen:
-        report = SeatReport(None, item.seat.id)
-        try:
-            for spot, name, file in item.files:
-                report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
-        except (DeployError, OSError) as exc:
-            report.drift = []
-            _seat_failure(report, exc, item.target)
-        finally:
-            fs.release()
-        reports.append(report)
-    fs.close()
-    return DeployResult(fleet, reports, warnings, verified=True)
+    """Compare deployed files with the fleet, key by managed key.
+
+    A seat whose manifest shows nothing changed since the last run (same inputs, every
+    file as that run left it, which was in sync) is not rendered or judged again.
+    """
+    with long_lived() as keep:
+        prepared = _prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, PlanOptions(judge_afresh=judge_afresh))
+        judging = Judging(prepared.fleet.ansi)
+        reports = []
+        for item in prepared.chosen:
+            report = SeatReport(None, item.seat.id)
+            if item.unchanged is None:
+                try:
+                    for spot, name, file in item.placed():
+                        report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
+                except (DeployError, OSError) as exc:
+                    report.drift = []
+                    _seat_failure(report, exc, item.target)
+                finally:
+                    fs.release()
+                    item.rendered = None
+            reports.append(report)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
 
 
 @dataclass
@@ -784,7 +917,6 @@ def rollback(
     fs = deploy.DryRunFS() if dry_run or list_only else deploy.RealFS()
     result = RollbackResult([])
     stamp = deploy.stamp_now()
-    placed = {r.seat.id: r for r in render_fleet(fleet, [s.id for s in seats], root=root, secrets=False)}
     for seat in seats:
         target = resolved[seat.id]
         seat_state = store.seat(seat.id, target.ini_path)
@@ -797,9 +929,7 @@ def rollback(
             if list_only:
                 result.backups[seat.id] = deploy.list_backups(fs, seat_state)
                 continue
-            files = [
-                deploy.SeatFile(spot, name, file.kind) for spot, name, file in _placed_files(placed[seat.id], target)
-            ]
+            files = [deploy.SeatFile(spot, name, slot[2]) for spot, name, slot in _placed_files(layout(seat), target)]
             result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
         except (DeployError, OSError) as exc:
             result.errors.append((seat.id, _failure(exc, target)[1]))

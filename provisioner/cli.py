@@ -400,6 +400,11 @@ keep_user_option = click.option(
 )
 
 
+afresh_option = click.option(
+    "--afresh",
+    is_flag=True,
+    help="Render and judge every seat, even one whose manifest shows it unchanged since the last run.",
+)
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Also list unchanged targets, notes and backups.")
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="Print the summary only (failures and conflicts still go to stderr)."
@@ -415,6 +420,7 @@ quiet_option = click.option(
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes are pending.")
 @click.option("--rotate-passwords", is_flag=True, help="Plan to replace passwords already on disk.")
 @keep_user_option
+@afresh_option
 @verbose_option
 @quiet_option
 @handle_errors(json_errors=True, writes=False)
@@ -427,12 +433,14 @@ def plan(
     exit_code: bool,
     rotate_passwords: bool,
     keep_user: tuple[str, ...],
+    afresh: bool,
     verbose: bool,
     quiet: bool,
 ) -> None:
     """Show what apply would change on each target, with diffs (secrets masked).
 
-    Only changes are listed, then a summary; --verbose adds unchanged targets and notes.
+    Only changes are listed, then a summary; --verbose adds unchanged targets and notes
+    (and judges every seat afresh, so that it can say what was kept).
     """
     from provisioner import api
 
@@ -444,6 +452,7 @@ def plan(
         rotate_passwords=rotate_passwords,
         keep_user=list(keep_user),
         state=state,
+        judge_afresh=afresh or verbose,
     )
     code = result.exit_code(pending_is_failure=exit_code)
     if output_format == "json":
@@ -464,6 +473,7 @@ def plan(
 @click.option("--rotate-passwords", is_flag=True, help="Replace passwords already on disk.")
 @keep_user_option
 @click.option("--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore).")
+@afresh_option
 @format_option
 @verbose_option
 @quiet_option
@@ -478,6 +488,7 @@ def apply(
     rotate_passwords: bool,
     keep_user: tuple[str, ...],
     no_backup: bool,
+    afresh: bool,
     output_format: str,
     verbose: bool,
     quiet: bool,
@@ -496,6 +507,7 @@ def apply(
         "keep_user": list(keep_user),
         "backup": not no_backup,
         "diffs": output_format == "json",
+        "judge_afresh": afresh or verbose,
     }
     bar = _ProgressBar() if output_format == "text" and sys.stderr.isatty() else None
     try:
@@ -584,19 +596,28 @@ def _print_apply(result: Any, level: int) -> None:
 @fleet_argument
 @seat_option
 @root_option
+@state_option
+@afresh_option
 @format_option
 @verbose_option
 @quiet_option
 @handle_errors(json_errors=True, writes=False)
 def verify(
-    fleet: Path, seats: tuple[str, ...], root: Path | None, output_format: str, verbose: bool, quiet: bool
+    fleet: Path,
+    seats: tuple[str, ...],
+    root: Path | None,
+    state: Path | None,
+    afresh: bool,
+    output_format: str,
+    verbose: bool,
+    quiet: bool,
 ) -> None:
     """Compare deployed files with the fleet; exit 1 on drift."""
     from provisioner import api
     from provisioner.errors import display_path
 
     level = _level(verbose, quiet)
-    result = api.verify(fleet, seat_ids=list(seats) or None, root=root)
+    result = api.verify(fleet, seat_ids=list(seats) or None, root=root, state=state, judge_afresh=afresh)
     drifted = [r for r in result.seats if r.drift]
     code = result.exit_code()
     if output_format == "json":

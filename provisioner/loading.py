@@ -15,7 +15,7 @@ import gc
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,18 +70,19 @@ def bulk_allocation() -> Iterator[None]:
 
 
 @contextmanager
-def long_lived() -> Iterator[None]:
+def long_lived() -> Iterator[Callable[[], None]]:
     """Keep the cyclic garbage collector off what is already built, for a long per-seat loop.
 
     The loaded and rendered fleet lives until the command ends; with it in the
     collector's oldest generation, every full collection scans all of it again, so a
     loop over 50,000 seats would cost more than five times one over 10,000.
     ``gc.freeze`` moves it out of the collector's way (reference counting still frees
-    what is dropped).
+    what is dropped). The function yielded does it again, for what was built since
+    (the fleet once loaded, its seats once rendered).
     """
     gc.freeze()
     try:
-        yield
+        yield gc.freeze
     finally:
         gc.unfreeze()
 

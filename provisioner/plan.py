@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import difflib
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from provisioner import ini
 from provisioner.errors import quoted
 from provisioner.ini import MAX_INI_BYTES, encoding_note, read_ini
 from provisioner.rendered import FileKind, RenderedFile
 from provisioner.secrets import MASK
-from provisioner.state import FileRecord, Manifest, bytes_hash, value_hash
+from provisioner.state import MANIFEST_VERSION, FileRecord, Manifest, bytes_hash, value_hash
 from provisioner.targets import Location, Spot
 
 Action = Literal["create", "update", "unchanged", "conflict"]
@@ -336,6 +337,8 @@ class SeatPlan:
     state: Location  # the seat's folder in the admin's state store
     manifest: Manifest | None
     notes: list[str] = field(default_factory=list)
+    #: What the seat's files are made from (recorded in the manifest); None: judge afresh next time.
+    inputs: str | None = None
 
     @property
     def action(self) -> Action:
@@ -345,6 +348,45 @@ class SeatPlan:
             if action in actions:
                 return action
         return "unchanged"
+
+
+def unchanged_since(manifest: Mapping[str, Any], inputs: str | None, on_disk: dict[str, bytes | None]) -> bool:
+    """Whether the last run already judged these files, made from the same inputs, to be in sync.
+
+    ``manifest`` is the seat's manifest document as read (JSON, not yet checked: only what
+    is asked here is looked at, and anything unexpected means no); ``on_disk`` holds each of
+    the seat's files (by manifest name) as found now. True only when the manifest was
+    written from the same ``inputs`` (the same fleet values, templates and tool) and names
+    exactly these files, each with the same bytes as that run left them: planning again
+    would find nothing to do, and verify no drift, so neither need render.
+    """
+    files = manifest.get("files")
+    if manifest.get("manifest") != MANIFEST_VERSION or not isinstance(files, dict):
+        return False
+    if inputs is None or manifest.get("inputs") != inputs:
+        return False
+    if files.keys() != on_disk.keys():
+        return False
+    for name, data in on_disk.items():
+        record = files[name]
+        if data is None or not isinstance(record, dict) or record.get("seen") != bytes_hash(data):
+            return False
+    return True
+
+
+def unchanged_plan(
+    seat_id: str, fleet: str, placed: list[tuple[Spot, str, FileKind]], state: Location, inputs: str
+) -> SeatPlan:
+    """The plan of a seat :func:`unchanged_since` found in sync: every file unchanged, nothing to record."""
+    note = "unchanged since the last run: the same fleet values, and the file as that run left it"
+    files = []
+    for spot, name, kind in placed:
+        change = FileChange(
+            spot.path, name, kind, "unchanged", None, b"", record=FileRecord(kind), details=[note], _diff=""
+        )
+        change.spot = spot
+        files.append(change)
+    return SeatPlan(seat_id, fleet, files, state, None, inputs=inputs)
 
 
 def _contacts_on_disk(data: bytes) -> list[ET.Element] | str:

@@ -14,6 +14,9 @@ Place = Literal["ini", "portable", "desktop", "start_menu", "startup", "applicat
 
 Managed = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
+#: A file a seat deploys, before its bytes are known: ``(name, place, kind)``.
+Slot = tuple[str, Place, FileKind]
+
 
 @dataclass(frozen=True)
 class RenderedFile:
@@ -33,6 +36,11 @@ class RenderedFile:
     place: Place = "ini"
     kind: FileKind = "ini"
     replace: bool = False  # contacts only: contacts_mode replace
+
+    @property
+    def slot(self) -> Slot:
+        """Its name, place and kind: what :func:`provisioner.rendering.layout` says of it before rendering."""
+        return (self.name, self.place, self.kind)
 
 
 @dataclass(frozen=True)

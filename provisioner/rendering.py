@@ -10,6 +10,8 @@ The result is UTF-16LE with a BOM and CRLF line endings, ``[Settings]`` first.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -24,7 +26,7 @@ from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import MAX_SPEED_DIALS, text_problem
 from provisioner.phonebook import contacts_xml
-from provisioner.rendered import RenderedFile, RenderedSeat
+from provisioner.rendered import RenderedFile, RenderedSeat, Slot
 from provisioner.secrets import MASK, SecretError, SecretRef, resolve
 from provisioner.templating import Templates
 
@@ -59,6 +61,7 @@ class Renderer:
         self.root = root
         self.environ = os.environ if environ is None else environ
         self.templates = Templates(fleet.templates_dir)
+        self._resolved: dict[tuple[str, str, str, str | None], str] = {}
         self.settings_order = _order("settings")
         self.account_order = _order("account")
 
@@ -79,17 +82,76 @@ class Renderer:
         if isinstance(value, SecretRef) and not self.secrets:
             value = MASK
         if isinstance(value, SecretRef):
-            try:
-                value = resolve(value, self.environ, lambda message: problems.warn(*where(), message))
-            except SecretError as exc:
-                problems.error(*where(), f"{exc} (secret {value.describe()})")
-                return None
-            limit = key.max_length if key else 255
-            problem = text_problem(value, limit, "the secret's value")
-            if problem:
-                problems.error(*where(), problem)
+            value = self._secret(key, value, where, problems)
+            if value is None:
                 return None
         return ini.written_value(_text(value), hook=bool(key and key.kind == "hook"))
+
+    def _secret(
+        self,
+        key: catalogue.Key | None,
+        ref: SecretRef,
+        where: Callable[[], tuple[Loc, str]],
+        problems: Problems,
+    ) -> str | None:
+        """The secret's value, resolved once per run however many seats share it; None with a problem recorded."""
+        cached = (ref.kind, ref.ref, ref.base_dir, ref.confine)
+        value = self._resolved.get(cached)
+        if value is None:
+            try:
+                value = resolve(ref, self.environ, lambda message: problems.warn(*where(), message))
+            except SecretError as exc:
+                problems.error(*where(), f"{exc} (secret {ref.describe()})")
+                return None
+            self._resolved[cached] = value
+        problem = text_problem(value, key.max_length if key else 255, "the secret's value")
+        if problem:
+            problems.error(*where(), problem)
+            return None
+        return value
+
+    def inputs(self, seat: Seat, placed: str, problems: Problems) -> str | None:
+        """A digest of everything the seat's files are made from, so that a later run can tell they are the same.
+
+        It covers the tool itself, the templates, the fleet-wide values, the seat's effective
+        values and ``placed`` (where its files go). Every secret the seat uses is resolved
+        here, as rendering would (a bad one is a problem); passwords count only as present,
+        since they are seeded (what the file holds is kept), and no secret's value enters the
+        digest: a seat with any other secret has none (None), and is always judged afresh.
+        """
+        before = len(problems.errors)
+        settings_keys = catalogue.section_keys("settings", self.fleet.version)
+        account_keys = catalogue.section_keys("account", self.fleet.version)
+        hashable = True
+        for name, value in seat.settings.items():
+            if isinstance(value, SecretRef):
+                hashable = False
+                self._secret(settings_keys[name.lower()], value, partial(_at_setting, seat, name), problems)
+        accounts = []
+        for index, account in enumerate(seat.accounts):
+            shown = dict(account)
+            for name, value in account.items():
+                if isinstance(value, SecretRef):
+                    hashable = hashable and name.lower() == "password"
+                    shown[name] = "(a secret)"
+                    self._secret(account_keys[name.lower()], value, partial(_at_account, seat, index, name), problems)
+            accounts.append(shown)
+        for section, keys in seat.ini.items():
+            for name, value in keys.items():
+                if isinstance(value, SecretRef):
+                    hashable = False
+                    self._secret(None, value, partial(_at_ini, seat, section, name), problems)
+        if not hashable or len(problems.errors) > before:
+            return None
+        made_of = (
+            tool_digest(),
+            self.templates.digest(),
+            (self.fleet.name, self.fleet.version, self.fleet.ansi, str(self.root), placed),
+            (seat.id, seat.user, seat.computer, seat.profiles, seat.install_mode, seat.exe, seat.target),
+            (seat.settings, accounts, seat.active_account, seat.ini, seat.launch),
+            (seat.speed_dials, seat.contacts, seat.contacts_mode, seat.enforce, sorted(seat.unmanaged), seat.implied),
+        )
+        return hashlib.sha256(repr(made_of).encode("utf-8", "surrogatepass")).hexdigest()
 
     def context(self, seat: Seat, problems: Problems) -> dict[str, Any]:
         """The values the template lays out, already in MicroSIP's text form."""
@@ -188,7 +250,28 @@ class Renderer:
                     replace=seat.contacts_mode == "replace",
                 )
             )
-        return RenderedSeat(seat, (ini_file, *launchers, *extra))
+        files = (ini_file, *launchers, *extra)
+        assert tuple(f.slot for f in files) == layout(seat), "layout() names the files render makes"
+        return RenderedSeat(seat, files)
+
+
+def layout(seat: Seat) -> tuple[Slot, ...]:
+    """The files a seat deploys, in the order :meth:`Renderer.render` makes them, without making them."""
+    contacts: tuple[Slot, ...] = (("Contacts.xml", "ini", "contacts"),) if seat.contacts else ()
+    launchers: tuple[Slot, ...] = tuple((name, place, "owned") for name, place in shortcuts.launcher_slots(seat))
+    return ((seat.ini_name, "ini", "ini"), *launchers, *contacts)
+
+
+@functools.cache
+def tool_digest() -> str:
+    """A digest of the tool's own code and key catalogue: a new version judges every seat afresh."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), package / "data" / "catalogue.json"]):
+        if path.is_file():
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _secret_keys(seat: Seat) -> list[tuple[str, str]]:

@@ -151,9 +151,26 @@ def _trusted_root(path: Path) -> Path:
 class Folder:
     """An open folder below a target root: every operation is relative to it, links refused."""
 
-    def __init__(self, fd: int, path: Path) -> None:
+    __slots__ = ("_name", "_parent", "_path", "fd")
+
+    def __init__(self, fd: int, path: Path | None, *, parent: Folder | None = None, name: str = "") -> None:
         self.fd = fd
-        self.path = path
+        self._path = path
+        self._parent = parent  # the path is ``parent.path / name``, worked out when first asked for
+        self._name = name
+
+    @property
+    def path(self) -> Path:
+        """Where this folder is (for messages: every operation goes through the descriptor)."""
+        if self._path is None:
+            assert self._parent is not None
+            self._path = self._parent.path / self._name
+            self._parent = None
+        return self._path
+
+    @path.setter
+    def path(self, value: Path) -> None:
+        self._path, self._parent = value, None
 
     # -- lifetime --
 
@@ -179,27 +196,28 @@ class Folder:
     def child(self, name: str, *, create: bool = False, owner: Owner | None = None) -> Folder | None:
         """Open the sub-folder ``name`` (None when missing and not ``create``); a link is refused."""
         check_name(name)
-        path = self.path / name
         if WINDOWS:  # pragma: no cover - exercised on Windows only
             if create:
                 with contextlib.suppress(FileExistsError):
-                    _make_folder(path, name, None)
-            return _windows_child(path)
+                    _make_folder(self.path / name, name, None)
+            return _windows_child(self.path / name)
         created = False
         fd = self._open_folder(name)  # most folders exist: open first, create only when missing
         if fd is None and create:
-            created = _make_folder(path, name, self.fd)
+            created = _make_folder(self.path / name, name, self.fd)
             fd = self._open_folder(name)
         if fd is None:
             return None
-        if created:
-            try:
-                if owner is not None and running_as_root():
-                    os.fchown(fd, owner.uid, owner.gid)
-                os.fchmod(fd, 0o700)
-            except OSError as exc:
-                os.close(fd)
-                raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}", path=str(path)) from None
+        if not created:
+            return Folder(fd, None, parent=self, name=name)
+        path = self.path / name
+        try:
+            if owner is not None and running_as_root():
+                os.fchown(fd, owner.uid, owner.gid)
+            os.fchmod(fd, 0o700)
+        except OSError as exc:
+            os.close(fd)
+            raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}", path=str(path)) from None
         return Folder(fd, path)
 
     def _open_folder(self, name: str) -> int | None:
@@ -252,32 +270,31 @@ class Folder:
         file larger than ``limit`` bytes.
         """
         check_name(name)
-        path = self.path / name
         if WINDOWS:  # pragma: no cover - exercised on Windows only
             st0 = self.lstat(name)
             if st0 is None:
                 return None
             if getattr(st0, "st_file_attributes", 0) & _REPARSE:
-                raise UnsafeError(f"{path}: is a link (reparse point); refused")
+                raise UnsafeError(f"{self.path / name}: is a link (reparse point); refused")
         flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
         try:
             fd = self._open_at(name, flags)
         except FileNotFoundError:
             return None
         except IsADirectoryError:
-            raise UnsafeError(f"{path}: is a folder, not a file; refused") from None
+            raise UnsafeError(f"{self.path / name}: is a folder, not a file; refused") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise UnsafeError(f"{path}: is a link; refused (a link is never followed here)") from None
-            raise DeployError(f"{path}: cannot read: {_why(exc)}", path=str(path)) from None
+                raise UnsafeError(f"{self.path / name}: is a link; refused (a link is never followed here)") from None
+            raise DeployError(f"{self.path / name}: cannot read: {_why(exc)}", path=str(self.path / name)) from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise UnsafeError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refused")
+                raise UnsafeError(f"{self.path / name}: is {_kind(st.st_mode)}, not a regular file; refused")
             if st.st_nlink > 1 and not WINDOWS:
-                raise UnsafeError(f"{path}: has {st.st_nlink} hard links; refused (it may be another file)")
+                raise UnsafeError(f"{self.path / name}: has {st.st_nlink} hard links; refused (it may be another file)")
             if st.st_size > limit:
-                raise UnsafeError(f"{path}: {st.st_size} bytes, over the {limit}-byte limit; refused")
+                raise UnsafeError(f"{self.path / name}: {st.st_size} bytes, over the {limit}-byte limit; refused")
             chunks = []
             left = limit + 1
             while left > 0:
@@ -288,10 +305,10 @@ class Folder:
                 left -= len(chunk)
             data = b"".join(chunks)
             if len(data) > limit:
-                raise UnsafeError(f"{path}: grew over the {limit}-byte limit while read; refused")
+                raise UnsafeError(f"{self.path / name}: grew over the {limit}-byte limit while read; refused")
             return data, st
         except OSError as exc:
-            raise DeployError(f"{path}: cannot read: {_why(exc)}", path=str(path)) from None
+            raise DeployError(f"{self.path / name}: cannot read: {_why(exc)}", path=str(self.path / name)) from None
         finally:
             os.close(fd)
 

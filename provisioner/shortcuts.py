@@ -17,7 +17,7 @@ from typing import Any
 from provisioner import targets
 from provisioner.errors import Problems
 from provisioner.fleet import Seat
-from provisioner.rendered import RenderedFile
+from provisioner.rendered import Place, RenderedFile
 
 # --- launcher files --------------------------------------------------------------------------
 
@@ -144,26 +144,37 @@ def _desktop_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
-def launcher_files(seat: Seat, root: Path | None, problems: Problems) -> list[RenderedFile] | None:
-    """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
-    launch = seat.launch
-    name = str(launch.get("name") or "MicroSIP")
-    args = str(launch.get("args") or "")
+def launcher_slots(seat: Seat) -> list[tuple[str, Place]]:
+    """The names and places of the seat's launchers, before their bytes are made."""
+    name = str(seat.launch.get("name") or "MicroSIP")
     kind = seat.target.get("type") if seat.target else None
     if seat.install_mode == "portable" and kind != "wine":
-        exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
-        return [RenderedFile(f"{name}.cmd", cmd_bytes(exe_name, args), place="portable", kind="owned")]
-    files = []
-    wanted = launch.get("shortcuts") or []
-    if wanted:
-        data = lnk_bytes(seat.exe, args, name, minimized=args == "/minimized")
-        files += [RenderedFile(f"{name}.lnk", data, place=place, kind="owned") for place in wanted]
+        return [(f"{name}.cmd", "portable")]
+    out: list[tuple[str, Place]] = [(f"{name}.lnk", place) for place in seat.launch.get("shortcuts") or []]
     if kind == "wine" and seat.target and seat.target.get("applications_dir"):
-        try:
-            target = targets.resolve(seat, root)
-        except targets.TargetError as exc:
-            problems.errors.extend(exc.errors)
-            return None
-        desktop = desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
-        files.append(RenderedFile(f"microsip-{seat.id}.desktop", desktop, place="applications", kind="owned"))
+        out.append((f"microsip-{seat.id}.desktop", "applications"))
+    return out
+
+
+def launcher_files(seat: Seat, root: Path | None, problems: Problems) -> list[RenderedFile] | None:
+    """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
+    name = str(seat.launch.get("name") or "MicroSIP")
+    args = str(seat.launch.get("args") or "")
+    files = []
+    lnk: bytes | None = None  # one shortcut, written to each place asked for
+    for file_name, place in launcher_slots(seat):
+        if place == "portable":
+            exe_name = ntpath.basename(seat.exe.replace("/", "\\"))
+            data = cmd_bytes(exe_name, args)
+        elif place == "applications":
+            try:
+                target = targets.resolve(seat, root)
+            except targets.TargetError as exc:
+                problems.errors.extend(exc.errors)
+                return None
+            data = desktop_bytes(name, str(target.root.absolute()), seat.exe, args, seat.id)
+        else:
+            lnk = lnk or lnk_bytes(seat.exe, args, name, minimized=args == "/minimized")
+            data = lnk
+        files.append(RenderedFile(file_name, data, place=place, kind="owned"))
     return files

@@ -5,7 +5,10 @@ Manifests and backups live in the admin's state folder (``--state``, by default
 profile owner's reach. A manifest records, per managed ini key, a hash of the
 value last written (never the value, and nothing at all for passwords and other
 secrets), the hash of the bytes each file was left with, and which backup holds
-each file's previous bytes. It is written last, after every file of the seat, so
+each file's previous bytes. With them it records a digest of what the seat's files were
+made from (``inputs``, never holding a secret) and the hash of each file as the run
+left it (``seen``): a later run with the same inputs that finds the same bytes knows
+the answer without rendering again. It is written last, after every file of the seat, so
 it never claims a write that did not happen. This module only builds and reads
 that data; :mod:`provisioner.deploy` writes it.
 """
@@ -48,6 +51,7 @@ class FileRecord:
     backup: str | None = None  # backup of the bytes the last apply replaced
     existed: bool = True  # whether the file existed before the last apply
     changed: bool = False  # whether the last apply wrote it
+    seen: str | None = None  # the bytes the apply that wrote this manifest left (judged in sync with ``inputs``)
 
     def as_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -60,6 +64,8 @@ class FileRecord:
         if self.kind == "ini":
             data["managed"] = self.managed
         data["sha256"] = self.sha256
+        if self.seen is not None:
+            data["seen"] = self.seen
         return data
 
     @classmethod
@@ -72,6 +78,7 @@ class FileRecord:
             backup=data.get("backup"),
             existed=bool(data.get("existed", True)),
             changed=bool(data.get("changed", False)),
+            seen=str(data["seen"]) if data.get("seen") else None,
         )
 
 
@@ -85,6 +92,9 @@ class Manifest:
     previous: dict[str, Any] | None = None  # the manifest this apply replaced (for rollback)
     stamp: str = ""  # when the last apply that wrote files ran (its backups carry this stamp)
     undone: str | None = None  # the stamp of an apply that rollback undid since
+    #: What the seat's files were made from (:meth:`provisioner.rendering.Renderer.inputs`), when
+    #: the run that wrote this manifest judged them with the default options; else None.
+    inputs: str | None = None
 
     def to_bytes(self) -> bytes:
         """Serialized, deterministic."""
@@ -97,6 +107,7 @@ class Manifest:
             "previous": self.previous,
             "stamp": self.stamp,
             "undone": self.undone,
+            "inputs": self.inputs,
         }
         # one line: the C encoder does it (an indented dump is Python's, and was a tenth of a
         # 10,000-seat apply); `jq . manifest.json` shows it indented
@@ -121,6 +132,7 @@ class Manifest:
             previous=document.get("previous"),
             stamp=str(document.get("stamp") or ""),
             undone=document.get("undone"),
+            inputs=str(document["inputs"]) if document.get("inputs") else None,
         )
 
 

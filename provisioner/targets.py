@@ -8,6 +8,7 @@ prefixes the registry files tell whether MicroSIP is installed there.
 
 from __future__ import annotations
 
+import functools
 import ntpath
 import re
 from dataclasses import dataclass, field
@@ -41,10 +42,11 @@ class Location:
     root: Path
     parts: tuple[str, ...] = ()
     home: int = 0
-    path: Path = field(init=False, repr=False, compare=False)  # for messages; never opened by name
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", self.root.joinpath(*self.parts))
+    @functools.cached_property
+    def path(self) -> Path:
+        """Where it is, for messages (never opened by name); worked out when first asked for."""
+        return self.root.joinpath(*self.parts)
 
     def below(self, *more: str) -> Location:
         """A folder further down."""
@@ -57,10 +59,11 @@ class Spot:
 
     where: Location
     name: str
-    path: Path = field(init=False, repr=False, compare=False)  # for messages
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", self.where.path / self.name)
+    @functools.cached_property
+    def path(self) -> Path:
+        """Where it is, for messages; worked out when first asked for."""
+        return self.where.path / self.name
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,22 @@ def _base(seat: Seat, field_name: str, value: str, root_override: Path | None) -
         )
     if "\x00" in value:
         raise _fail(seat, ("target", field_name), "the path holds a NUL character")
+    origin = seat.origins.get(("target", field_name))
+    return _joined(value, root_override, origin[0].doc.path if origin else seat.source.doc.path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _joined(value: str, root_override: Path | None, declared_in: Path | str) -> Path:
+    """``value`` as a path: absolute as given, else against --root or the folder of the file that declared it.
+
+    Remembered: the seats of a fleet share a handful of roots.
+    """
     path = Path(value).expanduser()
     if path.is_absolute():
         return path
     if root_override is not None:
         return root_override / path
-    origin = seat.origins.get(("target", field_name))
-    declared = Path(origin[0].doc.path).parent if origin else Path(seat.source.doc.path).parent
-    return declared / path
+    return Path(declared_in).parent / path
 
 
 def _parts(seat: Seat, root: Path, parts: tuple[str, ...], what: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ misread. Errors name the template's file and line.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,8 @@ class Templates:
     def __init__(self, own: Path | None) -> None:
         search = [str(own)] if own else []
         search.append(str(data_dir("templates")))
+        self.search = [Path(folder) for folder in search]
+        self._digest: str | None = None
         self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(search),
             undefined=jinja2.StrictUndefined,
@@ -35,6 +38,18 @@ class Templates:
             lstrip_blocks=True,
         )
         self._templates: dict[str, jinja2.Template] = {}
+
+    def digest(self) -> str:
+        """A digest of every file in the template folders (a template may include another), read once."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            for number, folder in enumerate(self.search):
+                files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+                for path in files:
+                    digest.update(f"{number}:{path.relative_to(folder).as_posix()}\0".encode())
+                    digest.update(path.read_bytes())
+            self._digest = digest.hexdigest()
+        return self._digest
 
     def get(self, name: str) -> jinja2.Template:
         """Load (once) a template by name; syntax errors name the file and line."""

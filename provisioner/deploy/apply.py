@@ -130,6 +130,7 @@ def seat_steps(
                 previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
                 stamp=stamp if pending else (previous.stamp if previous else ""),
                 undone=None if pending else (previous.undone if previous else None),
+                inputs=plan.inputs,
             )
             staged.append((fs.stage(Store.manifest(plan.state), manifest.to_bytes(), private=True), None, None))
             yield  # the renames and the staged manifest become durable
@@ -152,7 +153,7 @@ def _fill_records(plan: SeatPlan, pending: list[FileChange]) -> None:
         record = change.record
         record.changed, record.backup = False, None
         record.existed = change.old is not None
-        record.sha256 = bytes_hash(change.new)
+        record.sha256 = record.seen = bytes_hash(change.new)
         if not pending and change.name in earlier_files:
             # a manifest-only update: the last apply that wrote files stays the one to roll back
             earlier = earlier_files[change.name]
@@ -161,16 +162,24 @@ def _fill_records(plan: SeatPlan, pending: list[FileChange]) -> None:
 
 
 def _same_records(plan: SeatPlan) -> bool:
-    """Whether the manifest already records what this plan would (nothing to update)."""
+    """Whether the manifest already records what this plan would (nothing to update).
+
+    With the plan's inputs known, that includes them and the bytes each file has now, so
+    that the next run with the same inputs can tell at once that nothing changed.
+    """
     assert plan.manifest is not None
     known = plan.manifest.files
     if known.keys() != {f.name for f in plan.files}:
+        return False
+    if plan.inputs is not None and plan.manifest.inputs != plan.inputs:
         return False
     for change in plan.files:
         earlier = known[change.name]
         if earlier.managed != change.record.managed:
             return False
         if change.kind == "owned" and earlier.sha256 != bytes_hash(change.new):
+            return False
+        if plan.inputs is not None and earlier.seen != bytes_hash(change.new):
             return False
     return True
 

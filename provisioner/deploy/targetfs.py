@@ -288,19 +288,25 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._base = os.path.abspath(root.parent)
+        self._exists = False
 
     def exists(self) -> bool:
-        """Whether the state folder exists (nothing was ever recorded when it does not)."""
-        return self.root.is_dir()
+        """Whether the state folder exists (nothing was ever recorded when it does not); once it does, it stays."""
+        self._exists = self._exists or self.root.is_dir()
+        return self._exists
 
     def ensure(self) -> None:
         """Create the state folder (0700) when missing."""
         make_folders(self.root)
+        self._exists = True
 
     def seat(self, seat_id: str, ini_path: Path) -> Location:
-        """The state folder of one seat target."""
+        """The state folder of one seat target: named after the ini's path, relative to the folder
+        the state folder is in when the ini is below it (so that the pair can move together)."""
         where = os.path.abspath(ini_path)
-        relative = os.path.relpath(where, os.path.abspath(self.root.parent))
+        inside = self._base if self._base.endswith(os.sep) else self._base + os.sep
+        relative = where[len(inside) :] if where.startswith(inside) else os.path.relpath(where, self._base)
         if not relative.startswith(".."):
             where = relative
         digest = hashlib.sha256(where.replace("\\", "/").encode("utf-8", "surrogateescape")).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ntpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,12 +112,12 @@ class Seat:
         """``seats[alice]``."""
         return f"seats[{self.id}]"
 
-    @property
+    @functools.cached_property
     def exe_stem(self) -> str:
         """The exe name without ``.exe``: MicroSIP names its ini after it."""
         return ntpath.splitext(ntpath.basename(self.exe.replace("/", "\\")))[0]
 
-    @property
+    @functools.cached_property
     def ini_name(self) -> str:
         """The file name of the seat's ini."""
         return f"{self.exe_stem}.ini"
