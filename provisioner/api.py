@@ -526,10 +526,14 @@ def _check_collisions(chosen: list[ChosenSeat]) -> None:
     owners: dict[str, Seat] = {}
     problems = Problems()
     reported: set[tuple[str, str]] = set()
+    roots: dict[Path, str] = {}  # each root spelled absolute once: the parts below are plain names
     for item in chosen:
         seat = item.seat
         for spot, _, _ in item.files:
-            key = os.path.normcase(os.path.abspath(spot.path))  # noqa: PTH100 - lexical, never resolved
+            where = spot.where
+            if where.root not in roots:
+                roots[where.root] = os.path.abspath(where.root)  # noqa: PTH100 - lexical, never resolved
+            key = os.path.normcase(os.path.join(roots[where.root], *where.parts, spot.name))  # noqa: PTH118 - strings
             other = owners.setdefault(key, seat)
             if other is seat or (other.id, seat.id) in reported:
                 continue
