@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from provisioner import ini
 from provisioner.errors import quoted
@@ -480,87 +480,3 @@ def verify_contacts(rendered: RenderedFile, path: Path, data: bytes | None) -> l
         extra = sorted(set(by_number) - {e.get("number") for e in wanted}, key=str)
         drift += [Drift(path, f"contact {n}", "not in the fleet (contacts_mode: replace)") for n in extra]
     return drift
-
-
-# --- each kind of deployed file, planned and verified its own way --------------------------------
-
-
-@dataclass(frozen=True)
-class Judging:
-    """What a plan or verify knows besides the file: how to read it, what the admin asked this run."""
-
-    ansi: str = ini.DEFAULT_ANSI
-    rotate_passwords: bool = False
-    keep_user: frozenset[tuple[str, str]] = frozenset()
-    #: Why the seat's state cannot be trusted (a damaged manifest): every pending change is a conflict.
-    untrusted_state: tuple[str, ...] = ()
-
-
-class DeployedFile(Protocol):
-    """A kind of file a seat deploys: it knows how to plan itself against the disk and to verify itself."""
-
-    @staticmethod
-    def plan(
-        file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
-    ) -> FileChange: ...
-
-    @staticmethod
-    def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]: ...
-
-
-class IniFile:
-    """MicroSIP's ini: merged key by key, judged on the managed keys."""
-
-    @staticmethod
-    def plan(
-        file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
-    ) -> FileChange:
-        change = plan_ini(
-            file,
-            path,
-            old,
-            previous,
-            rotate_passwords=judging.rotate_passwords,
-            ansi=judging.ansi,
-            keep_user=judging.keep_user,
-        )
-        if judging.untrusted_state and change.action != "conflict" and change.pending:
-            change.conflicts.extend(judging.untrusted_state)
-            change.action = "conflict"
-        return change
-
-    @staticmethod
-    def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:
-        return verify_ini(file, path, current, judging.ansi)
-
-
-class OwnedFile:
-    """A file the tool owns whole (a launcher): judged on its bytes."""
-
-    @staticmethod
-    def plan(
-        file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
-    ) -> FileChange:
-        return plan_owned(name, path, file.data, old, previous)
-
-    @staticmethod
-    def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:
-        return verify_owned(name, path, file.data, current)
-
-
-class ContactsFile:
-    """MicroSIP's Contacts.xml: merged contact by contact (by number)."""
-
-    @staticmethod
-    def plan(
-        file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
-    ) -> FileChange:
-        return plan_contacts(file, path, old)
-
-    @staticmethod
-    def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:
-        return verify_contacts(file, path, current)
-
-
-#: Each kind of file a seat deploys, by :attr:`RenderedFile.kind`.
-KINDS: dict[FileKind, DeployedFile] = {"ini": IniFile(), "owned": OwnedFile(), "contacts": ContactsFile()}

@@ -21,13 +21,13 @@ from typing import Any
 import jinja2
 
 from provisioner import catalogue, ini, shortcuts
-from provisioner.errors import Loc, Problems, sort_problems
+from provisioner.errors import Loc, Problems
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.models import MAX_SPEED_DIALS, text_problem
 from provisioner.phonebook import contacts_xml
 from provisioner.rendered import RenderedFile, RenderedSeat, Slot
-from provisioner.secrets import MASK, SecretError, SecretRef, resolve
+from provisioner.secrets import SecretError, SecretRef, resolve
 from provisioner.templating import Templates
 
 INI_TEMPLATE = "microsip.ini.j2"
@@ -52,11 +52,9 @@ class Renderer:
         environ: Mapping[str, str] | None = None,
         root: Path | None = None,
         *,
-        secrets: bool = True,
         passwords: bool = True,
     ) -> None:
         self.fleet = fleet
-        self.secrets = secrets  # False: secrets are not resolved (their values read as the mask)
         self.passwords = passwords  # False: passwords are left empty, never resolved
         self.root = root
         self.environ = os.environ if environ is None else environ
@@ -79,8 +77,6 @@ class Renderer:
         """``value`` as ini text; secrets are resolved here. ``where`` locates it, if needed."""
         if isinstance(value, SecretRef) and not self.passwords and key is not None and key.name == "password":
             return ""
-        if isinstance(value, SecretRef) and not self.secrets:
-            value = MASK
         if isinstance(value, SecretRef):
             value = self._secret(key, value, where, problems)
             if value is None:
@@ -336,15 +332,11 @@ def render_fleet(
     environ: Mapping[str, str] | None = None,
     root: Path | None = None,
     *,
-    secrets: bool = True,
     passwords: bool = True,
 ) -> list[RenderedSeat]:
-    """Render the chosen seats (all by default) in memory; raise FleetError on any problem.
-
-    With ``secrets=False`` no secret is resolved (rollback needs only where files go).
-    """
+    """Render the chosen seats (all by default) in memory; raise FleetError on any problem."""
     seats = fleet.chosen(seat_ids)
-    renderer = Renderer(fleet, environ, root, secrets=secrets, passwords=passwords)
+    renderer = Renderer(fleet, environ, root, passwords=passwords)
     problems = Problems()
     out = []
     with bulk_allocation():
@@ -353,6 +345,5 @@ def render_fleet(
             if rendered is not None:
                 out.append(rendered)
     problems.raise_if_errors()
-    known = {str(p) for p in fleet.warnings}
-    fleet.warnings.extend(p for p in sort_problems(problems.warnings) if str(p) not in known)
+    fleet.add_warnings(problems.warnings)
     return out

@@ -10,6 +10,7 @@ from typing import Literal
 
 from provisioner.deploy.targetfs import RealFS, Staged, Store
 from provisioner.errors import DeployError
+from provisioner.kinds import KINDS
 from provisioner.plan import FileChange, SeatPlan
 from provisioner.safefs import Unchanged
 from provisioner.state import (
@@ -109,7 +110,7 @@ def seat_steps(
                     staged.append((fs.stage(Spot(backups_dir, name), current, private=True), None, None))
                     change.record.backup = name
                 like = found[1] if found else None
-                new = fs.stage(_spot(change), change.new, private=change.kind == "ini", like=like)
+                new = fs.stage(_spot(change), change.new, private=KINDS[change.kind].private, like=like)
                 staged.append((new, Unchanged(like), change))
             yield  # the staged files become durable
 
@@ -177,7 +178,7 @@ def _same_records(plan: SeatPlan) -> bool:
         earlier = known[change.name]
         if earlier.managed != change.record.managed:
             return False
-        if change.kind == "owned" and earlier.sha256 != bytes_hash(change.new):
+        if change.record.sha256 is not None and earlier.sha256 != change.record.sha256:  # judged on its bytes
             return False
         if plan.inputs is not None and earlier.seen != bytes_hash(change.new):
             return False

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import ini
 from provisioner.deploy.apply import backup_file_name, stamp_now
 from provisioner.deploy.targetfs import RealFS, Store
 from provisioner.errors import DeployError, quoted
-from provisioner.ini import read_ini
+from provisioner.kinds import KINDS
+from provisioner.rendered import FileKind
 from provisioner.state import (
     FileRecord,
     Manifest,
@@ -31,7 +31,6 @@ from provisioner.state import (
     bytes_hash,
     is_backup_name,
     parse_manifest,
-    value_hash,
 )
 from provisioner.targets import Location, Spot
 
@@ -44,7 +43,7 @@ class SeatFile:
 
     spot: Spot
     name: str  # the manifest's name for it
-    kind: str  # ini | owned | contacts
+    kind: FileKind
 
 
 @dataclass
@@ -133,7 +132,7 @@ def rollback_seat(
             if new is None and found is not None:
                 fs.remove(file.spot)
             elif isinstance(new, bytes) and (found is None or new != found[0]):
-                fs.write(file.spot, new, private=file.kind == "ini", like=found[1] if found else None)
+                fs.write(file.spot, new, private=KINDS[file.kind].private, like=found[1] if found else None)
             outcome.restored.append((file.spot.path, what))
         after = _after(manifest, files, fs, stamp)
         fs.write(Store.manifest(state), after.to_bytes(), private=True, sync_folder=False)
@@ -214,23 +213,8 @@ def _undo(
         return "restored from the backup (it had been deleted)", backup
     if ours and whole:
         return "restored from the backup", backup
-    if file.kind != "ini":
-        if ours:
-            return "restored from the backup", backup
-        return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", _KEEP
-    now, before = read_ini(current), read_ini(backup)
-    if isinstance(now, str) or isinstance(before, str):
-        return f"kept: it cannot be merged ({now if isinstance(now, str) else before})", _KEEP
-    earlier = ini.raw_values(before.text)
-    keys = [
-        (section, key, earlier.get((section.lower(), key.lower())))
-        for section, names in record.managed.items()
-        for key in names
-    ]
-    merged = ini.restore(now.text, keys)
-    if not merged.changed:
-        return "managed keys already as before the apply", _KEEP
-    return "managed keys restored (MicroSIP's own state since the apply kept)", ini.encode(merged.text)
+    what, new = KINDS[file.kind].undo(record, backup, current, ours)
+    return what, _KEEP if new is None else new
 
 
 def _after(manifest: Manifest, files: list[SeatFile], fs: RealFS, stamp: str) -> Manifest:
@@ -243,14 +227,7 @@ def _after(manifest: Manifest, files: list[SeatFile], fs: RealFS, stamp: str) ->
         data = fs.read(file.spot) if not fs.dry_run else None
         if data is None:
             continue
-        record = FileRecord(earlier.kind, sha256=bytes_hash(data))
-        found = read_ini(data) if earlier.kind == "ini" else None
-        if found is not None and not isinstance(found, str):
-            on_disk = found.parsed.as_dict()
-            for section, names in earlier.managed.items():
-                for key in names:
-                    value = on_disk.get(section.lower(), {}).get(key.lower())
-                    if value is not None:
-                        record.managed.setdefault(section, {})[key] = value_hash(value)
+        kind = KINDS.get(earlier.kind)  # type: ignore[call-overload]  # a manifest is read, not trusted
+        record = kind.recorded(earlier, data) if kind else FileRecord(earlier.kind, sha256=bytes_hash(data))
         records[file.name] = record
     return Manifest(manifest.fleet, manifest.seat, records, None, manifest.stamp, manifest.stamp or stamp)

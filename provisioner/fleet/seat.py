@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import catalogue
-from provisioner.errors import FleetError, Loc, Problem, quoted
+from provisioner.errors import FleetError, Loc, Problem, quoted, sort_problems
 from provisioner.ini import DEFAULT_ANSI
 from provisioner.loading import (
     Document,
@@ -150,6 +150,11 @@ class Fleet:
     ansi: str = DEFAULT_ANSI
 
     _index: dict[str, Seat] | None = field(default=None, repr=False, compare=False)
+
+    def add_warnings(self, found: list[Problem]) -> None:
+        """Warnings found after loading (a secret file others can read): each once, in file order."""
+        known = {str(p) for p in self.warnings}
+        self.warnings.extend(p for p in sort_problems(found) if str(p) not in known)
 
     def seat(self, seat_id: str) -> Seat:
         """The seat with ``seat_id``; raise FleetError with a suggestion if there is none."""

@@ -1,0 +1,77 @@
+"""What the CLI calls: one function per command, returning plain results.
+
+Nothing here prints; the CLI decides how results look. Errors are raised as
+:class:`provisioner.errors.ProvisionerError` subclasses carrying their exit code.
+A fleet can be loaded once (:func:`load`) and given to every command instead of
+its path.
+
+The commands live by what they are for:
+
+* :mod:`~provisioner.api.authoring` -- validate, render, seats, explain, keys,
+  schema, init, translate-flags, import: writing and checking a fleet;
+* :mod:`~provisioner.api.deploying` -- plan, apply, verify, rollback, on the
+  seats :mod:`~provisioner.api.placing` placed, reported as
+  :mod:`~provisioner.api.results`;
+* :mod:`~provisioner.api.distributing` -- publish, status, bundle: getting seats
+  to the PCs.
+"""
+
+from __future__ import annotations
+
+from provisioner.api.authoring import (
+    ExplainResult,
+    ExplainRow,
+    FlagsResult,
+    RenderResult,
+    SeatRow,
+    ValidateResult,
+    explain,
+    import_inis,
+    init,
+    keys,
+    render,
+    schema,
+    seats,
+    translate_flags,
+    validate,
+)
+from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
+from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
+from provisioner.api.distributing import BundleResult, PublishResult, bundle, publish, status
+from provisioner.api.results import DeployResult, SeatReport
+
+__all__ = [
+    "STATE_FOLDER",
+    "TOOL",
+    "BundleResult",
+    "DeployResult",
+    "ExplainResult",
+    "ExplainRow",
+    "FlagsResult",
+    "FleetSource",
+    "PlanOptions",
+    "PublishResult",
+    "RenderResult",
+    "RollbackResult",
+    "SeatReport",
+    "SeatRow",
+    "ValidateResult",
+    "apply",
+    "bundle",
+    "explain",
+    "import_inis",
+    "init",
+    "keys",
+    "load",
+    "plan",
+    "publish",
+    "render",
+    "rollback",
+    "schema",
+    "seats",
+    "state_store",
+    "status",
+    "translate_flags",
+    "validate",
+    "verify",
+]

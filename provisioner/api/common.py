@@ -1,0 +1,58 @@
+"""What every command shares: loading a fleet once, the state folder, the tool's name in JSON."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from provisioner import __version__, deploy, targets
+from provisioner.errors import (
+    Problems,
+)
+from provisioner.fleet import Fleet, Seat, load_fleet
+
+#: What to do about a target root that does not exist (validate --targets, plan, apply).
+MISSING_ROOT_HINT = (
+    "create it, point the target at the folder that holds the user profiles "
+    "(C:/Users on a Windows admin PC, a mounted //server/profiles share), or re-root a trial with --root DIR"
+)
+
+
+#: The admin's state folder (manifests, backups, locks), relative to the fleet file's folder.
+STATE_FOLDER = ".provisioner-state"
+
+
+#: A fleet file, or a fleet already loaded with :func:`load` (load once, then plan, apply, verify...).
+FleetSource = Path | Fleet
+
+
+def load(fleet_path: Path, *, strict: bool = False) -> Fleet:
+    """Load, validate and merge a fleet once; every command below also takes the result."""
+    return loaded(fleet_path, strict=strict)
+
+
+def loaded(source: FleetSource, *, strict: bool = False) -> Fleet:
+    return source if isinstance(source, Fleet) else load_fleet(source, strict=strict)
+
+
+def state_store(fleet_path: Path, state: Path | None) -> deploy.Store:
+    """Where manifests and backups live: ``--state``, else ``$PROVISIONER_STATE``, else beside the fleet."""
+    chosen = state or (Path(os.environ["PROVISIONER_STATE"]) if os.environ.get("PROVISIONER_STATE") else None)
+    return deploy.Store(chosen if chosen is not None else fleet_path.parent / STATE_FOLDER)
+
+
+#: Named in JSON output, so a CI log says which version produced it.
+TOOL = f"microsip-provisioner {__version__}"
+
+
+def resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.SeatTarget]:
+    """Each seat's target; FleetError naming every seat whose target cannot be resolved."""
+    problems = Problems()
+    resolved: dict[str, targets.SeatTarget] = {}
+    for seat in seats:
+        try:
+            resolved[seat.id] = targets.resolve(seat, root)
+        except targets.TargetError as exc:
+            problems.errors.extend(exc.errors)
+    problems.raise_if_errors()
+    return resolved

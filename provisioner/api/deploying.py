@@ -1,0 +1,405 @@
+"""plan, apply, verify and rollback: the seats' files judged against the disk, then written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner import deploy, safefs, targets
+from provisioner.api.common import (
+    MISSING_ROOT_HINT,
+    FleetSource,
+    loaded,
+    resolve_targets,
+    state_store,
+)
+from provisioner.api.placing import ChosenSeat, Prepared, placed_files, prepare
+from provisioner.api.results import DeployResult, SeatReport
+from provisioner.deploy import SeatOutcome
+from provisioner.errors import (
+    DeployError,
+    UsageError,
+)
+from provisioner.fleet import Fleet, ini_key
+from provisioner.kinds import KINDS, Judging
+from provisioner.loading import long_lived
+from provisioner.plan import SeatPlan, unchanged_plan, unchanged_since
+from provisioner.rendering import layout
+from provisioner.state import Manifest, ManifestError, parse_manifest
+from provisioner.targets import Location
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How plan and apply treat what is on disk: replace passwords, keep some of the user's values."""
+
+    rotate_passwords: bool = False
+    keep_user: frozenset[tuple[str, str]] = frozenset()  # --keep-user SECTION.KEY, this run only
+    #: Render and judge every seat, even one its manifest shows unchanged since the last run
+    #: (``--verbose``: only then can a plan say what it kept).
+    judge_afresh: bool = False
+
+    @property
+    def default(self) -> bool:
+        """Whether the files are judged as a plain ``apply`` judges them (what a manifest's inputs promise)."""
+        return not self.rotate_passwords and not self.keep_user
+
+    @classmethod
+    def of(cls, rotate_passwords: bool, keep_user: list[str] | None, judge_afresh: bool = False) -> PlanOptions:
+        """From the command line's words; UsageError for a name that is not SECTION.KEY."""
+        pairs = set()
+        for name in keep_user or []:
+            section, key = ini_key(name)
+            if not section or not key:
+                raise UsageError(
+                    f"--keep-user {name}: write SECTION.KEY as the ini names it, such as Settings.autoAnswer"
+                )
+            pairs.add((section, key))
+        return cls(rotate_passwords, frozenset(pairs), judge_afresh)
+
+
+def _manifest(fs: deploy.RealFS, store: deploy.Store, state: Location) -> tuple[Manifest | None, list[str]]:
+    """The seat's manifest, if there is one, and a note when it is damaged (then there is none to trust)."""
+    try:
+        return (parse_manifest(fs.read(deploy.Store.manifest(state))) if store.exists() else None), []
+    except ManifestError as exc:
+        return None, [f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it"]
+
+
+def _unchanged(
+    fleet: Fleet, item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions
+) -> SeatPlan | None:
+    """The seat's plan, judged without rendering, when its manifest shows nothing changed since the last run.
+
+    That takes the default options, the same inputs the manifest records, and every file
+    with the bytes that run left. Anything else (or a seat that cannot be read: its own
+    judging says why) is None: the seat is rendered and judged afresh.
+    """
+    if item.inputs is None or options.judge_afresh or not options.default or not store.exists():
+        return None
+    state = store.seat(item.target.seat_id, item.target.ini_path)
+    try:
+        data = fs.read(deploy.Store.manifest(state))
+        manifest = json.loads(data) if data is not None else None
+        if not isinstance(manifest, dict) or manifest.get("inputs") != item.inputs:
+            return None
+        found = {name: fs.read(spot) for spot, name, _ in item.files}
+    except (DeployError, OSError, ValueError):
+        return None
+    finally:
+        fs.release()
+    if not unchanged_since(manifest, item.inputs, found):
+        return None
+    placed = [(spot, name, slot[2]) for spot, name, slot in item.files]
+    return unchanged_plan(item.seat.id, fleet.name, placed, state, item.inputs)
+
+
+def _plan_seat(
+    fleet: Fleet,
+    item: ChosenSeat,
+    fs: deploy.RealFS,
+    store: deploy.Store,
+    options: PlanOptions,
+) -> SeatPlan:
+    target = item.target
+    state = store.seat(target.seat_id, target.ini_path)
+    manifest, notes = _manifest(fs, store, state)
+    judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
+    changes = []
+    for spot, name, file in item.placed():
+        earlier = manifest.files.get(name) if manifest else None
+        change = KINDS[file.kind].plan(file, name, spot.path, fs.read(spot), earlier, judging)
+        change.spot = spot
+        changes.append(change)
+    inputs = item.inputs if options.default else None  # recorded only when judged the default way
+    return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes, inputs=inputs)
+
+
+def _seat_failure(report: SeatReport, exc: Exception, target: targets.SeatTarget) -> None:
+    """Record why one seat could not be planned, applied or verified; the others go on."""
+    waiting, message = _failure(exc, target)
+    if waiting:
+        report.waiting = message
+    else:
+        report.error = message
+        report.error_path = exc.path if isinstance(exc, DeployError) else getattr(exc, "filename", None)
+
+
+def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
+    """``(waiting, message)``: a profile folder not there yet is waiting; anything else failed."""
+    if isinstance(exc, safefs.MissingFolder) and exc.home:
+        return True, (
+            f"{exc.path} does not exist: {target.user or 'the user'} has not logged on yet "
+            "(the profile folder is never created by this tool); run again after the first logon"
+        )
+    if isinstance(exc, safefs.MissingFolder):
+        return False, f"{exc.path}: the target root does not exist (seat {target.seat_id}); {MISSING_ROOT_HINT}"
+    if isinstance(exc, DeployError):
+        return False, str(exc)
+    # an OSError the layer below did not word: still this seat's failure alone
+    return False, f"seat {target.seat_id}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def plan(
+    fleet_path: FleetSource,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    rotate_passwords: bool = False,
+    keep_user: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    state: Path | None = None,
+    judge_afresh: bool = False,
+) -> DeployResult:
+    """What ``apply`` would change on each target (nothing is written)."""
+    options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
+    with long_lived() as keep:
+        prepared = prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, options)
+        reports = []
+        for item in prepared.chosen:
+            report = SeatReport(item.unchanged, item.seat.id)
+            if item.unchanged is None:
+                try:
+                    report.plan = _plan_seat(prepared.fleet, item, fs, store, options)
+                except (DeployError, OSError) as exc:
+                    _seat_failure(report, exc, item.target)
+                finally:
+                    fs.release()
+                    item.rendered = None
+            reports.append(report)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings)
+
+
+def _sort_unchanged(prepared: Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions) -> None:
+    """Find the seats whose manifest shows nothing changed since the last run; render all the others.
+
+    Every seat that must be judged afresh is rendered before any is judged, so that bad
+    input (exit 2) stops the run before anything is written.
+    """
+    for item in prepared.chosen:
+        item.unchanged = _unchanged(prepared.fleet, item, fs, store, options)
+    prepared.render([item for item in prepared.chosen if item.unchanged is None])
+
+
+def apply(
+    fleet_path: FleetSource,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    rotate_passwords: bool = False,
+    keep_user: list[str] | None = None,
+    backup: bool = True,
+    environ: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    diffs: bool = False,
+    state: Path | None = None,
+    judge_afresh: bool = False,
+) -> DeployResult:
+    """Deploy: merge into existing files, back up, replace atomically, record a manifest.
+
+    With ``diffs`` the result keeps each file's diff (for JSON output); otherwise
+    file contents are released as soon as a seat is done.
+    """
+    options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
+    with long_lived() as keep:
+        prepared = prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, options)
+        if not dry_run:
+            store.ensure()
+        run = _ApplyRun(prepared.fleet, fs, store, deploy.stamp_now(), force, backup, options, diffs)
+        reports = run.all(prepared.chosen, progress)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
+
+
+#: Seats applied together, sharing each wait for the disk. Bounded so that their open
+#: folders stay well inside the descriptor limit and a failed sync fails few seats.
+APPLY_BATCH = 64
+
+
+@dataclass
+class _ApplyRun:
+    """One apply over many seats: what every seat's apply shares."""
+
+    fleet: Fleet
+    fs: deploy.RealFS
+    store: deploy.Store
+    stamp: str
+    force: bool
+    backup: bool
+    options: PlanOptions
+    diffs: bool
+
+    def all(self, chosen: list[ChosenSeat], progress: Callable[[int, int], None] | None) -> list[SeatReport]:
+        """Apply seat by seat, in batches: each batch's files are staged, made durable together, then renamed.
+
+        Every seat keeps its own guarantees (its lock, old-or-new files, its manifest written
+        last, after its renames are durable); a batch only shares the waits for the disk. A
+        seat found unchanged since the last run is not touched at all.
+        """
+        reports: list[SeatReport] = []
+        for first in range(0, len(chosen), APPLY_BATCH):
+            batch = [_SeatRun(item, SeatReport(None, item.seat.id)) for item in chosen[first : first + APPLY_BATCH]]
+            self._batch(batch)
+            for seat_run in batch:
+                plan = seat_run.report.plan
+                if plan is not None:
+                    plan.manifest = None  # applied: what remains is the report
+                    for change in plan.files:
+                        change.release(keep_diff=self.diffs)
+                seat_run.item.rendered = None
+                reports.append(seat_run.report)
+                if progress:
+                    progress(len(reports), len(chosen))
+        return reports
+
+    def _batch(self, batch: list[_SeatRun]) -> None:
+        running = []
+        for seat_run in batch:
+            item, report = seat_run.item, seat_run.report
+            if item.unchanged is not None:
+                report.plan, report.outcome = item.unchanged, SeatOutcome(item.seat.id, "unchanged")
+                continue
+            try:
+                report.plan = _plan_seat(self.fleet, item, self.fs, self.store, self.options)
+            except (DeployError, OSError) as exc:
+                _seat_failure(report, exc, item.target)
+                continue
+            seat_run.steps = deploy.seat_steps(
+                report.plan, self.fs, force=self.force, backup=self.backup, stamp=self.stamp
+            )
+            if seat_run.resume():
+                running.append(seat_run)
+        for _ in range(2):  # staged files, then renames and manifests, become durable
+            try:
+                self.fs.make_durable()
+            except OSError as exc:
+                for seat_run in running:
+                    seat_run.fail(exc)
+                running = []
+            running = [seat_run for seat_run in running if seat_run.resume()]
+        self.fs.release()
+
+
+@dataclass
+class _SeatRun:
+    """One seat's apply while its batch runs."""
+
+    item: ChosenSeat
+    report: SeatReport
+    steps: deploy.Steps | None = None
+
+    def resume(self) -> bool:
+        """Run the seat to its next stop; False once it is done (its outcome or failure is in the report)."""
+        assert self.steps is not None
+        try:
+            next(self.steps)
+            return True
+        except StopIteration as done:
+            self.report.outcome = done.value
+        except (DeployError, OSError) as exc:
+            _seat_failure(self.report, exc, self.item.target)
+        return False
+
+    def fail(self, exc: Exception) -> None:
+        """Give up on the seat (what it staged is removed, nothing it did not rename is replaced)."""
+        assert self.steps is not None
+        self.steps.close()
+        _seat_failure(self.report, exc, self.item.target)
+
+
+def verify(
+    fleet_path: FleetSource,
+    *,
+    seat_ids: list[str] | None = None,
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    state: Path | None = None,
+    judge_afresh: bool = False,
+) -> DeployResult:
+    """Compare deployed files with the fleet, key by managed key.
+
+    A seat whose manifest shows nothing changed since the last run (same inputs, every
+    file as that run left it, which was in sync) is not rendered or judged again.
+    """
+    with long_lived() as keep:
+        prepared = prepare(fleet_path, seat_ids, root, environ, keep)
+        fs = deploy.RealFS()
+        store = state_store(prepared.fleet.path, state)
+        _sort_unchanged(prepared, fs, store, PlanOptions(judge_afresh=judge_afresh))
+        judging = Judging(prepared.fleet.ansi)
+        reports = []
+        for item in prepared.chosen:
+            report = SeatReport(None, item.seat.id)
+            if item.unchanged is None:
+                try:
+                    for spot, name, file in item.placed():
+                        report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
+                except (DeployError, OSError) as exc:
+                    report.drift = []
+                    _seat_failure(report, exc, item.target)
+                finally:
+                    fs.release()
+                    item.rendered = None
+            reports.append(report)
+        fs.close()
+    return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
+
+
+@dataclass
+class RollbackResult:
+    """Outcome of ``rollback`` over the named seats."""
+
+    seats: list[deploy.RollbackOutcome]
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (seat, why it failed)
+    backups: dict[str, list[deploy.BackupEntry]] = field(default_factory=dict)  # --list
+
+
+def rollback(
+    fleet_path: FleetSource,
+    seat_ids: list[str],
+    *,
+    root: Path | None = None,
+    dry_run: bool = False,
+    to: str | None = None,
+    list_only: bool = False,
+    state: Path | None = None,
+) -> RollbackResult:
+    """Undo each named seat's last apply (or go back to the backups taken at ``to``); or list backups."""
+    fleet = loaded(fleet_path)
+    seats = fleet.chosen(seat_ids)
+    resolved = resolve_targets(seats, root)
+    store = state_store(fleet.path, state)
+    fs = deploy.DryRunFS() if dry_run or list_only else deploy.RealFS()
+    result = RollbackResult([])
+    stamp = deploy.stamp_now()
+    for seat in seats:
+        target = resolved[seat.id]
+        seat_state = store.seat(seat.id, target.ini_path)
+        try:
+            if not store.exists():
+                result.backups[seat.id] = []
+                if not list_only:
+                    result.seats.append(deploy.RollbackOutcome(seat.id, nothing=deploy.NOTHING_RECORDED))
+                continue
+            if list_only:
+                result.backups[seat.id] = deploy.list_backups(fs, seat_state)
+                continue
+            files = [deploy.SeatFile(spot, name, slot[2]) for spot, name, slot in placed_files(layout(seat), target)]
+            result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
+        except (DeployError, OSError) as exc:
+            result.errors.append((seat.id, _failure(exc, target)[1]))
+        finally:
+            fs.release()
+    fs.close()
+    return result

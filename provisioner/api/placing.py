@@ -1,0 +1,150 @@
+"""Choosing seats and placing their files on their targets, before anything is read or written."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioner import targets
+from provisioner.api.common import (
+    FleetSource,
+    loaded,
+    resolve_targets,
+)
+from provisioner.errors import (
+    Problem,
+    Problems,
+)
+from provisioner.fleet import Fleet, Seat
+from provisioner.loading import bulk_allocation
+from provisioner.plan import SeatPlan
+from provisioner.rendered import RenderedFile, RenderedSeat, Slot
+from provisioner.rendering import Renderer, layout
+
+Placed = list[tuple[targets.Spot, str, Slot]]
+
+
+@dataclass
+class ChosenSeat:
+    """A seat to deploy: its target, where each of its files goes there, and what they are made from."""
+
+    seat: Seat
+    target: targets.SeatTarget
+    files: Placed  # (where, manifest name, slot)
+    inputs: str | None  # Renderer.inputs: None when the seat is always judged afresh
+    rendered: RenderedSeat | None = None  # made only when the seat is judged afresh
+    #: The seat's plan when the manifest shows nothing changed since the last run (nothing rendered).
+    unchanged: SeatPlan | None = None
+
+    def placed(self) -> list[tuple[targets.Spot, str, RenderedFile]]:
+        """Each rendered file with where it goes (the seat must have been rendered)."""
+        assert self.rendered is not None
+        made = {file.slot: file for file in self.rendered.files}
+        return [(spot, name, made[slot]) for spot, name, slot in self.files]
+
+
+@dataclass
+class Prepared:
+    """A loaded fleet's chosen seats, placed on their targets, with the renderer that makes their files."""
+
+    fleet: Fleet
+    renderer: Renderer
+    chosen: list[ChosenSeat]
+    warnings: list[Problem]
+    keep: Callable[[], None]  # loading.long_lived: what is built so far lives until the command ends
+
+    def render(self, items: list[ChosenSeat]) -> None:
+        """Render ``items`` (each once); FleetError, naming every problem, if any cannot be."""
+        problems = Problems()
+        with bulk_allocation():
+            for item in items:
+                if item.rendered is None:
+                    item.rendered = self.renderer.render(item.seat, problems)
+        problems.raise_if_errors()
+        self.keep()
+
+
+def prepare(
+    fleet_path: FleetSource,
+    seat_ids: list[str] | None,
+    root: Path | None,
+    environ: Mapping[str, str] | None,
+    keep: Callable[[], None],
+) -> Prepared:
+    """Load, resolve targets, place each seat's files and resolve its secrets; FleetError on any bad input.
+
+    Nothing is rendered yet: a seat the manifest shows unchanged since the last run never is.
+    Called inside :func:`provisioner.loading.long_lived`, whose ``keep`` it is given.
+    """
+    fleet = loaded(fleet_path)
+    keep()
+    seats = fleet.chosen(seat_ids)
+    resolved = resolve_targets(seats, root)
+    renderer = Renderer(fleet, environ, root)
+    problems = Problems()
+    chosen = []
+    with bulk_allocation():
+        for seat in seats:
+            target = resolved[seat.id]
+            files = placed_files(layout(seat), target)
+            where = repr([(str(spot.where.root), spot.where.parts, spot.name, name) for spot, name, _ in files])
+            chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where, problems)))
+    problems.raise_if_errors()
+    _check_collisions(chosen)
+    fleet.add_warnings(problems.warnings)
+    warnings = list(fleet.warnings)
+    for seat in seats:
+        for note in resolved[seat.id].notes:
+            warnings.append(Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True))
+    keep()
+    return Prepared(fleet, renderer, chosen, warnings, keep)
+
+
+def _check_collisions(chosen: list[ChosenSeat]) -> None:
+    """Two seats whose files land on the same path are bad input (exit 2), naming both."""
+    owners: dict[str, Seat] = {}
+    problems = Problems()
+    reported: set[tuple[str, str]] = set()
+    roots: dict[Path, str] = {}  # each root spelled absolute once: the parts below are plain names
+    for item in chosen:
+        seat = item.seat
+        for spot, _, _ in item.files:
+            where = spot.where
+            if where.root not in roots:
+                roots[where.root] = os.path.abspath(where.root)  # noqa: PTH100 - lexical, never resolved
+            key = os.path.normcase(os.path.join(roots[where.root], *where.parts, spot.name))  # noqa: PTH118 - strings
+            other = owners.setdefault(key, seat)
+            if other is seat or (other.id, seat.id) in reported:
+                continue
+            reported.add((other.id, seat.id))
+            problems.error(
+                seat.source.loc(()),
+                seat.label,
+                f"{spot.path} is also a file of seat {other.id} ({other.source.loc(())}); two seats "
+                "cannot share a file: give each its own user, folder or launcher name",
+            )
+    problems.raise_if_errors()
+
+
+def placed_files(slots: tuple[Slot, ...], target: targets.SeatTarget) -> Placed:
+    """Where each of the seat's files goes on this target, and its manifest name (relative to the ini)."""
+    out = []
+    home = target.ini.where
+    for slot in slots:
+        file_name, place, _ = slot
+        where = target.place(place)
+        if where is None:
+            continue  # a place this target does not have
+        spot = targets.Spot(where, file_name)
+        if where.root == home.root:  # the usual case, worked out on the parts alone
+            common = 0
+            while common < min(len(where.parts), len(home.parts)) and where.parts[common] == home.parts[common]:
+                common += 1
+            steps = [".."] * (len(home.parts) - common) + list(where.parts[common:]) + [file_name]
+            name = "/".join(steps)
+        else:
+            name = Path(os.path.relpath(spot.path, target.folder)).as_posix()
+        out.append((spot, name, slot))
+    return out

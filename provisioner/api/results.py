@@ -1,0 +1,140 @@
+"""What plan, apply and verify return: one report per seat, and the JSON document the CLI prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.api.common import (
+    TOOL,
+)
+from provisioner.deploy import SeatOutcome
+from provisioner.errors import (
+    Problem,
+    display_path,
+)
+from provisioner.fleet import Fleet
+from provisioner.plan import Drift, SeatPlan
+
+
+@dataclass
+class SeatReport:
+    """One seat in a plan, apply or verify result."""
+
+    plan: SeatPlan | None
+    seat_id: str
+    outcome: SeatOutcome | None = None
+    drift: list[Drift] = field(default_factory=list)
+    error: str | None = None
+    waiting: str | None = None  # the user's profile folder does not exist yet
+    #: The file or folder a failure is about (DeployError.path), for scripts.
+    error_path: str | None = None
+
+    @property
+    def status(self) -> str:
+        """failed, waiting, or the plan's/outcome's word."""
+        if self.error is not None:
+            return "failed"
+        if self.waiting is not None:
+            return "waiting"
+        if self.outcome is not None:
+            return self.outcome.status
+        return self.plan.action if self.plan is not None else "unchanged"
+
+
+@dataclass
+class DeployResult:
+    """Outcome of plan, apply or verify over the chosen seats."""
+
+    fleet: Fleet
+    seats: list[SeatReport]
+    warnings: list[Problem]
+    dry_run: bool = False
+    applied: bool = False  # from apply (its JSON says whether it was a dry run)
+    verified: bool = False  # from verify: drift, not changes
+
+    @property
+    def pending(self) -> bool:
+        """Whether applying would still change something."""
+        return any(r.plan is not None and r.plan.action != "unchanged" for r in self.seats)
+
+    @property
+    def failed(self) -> bool:
+        """Whether a seat failed or was refused (exit 3)."""
+        return any(
+            r.error is not None or (r.outcome is not None and r.outcome.status == "conflict") for r in self.seats
+        )
+
+    def exit_code(self, *, pending_is_failure: bool = False) -> int:
+        """The command's exit code (the contract's): 3 when a seat failed or was refused, 1 for drift from
+        ``verify`` or, with ``pending_is_failure`` (``plan --exit-code``, ``apply --dry-run``), for pending
+        changes, else 0."""
+        if self.failed or any(r.error for r in self.seats):
+            return 3
+        if self.verified:
+            return 1 if any(r.drift for r in self.seats) else 0
+        return 1 if pending_is_failure and self.pending else 0
+
+    def as_json(self, exit_code: int) -> dict[str, Any]:
+        """The JSON document the CLI prints: ``ok`` is true exactly when ``exit_code`` is 0."""
+        targets_json = [t for r in self.seats for t in (_verify_json(r) if self.verified else _target_json(r))]
+        counts: dict[str, int] = {}
+        for target in targets_json if self.verified else [{"action": r.status} for r in self.seats]:
+            counts[target["action"]] = counts.get(target["action"], 0) + 1
+        return {
+            "ok": exit_code == 0,
+            "errors": [],
+            "warnings": [p.as_json() for p in self.warnings],
+            "exit_code": exit_code,
+            **({} if self.verified else {"dry_run": self.dry_run} if self.applied else {}),
+            "tool": TOOL,
+            "summary": counts,
+            "targets": targets_json,
+        }
+
+
+def _target_json(report: SeatReport) -> list[dict[str, Any]]:
+    if report.plan is None:
+        word = "waiting" if report.waiting else "failed"
+        return [
+            {
+                "seat": report.seat_id,
+                "path": None,
+                "action": word,
+                "diff": "",
+                ("message" if report.waiting else "error"): report.waiting or report.error,
+                **({"error_path": report.error_path} if report.error_path else {}),
+            }
+        ]
+    out = []
+    for change in report.plan.files:
+        entry: dict[str, Any] = {
+            "seat": report.seat_id,
+            "path": display_path(str(change.path)),
+            "action": change.action,
+            "diff": change.diff,
+            "notes": change.notes + change.details,
+            "conflicts": change.conflicts,
+        }
+        if report.outcome is not None:
+            entry["result"] = report.outcome.status
+        if report.error:
+            entry["error"] = report.error
+        out.append(entry)
+    return out
+
+
+def _verify_json(report: SeatReport) -> list[dict[str, Any]]:
+    action = "failed" if report.error else "waiting" if report.waiting else "drift" if report.drift else "unchanged"
+    return [
+        {
+            "seat": report.seat_id,
+            "path": display_path(str(report.drift[0].file)) if report.drift else None,
+            "action": action,
+            "diff": "",
+            "drift": [{"key": d.key, "message": d.message} for d in report.drift],
+            **({"error": report.error} if report.error else {}),
+            **({"error_path": report.error_path} if report.error_path else {}),
+            **({"message": report.waiting} if report.waiting else {}),
+        }
+    ]
