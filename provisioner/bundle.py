@@ -200,7 +200,7 @@ def build(
         fleet={"name": fleet.name},
         copies=readme_copies,
         passwords=passwords,
-        minimized=(seat.launch.get("args") == "/minimized"),
+        minimized=(seat.launch.args == "/minimized"),
     )
     bundle.files["README.txt"] = readme.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     return bundle
@@ -212,11 +212,9 @@ def _describe(account: dict[str, Any], index: int) -> str:
 
 
 def _single_account(seat: Seat, index: int, account: dict[str, Any], exe: str) -> Seat:
-    launch = dict(seat.launch)
-    launch["name"] = f"{launch.get('name') or 'MicroSIP'} {index}"
-    args = str(launch.get("args") or "")
-    if args.startswith("/account:"):
-        launch["args"] = ""  # each copy has exactly one account
+    launch = dataclasses.replace(seat.launch, name=f"{seat.launch.file_name} {index}")
+    if launch.arguments.startswith("/account:"):
+        launch = dataclasses.replace(launch, args="")  # each copy has exactly one account
     return dataclasses.replace(
         seat,
         accounts=[account],

@@ -49,8 +49,7 @@ def seat_folder(seat: Seat) -> str:
 
 def skip_reason(seat: Seat) -> str | None:
     """Why a seat is not for a Windows PC's logon, or None."""
-    kind = seat.target.get("type") if seat.target else None
-    if kind == "wine":
+    if seat.target and seat.target.type == "wine":
         return "its target is a Wine prefix, not a Windows PC (use apply)"
     if seat.install_mode == "portable" and not ntpath.isabs(seat.exe.replace("/", "\\")):
         return (
@@ -137,7 +136,7 @@ def seat_files(
         f"folder={ntpath.dirname(exe)}",
         f"mode={seat.install_mode}",
         f"ini={seat.ini_name}",
-        f"args={seat.launch.get('args') or ''}",
+        f"args={seat.launch.arguments}",
         f"length={len(body_bytes)}",
         f"checksum={checksum}",
     ]

@@ -146,20 +146,19 @@ def _desktop_string(text: str) -> str:
 
 def launcher_slots(seat: Seat) -> list[tuple[str, Place]]:
     """The names and places of the seat's launchers, before their bytes are made."""
-    name = str(seat.launch.get("name") or "MicroSIP")
-    kind = seat.target.get("type") if seat.target else None
+    name = seat.launch.file_name
+    kind = seat.target.type if seat.target else None
     if seat.install_mode == "portable" and kind != "wine":
         return [(f"{name}.cmd", "portable")]
-    out: list[tuple[str, Place]] = [(f"{name}.lnk", place) for place in seat.launch.get("shortcuts") or []]
-    if kind == "wine" and seat.target and seat.target.get("applications_dir"):
+    out: list[tuple[str, Place]] = [(f"{name}.lnk", place) for place in seat.launch.shortcuts or ()]
+    if seat.target and seat.target.type == "wine" and seat.target.applications_dir:
         out.append((f"microsip-{seat.id}.desktop", "applications"))
     return out
 
 
 def launcher_files(seat: Seat, root: Path | None, problems: Problems) -> list[RenderedFile] | None:
     """The seat's launchers: ``.cmd`` for portable copies, ``.lnk`` shortcuts, Wine ``.desktop``."""
-    name = str(seat.launch.get("name") or "MicroSIP")
-    args = str(seat.launch.get("args") or "")
+    name, args = seat.launch.file_name, seat.launch.arguments
     files = []
     lnk: bytes | None = None  # one shortcut, written to each place asked for
     for file_name, place in launcher_slots(seat):

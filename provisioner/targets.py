@@ -173,16 +173,16 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                 )
             ]
         )
-    kind = str(target["type"])
-    user = str(target.get("user") or seat.user)
+    kind = target.type
+    user = target.user or seat.user
     if kind == "appdata":
-        root = _base(seat, "root", str(target["root"]), root_override)
+        root = _base(seat, "root", str(target.root), root_override)
         ini = _ini(seat, root, (user, "AppData", "Roaming", "MicroSIP"), 1)
         return SeatTarget(seat.id, kind, root, ini, user)
     if kind == "portable":
-        root = _base(seat, "path", str(target["path"]), root_override)
+        root = _base(seat, "path", str(target.path), root_override)
         return SeatTarget(seat.id, kind, root, _ini(seat, root, (), 0))
-    prefix = _base(seat, "prefix", str(target["prefix"]), root_override)
+    prefix = _base(seat, "prefix", str(target.prefix), root_override)
     notes = list(_wine_notes(seat, prefix))
     if seat.install_mode == "installed":
         ini = _ini(seat, prefix, ("drive_c", "users", user, "AppData", "Roaming", "MicroSIP"), 3)
@@ -195,8 +195,8 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                 f"a portable copy in a Wine prefix needs the exe's full Windows path (C:\\...), got {quoted(seat.exe)}",
             )
         ini = _ini(seat, prefix, exe_folder, 0)
-    apps = target.get("applications_dir")
-    applications = _base(seat, "applications_dir", str(apps), root_override) if apps else None
+    apps = target.applications_dir
+    applications = _base(seat, "applications_dir", apps, root_override) if apps else None
     return SeatTarget(seat.id, kind, prefix, ini, user, tuple(notes), applications)
 
 

@@ -124,7 +124,7 @@ def test_seats_from_csv(build_tree: BuildTree) -> None:
     assert seats["bob"].settings == {"autoAnswer": "all"}  # the cell wins
     assert seats["bob"].user == "bobby" and seats["bob"].accounts[0]["username"] == "007"
     assert str(seats["alice"].accounts[0]["password"]) == "env:PW_1001"
-    assert seats["alice"].launch == {"shortcuts": ["desktop", "startup"]}
+    assert seats["alice"].launch.shortcuts == ("desktop", "startup")
     assert str(seats["bob"].account_loc(0, "username")) == "seats.csv:3:3"
 
 

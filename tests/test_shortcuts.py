@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from provisioner import launch_rules, shortcuts
-from provisioner.fleet import load_fleet
+from provisioner.fleet import Launch, load_fleet
 from tests.conftest import REPO, BuildTree, RunCli
 
 GOLDEN = REPO / "tests" / "golden" / "example"
@@ -505,7 +505,7 @@ def test_legacy_flags_in_a_fleet(build_tree: BuildTree) -> None:
     seat = fleet.seat("s")
     assert seat.settings == {"autoAnswer": "header"}  # the layer's own key wins over the translation
     assert seat.accounts == [{"displayName": "John Doe", "domain": "example.com", "username": "1"}]
-    assert seat.launch == {"args": "/minimized"}
+    assert seat.launch == Launch(args="/minimized")
     assert [str(w) for w in fleet.warnings] == [
         "fleet.yaml:8:28: warning: seats[s].launch.legacy_flags: --log C:\\calls.csv: MicroSIP has no CSV call "
         "log (call history stays in the ini's [Calls]); nothing was translated"

@@ -125,9 +125,7 @@ def seats(fleet_path: FleetSource) -> tuple[list[SeatRow], list[Problem]]:
     fleet = loaded(fleet_path)
     rows = []
     for seat in fleet.seats:
-        target = seat.target or {}
-        where = target.get("root") or target.get("path") or target.get("prefix") or ""
-        shown = f"{target['type']} {where}".strip() if target else "-"
+        shown = f"{seat.target.type} {seat.target.where}".strip() if seat.target else "-"
         rows.append(SeatRow(seat.id, seat.user, shown, list(seat.profiles), seat.computer))
     return rows, fleet.warnings
 
@@ -184,9 +182,11 @@ def _explain_seat(seat: Seat) -> list[ExplainRow]:
     add("user", seat.user, own, ("user",), "default (the seat id)")
     add("install.mode", seat.install_mode, seat.origins, ("install", "mode"), "implied by the target")
     add("install.exe", seat.exe, seat.origins, ("install", "exe"), "default for the install mode")
-    for section in ("target", "launch"):
-        values = seat.target if section == "target" else seat.launch
-        for name, value in (values or {}).items():
+    for section, values in (
+        ("target", seat.target.written() if seat.target else {}),
+        ("launch", seat.launch.written()),
+    ):
+        for name, value in values.items():
             add(f"{section}.{name}", value, seat.origins, (section, name), "-")
     add("active_account", seat.active_account, own, ("active_account",), "default")
     for name, value in seat.settings.items():

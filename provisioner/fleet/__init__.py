@@ -11,7 +11,31 @@ comes out.
 """
 
 from provisioner.fleet.loader import load_fleet
-from provisioner.fleet.seat import Fleet, LayerSource, Origin, Seat, ini_key, origin_loc, seat_loc
+from provisioner.fleet.seat import (
+    Fleet,
+    Launch,
+    LayerSource,
+    Origin,
+    Seat,
+    TargetSpec,
+    TargetType,
+    ini_key,
+    origin_loc,
+    seat_loc,
+)
 from provisioner.loading import format_path
 
-__all__ = ["Fleet", "LayerSource", "Origin", "Seat", "format_path", "ini_key", "load_fleet", "origin_loc", "seat_loc"]
+__all__ = [
+    "Fleet",
+    "Launch",
+    "LayerSource",
+    "Origin",
+    "Seat",
+    "TargetSpec",
+    "TargetType",
+    "format_path",
+    "ini_key",
+    "load_fleet",
+    "origin_loc",
+    "seat_loc",
+]
