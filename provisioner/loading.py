@@ -1,7 +1,7 @@
 """Read fleet YAML files, keeping ``file:line:col`` for every key and value.
 
-PyYAML composes the node graph (with libyaml's C parser when it is installed);
-we turn nodes into plain Python data ourselves so that we can refuse what a fleet
+PyYAML parses (with libyaml's C parser when it is installed); we turn its events
+into plain Python data ourselves, without a node graph, so that we can refuse what a fleet
 file must not contain -- duplicate keys, merge keys, custom tags, runaway alias
 expansion ("billion laughs"), absurd nesting -- and record where each value came
 from. Integers and floats keep the text they were written as (``YInt.raw``), so a
@@ -125,9 +125,7 @@ class Document:
         builder = _Builder(self.path, loader, source, record=True)
         builder.doc = self  # the tables go here; the data built again is dropped
         try:
-            node = loader.get_single_node()
-            if node is not None:
-                builder.build(node, (), 0, set())
+            builder.document()
         finally:
             loader.dispose()
 
@@ -211,67 +209,156 @@ def _escapes(source: str) -> str:
     return " and ".join(words)
 
 
-class _Builder:
-    """Turns a composed node graph into Python data with locations."""
+class _Replay:
+    """The recorded events of an anchored node, read again for an alias."""
 
-    def __init__(self, path: str, loader: yaml.SafeLoader, text: str | None = None, *, record: bool = False) -> None:
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.at = 0
+
+    def get_event(self) -> Any:
+        event = self.events[self.at]
+        self.at += 1
+        return event
+
+    def check_event(self, kind: type) -> bool:
+        return isinstance(self.events[self.at], kind)
+
+
+_EMPTY = object()  # a stream without a document
+
+
+class _Builder:
+    """Turns the parser's events into Python data with locations, without a node graph.
+
+    Building from events rather than from composed nodes keeps only the data: a
+    10,000-seat fleet's node graph alone was as large as everything the tool keeps.
+    An anchored node's events are recorded, and an alias reads them again at its own
+    path (each value it expands is counted, so an alias bomb is refused).
+    """
+
+    def __init__(self, path: str, loader: Any, text: str | None = None, *, record: bool = False) -> None:
         self.doc = Document(path, None)
-        self.loader = loader
+        self.loader = loader  # the parser's event interface is untyped
         self.record = record  # fill the position tables (only when a message needs them)
         self.lines = text.splitlines() if text is not None else []
         self.values = 0
-        self.built: set[int] = set()
+        self.anchors: dict[str, list[Any]] = {}
+        self.recording: dict[str, list[Any]] = {}  # anchors whose node is still being read
         self.problems = Problems()
 
     def loc(self, mark: Any) -> Loc:
         return Loc(self.doc.path, mark.line + 1, mark.column + 1)
 
-    def build(self, node: yaml.Node, path: Path_, depth: int, active: set[int]) -> Any:
-        if id(node) in self.built:  # reached again through an alias: an expansion
-            self.values += 1
+    def document(self) -> Any:
+        """The stream's single document as data (``_EMPTY`` for a stream without one); as PyYAML composes it."""
+        loader = self.loader
+        loader.get_event()  # stream start
+        data: Any = _EMPTY
+        start = None
+        if not loader.check_event(yaml.StreamEndEvent):
+            start = loader.get_event().start_mark  # document start
+            data = self.build(loader, (), 0)
+            loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            event = loader.get_event()
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream", start, "but found another document", event.start_mark
+            )
+        return data
+
+    def _next(self, source: Any) -> Any:
+        event = source.get_event()
+        if source is self.loader:  # what an alias expands is recorded as the alias itself
+            for events in self.recording.values():
+                events.append(event)
+        return event
+
+    def build(self, source: Any, path: Path_, depth: int) -> Any:
+        event = self._next(source)
+        if isinstance(event, yaml.AliasEvent):
+            return self._alias(event, path, depth)
+        if source is not self.loader:
+            self.values += 1  # a value an alias expands to
             if self.values > MAX_ALIAS_VALUES:
                 raise _Refused(
-                    self.loc(node.start_mark),
+                    self.loc(event.start_mark),
                     f"the file expands to more than {MAX_ALIAS_VALUES} values through YAML aliases "
                     "(an alias bomb?); write the values out or use profiles",
                 )
-        self.built.add(id(node))
         if depth > MAX_DEPTH:
             raise _Refused(
-                self.loc(node.start_mark),
+                self.loc(event.start_mark),
                 f"nested more than {MAX_DEPTH} levels deep; a fleet file never needs that",
             )
         if self.record:
-            mark = node.start_mark
+            mark = event.start_mark
             self.doc.value_locs[path] = (mark.line + 1) << 24 | (mark.column + 1)
-        if id(node) in active:
-            raise _Refused(self.loc(node.start_mark), "a YAML alias refers to itself")
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth, active | {id(node)})
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), depth + 1, active | {id(node)}) for i, item in enumerate(node.value)]
-        value = self._scalar(node)
-        if isinstance(value, bool) and str(node.value).lower() not in ("true", "false"):
-            self.doc.words[path] = str(node.value)
-        return value
+        anchor = event.anchor if source is self.loader else None
+        if anchor is not None:
+            self._anchor(anchor, event)
+        try:
+            if isinstance(event, yaml.MappingStartEvent):
+                return self._mapping(source, path, depth)
+            if isinstance(event, yaml.SequenceStartEvent):
+                out: list[Any] = []
+                while not source.check_event(yaml.SequenceEndEvent):
+                    out.append(self.build(source, (*path, len(out)), depth + 1))
+                self._next(source)
+                return out
+            value = self._scalar(event)
+            if isinstance(value, bool) and str(event.value).lower() not in ("true", "false"):
+                self.doc.words[path] = str(event.value)
+            return value
+        finally:
+            if anchor is not None:
+                self.anchors[anchor] = self.recording.pop(anchor)
 
-    def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == _STR_TAG:  # most of a fleet: no constructor needed
-            if getattr(node, "style", None) == '"' and _ESCAPED.search(node.value) and _PATH.match(self._source(node)):
+    def _anchor(self, anchor: str, event: Any) -> None:
+        earlier = self.anchors.get(anchor) or self.recording.get(anchor)
+        if earlier:
+            raise yaml.composer.ComposerError(
+                "found duplicate anchor; first occurrence", earlier[0].start_mark, "second occurrence", event.start_mark
+            )
+        self.recording[anchor] = [event]
+
+    def _alias(self, event: Any, path: Path_, depth: int) -> Any:
+        if event.anchor in self.recording:
+            raise _Refused(self.loc(event.start_mark), "a YAML alias refers to itself")
+        events = self.anchors.get(event.anchor)
+        if events is None:
+            raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
+        return self.build(_Replay(events), path, depth)
+
+    def _tag(self, event: Any) -> str:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return str(tag)
+
+    def _scalar(self, event: Any) -> Any:
+        tag = self._tag(event)
+        if tag == _STR_TAG:  # most of a fleet: no constructor needed
+            if event.style == '"' and _ESCAPED.search(event.value) and _PATH.match(self._source(event)):
                 raise _Refused(
-                    self.loc(node.start_mark),
-                    f"in double quotes {_escapes(self._source(node))}, so {self._source(node)} is not the "
+                    self.loc(event.start_mark),
+                    f"in double quotes {_escapes(self._source(event))}, so {self._source(event)} is not the "
                     "path it looks like: write a Windows path in single quotes or with forward slashes",
                 )
-            return node.value
-        if not node.tag.startswith("tag:yaml.org,2002:"):
+            return event.value
+        if not tag.startswith("tag:yaml.org,2002:"):
             raise _Refused(
-                self.loc(node.start_mark),
-                f"unsupported YAML tag {quoted(node.tag)}; fleet files use plain values "
-                "(use `include:` to split a fleet)",
+                self.loc(event.start_mark),
+                f"unsupported YAML tag {quoted(tag)}; fleet files use plain values (use `include:` to split a fleet)",
             )
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            value = self.loader.construct_object(node, deep=True)
+            construct = self.loader.yaml_constructors.get(tag)
+            if construct is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"could not determine a constructor for the tag {tag!r}", event.start_mark
+                )
+            value = construct(self.loader, node)
         except (
             ValueError,
             TypeError,
@@ -281,63 +368,86 @@ class _Builder:
             AttributeError,
             yaml.YAMLError,
         ) as exc:
-            kind = node.tag.rsplit(":", 1)[-1]
-            shown = str(node.value)
+            kind = tag.rsplit(":", 1)[-1]
+            shown = str(event.value)
             shown = f"{shown[:40]}... ({len(shown)} characters)" if len(shown) > 60 else repr(shown)
             why = "too many digits" if "digits" in str(exc) else str(exc).splitlines()[0]
             raise _Refused(
-                self.loc(node.start_mark),
+                self.loc(event.start_mark),
                 f"{shown} is not a valid {kind} ({why}); put it in quotes to keep it as text",
             ) from None
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int):
             number = YInt(value)
-            number.raw = str(node.value)
+            number.raw = str(event.value)
             return number
         if isinstance(value, float):
             real = YFloat(value)
-            real.raw = str(node.value)
+            real.raw = str(event.value)
             return real
         if isinstance(value, str):
             return value
-        return str(node.value)  # timestamps, binary: keep the text as written
+        return str(event.value)  # timestamps, binary: keep the text as written
 
-    def _source(self, node: yaml.Node) -> str:
+    def _source(self, event: Any) -> str:
         """The scalar as written in the file."""
-        start, end = node.start_mark, node.end_mark
+        start, end = event.start_mark, event.end_mark
         if start.line >= len(self.lines):
             return ""
+        line: str = self.lines[start.line]
         if start.line == end.line:
-            return self.lines[start.line][start.column : end.column]
-        return self.lines[start.line][start.column :]  # the first line of a scalar over several
+            return line[start.column : end.column]
+        return line[start.column :]  # the first line of a scalar over several
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int, active: set[int]) -> Any:
+    def _key(self, source: Any) -> Any:
+        """The next key's event: plain text (an alias to plain text counts as it)."""
+        event: Any = self._next(source)
+        anchor: Any = event.anchor if isinstance(event, yaml.AliasEvent) else None
+        aliased = anchor is not None
+        if aliased and anchor not in self.recording:
+            recorded = self.anchors.get(anchor)
+            if recorded is None:
+                raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
+            if len(recorded) == 1:
+                event = recorded[0]
+        if isinstance(event, yaml.ScalarEvent) and self._tag(event) == "tag:yaml.org,2002:merge":
+            raise _Refused(
+                self.loc(event.start_mark),
+                "YAML merge keys (`<<`) are not supported; share values with `profiles` and `extends` instead",
+            )
+        if not isinstance(event, yaml.ScalarEvent):
+            raise _Refused(self.loc(event.start_mark), "a mapping key must be plain text")
+        if event.anchor is not None and source is self.loader and not aliased:
+            self._anchor(event.anchor, event)
+            self.anchors[event.anchor] = self.recording.pop(event.anchor)
+        return event
+
+    def _mapping(self, source: Any, path: Path_, depth: int) -> Any:
         out: dict[str, Any] = {}
         first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _Refused(
-                    self.loc(key_node.start_mark),
-                    "YAML merge keys (`<<`) are not supported; share values with `profiles` and `extends` instead",
-                )
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _Refused(self.loc(key_node.start_mark), "a mapping key must be plain text")
-            key = str(key_node.value)
-            key_mark = key_node.start_mark
+        while not source.check_event(yaml.MappingEndEvent):
+            key_event = self._key(source)
+            key = str(key_event.value)
+            key_mark = key_event.start_mark
+            here = (*path, key)
             if key in out:
-                key_loc = self.loc(key_mark)
                 self.problems.error(
-                    key_loc,
+                    self.loc(key_mark),
                     format_path(path),
                     f"duplicate key {quoted(key)} (first defined on line {first_line[key]}); remove one of them",
                 )
+                kept, self.doc = self.doc, Document(self.doc.path, None)  # read past it; the first one stays
+                try:
+                    self.build(source, here, depth + 1)
+                finally:
+                    self.doc = kept
                 continue
             first_line[key] = key_mark.line + 1
-            here = (*path, key)
             if self.record:
                 self.doc.key_locs[here] = (key_mark.line + 1) << 24 | (key_mark.column + 1)
-            out[key] = self.build(value_node, here, depth + 1, active)
+            out[key] = self.build(source, here, depth + 1)
+        self._next(source)
         return out
 
 
@@ -364,10 +474,10 @@ def load_text(text: str, path: str) -> Document:
     loader = _Loader(text)
     builder = _Builder(path, loader, text)
     try:
-        node = loader.get_single_node()
-        if node is None:
+        data = builder.document()
+        if data is _EMPTY:
             raise FleetError([Problem(Loc(path, 1, 1), "", "the file is empty; see `provisioner init`")])
-        builder.doc.data = builder.build(node, (), 0, set())
+        builder.doc.data = data
         builder.doc.source = text  # positions, when a message needs them
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -119,3 +119,46 @@ def test_includes_and_seat_files_do_not_build_positions_either() -> None:
     fleet = load_fleet(EXAMPLE)
     assert len(fleet.documents) > 1
     assert all(doc.source is not None and not doc.key_locs for doc in fleet.documents if doc.path.endswith(".yaml"))
+
+
+def test_aliases_expand_at_their_own_path_and_count_against_the_limit() -> None:
+    doc = load_text("base: &b {k: 1, l: [a, b]}\none: *b\ntwo: *b\n", "f.yaml")
+    assert doc.data == {"base": {"k": 1, "l": ["a", "b"]}, "one": {"k": 1, "l": ["a", "b"]}, "two": doc.data["one"]}
+    doc.data["one"]["k"] = 2
+    assert doc.data["two"]["k"] == 1  # each alias is its own copy
+    assert doc.locate(("two", "l", 1)) == Loc("f.yaml", 1, 24)  # where the value was written
+    layers = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 7))
+    with pytest.raises(FleetError) as info:
+        load_text("l0: &l0 x\n" + layers, "f.yaml")
+    assert "more than 100000 values through YAML aliases" in str(info.value)
+
+
+def test_an_alias_may_stand_for_a_key() -> None:
+    doc = load_text("names: [&k server]\nsettings: {*k : pbx}\n", "f.yaml")
+    assert doc.data["settings"] == {"server": "pbx"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &x 1\nb: &x 2\n", "f.yaml:2:4: YAML syntax error: second occurrence"),
+        ("a: *nowhere\n", "f.yaml:1:4: YAML syntax error: found undefined alias"),
+        ("a: 1\n---\nb: 2\n", "f.yaml:2:1: YAML syntax error: but found another document"),
+        ("? [a, b]\n: 1\n", "f.yaml:1:3: a mapping key must be plain text"),
+        (
+            "a: 1\n<<: {b: 2}\n",
+            "f.yaml:2:1: YAML merge keys (`<<`) are not supported; share values with `profiles` and `extends` instead",
+        ),
+        ("# only a comment\n", "f.yaml:1:1: the file is empty; see `provisioner init`"),
+    ],
+)
+def test_what_the_parser_refuses_is_named_where_it_stands(text: str, message: str) -> None:
+    with pytest.raises(FleetError) as info:
+        load_text(text, "f.yaml")
+    assert str(info.value) == message
+
+
+def test_a_duplicate_key_keeps_the_first_value_and_its_position() -> None:
+    with pytest.raises(FleetError) as info:
+        load_text("a: {k: 1}\nb: 2\na: {k: 3, m: [x]}\n", "f.yaml")
+    assert str(info.value) == "f.yaml:3:1: duplicate key 'a' (first defined on line 1); remove one of them"
