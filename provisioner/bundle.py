@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from provisioner import ini
 from provisioner.errors import Problems, UsageError, quoted
-from provisioner.fleet import Fleet, Seat
+from provisioner.fleet import Fleet, KeyedValues, Seat
 from provisioner.rendered import RenderedFile
 from provisioner.rendering import Renderer
 
@@ -206,12 +206,12 @@ def build(
     return bundle
 
 
-def _describe(account: dict[str, Any], index: int) -> str:
+def _describe(account: KeyedValues, index: int) -> str:
     label = account.get("label") or account.get("displayName") or account.get("username") or ""
     return f"account {index}" + (f" ({label})" if isinstance(label, str) and label else "")
 
 
-def _single_account(seat: Seat, index: int, account: dict[str, Any], exe: str) -> Seat:
+def _single_account(seat: Seat, index: int, account: KeyedValues, exe: str) -> Seat:
     launch = dataclasses.replace(seat.launch, name=f"{seat.launch.file_name} {index}")
     if launch.arguments.startswith("/account:"):
         launch = dataclasses.replace(launch, args="")  # each copy has exactly one account
@@ -229,7 +229,7 @@ def _single_account(seat: Seat, index: int, account: dict[str, Any], exe: str) -
 
 
 def _without_passwords(seat: Seat) -> Seat:
-    accounts = [{**a, "password": ""} for a in seat.accounts]
+    accounts = [account.replaced(password="") for account in seat.accounts]
     return dataclasses.replace(seat, accounts=accounts)
 
 

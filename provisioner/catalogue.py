@@ -9,8 +9,10 @@ versions that read each key all come from that file.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -129,8 +131,9 @@ RESERVED = {("settings", "accountId"): "set it with the seat's `active_account` 
 
 
 @cache
-def section_keys(section: Section, version: str) -> dict[str, Key]:
-    """Keys of one section that ``version`` reads and a fleet may set, by lower-cased name."""
+@functools.cache
+def section_keys(section: Section, version: str) -> Mapping[str, Key]:
+    """Keys of one section that ``version`` reads and a fleet may set, by lower-cased name (built once)."""
     return {
         k.name.lower(): k
         for k in all_keys()

@@ -127,7 +127,23 @@ class IniFile:
         return record
 
 
-class OwnedFile:
+class _RolledBackWhole:
+    """A file rollback restores whole or not at all (a launcher, the phonebook)."""
+
+    @staticmethod
+    def undo(record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple[str, bytes | None]:
+        """Restored only while it is what the apply wrote; else someone else's since, and kept."""
+        if ours:
+            return "restored from the backup", backup
+        return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", None
+
+    @staticmethod
+    def recorded(earlier: FileRecord, data: bytes) -> FileRecord:
+        """Its bytes."""
+        return FileRecord(earlier.kind, sha256=bytes_hash(data))
+
+
+class OwnedFile(_RolledBackWhole):
     """A file the tool owns whole (a launcher): judged on its bytes."""
 
     private: ClassVar[bool] = False
@@ -142,20 +158,8 @@ class OwnedFile:
     def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:
         return verify_owned(name, path, file.data, current)
 
-    @staticmethod
-    def undo(record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple[str, bytes | None]:
-        """Restored only while it is what the apply wrote; else someone else's since, and kept."""
-        if ours:
-            return "restored from the backup", backup
-        return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", None
 
-    @staticmethod
-    def recorded(earlier: FileRecord, data: bytes) -> FileRecord:
-        """Its bytes."""
-        return FileRecord(earlier.kind, sha256=bytes_hash(data))
-
-
-class ContactsFile:
+class ContactsFile(_RolledBackWhole):
     """MicroSIP's Contacts.xml: merged contact by contact (by number); rolled back whole."""
 
     private: ClassVar[bool] = False
@@ -169,18 +173,6 @@ class ContactsFile:
     @staticmethod
     def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:
         return verify_contacts(file, path, current)
-
-    @staticmethod
-    def undo(record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple[str, bytes | None]:
-        """Restored only while it is what the apply wrote; else someone else's since, and kept."""
-        if ours:
-            return "restored from the backup", backup
-        return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", None
-
-    @staticmethod
-    def recorded(earlier: FileRecord, data: bytes) -> FileRecord:
-        """Its bytes."""
-        return FileRecord(earlier.kind, sha256=bytes_hash(data))
 
 
 #: Each kind of file a seat deploys, by :attr:`RenderedFile.kind`.

@@ -116,21 +116,19 @@ class Renderer:
         digest: a seat with any other secret has none (None), and is always judged afresh.
         """
         before = len(problems.errors)
-        settings_keys = catalogue.section_keys("settings", self.fleet.version)
-        account_keys = catalogue.section_keys("account", self.fleet.version)
         hashable = True
-        for name, value in seat.settings.items():
+        for name, key, value in seat.settings.keyed():
             if isinstance(value, SecretRef):
                 hashable = False
-                self._secret(settings_keys[name.lower()], value, partial(_at_setting, seat, name), problems)
+                self._secret(key, value, partial(_at_setting, seat, name), problems)
         accounts = []
         for index, account in enumerate(seat.accounts):
             shown = dict(account)
-            for name, value in account.items():
+            for name, key, value in account.keyed():
                 if isinstance(value, SecretRef):
-                    hashable = hashable and name.lower() == "password"
+                    hashable = hashable and key.name == "password"
                     shown[name] = "(a secret)"
-                    self._secret(account_keys[name.lower()], value, partial(_at_account, seat, index, name), problems)
+                    self._secret(key, value, partial(_at_account, seat, index, name), problems)
             accounts.append(shown)
         for section, keys in seat.ini.items():
             for name, value in keys.items():
@@ -151,16 +149,9 @@ class Renderer:
 
     def context(self, seat: Seat, problems: Problems) -> dict[str, Any]:
         """The values the template lays out, already in MicroSIP's text form."""
-        settings_keys = catalogue.section_keys("settings", self.fleet.version)
-        account_keys = catalogue.section_keys("account", self.fleet.version)
         settings: list[tuple[str, str]] = [("accountId", str(seat.active_account))]
-        for name in sorted(seat.settings, key=lambda n: self.settings_order.get(n, 10**6)):
-            text = self._value(
-                settings_keys[name.lower()],
-                seat.settings[name],
-                partial(_at_setting, seat, name),
-                problems,
-            )
+        for name, key, value in sorted(seat.settings.keyed(), key=lambda v: self.settings_order.get(v[1].name, 10**6)):
+            text = self._value(key, value, partial(_at_setting, seat, name), problems)
             if text is not None:
                 settings.append((name, text))
         extra = dict(seat.ini)
@@ -168,13 +159,8 @@ class Renderer:
         accounts = []
         for index, account in enumerate(seat.accounts):
             rows = []
-            for name in sorted(account, key=lambda n: self.account_order.get(n, 10**6)):
-                text = self._value(
-                    account_keys[name.lower()],
-                    account[name],
-                    partial(_at_account, seat, index, name),
-                    problems,
-                )
+            for name, key, value in sorted(account.keyed(), key=lambda v: self.account_order.get(v[1].name, 10**6)):
+                text = self._value(key, value, partial(_at_account, seat, index, name), problems)
                 if text is not None:
                     rows.append((name, text))
             section = f"Account{index + 1}"
@@ -225,7 +211,7 @@ class Renderer:
             ini.encode(text),
             managed,
             frozenset(_secret_keys(seat)),
-            frozenset(_seeded_keys(seat, self.fleet.version)),
+            frozenset(_seeded_keys(seat)),
         )
 
     def render(self, seat: Seat, problems: Problems) -> RenderedSeat | None:
@@ -281,12 +267,11 @@ def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
     return found
 
 
-def _seeded_keys(seat: Seat, version: str) -> list[tuple[str, str]]:
+def _seeded_keys(seat: Seat) -> list[tuple[str, str]]:
     """Keys written only where the file has no value: passwords, and state MicroSIP rewrites."""
-    keys = catalogue.section_keys("settings", version)
     enforced = {name.lower() for name in seat.enforce}
     enforced |= {str(path[1]).lower() for path in seat.implied if path[0] == "settings"}  # needed, so kept
-    found = [("settings", k.lower()) for k in seat.settings if keys[k.lower()].runtime_rewritten]
+    found = [("settings", name.lower()) for name, key, _ in seat.settings.keyed() if key.runtime_rewritten]
     found.append(("settings", "accountid"))  # the user switches accounts in MicroSIP's menu or with /account:N
     found = [(section, key) for section, key in found if key not in enforced]
     found += [(f"account{i}", "password") for i in range(1, len(seat.accounts) + 1)]

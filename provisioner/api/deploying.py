@@ -160,20 +160,36 @@ def plan(
         fs = deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
         _sort_unchanged(prepared, fs, store, options)
-        reports = []
-        for item in prepared.chosen:
-            report = SeatReport(item.unchanged, item.seat.id)
-            if item.unchanged is None:
-                try:
-                    report.plan = _plan_seat(prepared.fleet, item, fs, store, options)
-                except (DeployError, OSError) as exc:
-                    _seat_failure(report, exc, item.target)
-                finally:
-                    fs.release()
-                    item.rendered = None
-            reports.append(report)
-        fs.close()
+
+        def judge(item: ChosenSeat, report: SeatReport) -> None:
+            report.plan = _plan_seat(prepared.fleet, item, fs, store, options)
+
+        reports = _judge_each(prepared, fs, judge, plans=True)
     return DeployResult(prepared.fleet, reports, prepared.warnings)
+
+
+def _judge_each(
+    prepared: Prepared, fs: deploy.RealFS, judge: Callable[[ChosenSeat, SeatReport], None], *, plans: bool
+) -> list[SeatReport]:
+    """Judge each seat not found unchanged, on its own: one that cannot be read fails alone, the others go on.
+
+    With ``plans`` a seat found unchanged reports its plan (plan); otherwise only its report (verify).
+    """
+    reports = []
+    for item in prepared.chosen:
+        report = SeatReport(item.unchanged if plans else None, item.seat.id)
+        if item.unchanged is None:
+            try:
+                judge(item, report)
+            except (DeployError, OSError) as exc:
+                report.drift = []
+                _seat_failure(report, exc, item.target)
+            finally:
+                fs.release()
+                item.rendered = None  # judged: its bytes need not be kept
+        reports.append(report)
+    fs.close()
+    return reports
 
 
 def _sort_unchanged(prepared: Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions) -> None:
@@ -338,21 +354,12 @@ def verify(
         store = state_store(prepared.fleet.path, state)
         _sort_unchanged(prepared, fs, store, PlanOptions(judge_afresh=judge_afresh))
         judging = Judging(prepared.fleet.ansi)
-        reports = []
-        for item in prepared.chosen:
-            report = SeatReport(None, item.seat.id)
-            if item.unchanged is None:
-                try:
-                    for spot, name, file in item.placed():
-                        report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
-                except (DeployError, OSError) as exc:
-                    report.drift = []
-                    _seat_failure(report, exc, item.target)
-                finally:
-                    fs.release()
-                    item.rendered = None
-            reports.append(report)
-        fs.close()
+
+        def judge(item: ChosenSeat, report: SeatReport) -> None:
+            for spot, name, file in item.placed():
+                report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
+
+        reports = _judge_each(prepared, fs, judge, plans=False)
     return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
 
 

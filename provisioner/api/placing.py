@@ -85,11 +85,15 @@ def prepare(
     renderer = Renderer(fleet, environ, root)
     problems = Problems()
     chosen = []
+    spelled: dict[Path, str] = {}  # each root as an absolute path (a .desktop launcher holds it)
     with bulk_allocation():
         for seat in seats:
             target = resolved[seat.id]
             files = placed_files(layout(seat), target)
-            where = repr([(str(spot.where.root), spot.where.parts, spot.name, name) for spot, name, _ in files])
+            for spot, _, _ in files:
+                if spot.where.root not in spelled:
+                    spelled[spot.where.root] = os.path.abspath(spot.where.root)  # noqa: PTH100 - never resolved
+            where = repr([(spelled[spot.where.root], spot.where.parts, spot.name, name) for spot, name, _ in files])
             chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where, problems)))
     problems.raise_if_errors()
     _check_collisions(chosen)

@@ -13,6 +13,7 @@ comes out.
 from provisioner.fleet.loader import load_fleet
 from provisioner.fleet.seat import (
     Fleet,
+    KeyedValues,
     Launch,
     LayerSource,
     Origin,
@@ -27,6 +28,7 @@ from provisioner.loading import format_path
 
 __all__ = [
     "Fleet",
+    "KeyedValues",
     "Launch",
     "LayerSource",
     "Origin",

@@ -6,6 +6,7 @@ import ntpath
 import re
 from typing import Any, NamedTuple
 
+from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
 from provisioner.fleet.layers import _profile_order, _same_ini_spelling
 from provisioner.fleet.seat import (
@@ -13,6 +14,7 @@ from provisioner.fleet.seat import (
     DEFAULT_PORTABLE_EXE,
     TARGET_FIELDS,
     TARGET_REQUIRED,
+    KeyedValues,
     Launch,
     LayerSource,
     Origin,
@@ -158,8 +160,8 @@ def _effective_seat(
         computer=dumped.get("computer"),
         source=source,
         profiles=wanted,
-        settings=settings,
-        accounts=accounts,
+        settings=KeyedValues(settings, catalogue.section_keys("settings", version)),
+        accounts=[KeyedValues(account, catalogue.section_keys("account", version)) for account in accounts],
         active_account=active,
         install_mode=mode,
         exe=exe,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ntpath
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -149,6 +150,46 @@ def origin_loc(origin: Origin, path: Path_) -> Loc:
     return source.loc((*offset, *path))
 
 
+class KeyedValues(Mapping[str, Any]):
+    """One ini section's values as the fleet gives them, each name a key of MicroSIP's catalogue.
+
+    It reads as a mapping (name -> value: bool, int, str, or a secret reference), and
+    :meth:`keyed` gives each value with its :class:`provisioner.catalogue.Key` (type,
+    limits, how MicroSIP treats it), so that no later code looks the catalogue up.
+    """
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self, values: dict[str, Any], keys: Mapping[str, catalogue.Key]) -> None:
+        self._values = values
+        self._keys = keys  # the section's catalogue table, shared by every seat of the fleet
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(self._values)
+
+    def key(self, name: str) -> catalogue.Key:
+        """The catalogue key a name stands for."""
+        return self._keys[name.lower()]
+
+    def keyed(self) -> Iterator[tuple[str, catalogue.Key, Any]]:
+        """Each ``(name, key, value)``, in the fleet's order."""
+        for name, value in self._values.items():
+            yield name, self._keys[name.lower()], value
+
+    def replaced(self, **values: Any) -> KeyedValues:
+        """A copy with some values replaced (or added)."""
+        return KeyedValues({**self._values, **values}, self._keys)
+
+
 @dataclass
 class Seat:
     """A seat's effective configuration, after merging, ready to render."""
@@ -157,8 +198,8 @@ class Seat:
     user: str
     source: LayerSource
     profiles: list[str]
-    settings: dict[str, Any]
-    accounts: list[dict[str, Any]]
+    settings: KeyedValues
+    accounts: list[KeyedValues]
     active_account: int
     install_mode: str
     exe: str
