@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner import api, ini, rendering
+from provisioner.api import placing
+from provisioner.errors import FleetError
 from tests.conftest import BuildTree, RunCli
 
 FLEET = """\
@@ -247,3 +249,53 @@ def test_the_shortcut_agrees_with_judging_afresh(office: Path, changes: list[tup
     quick_drift = api.verify(Path("fleet.yaml"), environ=ENV).seats[0].drift
     full_drift = api.verify(Path("fleet.yaml"), environ=ENV, judge_afresh=True).seats[0].drift
     assert [(d.key, d.message) for d in quick_drift] == [(d.key, d.message) for d in full_drift]
+
+
+# A first deploy of many seats renders each one to check it, then again when its turn comes.
+MANY = """\
+version: 1
+name: office
+templates: tpl
+defaults:
+  target: {type: appdata, root: users}
+  account: {server: pbx.example.com, domain: example.com}
+seats:
+  - {id: a, accounts: [{username: "1"}]}
+  - {id: b, accounts: [{username: "2"}]}
+  - {id: c, accounts: [{username: "3"}]}
+"""
+# the built-in layout, except that seat c asks for a value nobody gave
+TEMPLATE = (Path(rendering.__file__).parent.parent / "templates" / "microsip.ini.j2").read_text("utf-8")
+BROKEN = '{% if seat.id == "c" %}{{ nothing_here }}{% endif %}' + TEMPLATE
+
+
+@pytest.fixture
+def many(build_tree: BuildTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_tree({"fleet.yaml": MANY, "tpl/microsip.ini.j2": TEMPLATE})
+    for user in "abc":
+        Path("users", user).mkdir(parents=True)
+    monkeypatch.setattr(placing, "KEPT_RENDERS", 1)  # more seats than are kept: each is rendered twice
+
+
+def test_a_large_first_deploy_renders_each_seat_again_in_turn(many: None, renders: list[str]) -> None:
+    assert statuses(api.apply(Path("fleet.yaml"))) == ["applied"] * 3
+    assert renders == ["a", "b", "c", "a", "b", "c"]  # checked, not kept; then rendered as applied
+
+
+def test_bad_input_in_the_last_seat_still_writes_nothing(many: None, renders: list[str]) -> None:
+    Path("tpl/microsip.ini.j2").write_text(BROKEN, "utf-8")
+    with pytest.raises(FleetError) as info:
+        api.apply(Path("fleet.yaml"))
+    assert "'nothing_here' is undefined" in str(info.value)
+    assert renders == ["a", "b", "c"]
+    assert not list(Path("users").rglob("*.ini")) and not Path(".provisioner-state").exists()
+
+
+def test_plan_and_verify_render_as_they_judge_and_report_every_bad_seat(many: None, renders: list[str]) -> None:
+    Path("tpl/microsip.ini.j2").write_text(BROKEN, "utf-8")
+    for command in (api.plan, api.verify):
+        renders.clear()
+        with pytest.raises(FleetError) as info:
+            command(Path("fleet.yaml"))
+        assert [p.path for p in info.value.errors] == ["seats[c] (template)"]
+        assert renders == ["a", "b", "c"]  # once each

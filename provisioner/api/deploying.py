@@ -26,6 +26,7 @@ from provisioner.fleet import Fleet, ini_key
 from provisioner.kinds import KINDS, Judging
 from provisioner.loading import long_lived
 from provisioner.plan import SeatPlan, unchanged_plan, unchanged_since
+from provisioner.rendered import RenderedFile
 from provisioner.rendering import layout
 from provisioner.state import Manifest, ManifestError, parse_manifest
 from provisioner.targets import Location
@@ -99,6 +100,7 @@ def _unchanged(
 def _plan_seat(
     fleet: Fleet,
     item: ChosenSeat,
+    files: list[tuple[targets.Spot, str, RenderedFile]],
     fs: deploy.RealFS,
     store: deploy.Store,
     options: PlanOptions,
@@ -108,7 +110,7 @@ def _plan_seat(
     manifest, notes = _manifest(fs, store, state)
     judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
     changes = []
-    for spot, name, file in item.placed():
+    for spot, name, file in files:
         earlier = manifest.files.get(name) if manifest else None
         change = KINDS[file.kind].plan(file, name, spot.path, fs.read(spot), earlier, judging)
         change.spot = spot
@@ -162,7 +164,9 @@ def plan(
         _sort_unchanged(prepared, fs, store, options)
 
         def judge(item: ChosenSeat, report: SeatReport) -> None:
-            report.plan = _plan_seat(prepared.fleet, item, fs, store, options)
+            files = prepared.placed(item)
+            if files is not None:
+                report.plan = _plan_seat(prepared.fleet, item, files, fs, store, options)
 
         reports = _judge_each(prepared, fs, judge, plans=True)
     return DeployResult(prepared.fleet, reports, prepared.warnings)
@@ -189,18 +193,17 @@ def _judge_each(
                 item.rendered = None  # judged: its bytes need not be kept
         reports.append(report)
     fs.close()
+    prepared.problems.raise_if_errors()  # a seat that could not be rendered is bad input (exit 2)
     return reports
 
 
-def _sort_unchanged(prepared: Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions) -> None:
-    """Find the seats whose manifest shows nothing changed since the last run; render all the others.
-
-    Every seat that must be judged afresh is rendered before any is judged, so that bad
-    input (exit 2) stops the run before anything is written.
-    """
+def _sort_unchanged(
+    prepared: Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions
+) -> list[ChosenSeat]:
+    """Find the seats whose manifest shows nothing changed since the last run; return the others."""
     for item in prepared.chosen:
         item.unchanged = _unchanged(prepared.fleet, item, fs, store, options)
-    prepared.render([item for item in prepared.chosen if item.unchanged is None])
+    return [item for item in prepared.chosen if item.unchanged is None]
 
 
 def apply(
@@ -229,10 +232,10 @@ def apply(
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
-        _sort_unchanged(prepared, fs, store, options)
+        prepared.check(_sort_unchanged(prepared, fs, store, options))  # bad input: nothing is written
         if not dry_run:
             store.ensure()
-        run = _ApplyRun(prepared.fleet, fs, store, deploy.stamp_now(), force, backup, options, diffs)
+        run = _ApplyRun(prepared, fs, store, deploy.stamp_now(), force, backup, options, diffs)
         reports = run.all(prepared.chosen, progress)
         fs.close()
     return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
@@ -247,7 +250,7 @@ APPLY_BATCH = 64
 class _ApplyRun:
     """One apply over many seats: what every seat's apply shares."""
 
-    fleet: Fleet
+    prepared: Prepared
     fs: deploy.RealFS
     store: deploy.Store
     stamp: str
@@ -287,7 +290,11 @@ class _ApplyRun:
                 report.plan, report.outcome = item.unchanged, SeatOutcome(item.seat.id, "unchanged")
                 continue
             try:
-                report.plan = _plan_seat(self.fleet, item, self.fs, self.store, self.options)
+                files = self.prepared.placed(item)
+                if files is None:  # rendered once already: only a template that changed meanwhile
+                    why = "; ".join(str(problem) for problem in self.prepared.problems.errors)
+                    raise DeployError(f"seat {item.seat.id}: cannot be rendered again: {why}")
+                report.plan = _plan_seat(self.prepared.fleet, item, files, self.fs, self.store, self.options)
             except (DeployError, OSError) as exc:
                 _seat_failure(report, exc, item.target)
                 continue
@@ -356,7 +363,7 @@ def verify(
         judging = Judging(prepared.fleet.ansi)
 
         def judge(item: ChosenSeat, report: SeatReport) -> None:
-            for spot, name, file in item.placed():
+            for spot, name, file in prepared.placed(item) or []:
                 report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
 
         reports = _judge_each(prepared, fs, judge, plans=False)

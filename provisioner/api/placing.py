@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner import targets
@@ -55,15 +55,37 @@ class Prepared:
     warnings: list[Problem]
     keep: Callable[[], None]  # loading.long_lived: what is built so far lives until the command ends
 
-    def render(self, items: list[ChosenSeat]) -> None:
-        """Render ``items`` (each once); FleetError, naming every problem, if any cannot be."""
+    #: What rendering found on the way (plan and verify render each seat as they judge it).
+    problems: Problems = field(default_factory=Problems)
+
+    def placed(self, item: ChosenSeat) -> list[tuple[targets.Spot, str, RenderedFile]] | None:
+        """The seat's files with where each goes, rendered now unless they are already.
+
+        None when the seat cannot be rendered: the problem is in :attr:`problems`.
+        """
+        if item.rendered is None:
+            item.rendered = self.renderer.render(item.seat, self.problems)
+        return item.placed() if item.rendered is not None else None
+
+    def check(self, items: list[ChosenSeat]) -> None:
+        """Render ``items`` now, so that bad input stops the run before anything is written.
+
+        FleetError names every problem. The files are kept only for a few seats: a first
+        deploy of thousands renders each again when its turn comes rather than hold them all.
+        """
         problems = Problems()
+        kept = len(items) <= KEPT_RENDERS
         with bulk_allocation():
             for item in items:
-                if item.rendered is None:
-                    item.rendered = self.renderer.render(item.seat, problems)
+                rendered = self.renderer.render(item.seat, problems)
+                if kept:
+                    item.rendered = rendered
         problems.raise_if_errors()
         self.keep()
+
+
+#: Seats whose rendered files :meth:`Prepared.check` keeps (beyond it, each is rendered again in turn).
+KEPT_RENDERS = 256
 
 
 def prepare(
