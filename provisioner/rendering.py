@@ -22,7 +22,7 @@ import jinja2
 
 from provisioner import catalogue, ini, shortcuts
 from provisioner.errors import Loc, Problems
-from provisioner.fleet import Fleet, Seat
+from provisioner.fleet import Fleet, Seat, SpeedDial
 from provisioner.loading import bulk_allocation
 from provisioner.models import MAX_SPEED_DIALS, text_problem
 from provisioner.phonebook import contacts_xml
@@ -106,37 +106,28 @@ class Renderer:
             return None
         return value
 
-    def inputs(self, seat: Seat, placed: str, problems: Problems) -> str | None:
+    def inputs(self, seat: Seat, placed: str) -> str | None:
         """A digest of everything the seat's files are made from, so that a later run can tell they are the same.
 
         It covers the tool itself, the templates, the fleet-wide values, the seat's effective
-        values and ``placed`` (where its files go). Every secret the seat uses is resolved
-        here, as rendering would (a bad one is a problem); passwords count only as present,
-        since they are seeded (what the file holds is kept), and no secret's value enters the
-        digest: a seat with any other secret has none (None), and is always judged afresh.
+        values and ``placed`` (where its files go). No secret's value enters it, and none is
+        read for it: a password counts only as present (a secret never resolves to an empty
+        one, and it is seeded: what the file holds is kept), and a seat with any other secret
+        has no digest (None) and is always rendered and judged afresh.
         """
-        before = len(problems.errors)
-        hashable = True
-        for name, key, value in seat.settings.keyed():
-            if isinstance(value, SecretRef):
-                hashable = False
-                self._secret(key, value, partial(_at_setting, seat, name), problems)
+        if any(isinstance(value, SecretRef) for value in seat.settings.values()):
+            return None
+        if any(isinstance(value, SecretRef) for keys in seat.ini.values() for value in keys.values()):
+            return None
         accounts = []
-        for index, account in enumerate(seat.accounts):
+        for account in seat.accounts:
             shown = dict(account)
             for name, key, value in account.keyed():
                 if isinstance(value, SecretRef):
-                    hashable = hashable and key.name == "password"
+                    if key.name != "password":
+                        return None
                     shown[name] = "(a secret)"
-                    self._secret(key, value, partial(_at_account, seat, index, name), problems)
             accounts.append(shown)
-        for section, keys in seat.ini.items():
-            for name, value in keys.items():
-                if isinstance(value, SecretRef):
-                    hashable = False
-                    self._secret(None, value, partial(_at_ini, seat, section, name), problems)
-        if not hashable or len(problems.errors) > before:
-            return None
         made_of = (
             tool_digest(),
             self.templates.digest(),
@@ -278,21 +269,15 @@ def _seeded_keys(seat: Seat) -> list[tuple[str, str]]:
     return found + sorted(seat.unmanaged)  # left to the user: written only where the file has none
 
 
-def speed_dial_rows(dials: list[dict[str, Any]], version: str) -> list[tuple[str, str]]:
+def speed_dial_rows(dials: list[SpeedDial], version: str) -> list[tuple[str, str]]:
     """[Shortcuts] keys 0..7 as ``label;number;type;number2;presence`` (3.22.16: ``;label2``); unused cleared."""
     rows = []
     for slot in range(MAX_SPEED_DIALS):
         if slot < len(dials):
             dial = dials[slot]
-            fields = [
-                dial["label"],
-                dial.get("number") or "",
-                dial.get("type") or "call",
-                dial.get("number2") or "",
-                "1" if dial.get("presence") else "0",
-            ]
+            fields = [dial.label, dial.number or "", dial.type, dial.number2 or "", "1" if dial.presence else "0"]
             if catalogue.speed_dial_fields(version) == 6:
-                fields.append(dial.get("label2") or "")
+                fields.append(dial.label2 or "")
             rows.append((str(slot), ini.written_value(";".join(fields))))
         else:
             rows.append((str(slot), ""))

@@ -299,3 +299,14 @@ def test_plan_and_verify_render_as_they_judge_and_report_every_bad_seat(many: No
             command(Path("fleet.yaml"))
         assert [p.path for p in info.value.errors] == ["seats[c] (template)"]
         assert renders == ["a", "b", "c"]  # once each
+
+
+def test_secrets_are_read_only_for_the_seats_that_are_rendered(office: Path) -> None:
+    apply()
+    # the environment no longer holds the password: the seat is in sync, nothing needs it
+    assert statuses(api.apply(Path("fleet.yaml"), environ={})) == ["unchanged"]
+    assert [r.drift for r in api.verify(Path("fleet.yaml"), environ={}).seats] == [[]]
+    set_key(INI, "Settings", "windowWidth", "640")  # now the seat is rendered again, and needs it
+    with pytest.raises(FleetError) as info:
+        api.apply(Path("fleet.yaml"), environ={})
+    assert "environment variable PW_2001 is not set" in str(info.value)

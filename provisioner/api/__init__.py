@@ -38,7 +38,7 @@ from provisioner.api.authoring import (
 from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, publish, status
-from provisioner.api.results import DeployResult, SeatReport
+from provisioner.api.results import DeployResult, SeatReport, SeatStatus
 
 __all__ = [
     "STATE_FOLDER",
@@ -55,6 +55,7 @@ __all__ = [
     "RollbackResult",
     "SeatReport",
     "SeatRow",
+    "SeatStatus",
     "ValidateResult",
     "apply",
     "bundle",

@@ -200,7 +200,7 @@ def _explain_seat(seat: Seat) -> list[ExplainRow]:
     if seat.enforce:
         add("enforce", seat.enforce, seat.origins, ("enforce",), "-")
     for index, dial in enumerate(seat.speed_dials, start=1):
-        text = f"{dial['label']} -> {dial.get('number') or '(the current call)'} ({dial.get('type') or 'call'})"
+        text = f"{dial.label} -> {dial.number or '(the current call)'} ({dial.type})"
         add(f"speed_dials[{index}]", text, seat.origins, ("speed_dials",), "-")
     if seat.contacts:
         text = f"{len(seat.contacts)} contact{'s' if len(seat.contacts) != 1 else ''} ({seat.contacts_mode})"

@@ -193,7 +193,7 @@ def _judge_each(
                 item.rendered = None  # judged: its bytes need not be kept
         reports.append(report)
     fs.close()
-    prepared.problems.raise_if_errors()  # a seat that could not be rendered is bad input (exit 2)
+    prepared.done()  # a seat that could not be rendered is bad input (exit 2)
     return reports
 
 
@@ -238,6 +238,7 @@ def apply(
         run = _ApplyRun(prepared, fs, store, deploy.stamp_now(), force, backup, options, diffs)
         reports = run.all(prepared.chosen, progress)
         fs.close()
+        prepared.fleet.add_warnings(prepared.problems.warnings)  # its errors failed their seats already
     return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
 
 

@@ -52,11 +52,21 @@ class Prepared:
     fleet: Fleet
     renderer: Renderer
     chosen: list[ChosenSeat]
-    warnings: list[Problem]
+    notes: list[Problem]  # what resolving the targets noticed (a Wine prefix that contradicts the fleet)
     keep: Callable[[], None]  # loading.long_lived: what is built so far lives until the command ends
 
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The fleet's warnings (rendering's among them, once :meth:`done`), then the targets' notes."""
+        return [*self.fleet.warnings, *self.notes]
+
+    def done(self) -> None:
+        """Rendering is over: its warnings join the fleet's; FleetError if a seat could not be rendered."""
+        self.fleet.add_warnings(self.problems.warnings)
+        self.problems.raise_if_errors()
 
     def placed(self, item: ChosenSeat) -> list[tuple[targets.Spot, str, RenderedFile]] | None:
         """The seat's files with where each goes, rendered now unless they are already.
@@ -80,6 +90,7 @@ class Prepared:
                 rendered = self.renderer.render(item.seat, problems)
                 if kept:
                     item.rendered = rendered
+        self.fleet.add_warnings(problems.warnings)
         problems.raise_if_errors()
         self.keep()
 
@@ -95,9 +106,10 @@ def prepare(
     environ: Mapping[str, str] | None,
     keep: Callable[[], None],
 ) -> Prepared:
-    """Load, resolve targets, place each seat's files and resolve its secrets; FleetError on any bad input.
+    """Load, resolve targets and place each seat's files; FleetError on any bad input.
 
-    Nothing is rendered yet: a seat the manifest shows unchanged since the last run never is.
+    Nothing is rendered and no secret read yet: a seat the manifest shows unchanged since
+    the last run never is.
     Called inside :func:`provisioner.loading.long_lived`, whose ``keep`` it is given.
     """
     fleet = loaded(fleet_path)
@@ -105,7 +117,6 @@ def prepare(
     seats = fleet.chosen(seat_ids)
     resolved = resolve_targets(seats, root)
     renderer = Renderer(fleet, environ, root)
-    problems = Problems()
     chosen = []
     spelled: dict[Path, str] = {}  # each root as an absolute path (a .desktop launcher holds it)
     with bulk_allocation():
@@ -116,16 +127,15 @@ def prepare(
                 if spot.where.root not in spelled:
                     spelled[spot.where.root] = os.path.abspath(spot.where.root)  # noqa: PTH100 - never resolved
             where = repr([(spelled[spot.where.root], spot.where.parts, spot.name, name) for spot, name, _ in files])
-            chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where, problems)))
-    problems.raise_if_errors()
+            chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where)))
     _check_collisions(chosen)
-    fleet.add_warnings(problems.warnings)
-    warnings = list(fleet.warnings)
-    for seat in seats:
-        for note in resolved[seat.id].notes:
-            warnings.append(Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True))
+    notes = [
+        Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True)
+        for seat in seats
+        for note in resolved[seat.id].notes
+    ]
     keep()
-    return Prepared(fleet, renderer, chosen, warnings, keep)
+    return Prepared(fleet, renderer, chosen, notes, keep)
 
 
 def _check_collisions(chosen: list[ChosenSeat]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from provisioner.api.common import (
     TOOL,
@@ -15,6 +15,9 @@ from provisioner.errors import (
 )
 from provisioner.fleet import Fleet
 from provisioner.plan import Drift, SeatPlan
+
+#: A seat's word in a result: a plan's action, an apply's outcome, or why neither came.
+SeatStatus = Literal["create", "update", "unchanged", "conflict", "applied", "failed", "waiting"]
 
 
 @dataclass
@@ -31,7 +34,7 @@ class SeatReport:
     error_path: str | None = None
 
     @property
-    def status(self) -> str:
+    def status(self) -> SeatStatus:
         """failed, waiting, or the plan's/outcome's word."""
         if self.error is not None:
             return "failed"

@@ -150,6 +150,30 @@ def origin_loc(origin: Origin, path: Path_) -> Loc:
     return source.loc((*offset, *path))
 
 
+@dataclass(frozen=True)
+class SpeedDial:
+    """One speed-dial button of MicroSIP's [Shortcuts] (validated: its type is one the version knows)."""
+
+    label: str
+    number: str | None = None  # None: a transfer or conference button acts on the current call
+    type: str = "call"
+    number2: str | None = None
+    presence: bool = False
+    label2: str | None = None  # MicroSIP 3.22.16 only
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> SpeedDial:
+        """From the merged ``speed_dials`` entry."""
+        return cls(
+            str(data["label"]),
+            None if data.get("number") is None else str(data["number"]),
+            str(data.get("type") or "call"),
+            None if data.get("number2") is None else str(data["number2"]),
+            bool(data.get("presence")),
+            None if data.get("label2") is None else str(data["label2"]),
+        )
+
+
 class KeyedValues(Mapping[str, Any]):
     """One ini section's values as the fleet gives them, each name a key of MicroSIP's catalogue.
 
@@ -206,7 +230,7 @@ class Seat:
     target: TargetSpec | None
     launch: Launch
     ini: dict[str, dict[str, Any]]
-    speed_dials: list[dict[str, Any]] = field(default_factory=list)
+    speed_dials: list[SpeedDial] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
     contacts_mode: str = "merge"
     origins: dict[Path_, Origin] = field(default_factory=dict)
