@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import check_growth, generate, parse_floor  # noqa: E402
+from render_scale import check_growth, durable_write, generate, parse_floor  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
@@ -72,12 +72,7 @@ def _write_floor(fleet: Path, root: Path) -> None:
         data = path.read_bytes()  # bytes in hand before the clock would start, as render's floor has them
         dest = copy / path.relative_to(root)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        temp = dest.with_name("." + dest.name + ".tmp")
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(dest)
+        durable_write(dest, data)
 
 
 def main() -> int:

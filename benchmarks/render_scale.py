@@ -115,16 +115,21 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
             if name == "floor":
                 dest.write_bytes(data)
             else:
-                temp = dest.with_name("." + dest.name + ".tmp")
-                with temp.open("wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                temp.replace(dest)
+                durable_write(dest, data)
             files += 1
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"phase": name, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "files": files}))
+
+
+def durable_write(dest: Path, data: bytes) -> None:
+    """Write ``dest`` as the tool guarantees it, plainly: a temp file, fsynced, renamed over it."""
+    temp = dest.with_name("." + dest.name + ".tmp")
+    with temp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temp.replace(dest)
 
 
 def parse_floor(fleet: Path) -> None:

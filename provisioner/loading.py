@@ -325,10 +325,14 @@ class _Builder:
     def _alias(self, event: Any, path: Path_, depth: int) -> Any:
         if event.anchor in self.recording:
             raise _Refused(self.loc(event.start_mark), "a YAML alias refers to itself")
-        events = self.anchors.get(event.anchor)
+        return self.build(_Replay(self._recorded(event)), path, depth)
+
+    def _recorded(self, alias: Any) -> list[Any]:
+        """The events an alias stands for (its anchor's node, read to its end); as PyYAML, refused when undefined."""
+        events = self.anchors.get(alias.anchor)
         if events is None:
-            raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
-        return self.build(_Replay(events), path, depth)
+            raise yaml.composer.ComposerError(None, None, "found undefined alias", alias.start_mark)
+        return events
 
     def _tag(self, event: Any) -> str:
         tag = event.tag
@@ -406,9 +410,7 @@ class _Builder:
         anchor: Any = event.anchor if isinstance(event, yaml.AliasEvent) else None
         aliased = anchor is not None
         if aliased and anchor not in self.recording:
-            recorded = self.anchors.get(anchor)
-            if recorded is None:
-                raise yaml.composer.ComposerError(None, None, "found undefined alias", event.start_mark)
+            recorded = self._recorded(event)
             if len(recorded) == 1:
                 event = recorded[0]
         if isinstance(event, yaml.ScalarEvent) and self._tag(event) == "tag:yaml.org,2002:merge":

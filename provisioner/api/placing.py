@@ -128,7 +128,7 @@ def prepare(
                     spelled[spot.where.root] = os.path.abspath(spot.where.root)  # noqa: PTH100 - never resolved
             where = repr([(spelled[spot.where.root], spot.where.parts, spot.name, name) for spot, name, _ in files])
             chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where)))
-    _check_collisions(chosen)
+    _check_collisions(chosen, spelled)
     notes = [
         Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True)
         for seat in seats
@@ -138,19 +138,19 @@ def prepare(
     return Prepared(fleet, renderer, chosen, notes, keep)
 
 
-def _check_collisions(chosen: list[ChosenSeat]) -> None:
-    """Two seats whose files land on the same path are bad input (exit 2), naming both."""
+def _check_collisions(chosen: list[ChosenSeat], spelled: dict[Path, str]) -> None:
+    """Two seats whose files land on the same path are bad input (exit 2), naming both.
+
+    ``spelled`` holds each root as an absolute path (the parts below are plain names).
+    """
     owners: dict[str, Seat] = {}
     problems = Problems()
     reported: set[tuple[str, str]] = set()
-    roots: dict[Path, str] = {}  # each root spelled absolute once: the parts below are plain names
     for item in chosen:
         seat = item.seat
         for spot, _, _ in item.files:
             where = spot.where
-            if where.root not in roots:
-                roots[where.root] = os.path.abspath(where.root)  # noqa: PTH100 - lexical, never resolved
-            key = os.path.normcase(os.path.join(roots[where.root], *where.parts, spot.name))  # noqa: PTH118 - strings
+            key = os.path.normcase(os.path.join(spelled[where.root], *where.parts, spot.name))  # noqa: PTH118
             other = owners.setdefault(key, seat)
             if other is seat or (other.id, seat.id) in reported:
                 continue
