@@ -24,6 +24,7 @@ it (the README says so).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import secrets
@@ -33,6 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from provisioner.errors import DeployError, quoted
 
@@ -538,6 +540,81 @@ def open_root(root: Path) -> Folder:
     return folder
 
 
+class _OpenHow(ctypes.Structure):
+    """Linux's ``struct open_how`` (openat2)."""
+
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+#: openat2's system call number (the same on every Linux architecture since 5.6), and its
+#: RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH.
+_SYS_OPENAT2 = 437
+_RESOLVE_SAFELY = 0x02 | 0x04 | 0x08
+
+
+class _Openat2:
+    """Open a folder several levels below a descriptor in one system call, refusing every link.
+
+    ``openat2`` with ``RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`` walks the whole relative
+    path in the kernel and fails on any link, on any component that is not a folder and
+    on any way out of the starting folder: the same promise as opening one component at
+    a time with ``O_NOFOLLOW``, in one call instead of one per folder. It only ever
+    *finds* folders: when it fails for any reason (a folder missing, a link, a kernel
+    without it), the caller walks component by component, which says exactly what is
+    wrong. Linux only; elsewhere it is never used.
+    """
+
+    def __init__(self) -> None:
+        self._call: Any = None
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError, AttributeError):
+                libc = ctypes.CDLL(None, use_errno=True)
+                self._call = libc.syscall
+                self._call.restype = ctypes.c_long
+        self._how = _OpenHow(os.O_RDONLY | _DIRECTORY | _CLOEXEC, 0, _RESOLVE_SAFELY)
+        self._size = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
+
+    def folder(self, fd: int, parts: tuple[str, ...]) -> int | None:
+        """A descriptor on ``parts`` below ``fd`` (each a checked plain name), or None: walk it instead."""
+        if self._call is None:
+            return None
+        path = "/".join(parts).encode("utf-8", "surrogateescape")
+        found = self._call(_SYS_OPENAT2, ctypes.c_long(fd), ctypes.c_char_p(path), ctypes.byref(self._how), self._size)
+        if found < 0:
+            if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):  # no openat2 here (or a sandbox forbids it)
+                self._call = None
+            return None
+        return int(found)
+
+
+_OPENAT2 = _Openat2()
+
+
+def _open_quickly(
+    folder: Folder, parts: tuple[str, ...], home: int, owner: Owner | None
+) -> tuple[Folder, Owner] | None:
+    """:func:`open_below` of folders that all exist, in one or two system calls (None: walk them)."""
+    for part in parts:
+        check_name(part)
+    if owner is None and 0 < home < len(parts):  # the home folder's owner: open it first, then the rest
+        above = _OPENAT2.folder(folder.fd, parts[:home])
+        if above is None:
+            return None
+        try:
+            owner = Folder(above, None).owner()
+            fd = _OPENAT2.folder(above, parts[home:])
+        finally:
+            os.close(above)
+    else:
+        fd = _OPENAT2.folder(folder.fd, parts)
+        if fd is not None and owner is None:  # the folder itself is the home folder
+            owner = Folder(fd, None).owner()
+    if fd is None:
+        return None
+    assert owner is not None
+    return Folder(fd, None, parent=folder, name="/".join(parts)), owner
+
+
 def open_below(
     root: Path,
     parts: tuple[str, ...],
@@ -560,6 +637,11 @@ def open_below(
     if home == 0 and owner is None:
         owner = folder.owner()
     try:
+        if parts and not WINDOWS:
+            quick = _open_quickly(folder, parts, home, owner)
+            if quick is not None:
+                folder.close()
+                return quick
         for index, part in enumerate(parts):
             may_create = create and index >= home
             nxt = folder.child(part, create=may_create, owner=owner)

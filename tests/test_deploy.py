@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import deploy, ini, safefs
+from provisioner import api, deploy, ini, safefs
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing
 
@@ -685,3 +685,49 @@ def test_verify_reports_a_changed_fleet_contact(build_tree: BuildTree, run_cli: 
     result = run_cli("verify", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 1
     assert "Contacts.xml" in result.stdout and "200" in result.stdout
+
+
+@pytest.fixture
+def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], bool]]:
+    """Each folder path safefs asked openat2 for, and whether it opened."""
+    if safefs._OPENAT2._call is None:
+        pytest.skip("not Linux, or its kernel (or sandbox) refuses openat2: folders are walked one by one")
+    asked: list[tuple[tuple[str, ...], bool]] = []
+    real = safefs._OPENAT2.folder
+
+    def recording(fd: int, parts: tuple[str, ...]) -> int | None:
+        found = real(fd, parts)
+        asked.append((parts, found is not None))
+        return found
+
+    monkeypatch.setattr(safefs._OPENAT2, "folder", recording)
+    return asked
+
+
+def test_existing_folders_are_opened_in_one_call(office: Path, quick_opens: list[tuple[tuple[str, ...], bool]]) -> None:
+    api.apply(Path("fleet.yaml"), environ=ENV)
+    quick_opens.clear()
+    assert [r.drift for r in api.verify(Path("fleet.yaml"), environ=ENV).seats] == [[], []]
+    # the profile folder first (its owner owns what is created below it), then the rest in one call
+    assert (("jdoe",), True) in quick_opens and (("AppData", "Roaming", "MicroSIP"), True) in quick_opens
+    assert all(opened for _, opened in quick_opens)
+
+
+@pytest.mark.parametrize("openat2", [True, False], ids=["openat2", "walked"])
+@pytest.mark.parametrize("where", ["AppData", "AppData/Roaming/MicroSIP"])
+def test_a_linked_folder_is_refused_in_one_call_or_walked(
+    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, openat2: bool, where: str
+) -> None:
+    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
+    if not openat2:
+        monkeypatch.setattr(safefs._OPENAT2, "_call", None)
+    outside = office / "outside"
+    outside.mkdir()
+    folder = Path("users/jdoe") / where
+    moved = folder.with_name("moved")
+    folder.rename(moved)
+    folder.symlink_to(outside if where == "AppData" else moved.resolve())
+    for command in ("verify", "apply"):
+        result = run_cli(command, "fleet.yaml", env=ENV)
+        assert f"jdoe: {folder}: is a link or not a folder; refused" in result.stdout, result.stdout
+    assert not list(outside.iterdir())

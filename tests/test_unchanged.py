@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner import api, ini, rendering
+from provisioner import api, cores, ini, rendering
 from provisioner.api import placing
 from provisioner.errors import FleetError
 from tests.conftest import BuildTree, RunCli
@@ -310,3 +310,17 @@ def test_secrets_are_read_only_for_the_seats_that_are_rendered(office: Path) -> 
     with pytest.raises(FleetError) as info:
         api.apply(Path("fleet.yaml"), environ={})
     assert "environment variable PW_2001 is not set" in str(info.value)
+
+
+def test_two_cores_give_the_answer_of_one(many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cores, "SHARED_FROM", 2)  # seats b and c are checked by a forked helper
+    monkeypatch.setattr(cores, "cores", lambda: 2)
+    api.apply(Path("fleet.yaml"))
+    renders.clear()
+    set_key(Path("users/c/AppData/Roaming/MicroSIP/microsip.ini"), "Account1", "username", "999")
+    assert statuses(api.apply(Path("fleet.yaml"))) == ["unchanged", "unchanged", "conflict"]
+    assert renders == ["c"]  # the helper found b in sync as the parent found a; c is judged afresh
+    shared = [[str(d) for d in r.drift or []] for r in api.verify(Path("fleet.yaml")).seats]
+    assert shared[:2] == [[], []] and shared[2]
+    monkeypatch.setattr(cores, "SHARED_FROM", 100)
+    assert [[str(d) for d in r.drift or []] for r in api.verify(Path("fleet.yaml")).seats] == shared

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import deploy, safefs, targets
+from provisioner import cores, deploy, safefs, targets
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
@@ -25,7 +25,7 @@ from provisioner.errors import (
 from provisioner.fleet import Fleet, ini_key
 from provisioner.kinds import KINDS, Judging
 from provisioner.loading import long_lived
-from provisioner.plan import SeatPlan, unchanged_plan, unchanged_since
+from provisioner.plan import SeatPlan, unchanged_since
 from provisioner.rendered import RenderedFile
 from provisioner.rendering import layout
 from provisioner.state import Manifest, ManifestError, parse_manifest
@@ -69,32 +69,26 @@ def _manifest(fs: deploy.RealFS, store: deploy.Store, state: Location) -> tuple[
         return None, [f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it"]
 
 
-def _unchanged(
-    fleet: Fleet, item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions
-) -> SeatPlan | None:
-    """The seat's plan, judged without rendering, when its manifest shows nothing changed since the last run.
+def _in_sync(item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store) -> bool:
+    """Whether the seat's manifest shows nothing changed since the last run (:func:`unchanged_since`).
 
-    That takes the default options, the same inputs the manifest records, and every file
-    with the bytes that run left. Anything else (or a seat that cannot be read: its own
-    judging says why) is None: the seat is rendered and judged afresh.
+    That takes the same inputs the manifest records, and every file with the bytes that
+    run left. A seat that cannot be read is not in sync: its own judging says why.
     """
-    if item.inputs is None or options.judge_afresh or not options.default or not store.exists():
-        return None
+    if item.inputs is None:
+        return False
     state = store.seat(item.target.seat_id, item.target.ini_path)
     try:
         data = fs.read(deploy.Store.manifest(state))
         manifest = json.loads(data) if data is not None else None
         if not isinstance(manifest, dict) or manifest.get("inputs") != item.inputs:
-            return None
+            return False
         found = {name: fs.read(spot) for spot, name, _ in item.files}
     except (DeployError, OSError, ValueError):
-        return None
+        return False
     finally:
         fs.release()
-    if not unchanged_since(manifest, item.inputs, found):
-        return None
-    placed = [(spot, name, slot[2]) for spot, name, slot in item.files]
-    return unchanged_plan(item.seat.id, fleet.name, placed, state, item.inputs)
+    return unchanged_since(manifest, item.inputs, found)
 
 
 def _plan_seat(
@@ -161,19 +155,24 @@ def plan(
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
-        _sort_unchanged(prepared, fs, store, options)
+        _sort_unchanged(prepared, store, options)
 
         def judge(item: ChosenSeat, report: SeatReport) -> None:
             files = prepared.placed(item)
             if files is not None:
                 report.plan = _plan_seat(prepared.fleet, item, files, fs, store, options)
 
-        reports = _judge_each(prepared, fs, judge, plans=True)
+        reports = _judge_each(prepared, fs, store, judge, plans=True)
     return DeployResult(prepared.fleet, reports, prepared.warnings)
 
 
 def _judge_each(
-    prepared: Prepared, fs: deploy.RealFS, judge: Callable[[ChosenSeat, SeatReport], None], *, plans: bool
+    prepared: Prepared,
+    fs: deploy.RealFS,
+    store: deploy.Store,
+    judge: Callable[[ChosenSeat, SeatReport], None],
+    *,
+    plans: bool,
 ) -> list[SeatReport]:
     """Judge each seat not found unchanged, on its own: one that cannot be read fails alone, the others go on.
 
@@ -181,8 +180,9 @@ def _judge_each(
     """
     reports = []
     for item in prepared.chosen:
-        report = SeatReport(item.unchanged if plans else None, item.seat.id)
-        if item.unchanged is None:
+        found = item.unchanged(prepared.fleet.name, store) if plans and item.in_sync else None
+        report = SeatReport(found, item.seat.id)
+        if not item.in_sync:
             try:
                 judge(item, report)
             except (DeployError, OSError) as exc:
@@ -197,13 +197,27 @@ def _judge_each(
     return reports
 
 
-def _sort_unchanged(
-    prepared: Prepared, fs: deploy.RealFS, store: deploy.Store, options: PlanOptions
-) -> list[ChosenSeat]:
-    """Find the seats whose manifest shows nothing changed since the last run; return the others."""
-    for item in prepared.chosen:
-        item.unchanged = _unchanged(prepared.fleet, item, fs, store, options)
-    return [item for item in prepared.chosen if item.unchanged is None]
+def _sort_unchanged(prepared: Prepared, store: deploy.Store, options: PlanOptions) -> list[ChosenSeat]:
+    """Find the seats whose manifest shows nothing changed since the last run; return the others.
+
+    Judged the default way only (what a manifest's inputs promise). Each seat's check only
+    reads, so a large fleet's seats are checked on two cores (:mod:`provisioner.cores`).
+    """
+    chosen = prepared.chosen
+    if options.judge_afresh or not options.default or not store.exists():
+        return list(chosen)
+
+    def check(items: Sequence[ChosenSeat]) -> list[tuple[str | None, bool]]:
+        reader = deploy.RealFS()
+        try:
+            return [(item.inputs, _in_sync(item, reader, store)) for item in items]
+        finally:
+            reader.close()
+
+    for item, (inputs, same) in zip(chosen, cores.shared(chosen, check), strict=True):
+        item.inputs = inputs  # worked out already, perhaps by the helper
+        item.in_sync = same and inputs is not None
+    return [item for item in chosen if not item.in_sync]
 
 
 def apply(
@@ -232,7 +246,7 @@ def apply(
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
-        prepared.check(_sort_unchanged(prepared, fs, store, options))  # bad input: nothing is written
+        prepared.check(_sort_unchanged(prepared, store, options))  # bad input: nothing is written
         if not dry_run:
             store.ensure()
         run = _ApplyRun(prepared, fs, store, deploy.stamp_now(), force, backup, options, diffs)
@@ -287,8 +301,9 @@ class _ApplyRun:
         running = []
         for seat_run in batch:
             item, report = seat_run.item, seat_run.report
-            if item.unchanged is not None:
-                report.plan, report.outcome = item.unchanged, SeatOutcome(item.seat.id, "unchanged")
+            if item.in_sync:
+                report.plan = item.unchanged(self.prepared.fleet.name, self.store)
+                report.outcome = SeatOutcome(item.seat.id, "unchanged")
                 continue
             try:
                 files = self.prepared.placed(item)
@@ -360,14 +375,14 @@ def verify(
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
-        _sort_unchanged(prepared, fs, store, PlanOptions(judge_afresh=judge_afresh))
+        _sort_unchanged(prepared, store, PlanOptions(judge_afresh=judge_afresh))
         judging = Judging(prepared.fleet.ansi)
 
         def judge(item: ChosenSeat, report: SeatReport) -> None:
             for spot, name, file in prepared.placed(item) or []:
                 report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
 
-        reports = _judge_each(prepared, fs, judge, plans=False)
+        reports = _judge_each(prepared, fs, store, judge, plans=False)
     return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
 
 

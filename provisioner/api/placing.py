@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import targets
+from provisioner import deploy, targets
 from provisioner.api.common import (
     FleetSource,
     loaded,
@@ -19,7 +20,7 @@ from provisioner.errors import (
 )
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
-from provisioner.plan import SeatPlan
+from provisioner.plan import SeatPlan, unchanged_plan
 from provisioner.rendered import RenderedFile, RenderedSeat, Slot
 from provisioner.rendering import Renderer, layout
 
@@ -33,16 +34,41 @@ class ChosenSeat:
     seat: Seat
     target: targets.SeatTarget
     files: Placed  # (where, manifest name, slot)
-    inputs: str | None  # Renderer.inputs: None when the seat is always judged afresh
+    digests: Digests  # how :attr:`inputs` is worked out (one for the run)
     rendered: RenderedSeat | None = None  # made only when the seat is judged afresh
-    #: The seat's plan when the manifest shows nothing changed since the last run (nothing rendered).
-    unchanged: SeatPlan | None = None
+    #: The seat's manifest shows nothing changed since the last run: it is not rendered or judged.
+    in_sync: bool = False
+
+    def unchanged(self, fleet: str, store: deploy.Store) -> SeatPlan:
+        """The plan of a seat found in sync: every file unchanged (nothing was rendered)."""
+        assert self.in_sync and self.inputs is not None
+        placed = [(spot, name, slot[2]) for spot, name, slot in self.files]
+        state = store.seat(self.target.seat_id, self.target.ini_path)
+        return unchanged_plan(self.seat.id, fleet, placed, state, self.inputs)
+
+    @functools.cached_property
+    def inputs(self) -> str | None:
+        """:meth:`Renderer.inputs` of the seat placed where its files go; None when it is always judged afresh."""
+        return self.digests.of(self.seat, self.files)
 
     def placed(self) -> list[tuple[targets.Spot, str, RenderedFile]]:
         """Each rendered file with where it goes (the seat must have been rendered)."""
         assert self.rendered is not None
         made = {file.slot: file for file in self.rendered.files}
         return [(spot, name, made[slot]) for spot, name, slot in self.files]
+
+
+@dataclass(frozen=True)
+class Digests:
+    """Works out a seat's inputs digest, when first asked for (a forked helper may work it out instead)."""
+
+    renderer: Renderer
+    spelled: dict[Path, str]  # each target root as an absolute path (a .desktop launcher holds it)
+
+    def of(self, seat: Seat, files: Placed) -> str | None:
+        """The digest of the seat with its files placed as ``files``."""
+        where = repr([(self.spelled[spot.where.root], spot.where.parts, spot.name, name) for spot, name, _ in files])
+        return self.renderer.inputs(seat, where)
 
 
 @dataclass
@@ -119,6 +145,7 @@ def prepare(
     renderer = Renderer(fleet, environ, root)
     chosen = []
     spelled: dict[Path, str] = {}  # each root as an absolute path (a .desktop launcher holds it)
+    digests = Digests(renderer, spelled)
     with bulk_allocation():
         for seat in seats:
             target = resolved[seat.id]
@@ -126,8 +153,7 @@ def prepare(
             for spot, _, _ in files:
                 if spot.where.root not in spelled:
                     spelled[spot.where.root] = os.path.abspath(spot.where.root)  # noqa: PTH100 - never resolved
-            where = repr([(spelled[spot.where.root], spot.where.parts, spot.name, name) for spot, name, _ in files])
-            chosen.append(ChosenSeat(seat, target, files, renderer.inputs(seat, where)))
+            chosen.append(ChosenSeat(seat, target, files, digests))
     _check_collisions(chosen, spelled)
     notes = [
         Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True)

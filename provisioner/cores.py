@@ -1,0 +1,78 @@
+"""Independent per-seat work shared with a second core: a forked child takes half the seats.
+
+Only work that reads is ever shared: the child writes nothing but its answer, as
+JSON, to a pipe, and leaves with ``os._exit`` (no clean-up handler of the parent's
+runs twice). Whatever goes wrong in the child -- an exception, a crash, an answer
+that does not parse -- the parent does that half itself, so the outcome is the same
+as on one core. On Windows, with one core, with threads running (forking them is
+unsafe) or for a small fleet, everything runs in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
+
+#: Below this many items the work stays on one core: forking costs more than it saves.
+SHARED_FROM = 1000
+
+
+def cores() -> int:
+    """How many cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def _may_fork() -> bool:
+    return hasattr(os, "fork") and sys.platform != "win32" and threading.active_count() == 1 and cores() >= 2
+
+
+def shared(items: Sequence[Item], work: Callable[[Sequence[Item]], list[Any]]) -> list[Any]:
+    """``work(items)``, with the second half done in a forked child when that pays.
+
+    ``work`` must only read, and return one JSON value per item, in order.
+    """
+    if len(items) < SHARED_FROM or not _may_fork():
+        return work(items)
+    half = len(items) // 2
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
+        code = 1
+        try:
+            os.close(reading)
+            answer = json.dumps(work(items[half:])).encode("utf-8")
+            with os.fdopen(writing, "wb") as pipe:
+                pipe.write(answer)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writing)
+    theirs: Any = None
+    with os.fdopen(reading, "rb") as pipe:
+        try:
+            mine = work(items[:half])
+            answer = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+        finally:
+            if pid:  # interrupted: the child is not needed any more
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+    if status == 0:
+        with contextlib.suppress(ValueError):
+            theirs = json.loads(answer)
+    if not isinstance(theirs, list) or len(theirs) != len(items) - half:
+        theirs = work(items[half:])  # the child failed: do its half here
+    return [*mine, *theirs]
