@@ -84,6 +84,15 @@ def finalize(value: Any) -> Any:
     return value
 
 
+def settled(value: Any) -> bool:
+    """Whether ``value`` holds no tombstone and no :class:`Replace`: :func:`finalize` would only copy it."""
+    if isinstance(value, dict):
+        return not isinstance(value, Replace) and all(v is not None and settled(v) for v in value.values())
+    if isinstance(value, list):
+        return all(settled(v) for v in value)
+    return True
+
+
 def merge_layers(
     layers: Iterable[tuple[dict[str, Any], Origin]],
     start: tuple[dict[str, Any], dict[Path_, Origin]] | None = None,

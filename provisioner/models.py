@@ -73,6 +73,12 @@ MAX_SHORTCUT_LINE = 1023
 
 def text_problem(value: str, limit: int, what: str = "value") -> str | None:
     """Why ``value`` cannot be written as one ini value, or None when it can."""
+    if value.isascii() and value.isprintable() and len(value) <= limit:  # most values: no CR, LF or NUL
+        return None if not value or (value[0] != " " and value[-1] != " ") else _text_problem(value, limit, what)
+    return _text_problem(value, limit, what)
+
+
+def _text_problem(value: str, limit: int, what: str) -> str | None:
     for ch, name in (("\r", "a carriage return (CR)"), ("\n", "a line feed (LF)"), ("\x00", "a NUL")):
         if ch in value:
             return (

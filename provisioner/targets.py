@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ntpath
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -64,6 +65,11 @@ class Spot:
     def path(self) -> Path:
         """Where it is, for messages; worked out when first asked for."""
         return self.where.path / self.name
+
+    @property
+    def spelled(self) -> str:
+        """The path as text, without building a :class:`Path` (a run asks for thousands)."""
+        return os.path.join(self.where.root, *self.where.parts, self.name)  # noqa: PTH118
 
 
 @dataclass(frozen=True)

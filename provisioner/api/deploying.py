@@ -77,7 +77,7 @@ def _in_sync(item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store) -> bool:
     """
     if item.inputs is None:
         return False
-    state = store.seat(item.target.seat_id, item.target.ini_path)
+    state = store.seat(item.target.seat_id, item.target.ini.spelled)
     try:
         data = fs.read(deploy.Store.manifest(state))
         manifest = json.loads(data) if data is not None else None
@@ -100,7 +100,7 @@ def _plan_seat(
     options: PlanOptions,
 ) -> SeatPlan:
     target = item.target
-    state = store.seat(target.seat_id, target.ini_path)
+    state = store.seat(target.seat_id, target.ini.spelled)
     manifest, notes = _manifest(fs, store, state)
     judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
     changes = []

@@ -43,7 +43,7 @@ class ChosenSeat:
         """The plan of a seat found in sync: every file unchanged (nothing was rendered)."""
         assert self.in_sync and self.inputs is not None
         placed = [(spot, name, slot[2]) for spot, name, slot in self.files]
-        state = store.seat(self.target.seat_id, self.target.ini_path)
+        state = store.seat(self.target.seat_id, self.target.ini.spelled)
         return unchanged_plan(self.seat.id, fleet, placed, state, self.inputs)
 
     @functools.cached_property

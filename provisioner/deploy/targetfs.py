@@ -301,7 +301,7 @@ class Store:
         make_folders(self.root)
         self._exists = True
 
-    def seat(self, seat_id: str, ini_path: Path) -> Location:
+    def seat(self, seat_id: str, ini_path: str | os.PathLike[str]) -> Location:
         """The state folder of one seat target: named after the ini's path, relative to the folder
         the state folder is in when the ini is below it (so that the pair can move together)."""
         where = os.path.abspath(ini_path)

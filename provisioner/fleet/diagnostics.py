@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,12 @@ def _kind_of(value: Any) -> str:
     return raw_text(value) or repr(value)
 
 
+@functools.lru_cache(maxsize=64)
+def _folder_of(path: str) -> str:
+    """The folder a fleet file's relative paths start from (asked once per seat: worked out once per file)."""
+    return str(Path(path).parent)
+
+
 def validate(
     model: type[BaseModel],
     data: Any,
@@ -167,7 +174,7 @@ def validate(
     problems: Problems,
 ) -> BaseModel | None:
     """Validate ``data`` (found at ``prefix`` in ``doc``); record problems, return the model or None."""
-    context = {"base_dir": str(Path(doc.path).parent), "version": version, "confine": doc.confine}
+    context = {"base_dir": _folder_of(doc.path), "version": version, "confine": doc.confine}
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

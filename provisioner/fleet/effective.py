@@ -33,7 +33,7 @@ from provisioner.launch_rules import (
 from provisioner.loading import (
     Path_,
 )
-from provisioner.merging import finalize, merge_layers
+from provisioner.merging import finalize, merge_layers, settled
 
 
 class _Prefix(NamedTuple):
@@ -68,7 +68,7 @@ def _effective_seat(
         )
         prefixes[tuple(map(id, shared))] = base
     merged, origins = merge_layers([(_same_ini_spelling(source.data, ordered), (source, no_offset))], base.layers)
-    effective = finalize(merged)
+    effective = merged if settled(merged) else finalize(merged)  # most seats remove nothing
 
     accounts: list[dict[str, Any]] = []
     account_origins: list[dict[Path_, Origin]] = []
@@ -80,7 +80,7 @@ def _effective_seat(
             [(source.data.get("account") or {}, (source, ("account",))), (account, (source, ("accounts", i)))],
             base.account,
         )
-        final = finalize(merged_account)
+        final = merged_account if settled(merged_account) else finalize(merged_account)
         accounts.append(final)
         account_origins.append(account_origin)
         label = f"{source.label}.accounts[{i + 1}]"
