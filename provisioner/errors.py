@@ -67,6 +67,16 @@ class Problem:
         head = f"{self.loc}: warning:" if self.warning else f"{self.loc}:"
         return f"{head} {self.path}: {self.message}" if self.path else f"{head} {self.message}"
 
+    def as_tuple(self) -> tuple[str, int, int, str, str, bool]:
+        """Its fields as plain values (what :mod:`provisioner.cores` sends back); :meth:`of_tuple` reads them."""
+        return (self.loc.file, self.loc.line, self.loc.col, self.path, self.message, self.warning)
+
+    @classmethod
+    def of_tuple(cls, fields: Any) -> Problem:
+        """The problem :meth:`as_tuple` gave (as JSON gives it back)."""
+        file, line, col, path, message, warning = fields
+        return cls(Loc(str(file), int(line), int(col)), str(path), str(message), bool(warning))
+
     def as_json(self) -> dict[str, Any]:
         """The JSON form from the CLI contract."""
         return {

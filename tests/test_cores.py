@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from provisioner import cores
+from provisioner.errors import Loc, Problem
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: Windows never forks")
 
@@ -73,3 +75,9 @@ def test_small_work_and_one_core_stay_in_this_process(monkeypatch: pytest.Monkey
     monkeypatch.setattr(cores, "SHARED_FROM", 2)
     monkeypatch.setattr(cores, "cores", lambda: 1)
     assert set(cores.shared(list(range(10)), work)) == {os.getpid()}
+
+
+@pytest.mark.parametrize("warning", [False, True])
+def test_a_problem_comes_back_from_the_helper_as_it_went(warning: bool) -> None:
+    sent = Problem(Loc("fleet.yaml", 12, 7), "seats[a].accounts[1]", "a message, with 'quotes' and ünïcode", warning)
+    assert Problem.of_tuple(json.loads(json.dumps(sent.as_tuple()))) == sent

@@ -282,12 +282,20 @@ def test_a_large_first_deploy_renders_each_seat_again_in_turn(many: None, render
     assert renders == ["a", "b", "c", "a", "b", "c"]  # checked, not kept; then rendered as applied
 
 
-def test_bad_input_in_the_last_seat_still_writes_nothing(many: None, renders: list[str]) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])
+def test_bad_input_in_the_last_seat_still_writes_nothing(
+    many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    if shared:  # seats b and c are checked by a forked helper, which sends back what it found
+        monkeypatch.setattr(cores, "SHARED_FROM", 2)
+        monkeypatch.setattr(cores, "cores", lambda: 2)
     Path("tpl/microsip.ini.j2").write_text(BROKEN, "utf-8")
     with pytest.raises(FleetError) as info:
         api.apply(Path("fleet.yaml"))
-    assert "'nothing_here' is undefined" in str(info.value)
-    assert renders == ["a", "b", "c"]
+    assert [str(p) for p in info.value.errors] == [
+        "tpl/microsip.ini.j2:1:1: seats[c] (template): undefined variable: 'nothing_here' is undefined"
+    ]
+    assert renders == (["a"] if shared else ["a", "b", "c"])  # the helper's renders are not seen here
     assert not list(Path("users").rglob("*.ini")) and not Path(".provisioner-state").exists()
 
 

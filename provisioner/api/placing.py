@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import deploy, targets
+from provisioner import cores, deploy, targets
 from provisioner.api.common import (
     FleetSource,
     loaded,
@@ -110,15 +110,27 @@ class Prepared:
         deploy of thousands renders each again when its turn comes rather than hold them all.
         """
         problems = Problems()
-        kept = len(items) <= KEPT_RENDERS
         with bulk_allocation():
-            for item in items:
-                rendered = self.renderer.render(item.seat, problems)
-                if kept:
-                    item.rendered = rendered
+            if len(items) <= KEPT_RENDERS:
+                for item in items:
+                    item.rendered = self.renderer.render(item.seat, problems)
+            else:  # nothing is kept: the seats can be rendered on two cores, each sending back its problems
+                for found in cores.shared(items, self._problems_of):
+                    for fields in found:
+                        problem = Problem.of_tuple(fields)
+                        (problems.warnings if problem.warning else problems.errors).append(problem)
         self.fleet.add_warnings(problems.warnings)
         problems.raise_if_errors()
         self.keep()
+
+    def _problems_of(self, items: Sequence[ChosenSeat]) -> list[list[tuple[str, int, int, str, str, bool]]]:
+        """Render each seat and forget its files: what rendering it found, as plain values."""
+        answers = []
+        for item in items:
+            found = Problems()
+            self.renderer.render(item.seat, found)
+            answers.append([problem.as_tuple() for problem in (*found.errors, *found.warnings)])
+        return answers
 
 
 #: Seats whose rendered files :meth:`Prepared.check` keeps (beyond it, each is rendered again in turn).
