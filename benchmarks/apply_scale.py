@@ -46,7 +46,17 @@ def _phase(name: str, fleet: Path, root: Path) -> None:
             statuses[status] = statuses.get(status, 0) + 1
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "statuses": statuses}))
+    helper_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the forked helper (cores.py)
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 3),
+                "peak_mb": round(peak_mb, 1),
+                "helper_mb": round(helper_mb, 1),
+                "statuses": statuses,
+            }
+        )
+    )
 
 
 def _deployed(root: Path) -> list[Path]:
@@ -127,7 +137,8 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
         )
         print(f"fleet: {seats} seats, 3 profiles, 2 accounts each")
         for name, run in runs.items():
-            print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB   {run['statuses']}")
+            helper = f"   helper {run['helper_mb']:>6.1f} MB" if run["helper_mb"] else ""
+            print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB{helper}   {run['statuses']}")
         seconds = {name: run["seconds"] for name, run in runs.items()}
         write_floor, read_floor = seconds["floor: parse + durable writes"], seconds["floor: parse + read, hash"]
         print(f"apply (empty) / its floor: {seconds['apply (empty tree)'] / write_floor:.2f}x")

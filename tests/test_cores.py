@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from provisioner import cores
 from provisioner.errors import Loc, Problem
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: Windows never forks")
 
@@ -81,3 +86,47 @@ def test_small_work_and_one_core_stay_in_this_process(monkeypatch: pytest.Monkey
 def test_a_problem_comes_back_from_the_helper_as_it_went(warning: bool) -> None:
     sent = Problem(Loc("fleet.yaml", 12, 7), "seats[a].accounts[1]", "a message, with 'quotes' and ünïcode", warning)
     assert Problem.of_tuple(json.loads(json.dumps(sent.as_tuple()))) == sent
+
+
+HELPER = """
+import os, sys, time
+from provisioner import cores
+cores.SHARED_FROM, cores.cores = 2, lambda: 2
+parent = os.getpid()
+
+def work(items):
+    if os.getpid() != parent:
+        with open(sys.argv[1], "w") as out:
+            out.write(str(os.getpid()))
+    time.sleep(60)
+    return list(items)
+
+cores.shared([1, 2], work)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel ends the helper on Linux")
+def test_the_helper_does_not_outlive_a_killed_tool(tmp_path: Path) -> None:
+    told = tmp_path / "helper.pid"
+    tool = subprocess.Popen([sys.executable, "-c", HELPER, str(told)], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not (told.exists() and told.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        helper = int(told.read_text())
+    finally:
+        tool.kill()
+        tool.wait()
+    deadline = time.monotonic() + 10
+    while _running(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(helper)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its new parent to reap it has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
