@@ -29,7 +29,11 @@ SHARED_FROM = 1000
 
 
 def cores() -> int:
-    """How many cores this process may run on."""
+    """How many cores this process may use: ``PROVISIONER_CORES`` when set (1 keeps everything in
+    this process), else how many it may run on."""
+    chosen = os.environ.get("PROVISIONER_CORES", "").strip()
+    if chosen.isdigit():
+        return int(chosen)
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity

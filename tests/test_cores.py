@@ -130,3 +130,15 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_provisioner_cores_1_keeps_everything_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real count, not the fixture's
+    monkeypatch.setattr(cores, "SHARED_FROM", 2)
+    monkeypatch.setenv("PROVISIONER_CORES", "1")
+    assert cores.cores() == 1
+    assert set(cores.shared(list(range(10)), lambda items: [os.getpid()] * len(items))) == {os.getpid()}
+    monkeypatch.setenv("PROVISIONER_CORES", "2")
+    assert cores.cores() == 2
+    monkeypatch.setenv("PROVISIONER_CORES", "")  # unset or not a number: the cores this process may run on
+    assert cores.cores() == len(os.sched_getaffinity(0))
