@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import platform
 import secrets
 import stat
 import sys
@@ -546,9 +547,10 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-#: openat2's system call number (the same on every Linux architecture since 5.6), and its
+#: openat2's system call number, the same on these architectures (not on alpha, say), and its
 #: RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH.
 _SYS_OPENAT2 = 437
+_SAME_NUMBER = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "armv7l", "riscv64", "ppc64le", "s390x"}
 _RESOLVE_SAFELY = 0x02 | 0x04 | 0x08
 
 
@@ -566,7 +568,7 @@ class _Openat2:
 
     def __init__(self) -> None:
         self._call: Any = None
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and platform.machine().lower() in _SAME_NUMBER:
             with contextlib.suppress(OSError, AttributeError):
                 libc = ctypes.CDLL(None, use_errno=True)
                 self._call = libc.syscall
