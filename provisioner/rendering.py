@@ -129,14 +129,24 @@ class Renderer:
                     shown[name] = "(a secret)"
             accounts.append(shown)
         made_of = (
-            tool_digest(),
-            self.templates.digest(),
-            (self.fleet.name, self.fleet.version, self.fleet.ansi, str(self.root), placed),
+            self._fleet_inputs,
+            placed,
             (seat.id, seat.user, seat.computer, seat.profiles, seat.install_mode, seat.exe, seat.target),
             (seat.settings, accounts, seat.active_account, seat.ini, seat.launch),
             (seat.speed_dials, seat.contacts, seat.contacts_mode, seat.enforce, sorted(seat.unmanaged), seat.implied),
         )
         return hashlib.sha256(repr(made_of).encode("utf-8", "surrogatepass")).hexdigest()
+
+    @functools.cached_property
+    def _fleet_inputs(self) -> str:
+        """What every seat's files are made from alike (see :meth:`inputs`), spelled once per run."""
+        return repr(
+            (
+                tool_digest(),
+                self.templates.digest(),
+                (self.fleet.name, self.fleet.version, self.fleet.ansi, str(self.root)),
+            )
+        )
 
     def context(self, seat: Seat, problems: Problems) -> dict[str, Any]:
         """The values the template lays out, already in MicroSIP's text form."""

@@ -151,7 +151,7 @@ def launcher_slots(seat: Seat) -> list[tuple[str, Place]]:
     if seat.install_mode == "portable" and kind != "wine":
         return [(f"{name}.cmd", "portable")]
     out: list[tuple[str, Place]] = [(f"{name}.lnk", place) for place in seat.launch.shortcuts or ()]
-    if seat.target and seat.target.type == "wine" and seat.target.applications_dir:
+    if kind == "wine" and seat.target and seat.target.applications_dir:
         out.append((f"microsip-{seat.id}.desktop", "applications"))
     return out
 
