@@ -577,14 +577,21 @@ class _Openat2:
         self._size = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
 
     def folder(self, fd: int, parts: tuple[str, ...]) -> int | None:
-        """A descriptor on ``parts`` below ``fd`` (each a checked plain name), or None: walk it instead."""
+        """A descriptor on ``parts`` below ``fd`` (each a checked plain name), or None: walk it instead.
+
+        FileNotFoundError when a folder on the way does not exist: every one before it was
+        a real folder, not a link (a link fails with ELOOP, never ENOENT).
+        """
         if self._call is None:
             return None
         path = "/".join(parts).encode("utf-8", "surrogateescape")
         found = self._call(_SYS_OPENAT2, ctypes.c_long(fd), ctypes.c_char_p(path), ctypes.byref(self._how), self._size)
         if found < 0:
-            if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):  # no openat2 here (or a sandbox forbids it)
+            why = ctypes.get_errno()
+            if why in (errno.ENOSYS, errno.EPERM):  # no openat2 here (or a sandbox forbids it)
                 self._call = None
+            if why == errno.ENOENT:
+                raise FileNotFoundError(why, os.strerror(why))
             return None
         return int(found)
 
@@ -593,28 +600,50 @@ _OPENAT2 = _Openat2()
 
 
 def _open_quickly(
-    folder: Folder, parts: tuple[str, ...], home: int, owner: Owner | None
+    folder: Folder, parts: tuple[str, ...], home: int, owner: Owner | None, create: bool
 ) -> tuple[Folder, Owner] | None:
-    """:func:`open_below` of folders that all exist, in one or two system calls (None: walk them)."""
+    """:func:`open_below` of folders that all exist, in one or two system calls (None: walk them).
+
+    FileNotFoundError when a folder after the home folder is missing and none may be
+    created: there is nothing to open, and no link on the way.
+    """
     for part in parts:
         check_name(part)
     if owner is None and 0 < home < len(parts):  # the home folder's owner: open it first, then the rest
-        above = _OPENAT2.folder(folder.fd, parts[:home])
+        try:
+            above = _OPENAT2.folder(folder.fd, parts[:home])
+        except FileNotFoundError:
+            return None  # the walk names the missing home folder
         if above is None:
             return None
         try:
             owner = Folder(above, None).owner()
-            fd = _OPENAT2.folder(above, parts[home:])
+            fd = _below_home(above, parts[home:], create)
         finally:
             os.close(above)
-    else:
-        fd = _OPENAT2.folder(folder.fd, parts)
-        if fd is not None and owner is None:  # the folder itself is the home folder
+    elif owner is None:  # the folder itself is the home folder: the walk names it when missing
+        try:
+            fd = _OPENAT2.folder(folder.fd, parts)
+        except FileNotFoundError:
+            return None
+        if fd is not None:
             owner = Folder(fd, None).owner()
+    else:
+        fd = _below_home(folder.fd, parts, create)
     if fd is None:
         return None
     assert owner is not None
     return Folder(fd, None, parent=folder, name="/".join(parts)), owner
+
+
+def _below_home(fd: int, parts: tuple[str, ...], create: bool) -> int | None:
+    """openat2 of folders below a home folder: a missing one is the answer unless it is to be created."""
+    try:
+        return _OPENAT2.folder(fd, parts)
+    except FileNotFoundError:
+        if create:
+            return None  # the walk creates what is missing
+        raise
 
 
 def open_below(
@@ -640,7 +669,11 @@ def open_below(
         owner = folder.owner()
     try:
         if parts and not WINDOWS:
-            quick = _open_quickly(folder, parts, home, owner)
+            try:
+                quick = _open_quickly(folder, parts, home, owner, create)
+            except FileNotFoundError:
+                folder.close()
+                return None
             if quick is not None:
                 folder.close()
                 return quick

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -688,29 +689,54 @@ def test_verify_reports_a_changed_fleet_contact(build_tree: BuildTree, run_cli: 
 
 
 @pytest.fixture
-def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], bool]]:
-    """Each folder path safefs asked openat2 for, and whether it opened."""
+def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], str]]:
+    """Each folder path safefs asked openat2 for, and what came of it: opened, missing or walk (anything else)."""
     if safefs._OPENAT2._call is None:
         pytest.skip("not Linux, or its kernel (or sandbox) refuses openat2: folders are walked one by one")
-    asked: list[tuple[tuple[str, ...], bool]] = []
+    asked: list[tuple[tuple[str, ...], str]] = []
     real = safefs._OPENAT2.folder
 
     def recording(fd: int, parts: tuple[str, ...]) -> int | None:
-        found = real(fd, parts)
-        asked.append((parts, found is not None))
+        try:
+            found = real(fd, parts)
+        except FileNotFoundError:
+            asked.append((parts, "missing"))
+            raise
+        asked.append((parts, "opened" if found is not None else "walk"))
         return found
 
     monkeypatch.setattr(safefs._OPENAT2, "folder", recording)
     return asked
 
 
-def test_existing_folders_are_opened_in_one_call(office: Path, quick_opens: list[tuple[tuple[str, ...], bool]]) -> None:
+def test_existing_folders_are_opened_in_one_call(office: Path, quick_opens: list[tuple[tuple[str, ...], str]]) -> None:
     api.apply(Path("fleet.yaml"), environ=ENV)
     quick_opens.clear()
     assert [r.drift for r in api.verify(Path("fleet.yaml"), environ=ENV).seats] == [[], []]
     # the profile folder first (its owner owns what is created below it), then the rest in one call
-    assert (("jdoe",), True) in quick_opens and (("AppData", "Roaming", "MicroSIP"), True) in quick_opens
-    assert all(opened for _, opened in quick_opens)
+    assert (("jdoe",), "opened") in quick_opens and (("AppData", "Roaming", "MicroSIP"), "opened") in quick_opens
+    assert all(what == "opened" for _, what in quick_opens)
+
+
+def test_a_missing_folder_is_known_in_one_call(
+    office: Path, quick_opens: list[tuple[tuple[str, ...], str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walked: list[str] = []
+    real_child = safefs.Folder.child
+
+    def child(self: safefs.Folder, name: str, **how: Any) -> safefs.Folder | None:
+        walked.append(name)
+        return real_child(self, name, **how)
+
+    monkeypatch.setattr(safefs.Folder, "child", child)
+    plan = api.plan(Path("fleet.yaml"), environ=ENV)  # a first deploy: no MicroSIP folder yet
+    assert [[c.action for c in seat.plan.files] for seat in plan.seats if seat.plan] == [["create"], ["create"]]
+    assert (("AppData", "Roaming", "MicroSIP"), "missing") in quick_opens
+    assert "AppData" not in walked  # nothing below the profile folder was walked to find it missing
+    walked.clear()
+    api.apply(Path("fleet.yaml"), environ=ENV)
+    assert "AppData" in walked  # creating folders walks them, each made without following a link
+    assert [r.drift for r in api.verify(Path("fleet.yaml"), environ=ENV).seats] == [[], []]
 
 
 @pytest.mark.parametrize("openat2", [True, False], ids=["openat2", "walked"])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from provisioner import ini
 from provisioner.errors import FleetError
 from provisioner.fleet import load_fleet
+from provisioner.rendered import Packer
 from provisioner.rendering import render_fleet
 from provisioner.templating import check_output
 from tests.conftest import EXAMPLE, REPO, BuildTree, RunCli, listing
@@ -254,3 +255,16 @@ def test_render_refuses_everything_when_one_seat_fails(build_tree: BuildTree) ->
     build_tree({"fleet.yaml": BASE.format(extra="")})
     with pytest.raises(FleetError):
         render_fleet(load_fleet(Path("fleet.yaml")), environ={})
+
+
+def test_packed_files_come_back_as_rendered() -> None:
+    """What a first deploy keeps between checking and writing a seat: every kind of file, every field."""
+    seats = render_fleet(load_fleet(EXAMPLE))
+    kinds = {file.kind for seat in seats for file in seat.files}
+    assert kinds == {"ini", "owned", "contacts"}
+    packer = Packer(seats[0].files)
+    for seat in seats:
+        packed = packer.pack(seat.files)
+        assert packer.unpack(packed) == seat.files
+        assert len(packed) < len(b"".join(file.data for file in seat.files))  # it does keep less
+    assert Packer(()).unpack(Packer(()).pack(seats[1].files)) == seats[1].files  # no seat to compare with

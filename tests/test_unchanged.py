@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner import api, cores, ini, rendering
-from provisioner.api import placing
 from provisioner.errors import FleetError
 from tests.conftest import BuildTree, RunCli
 
@@ -251,7 +250,7 @@ def test_the_shortcut_agrees_with_judging_afresh(office: Path, changes: list[tup
     assert [(d.key, d.message) for d in quick_drift] == [(d.key, d.message) for d in full_drift]
 
 
-# A first deploy of many seats renders each one to check it, then again when its turn comes.
+# A first deploy renders each seat once, to check it, and writes what it rendered then.
 MANY = """\
 version: 1
 name: office
@@ -274,12 +273,23 @@ def many(build_tree: BuildTree, monkeypatch: pytest.MonkeyPatch) -> None:
     build_tree({"fleet.yaml": MANY, "tpl/microsip.ini.j2": TEMPLATE})
     for user in "abc":
         Path("users", user).mkdir(parents=True)
-    monkeypatch.setattr(placing, "KEPT_RENDERS", 1)  # more seats than are kept: each is rendered twice
 
 
-def test_a_large_first_deploy_renders_each_seat_again_in_turn(many: None, renders: list[str]) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])
+def test_a_first_deploy_writes_the_files_it_checked(
+    many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    if shared:  # seat c is checked by a forked helper, which sends its packed files back
+        monkeypatch.setattr(cores, "SHARED_FROM", 2)
+        monkeypatch.setattr(cores, "cores", lambda: 2)
     assert statuses(api.apply(Path("fleet.yaml"))) == ["applied"] * 3
-    assert renders == ["a", "b", "c", "a", "b", "c"]  # checked, not kept; then rendered as applied
+    assert renders == (["a", "b"] if shared else ["a", "b", "c"])  # once each; the helper's is not seen here
+    judged_afresh = api.plan(Path("fleet.yaml"), judge_afresh=True)
+    assert [[c.action for c in seat.plan.files] for seat in judged_afresh.seats if seat.plan] == [["unchanged"]] * 3
+    written = Path("users/c/AppData/Roaming/MicroSIP/microsip.ini").read_bytes()
+    assert written.decode("utf-16-le") == (
+        "\ufeff[Settings]\r\naccountId=1\r\n[Account1]\r\nserver=pbx.example.com\r\ndomain=example.com\r\nusername=3\r\n"
+    )
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])
@@ -295,7 +305,7 @@ def test_bad_input_in_the_last_seat_still_writes_nothing(
     assert [str(p) for p in info.value.errors] == [
         "tpl/microsip.ini.j2:1:1: seats[c] (template): undefined variable: 'nothing_here' is undefined"
     ]
-    assert renders == (["a"] if shared else ["a", "b", "c"])  # the helper's renders are not seen here
+    assert renders == (["a", "b"] if shared else ["a", "b", "c"])  # the helper's render is not seen here
     assert not list(Path("users").rglob("*.ini")) and not Path(".provisioner-state").exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -21,10 +22,11 @@ from provisioner.errors import (
 from provisioner.fleet import Fleet, Seat
 from provisioner.loading import bulk_allocation
 from provisioner.plan import SeatPlan, unchanged_plan
-from provisioner.rendered import RenderedFile, RenderedSeat, Slot
+from provisioner.rendered import Packer, RenderedFile, RenderedSeat, Slot
 from provisioner.rendering import Renderer, layout
 
 Placed = list[tuple[targets.Spot, str, Slot]]
+ProblemFields = tuple[str, int, int, str, str, bool]  # errors.Problem.as_tuple
 
 
 @dataclass
@@ -36,6 +38,7 @@ class ChosenSeat:
     files: Placed  # (where, manifest name, slot)
     digests: Digests  # how :attr:`inputs` is worked out (one for the run)
     rendered: RenderedSeat | None = None  # made only when the seat is judged afresh
+    packed: bytes | None = None  # or rendered by Prepared.check and kept packed until its turn
     #: The seat's manifest shows nothing changed since the last run: it is not rendered or judged.
     in_sync: bool = False
 
@@ -83,6 +86,7 @@ class Prepared:
 
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
+    packer: Packer | None = None  # how :meth:`check` packed what it rendered
 
     @property
     def warnings(self) -> list[Problem]:
@@ -99,42 +103,49 @@ class Prepared:
 
         None when the seat cannot be rendered: the problem is in :attr:`problems`.
         """
-        if item.rendered is None:
+        if item.rendered is None and item.packed is not None and self.packer is not None:
+            item.rendered = RenderedSeat(item.seat, self.packer.unpack(item.packed))
+            item.packed = None
+        elif item.rendered is None:
             item.rendered = self.renderer.render(item.seat, self.problems)
         return item.placed() if item.rendered is not None else None
 
     def check(self, items: list[ChosenSeat]) -> None:
         """Render ``items`` now, so that bad input stops the run before anything is written.
 
-        FleetError names every problem. The files are kept only for a few seats: a first
-        deploy of thousands renders each again when its turn comes rather than hold them all.
+        FleetError names every problem. What is rendered is kept, packed
+        (:class:`~provisioner.rendered.Packer`), and written when each seat's turn comes:
+        the files written are the files checked. A large fleet's seats are rendered on two
+        cores (:mod:`provisioner.cores`), which also work out each seat's inputs digest.
         """
+        if not items:
+            return
         problems = Problems()
         with bulk_allocation():
-            if len(items) <= KEPT_RENDERS:
-                for item in items:
-                    item.rendered = self.renderer.render(item.seat, problems)
-            else:  # nothing is kept: the seats can be rendered on two cores, each sending back its problems
-                for found in cores.shared(items, self._problems_of):
-                    for fields in found:
-                        problem = Problem.of_tuple(fields)
-                        (problems.warnings if problem.warning else problems.errors).append(problem)
+            first = items[0]  # its files are what the others are packed against
+            first.rendered = self.renderer.render(first.seat, problems)
+            self.packer = Packer(first.rendered.files if first.rendered is not None else ())
+            rest = items[1:]
+            for item, (found, inputs, packed) in zip(rest, cores.shared(rest, self._checked), strict=True):
+                for fields in found:
+                    problem = Problem.of_tuple(fields)
+                    (problems.warnings if problem.warning else problems.errors).append(problem)
+                item.inputs = inputs  # worked out already, perhaps by the helper
+                item.packed = base64.b64decode(packed) if packed is not None else None
         self.fleet.add_warnings(problems.warnings)
         problems.raise_if_errors()
         self.keep()
 
-    def _problems_of(self, items: Sequence[ChosenSeat]) -> list[list[tuple[str, int, int, str, str, bool]]]:
-        """Render each seat and forget its files: what rendering it found, as plain values."""
+    def _checked(self, items: Sequence[ChosenSeat]) -> list[tuple[list[ProblemFields], str | None, str | None]]:
+        """Render each seat: what rendering found, its inputs digest and its packed files, as plain values."""
+        assert self.packer is not None
         answers = []
         for item in items:
             found = Problems()
-            self.renderer.render(item.seat, found)
-            answers.append([problem.as_tuple() for problem in (*found.errors, *found.warnings)])
+            rendered = self.renderer.render(item.seat, found)
+            packed = base64.b64encode(self.packer.pack(rendered.files)).decode("ascii") if rendered else None
+            answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], item.inputs, packed))
         return answers
-
-
-#: Seats whose rendered files :meth:`Prepared.check` keeps (beyond it, each is rendered again in turn).
-KEPT_RENDERS = 256
 
 
 def prepare(
