@@ -29,7 +29,11 @@ class Replace(dict[str, Any]):
 
 
 def overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` merged over ``base`` (neither is changed); ``None`` in ``top`` is kept as a tombstone."""
+    """``top`` merged over ``base`` (neither is changed); ``None`` in ``top`` is kept as a tombstone.
+
+    The result shares what it takes whole (a list, a mapping no lower layer had) with
+    ``base`` and ``top``: nothing changes a merged result in place.
+    """
     return _overlay(base, top, (), None, None)
 
 
@@ -48,9 +52,8 @@ def _overlay(
             merged = _overlay(below, value, here, origins, origin)
             out[key] = Replace(merged) if isinstance(below, Replace) else merged
             continue
-        out[key] = _copy(value)
-        if isinstance(value, dict) and key in base and not isinstance(below, dict):
-            out[key] = Replace(out[key])
+        # shared, not copied: a merged result is never changed in place (each level is a new dict)
+        out[key] = Replace(value) if isinstance(value, dict) and key in base and not isinstance(below, dict) else value
         if origins is not None:
             if isinstance(below, dict):  # a replaced mapping takes its provenance with it
                 for known in [p for p in origins if p[: len(here)] == here]:
@@ -64,15 +67,6 @@ def _record(value: Any, path: Path_, origins: dict[Path_, Any], origin: Any) -> 
     if isinstance(value, dict):
         for key, sub in value.items():
             _record(sub, (*path, key), origins, origin)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        copied = {k: _copy(v) for k, v in value.items()}
-        return Replace(copied) if isinstance(value, Replace) else copied
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def finalize(value: Any) -> Any:
@@ -96,15 +90,19 @@ def settled(value: Any) -> bool:
 def merge_layers(
     layers: Iterable[tuple[dict[str, Any], Origin]],
     start: tuple[dict[str, Any], dict[Path_, Origin]] | None = None,
+    *,
+    provenance: bool = True,
 ) -> tuple[dict[str, Any], dict[Path_, Origin]]:
     """Fold ``(data, origin)`` layers in order; return the result and each path's origin.
 
     Tombstones are kept in the result (call :func:`finalize`); the origin of a
     removed value is the layer that removed it. ``start`` is an earlier result to
-    fold onto (it is not changed): seats sharing profiles merge those once.
+    fold onto (it is not changed): seats sharing profiles merge those once. Without
+    ``provenance`` no origin is recorded (the origins returned are empty): a seat's
+    are worked out again only when asked for (:class:`provisioner.fleet.seat.Provenance`).
     """
     merged: dict[str, Any] = start[0] if start else {}
-    origins: dict[Path_, Origin] = dict(start[1]) if start else {}
+    origins: dict[Path_, Origin] = dict(start[1]) if start and provenance else {}
     for data, origin in layers:
         if not data:
             continue
@@ -119,5 +117,5 @@ def merge_layers(
             merged = {k: v for k, v in merged.items() if k != "target"}
             for known in [p for p in origins if p[:1] == ("target",)]:
                 del origins[known]
-        merged = _overlay(merged, data, (), origins, origin)
+        merged = _overlay(merged, data, (), origins if provenance else None, origin)
     return merged, origins

@@ -44,9 +44,10 @@ class Location:
     parts: tuple[str, ...] = ()
     home: int = 0
 
-    @functools.cached_property
+    @property
     def path(self) -> Path:
-        """Where it is, for messages (never opened by name); worked out when first asked for."""
+        """Where it is, for messages (never opened by name); worked out when asked for (never kept:
+        see :attr:`provisioner.fleet.Seat.ini_name`)."""
         return self.root.joinpath(*self.parts)
 
     def below(self, *more: str) -> Location:
@@ -61,9 +62,9 @@ class Spot:
     where: Location
     name: str
 
-    @functools.cached_property
+    @property
     def path(self) -> Path:
-        """Where it is, for messages; worked out when first asked for."""
+        """Where it is, for messages; worked out when asked for."""
         return self.where.path / self.name
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.fleet import load_fleet
+from provisioner.fleet import Provenance, load_fleet
 from provisioner.merging import finalize, merge_layers, overlay
 from tests.conftest import BuildTree
 
@@ -87,6 +87,33 @@ def test_folding_onto_a_shared_start_matches_one_fold(parts: list[tuple[dict[str
     snapshot = (tagged(start[0]), dict(start[1]))
     assert tuple(map(tagged, merge_layers(named[cut:], start))) == tuple(map(tagged, merge_layers(named)))
     assert (tagged(start[0]), start[1]) == snapshot  # the shared start is never changed
+
+
+paths = st.lists(st.sampled_from(["a", "b", "c", "d", "target", "type", "root"]), min_size=1, max_size=3).map(tuple)
+
+
+@given(st.lists(st.tuples(layers, targets), min_size=1, max_size=5), st.integers(0, 5), st.lists(paths, max_size=6))
+def test_provenance_asked_later_names_the_origin_one_fold_records(
+    parts: list[tuple[dict[str, Any], Any]], cut: int, asked: list[tuple[str, ...]]
+) -> None:
+    """A seat's origins are worked out only when asked (:class:`Provenance`), and must be the ones a fold records."""
+    named: list[tuple[dict[str, Any], Any]] = [
+        ({**data, "target": target} if target else data, ("layer", (str(i),))) for i, (data, target) in enumerate(parts)
+    ]
+    cut = min(cut, len(named))
+    start = merge_layers(named[:cut])
+    merged, none = merge_layers(named[cut:], start, provenance=False)
+    full_merged, full = merge_layers(named)
+    assert tagged(merged) == tagged(full_merged) and none == {}
+    own = tuple(data for data, _ in named[cut:])
+    offsets = tuple(origin[1] for _, origin in named[cut:])
+
+    def later() -> Provenance:
+        return Provenance(start, "layer", own, offsets)  # type: ignore[arg-type]  # a name stands for the layer
+
+    for path in [*asked, *full, *start[1]]:  # each asked first: most are answered by the shared start alone
+        assert later().get(path) == full.get(path), path
+    assert later().all() == full
 
 
 def test_provenance_names_the_layer_that_set_each_value() -> None:

@@ -28,7 +28,7 @@ from provisioner.errors import (
     display_path,
     quoted,
 )
-from provisioner.fleet import Fleet, Seat, load_fleet, origin_loc
+from provisioner.fleet import Fleet, Provenance, Seat, load_fleet, origin_loc
 from provisioner.models import fleet_models
 from provisioner.rendered import RENDER_PLACES
 from provisioner.rendering import render_fleet
@@ -169,7 +169,7 @@ def explain(fleet_path: FleetSource, seat_ids: list[str]) -> ExplainResult:
 def _explain_seat(seat: Seat) -> list[ExplainRow]:
     rows: list[ExplainRow] = []
 
-    def add(path: str, value: Any, origins: dict[Any, Any], key: tuple[Any, ...], fallback: str) -> None:
+    def add(path: str, value: Any, origins: Provenance | dict[Any, Any], key: tuple[Any, ...], fallback: str) -> None:
         origin = origins.get(key)
         if origin is None:
             rows.append(ExplainRow(path, _shown(value), "-", seat.implied.get(key, fallback)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,10 @@ class ChosenSeat:
     packed: bytes | None = None  # or rendered by Prepared.check and kept packed until its turn
     #: The seat's manifest shows nothing changed since the last run: it is not rendered or judged.
     in_sync: bool = False
+    # :attr:`inputs`, once worked out (kept in fields: a cached property would give each
+    # seat a dictionary of its own, 1.5 KB in Python 3.11)
+    _inputs: str | None = None
+    _inputs_known: bool = False
 
     def unchanged(self, fleet: str, store: deploy.Store) -> SeatPlan:
         """The plan of a seat found in sync: every file unchanged (nothing was rendered)."""
@@ -49,10 +52,19 @@ class ChosenSeat:
         state = store.seat(self.target.seat_id, self.target.ini.spelled)
         return unchanged_plan(self.seat.id, fleet, placed, state, self.inputs)
 
-    @functools.cached_property
+    @property
     def inputs(self) -> str | None:
-        """:meth:`Renderer.inputs` of the seat placed where its files go; None when it is always judged afresh."""
-        return self.digests.of(self.seat, self.files)
+        """:meth:`Renderer.inputs` of the seat placed where its files go; None when it is always judged afresh.
+
+        Worked out when first asked for, here or by a forked helper (which sends it back).
+        """
+        if not self._inputs_known:
+            self.inputs = self.digests.of(self.seat, self.files)
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: str | None) -> None:
+        self._inputs, self._inputs_known = value, True
 
     def placed(self) -> list[tuple[targets.Spot, str, RenderedFile]]:
         """Each rendered file with where it goes (the seat must have been rendered)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ntpath
 import re
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from provisioner.fleet.seat import (
     Launch,
     LayerSource,
     Origin,
+    Provenance,
     Seat,
     SpeedDial,
     TargetSpec,
@@ -67,22 +69,27 @@ def _effective_seat(
             merge_layers(((layer.data.get("account") or {}), (layer, ("account",))) for layer in shared),
         )
         prefixes[tuple(map(id, shared))] = base
-    merged, origins = merge_layers([(_same_ini_spelling(source.data, ordered), (source, no_offset))], base.layers)
+    own = _same_ini_spelling(source.data, ordered)
+    merged, _ = merge_layers([(own, (source, no_offset))], base.layers, provenance=False)
+    origins = Provenance(base.layers, source, (own,), _SEAT_OFFSETS)  # worked out only if asked
     effective = merged if settled(merged) else finalize(merged)  # most seats remove nothing
 
     accounts: list[dict[str, Any]] = []
-    account_origins: list[dict[Path_, Origin]] = []
+    account_origins: list[Provenance] = []
     raw_accounts = dumped.get("accounts") or []
     if not raw_accounts:
         problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
     for i, account in enumerate(raw_accounts):
-        merged_account, account_origin = merge_layers(
-            [(source.data.get("account") or {}, (source, ("account",))), (account, (source, ("accounts", i)))],
+        own_account = (source.data.get("account") or _NO_LAYER, account)
+        offsets = _account_offsets(i)
+        merged_account, _ = merge_layers(
+            [(data, (source, offset)) for data, offset in zip(own_account, offsets, strict=True)],
             base.account,
+            provenance=False,
         )
         final = merged_account if settled(merged_account) else finalize(merged_account)
         accounts.append(final)
-        account_origins.append(account_origin)
+        account_origins.append(Provenance(base.account, source, own_account, offsets))
         label = f"{source.label}.accounts[{i + 1}]"
         domain = final.get("domain")
         if not domain:
@@ -180,12 +187,24 @@ def _effective_seat(
     )
 
 
+#: A layer a seat does not have (shared: a merge never changes its layers).
+_NO_LAYER: dict[str, Any] = {}
+
+#: Where a seat's own layer stands in its entry; where its ``account:`` and its i-th account stand.
+_SEAT_OFFSETS: tuple[Path_, ...] = ((),)
+
+
+@functools.lru_cache(maxsize=64)
+def _account_offsets(index: int) -> tuple[Path_, ...]:
+    return (("account",), ("accounts", index))
+
+
 def _check_launchers(
     effective: dict[str, Any],
     mode: str,
     exe: str,
     target_type: str | None,
-    origins: dict[Path_, Origin],
+    origins: Provenance,
     source: LayerSource,
     problems: Problems,
 ) -> None:
@@ -211,7 +230,7 @@ def _check_launchers(
 
 
 def _check_phonebook(
-    effective: dict[str, Any], origins: dict[Path_, Origin], source: LayerSource, problems: Problems
+    effective: dict[str, Any], origins: Provenance, source: LayerSource, problems: Problems
 ) -> None:
     """Contact numbers are unique (deploy merges by number); [Shortcuts] has one owner."""
     seen: dict[str, int] = {}
@@ -235,7 +254,7 @@ def _check_phonebook(
 
 def _check_target(
     target: dict[str, Any] | None,
-    origins: dict[Path_, Origin],
+    origins: Provenance,
     source: LayerSource,
     problems: Problems,
 ) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import ntpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -16,6 +15,7 @@ from provisioner.loading import (
     Document,
     Path_,
 )
+from provisioner.merging import merge_layers
 
 DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
 
@@ -144,6 +144,47 @@ class LayerSource:
 Origin = tuple[LayerSource, Path_]
 
 
+class Provenance:
+    """Which layer set each of a seat's values (its :data:`Origin`), worked out when first asked.
+
+    Loading merges a seat's values without it. Only a message, ``explain`` or a target
+    path relative to the file that declared it asks, and mostly of a value the seat's own
+    layers do not touch: the defaults and profiles it shares with other seats answer that
+    (``start``: merged once per chain, with their origins), and nothing is merged again.
+    The seat's own layers are ``own``, each from ``source`` at its offset in ``offsets``.
+    """
+
+    __slots__ = ("_all", "_offsets", "_own", "_source", "_start")
+
+    def __init__(
+        self,
+        start: tuple[dict[str, Any], dict[Path_, Origin]] | None = None,
+        source: LayerSource | None = None,
+        own: tuple[dict[str, Any], ...] = (),
+        offsets: tuple[Path_, ...] = (),
+    ) -> None:
+        self._start = start or ({}, {})
+        self._source = source
+        self._own = own
+        self._offsets = offsets
+        self._all: dict[Path_, Origin] | None = None
+
+    def get(self, path: Path_) -> Origin | None:
+        """The origin of the value at ``path``, or None when no layer set it."""
+        if self._all is None and path and all(path[0] not in data for data in self._own):
+            return self._start[1].get(path)  # the seat's own layers leave this part alone
+        return self.all().get(path)
+
+    def all(self) -> dict[Path_, Origin]:
+        """Every path's origin (the seat's own layers merged again onto ``start``, once)."""
+        if self._all is None:
+            layers: list[tuple[dict[str, Any], Origin]] = []
+            if self._source is not None:
+                layers = [(data, (self._source, offset)) for data, offset in zip(self._own, self._offsets, strict=True)]
+            self._all = merge_layers(layers, self._start)[1]
+        return self._all
+
+
 def origin_loc(origin: Origin, path: Path_) -> Loc:
     """Where the value at ``path`` (relative to the merge root) was written."""
     source, offset = origin
@@ -233,8 +274,8 @@ class Seat:
     speed_dials: list[SpeedDial] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
     contacts_mode: str = "merge"
-    origins: dict[Path_, Origin] = field(default_factory=dict)
-    account_origins: list[dict[Path_, Origin]] = field(default_factory=list)
+    origins: Provenance = field(default_factory=Provenance)
+    account_origins: list[Provenance] = field(default_factory=list)
     computer: str | None = None  # publish: this seat applies on one PC only
     #: Runtime-rewritten [Settings] keys apply keeps at the fleet's value (the others are seeded).
     enforce: list[str] = field(default_factory=list)
@@ -248,12 +289,14 @@ class Seat:
         """``seats[alice]``."""
         return f"seats[{self.id}]"
 
-    @functools.cached_property
+    # Plain properties, not cached ones: caching on a seat gives it a dictionary of its own
+    # (1.5 KB a seat in Python 3.11, for a value that takes a microsecond to work out).
+    @property
     def exe_stem(self) -> str:
         """The exe name without ``.exe``: MicroSIP names its ini after it."""
         return ntpath.splitext(ntpath.basename(self.exe.replace("/", "\\")))[0]
 
-    @functools.cached_property
+    @property
     def ini_name(self) -> str:
         """The file name of the seat's ini."""
         return f"{self.exe_stem}.ini"
@@ -322,7 +365,7 @@ def ini_key(name: str) -> tuple[str, str]:
     return section.strip().lower(), key.strip().lower()
 
 
-def seat_loc(origins: dict[Path_, Origin], source: LayerSource, path: Path_, fallback: Path_ | None = None) -> Loc:
+def seat_loc(origins: Provenance, source: LayerSource, path: Path_, fallback: Path_ | None = None) -> Loc:
     """Where an effective value was set; else ``fallback`` (or ``path``) in the seat itself.
 
     The one way a seat's location is found: :meth:`Seat.loc` and the checks of the
