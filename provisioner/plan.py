@@ -26,6 +26,7 @@ from provisioner.state import MANIFEST_VERSION, FileRecord, Manifest, bytes_hash
 from provisioner.targets import Location, Spot
 
 Action = Literal["create", "update", "unchanged", "conflict"]
+_NO_SECRETS: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass
@@ -84,6 +85,7 @@ class FileChange:
         self.old = None
         self.new = b""
         self.record = FileRecord(self.record.kind)
+        self.secrets = _NO_SECRETS  # only the diff needed them
 
 
 def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
