@@ -2,7 +2,8 @@
 
 The first apply creates every ini (atomic, fsynced) and writes a manifest per
 seat; the second finds nothing to change and must touch nothing. Each phase runs
-in its own child process so that its peak memory is its own.
+in its own child process so that its peak memory is its own; a phase that only
+reads runs twice, and its faster run counts.
 
 Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 """
@@ -106,6 +107,11 @@ def main() -> int:
     return 0
 
 
+#: The phases that only read, and how many times each runs (the fastest counts; memory is the largest).
+READ_ONLY = ("apply again (no change)", "verify", "floor: parse + read, hash")
+READ_RUNS = 2
+
+
 def _run_all(seats: int) -> dict[str, dict[str, float]]:
     """Both phases for one fleet size; prints the table and returns the figures."""
     with tempfile.TemporaryDirectory(prefix="apply-scale-") as tmp:
@@ -122,13 +128,21 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
             "floor: parse + read, hash": "floor-read",
         }
         for name, phase in phases.items():
-            proc = subprocess.run(
-                [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs[name] = json.loads(proc.stdout)
+            tries = []
+            # A phase that only reads runs twice and the faster run counts: this machine's disk
+            # varies by a third from one run to the next, and the growth check compares two runs.
+            # (A phase that writes would need a new tree for each run.)
+            for _ in range(READ_RUNS if name in READ_ONLY else 1):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                tries.append(json.loads(proc.stdout))
+            runs[name] = min(tries, key=lambda run: run["seconds"])
+            runs[name]["peak_mb"] = max(run["peak_mb"] for run in tries)
+            runs[name]["helper_mb"] = max(run["helper_mb"] for run in tries)
             if phase == "floor-write":
                 shutil.rmtree(root.parent / "floor-write")
         print(
