@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
-from provisioner import safefs
+from provisioner import reaching
 from provisioner.errors import DeployError, FleetError, Problem, quoted
 from provisioner.fleet import Seat
 
@@ -261,7 +261,7 @@ def wine_install_folder(prefix: Path) -> str | None:
     The registry files belong to the prefix's owner: they are read without following
     links (a link or a FIFO there raises :class:`provisioner.safefs.UnsafeError`).
     """
-    opened = safefs.open_below(prefix, (), home=0, create=False)
+    opened = reaching.open_below(prefix, (), home=0, create=False)
     if opened is None:
         return None
     folder, _ = opened

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from provisioner import api, deploy, ini, safefs
+from provisioner import api, deploy, ini, reaching, safefs
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing
 
@@ -691,10 +691,10 @@ def test_verify_reports_a_changed_fleet_contact(build_tree: BuildTree, run_cli: 
 @pytest.fixture
 def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], str]]:
     """Each folder path safefs asked openat2 for, and what came of it: opened, missing or walk (anything else)."""
-    if safefs._OPENAT2._call is None:
+    if reaching._OPENAT2._call is None:
         pytest.skip("not Linux, or its kernel (or sandbox) refuses openat2: folders are walked one by one")
     asked: list[tuple[tuple[str, ...], str]] = []
-    real = safefs._OPENAT2.folder
+    real = reaching._OPENAT2.folder
 
     def recording(fd: int, parts: tuple[str, ...]) -> int | None:
         try:
@@ -705,7 +705,7 @@ def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], 
         asked.append((parts, "opened" if found is not None else "walk"))
         return found
 
-    monkeypatch.setattr(safefs._OPENAT2, "folder", recording)
+    monkeypatch.setattr(reaching._OPENAT2, "folder", recording)
     return asked
 
 
@@ -746,7 +746,7 @@ def test_a_linked_folder_is_refused_in_one_call_or_walked(
 ) -> None:
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
     if not openat2:
-        monkeypatch.setattr(safefs._OPENAT2, "_call", None)
+        monkeypatch.setattr(reaching._OPENAT2, "_call", None)
     outside = office / "outside"
     outside.mkdir()
     folder = Path("users/jdoe") / where

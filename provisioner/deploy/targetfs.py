@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner import safefs
+from provisioner import reaching, safefs
 from provisioner.deploy.output import CAN_SYNCFS, PRIVATE_FILE, make_folders, syncfs
 from provisioner.targets import Location, Spot
 
@@ -50,7 +50,7 @@ class RealFS:
         """The target root, opened once and kept for the next seats (the admin's, trusted)."""
         found = self._roots.pop(root, None)
         if found is None:
-            found = safefs.open_root(root)
+            found = reaching.open_root(root)
             while len(self._roots) >= self.ROOTS_KEPT:
                 self._roots.pop(next(iter(self._roots))).close()
         self._roots[root] = found  # most recently used last
@@ -76,11 +76,11 @@ class RealFS:
         for cut in range(len(where.parts) - 1, max(where.home, 1) - 1, -1):
             above = self._open.get((where.root, where.parts[:cut]))
             if above is not None:  # at or below the home folder: its owner is known
-                return safefs.open_below(
+                return reaching.open_below(
                     above[0].path, where.parts[cut:], home=0, create=create, base=above[0], owner=above[1]
                 )
         base = self._root(where.root)
-        return safefs.open_below(where.root, where.parts, home=where.home, create=create, base=base)
+        return reaching.open_below(where.root, where.parts, home=where.home, create=create, base=base)
 
     def release(self) -> None:
         """Close the folders the seats since the last call opened (the roots stay open).

@@ -229,9 +229,7 @@ def _check_launchers(
             problems.error(seat_loc(origins, source, ("install", "exe")), f"{source.label}.install.exe", problem)
 
 
-def _check_phonebook(
-    effective: dict[str, Any], origins: Provenance, source: LayerSource, problems: Problems
-) -> None:
+def _check_phonebook(effective: dict[str, Any], origins: Provenance, source: LayerSource, problems: Problems) -> None:
     """Contact numbers are unique (deploy merges by number); [Shortcuts] has one owner."""
     seen: dict[str, int] = {}
     for index, contact in enumerate(effective.get("contacts") or [], start=1):
