@@ -65,8 +65,16 @@ def bulk_allocation() -> Iterator[None]:
     try:
         yield
     finally:
+        if _LONG_LIVED:
+            # Kept until the command ends anyway (:func:`long_lived`): out of the collector's
+            # way now, before its first pass on resuming scans everything just built (a
+            # quarter of a second at 10,000 seats, five times that at 50,000).
+            gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+_LONG_LIVED: list[None] = []  # one entry per :func:`long_lived` now running
 
 
 @contextmanager
@@ -78,12 +86,15 @@ def long_lived() -> Iterator[Callable[[], None]]:
     loop over 50,000 seats would cost more than five times one over 10,000.
     ``gc.freeze`` moves it out of the collector's way (reference counting still frees
     what is dropped). The function yielded does it again, for what was built since
-    (the fleet once loaded, its seats once rendered).
+    (the fleet once loaded, its seats once rendered), and so does the end of each
+    :func:`bulk_allocation` inside it.
     """
     gc.freeze()
+    _LONG_LIVED.append(None)
     try:
         yield gc.freeze
     finally:
+        _LONG_LIVED.pop()
         gc.unfreeze()
 
 

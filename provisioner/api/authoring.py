@@ -29,6 +29,7 @@ from provisioner.errors import (
     quoted,
 )
 from provisioner.fleet import Fleet, Provenance, Seat, load_fleet, origin_loc
+from provisioner.loading import long_lived
 from provisioner.models import fleet_models
 from provisioner.rendered import RENDER_PLACES
 from provisioner.rendering import render_fleet
@@ -57,12 +58,13 @@ def validate(
     With ``secrets``, also resolve every secret (in memory); with ``check_targets``,
     also check that every target root exists on this machine.
     """
-    fleet = loaded(fleet_path, strict=strict)
-    resolved = resolve_targets([seat for seat in fleet.seats if seat.target], None)
-    if check_targets:
-        _check_roots(fleet, resolved)
-    if secrets:
-        render_fleet(fleet, environ=environ)
+    with long_lived():  # the loaded fleet stays out of the collector's way
+        fleet = loaded(fleet_path, strict=strict)
+        resolved = resolve_targets([seat for seat in fleet.seats if seat.target], None)
+        if check_targets:
+            _check_roots(fleet, resolved)
+        if secrets:
+            render_fleet(fleet, environ=environ)
     return ValidateResult(fleet, fleet.warnings, secrets)
 
 
@@ -103,10 +105,11 @@ def render(
     environ: Mapping[str, str] | None = None,
 ) -> RenderResult:
     """Render seats into ``out/<seat id>/``; everything is rendered in memory before any write."""
-    fleet = loaded(fleet_path, strict=strict)
-    rendered = render_fleet(fleet, seat_ids, environ)
-    files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]
-    return RenderResult(fleet, deploy.write_files(files))
+    with long_lived():  # the loaded fleet and its rendered files stay out of the collector's way
+        fleet = loaded(fleet_path, strict=strict)
+        rendered = render_fleet(fleet, seat_ids, environ)
+        files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]
+        return RenderResult(fleet, deploy.write_files(files))
 
 
 @dataclass
