@@ -17,7 +17,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import check_growth, durable_write, generate, parse_floor  # noqa: E402
+from render_scale import READ_RUNS, best_of, check_growth, durable_write, generate, parse_floor  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
@@ -107,9 +106,8 @@ def main() -> int:
     return 0
 
 
-#: The phases that only read, and how many times each runs (the fastest counts; memory is the largest).
+#: The phases that only read: each runs READ_RUNS times (see best_of).
 READ_ONLY = ("apply again (no change)", "verify", "floor: parse + read, hash")
-READ_RUNS = 2
 
 
 def _run_all(seats: int) -> dict[str, dict[str, float]]:
@@ -128,21 +126,9 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
             "floor: parse + read, hash": "floor-read",
         }
         for name, phase in phases.items():
-            tries = []
-            # A phase that only reads runs twice and the faster run counts: this machine's disk
-            # varies by a third from one run to the next, and the growth check compares two runs.
-            # (A phase that writes would need a new tree for each run.)
-            for _ in range(READ_RUNS if name in READ_ONLY else 1):
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                tries.append(json.loads(proc.stdout))
-            runs[name] = min(tries, key=lambda run: run["seconds"])
-            runs[name]["peak_mb"] = max(run["peak_mb"] for run in tries)
-            runs[name]["helper_mb"] = max(run["helper_mb"] for run in tries)
+            command = [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)]
+            # a phase that writes runs once: another run would need a new tree
+            runs[name] = best_of(command, READ_RUNS if name in READ_ONLY else 1)
             if phase == "floor-write":
                 shutil.rmtree(root.parent / "floor-write")
         print(
