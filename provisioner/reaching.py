@@ -230,6 +230,7 @@ def open_below(
     create: bool,
     base: Folder | None = None,
     owner: Owner | None = None,
+    quick: bool = True,
 ) -> tuple[Folder, Owner | None] | None:
     """Open ``root/parts`` folder by folder, never following a link below ``root``.
 
@@ -239,20 +240,25 @@ def open_below(
     None. Returns the folder and the owner new files there should get. ``base`` is
     ``root`` already opened by :func:`open_root` (it is not closed here), or a folder
     below it that the caller opened this way: then ``owner`` is the one that walk gave.
+    Not ``quick``: walk at once, without trying to open the folders in one call first (the
+    caller knows that one is missing).
     """
-    folder = Folder(os.dup(base.fd), base.path) if base is not None and not WINDOWS else open_root(root)
-    if home == 0 and owner is None:
-        owner = folder.owner()
-    try:
-        if parts and not WINDOWS:
+    if base is not None and not WINDOWS:
+        if home == 0 and owner is None:
+            owner = base.owner()
+        if quick and parts:  # in one call from the caller's folder, no copy of its descriptor needed
             try:
-                quick = _open_quickly(folder, parts, home, owner, create)
+                opened = _open_quickly(base, parts, home, owner, create)
             except FileNotFoundError:
-                folder.close()
                 return None
-            if quick is not None:
-                folder.close()
-                return quick
+            if opened is not None:
+                return opened
+        folder = Folder(os.dup(base.fd), base.path)  # the walk closes each folder it leaves
+    else:
+        folder = open_root(root)
+    try:
+        if home == 0 and owner is None:
+            owner = folder.owner()
         for index, part in enumerate(parts):
             may_create = create and index >= home
             nxt = folder.child(part, create=may_create, owner=owner)

@@ -91,13 +91,16 @@ def check_name(name: str) -> None:
 class Folder:
     """An open folder below a target root: every operation is relative to it, links refused."""
 
-    __slots__ = ("_name", "_parent", "_path", "fd")
+    __slots__ = ("_name", "_parent", "_path", "fd", "fresh")
 
-    def __init__(self, fd: int, path: Path | None, *, parent: Folder | None = None, name: str = "") -> None:
+    def __init__(
+        self, fd: int, path: Path | None, *, parent: Folder | None = None, name: str = "", fresh: bool = False
+    ) -> None:
         self.fd = fd
         self._path = path
         self._parent = parent  # the path is ``parent.path / name``, worked out when first asked for
         self._name = name
+        self.fresh = fresh  # this process has just created it (nothing of an earlier run is inside)
 
     @property
     def path(self) -> Path:
@@ -142,7 +145,8 @@ class Folder:
                     _make_folder(self.path / name, name, None)
             return _windows_child(self.path / name)
         created = False
-        fd = self._open_folder(name)  # most folders exist: open first, create only when missing
+        # most folders exist: open first, create only when missing (in a folder just made, at once)
+        fd = None if create and self.fresh else self._open_folder(name)
         if fd is None and create:
             created = _make_folder(self.path / name, name, self.fd)
             fd = self._open_folder(name)
@@ -158,7 +162,7 @@ class Folder:
         except OSError as exc:
             os.close(fd)
             raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}", path=str(path)) from None
-        return Folder(fd, path)
+        return Folder(fd, path, fresh=True)
 
     def _open_folder(self, name: str) -> int | None:
         """A descriptor on the sub-folder ``name`` (None when missing); a link is refused."""

@@ -739,6 +739,29 @@ def test_a_missing_folder_is_known_in_one_call(
     assert [r.drift for r in api.verify(Path("fleet.yaml"), environ=ENV).seats] == [[], []]
 
 
+def test_a_first_deploy_asks_once_for_what_is_missing(
+    office: Path, quick_opens: list[tuple[tuple[str, ...], str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed: list[str] = []
+    real_names = safefs.Folder.names
+
+    def names(self: safefs.Folder) -> list[str]:
+        listed.append(self.path.name)
+        return real_names(self)
+
+    monkeypatch.setattr(safefs.Folder, "names", names)
+    api.apply(Path("fleet.yaml"), environ=ENV)
+    # planning learns that each seat's MicroSIP folder is missing; creating it walks at once
+    assert quick_opens.count((("AppData", "Roaming", "MicroSIP"), "missing")) == 2
+    assert listed == []  # the state folders the locks just created hold no temps or backups to look for
+    ini = Path("users/jdoe/AppData/Roaming/MicroSIP/microsip.ini")
+    ini.unlink()
+    api.apply(Path("fleet.yaml"), environ=ENV, seat_ids=["jdoe"])
+    # a state folder that was there already is searched for what an interrupted run left
+    assert [name.split("-")[0] for name in listed] == ["MicroSIP", "jdoe"]
+    assert ini.exists()
+
+
 @pytest.mark.parametrize("openat2", [True, False], ids=["openat2", "walked"])
 @pytest.mark.parametrize("where", ["AppData", "AppData/Roaming/MicroSIP"])
 def test_a_linked_folder_is_refused_in_one_call_or_walked(

@@ -42,17 +42,18 @@ class RealFS:
     def __init__(self) -> None:
         self.log: list[str] = []
         self._open: dict[tuple[Path, tuple[str, ...]], tuple[safefs.Folder, safefs.Owner | None]] = {}
-        self._roots: dict[Path, safefs.Folder] = {}
+        self._roots: dict[Path, tuple[safefs.Folder, safefs.Owner]] = {}  # each with its owner
         self._missing: set[tuple[Path, tuple[str, ...]]] = set()
         self._dirty: dict[int, safefs.Folder] = {}  # folders written to since the last make_durable
 
-    def _root(self, root: Path) -> safefs.Folder:
-        """The target root, opened once and kept for the next seats (the admin's, trusted)."""
+    def _root(self, root: Path) -> tuple[safefs.Folder, safefs.Owner]:
+        """The target root and its owner, opened once and kept for the next seats (the admin's, trusted)."""
         found = self._roots.pop(root, None)
         if found is None:
-            found = reaching.open_root(root)
+            folder = reaching.open_root(root)
+            found = folder, folder.owner()
             while len(self._roots) >= self.ROOTS_KEPT:
-                self._roots.pop(next(iter(self._roots))).close()
+                self._roots.pop(next(iter(self._roots)))[0].close()
         self._roots[root] = found  # most recently used last
         return found
 
@@ -61,9 +62,10 @@ class RealFS:
         key = (where.root, where.parts)
         found = self._open.get(key)
         if found is None:
-            if not create and key in self._missing:
+            known_missing = key in self._missing
+            if known_missing and not create:
                 return None  # looked for already this seat: a later write creates it
-            found = self._walk(where, create)
+            found = self._walk(where, create, quick=not known_missing)
             if found is not None:
                 self._open[key] = found
                 self._missing.discard(key)
@@ -71,16 +73,34 @@ class RealFS:
                 self._missing.add(key)
         return found
 
-    def _walk(self, where: Location, create: bool) -> tuple[safefs.Folder, safefs.Owner | None] | None:
-        """Open ``where`` from the nearest folder this seat already opened (or from its root)."""
+    def _walk(
+        self, where: Location, create: bool, *, quick: bool = True
+    ) -> tuple[safefs.Folder, safefs.Owner | None] | None:
+        """Open ``where`` from the nearest folder this seat already opened (or from its root).
+
+        Not ``quick``: this seat found it missing already, so it is walked (and created) at once.
+        """
         for cut in range(len(where.parts) - 1, max(where.home, 1) - 1, -1):
             above = self._open.get((where.root, where.parts[:cut]))
             if above is not None:  # at or below the home folder: its owner is known
                 return reaching.open_below(
-                    above[0].path, where.parts[cut:], home=0, create=create, base=above[0], owner=above[1]
+                    above[0].path, where.parts[cut:], home=0, create=create, base=above[0], owner=above[1], quick=quick
                 )
-        base = self._root(where.root)
-        return reaching.open_below(where.root, where.parts, home=where.home, create=create, base=base)
+        base, owner = self._root(where.root)
+        return reaching.open_below(
+            where.root,
+            where.parts,
+            home=where.home,
+            create=create,
+            base=base,
+            owner=owner if where.home == 0 else None,
+            quick=quick,
+        )
+
+    def fresh(self, where: Location) -> bool:
+        """Whether this seat's run has just created the folder (so nothing of an earlier run is in it)."""
+        found = self._open.get((where.root, where.parts))
+        return found is not None and found[0].fresh
 
     def release(self) -> None:
         """Close the folders the seats since the last call opened (the roots stay open).
@@ -96,7 +116,7 @@ class RealFS:
     def close(self) -> None:
         """Close everything, roots included."""
         self.release()
-        for folder in self._roots.values():
+        for folder, _ in self._roots.values():
             folder.close()
         self._roots.clear()
 
