@@ -2,8 +2,8 @@
 
 The first apply creates every ini (atomic, fsynced) and writes a manifest per
 seat; the second finds nothing to change and must touch nothing. Each phase runs
-in its own child process so that its peak memory is its own; a phase that only
-reads runs twice, and its faster run counts.
+in its own child process so that its peak memory is its own. Each runs twice (a
+phase that writes starting each time from the same tree), and its faster run counts.
 
 Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 """
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import READ_RUNS, best_of, check_growth, durable_write, generate, parse_floor  # noqa: E402
+from render_scale import RUNS, best_of, check_growth, durable_write, generate, parse_floor  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
@@ -40,7 +40,10 @@ def _phase(name: str, fleet: Path, root: Path) -> None:
     elif name == "floor-write":
         _write_floor(fleet, root)
     else:
-        result = api.verify(fleet, root=root) if name == "verify" else api.apply(fleet, root=root)
+        state = _state(root)
+        result = (
+            api.verify(fleet, root=root, state=state) if name == "verify" else api.apply(fleet, root=root, state=state)
+        )
         for report in result.seats:
             status = report.status
             statuses[status] = statuses.get(status, 0) + 1
@@ -59,11 +62,17 @@ def _phase(name: str, fleet: Path, root: Path) -> None:
     )
 
 
+def _state(root: Path) -> Path:
+    """The state folder the phases use (beside the tree)."""
+    return root.parent / "state"
+
+
 def _deployed(root: Path) -> list[Path]:
     """Every file an apply wrote: the inis below the tree and the manifests in the state folder."""
     found = []
-    for folder, _, names in os.walk(root):
-        found += [Path(folder) / name for name in names if name != "lock"]
+    for top in (root, _state(root)):
+        for folder, _, names in os.walk(top):
+            found += [Path(folder) / name for name in names if name != "lock"]
     return sorted(found)
 
 
@@ -80,7 +89,7 @@ def _write_floor(fleet: Path, root: Path) -> None:
     copy = root.parent / "floor-write"
     for path in _deployed(root):
         data = path.read_bytes()  # bytes in hand before the clock would start, as render's floor has them
-        dest = copy / path.relative_to(root)
+        dest = copy / path.relative_to(root.parent)
         dest.parent.mkdir(parents=True, exist_ok=True)
         durable_write(dest, data)
 
@@ -106,17 +115,23 @@ def main() -> int:
     return 0
 
 
-#: The phases that only read: each runs READ_RUNS times (see best_of).
-READ_ONLY = ("apply again (no change)", "verify", "floor: parse + read, hash")
-
-
 def _run_all(seats: int) -> dict[str, dict[str, float]]:
     """Both phases for one fleet size; prints the table and returns the figures."""
     with tempfile.TemporaryDirectory(prefix="apply-scale-") as tmp:
         fleet = generate(Path(tmp) / "fleet", seats)
         root = Path(tmp) / "tree"
-        for i in range(seats):  # every user has logged on once: the profile folders exist
-            (root / "users" / f"user{i:05d}").mkdir(parents=True)
+
+        def empty_tree() -> None:  # every user has logged on once: the profile folders exist, nothing else
+            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(_state(root), ignore_errors=True)
+            for i in range(seats):
+                (root / "users" / f"user{i:05d}").mkdir(parents=True)
+            os.sync()
+
+        def no_floor_copy() -> None:
+            shutil.rmtree(root.parent / "floor-write", ignore_errors=True)
+            os.sync()
+
         runs = {}
         phases = {
             "apply (empty tree)": "apply",
@@ -127,10 +142,11 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
         }
         for name, phase in phases.items():
             command = [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)]
-            # a phase that writes runs once: another run would need a new tree
-            runs[name] = best_of(command, READ_RUNS if name in READ_ONLY else 1)
+            # each phase runs RUNS times; one that writes starts each time from what it started from
+            before = {"apply (empty tree)": empty_tree, "floor: parse + durable writes": no_floor_copy}.get(name)
+            runs[name] = best_of(command, RUNS, before=before)
             if phase == "floor-write":
-                shutil.rmtree(root.parent / "floor-write")
+                no_floor_copy()
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}"

@@ -22,10 +22,12 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -191,25 +193,38 @@ def main() -> int:
     return 0
 
 
-#: The phases that write files (each runs once: a second run would find them written).
+#: The phases that write files: before each of their runs, what the last one wrote is removed.
 WRITING = ("render", "floor", "floor-durable")
-#: How many times a phase that writes nothing runs.
-READ_RUNS = 2
+#: How many times each phase runs (its fastest run counts, see best_of).
+RUNS = 2
 
 
-def best_of(command: list[str], runs: int) -> dict[str, Any]:
+def best_of(command: list[str], runs: int, before: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run a phase's child process ``runs`` times: the fastest run's figures, with the largest memory.
 
     This machine varies by a third from one run to the next, and the growth check compares two runs.
+    ``before`` runs before each try (a phase that writes gets back what it started from).
     """
-    tries = [
-        json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout) for _ in range(runs)
-    ]
+    tries = []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        tries.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
     best: dict[str, Any] = min(tries, key=lambda run: run["seconds"])
     for key in ("peak_mb", "helper_mb"):
         if key in best:
             best[key] = max(run[key] for run in tries)
     return best
+
+
+def _removing(written: Path) -> Callable[[], None]:
+    """What runs before a writing phase: what it wrote last time is removed (and that removal synced)."""
+
+    def remove() -> None:
+        shutil.rmtree(written, ignore_errors=True)
+        os.sync()
+
+    return remove
 
 
 def _run_all(seats: int) -> dict[str, dict[str, float]]:
@@ -232,7 +247,8 @@ def _run_all(seats: int) -> dict[str, dict[str, float]]:
         for phase in phases:
             source = csv_fleet if phase.endswith("-csv") else fleet
             command = [sys.executable, __file__, "--phase", phase, "--fleet", str(source), "--out", str(folder / "out")]
-            results[phase] = best_of(command, 1 if phase in WRITING else READ_RUNS)
+            written = folder / "out" if phase == "render" else folder / f"{phase}-out"
+            results[phase] = best_of(command, RUNS, before=_removing(written) if phase in WRITING else None)
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{platform.system()} {platform.release()}"
