@@ -3,7 +3,8 @@
 The first apply creates every ini (atomic, fsynced) and writes a manifest per
 seat; the second finds nothing to change and must touch nothing. Each phase runs
 in its own child process so that its peak memory is its own. Each runs twice (a
-phase that writes starting each time from the same tree), and its faster run counts.
+phase that writes starting each time from the same tree), and its faster run counts;
+with ``--growth`` each run at 10,000 seats is followed by the same run at 50,000.
 
 Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 """
@@ -20,13 +21,15 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import RUNS, best_of, check_growth, durable_write, generate, parse_floor  # noqa: E402
+from render_scale import RUNS, Run, check_growth, durable_write, generate, parse_floor, side_by_side  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
@@ -108,59 +111,97 @@ def main() -> int:
     if args.phase:
         _phase(args.phase, args.fleet, args.root)
         return 0
-    small = _run_all(args.seats)
-    if args.growth and not check_growth(small, _run_all(args.seats * 5), 5):
+    sizes = [args.seats, args.seats * 5] if args.growth else [args.seats]
+    results = _run_all(sizes)
+    if args.growth and not check_growth(results[sizes[0]], results[sizes[1]], 5):
         print("FAILED: a phase grows faster than the fleet", file=sys.stderr)
         return 1
     return 0
 
 
-def _run_all(seats: int) -> dict[str, dict[str, float]]:
-    """Both phases for one fleet size; prints the table and returns the figures."""
+#: The phases in the order they run: each's name, and what its child process does.
+PHASES = {
+    "apply (empty tree)": "apply",
+    "floor: parse + durable writes": "floor-write",
+    "apply again (no change)": "apply",
+    "verify": "verify",
+    "floor: parse + read, hash": "floor-read",
+}
+
+
+def _empty_tree(root: Path, seats: int) -> Callable[[], None]:
+    """Before an apply into an empty tree: every user has logged on once (the profile folders exist), nothing else."""
+
+    def empty() -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(_state(root), ignore_errors=True)
+        for i in range(seats):
+            (root / "users" / f"user{i:05d}").mkdir(parents=True)
+        os.sync()
+
+    return empty
+
+
+def _no_floor_copy(root: Path) -> Callable[[], None]:
+    """Before (and after) the write floor: the copy it writes is not there."""
+
+    def remove() -> None:
+        shutil.rmtree(root.parent / "floor-write", ignore_errors=True)
+        os.sync()
+
+    return remove
+
+
+def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Every phase at every fleet size (the sizes side by side); prints a table per size."""
+    results: dict[int, dict[str, dict[str, Any]]] = {size: {} for size in sizes}
     with tempfile.TemporaryDirectory(prefix="apply-scale-") as tmp:
-        fleet = generate(Path(tmp) / "fleet", seats)
-        root = Path(tmp) / "tree"
-
-        def empty_tree() -> None:  # every user has logged on once: the profile folders exist, nothing else
-            shutil.rmtree(root, ignore_errors=True)
-            shutil.rmtree(_state(root), ignore_errors=True)
-            for i in range(seats):
-                (root / "users" / f"user{i:05d}").mkdir(parents=True)
-            os.sync()
-
-        def no_floor_copy() -> None:
-            shutil.rmtree(root.parent / "floor-write", ignore_errors=True)
-            os.sync()
-
-        runs = {}
-        phases = {
-            "apply (empty tree)": "apply",
-            "floor: parse + durable writes": "floor-write",
-            "apply again (no change)": "apply",
-            "verify": "verify",
-            "floor: parse + read, hash": "floor-read",
-        }
-        for name, phase in phases.items():
-            command = [sys.executable, __file__, "--phase", phase, "--fleet", str(fleet), "--root", str(root)]
-            # each phase runs RUNS times; one that writes starts each time from what it started from
-            before = {"apply (empty tree)": empty_tree, "floor: parse + durable writes": no_floor_copy}.get(name)
-            runs[name] = best_of(command, RUNS, before=before)
+        fleets = {size: generate(Path(tmp) / str(size) / "fleet", size) for size in sizes}
+        roots = {size: Path(tmp) / str(size) / "tree" for size in sizes}
+        for name, phase in PHASES.items():
+            runs: dict[int, Run] = {}
+            for size in sizes:
+                root = roots[size]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--fleet",
+                    str(fleets[size]),
+                    "--root",
+                    str(root),
+                ]
+                # a phase that writes starts each time from what it started from
+                before = {
+                    "apply (empty tree)": _empty_tree(root, size),
+                    "floor: parse + durable writes": _no_floor_copy(root),
+                }
+                runs[size] = (command, before.get(name))
+            for size, run in side_by_side(runs, RUNS).items():
+                results[size][name] = run
             if phase == "floor-write":
-                no_floor_copy()
-        print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}"
-        )
-        print(f"fleet: {seats} seats, 3 profiles, 2 accounts each")
-        for name, run in runs.items():
-            helper = f"   helper {run['helper_mb']:>6.1f} MB" if run["helper_mb"] else ""
-            print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB{helper}   {run['statuses']}")
-        seconds = {name: run["seconds"] for name, run in runs.items()}
-        write_floor, read_floor = seconds["floor: parse + durable writes"], seconds["floor: parse + read, hash"]
-        print(f"apply (empty) / its floor: {seconds['apply (empty tree)'] / write_floor:.2f}x")
-        print(f"apply (no change) / its floor: {seconds['apply again (no change)'] / read_floor:.2f}x")
-        print(f"verify / its floor: {seconds['verify'] / read_floor:.2f}x")
-        return {name: run for name, run in runs.items() if not name.startswith("floor")}
+                for root in roots.values():
+                    _no_floor_copy(root)()
+        for size in sizes:
+            _print_table(size, results[size])
+    return {size: {n: r for n, r in found.items() if not n.startswith("floor")} for size, found in results.items()}
+
+
+def _print_table(seats: int, runs: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    print(f"fleet: {seats} seats, 3 profiles, 2 accounts each")
+    for name, run in runs.items():
+        helper = f"   helper {run['helper_mb']:>6.1f} MB" if run["helper_mb"] else ""
+        print(f"  {name:<24} {run['seconds']:>8.2f} s   peak {run['peak_mb']:>7.1f} MB{helper}   {run['statuses']}")
+    seconds = {name: run["seconds"] for name, run in runs.items()}
+    write_floor, read_floor = seconds["floor: parse + durable writes"], seconds["floor: parse + read, hash"]
+    print(f"apply (empty) / its floor: {seconds['apply (empty tree)'] / write_floor:.2f}x")
+    print(f"apply (no change) / its floor: {seconds['apply again (no change)'] / read_floor:.2f}x")
+    print(f"verify / its floor: {seconds['verify'] / read_floor:.2f}x")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def parse_floor(fleet: Path) -> None:
 GROWTH_LIMIT = 5.5
 
 
-def check_growth(small: dict[str, dict[str, float]], large: dict[str, dict[str, float]], factor: int) -> bool:
+def check_growth(small: dict[str, dict[str, Any]], large: dict[str, dict[str, Any]], factor: int) -> bool:
     """Print each phase's growth from the small to the large fleet; False when any is super-linear."""
     limit = GROWTH_LIMIT * factor / 5
     ok = True
@@ -184,32 +184,41 @@ def main() -> int:
     if args.phase:
         _phase(args.phase, args.fleet, args.out)
         return 0
-    small = _run_all(args.seats)
-    if args.growth:
-        large = _run_all(args.seats * 5)
-        if not check_growth(small, large, 5):
-            print("FAILED: a phase grows faster than the fleet", file=sys.stderr)
-            return 1
+    sizes = [args.seats, args.seats * 5] if args.growth else [args.seats]
+    results = _run_all(sizes)
+    if args.growth and not check_growth(results[sizes[0]], results[sizes[1]], 5):
+        print("FAILED: a phase grows faster than the fleet", file=sys.stderr)
+        return 1
     return 0
 
 
 #: The phases that write files: before each of their runs, what the last one wrote is removed.
 WRITING = ("render", "floor", "floor-durable")
-#: How many times each phase runs (its fastest run counts, see best_of).
+#: How many times each phase runs at each size (its fastest run counts, see side_by_side).
 RUNS = 2
 
 
-def best_of(command: list[str], runs: int, before: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Run a phase's child process ``runs`` times: the fastest run's figures, with the largest memory.
+#: One run of a phase: its child process's command, and what to do before it (or None).
+Run = tuple[list[str], Callable[[], None] | None]
 
-    This machine varies by a third from one run to the next, and the growth check compares two runs.
-    ``before`` runs before each try (a phase that writes gets back what it started from).
+
+def side_by_side(runs: dict[int, Run], times: int) -> dict[int, dict[str, Any]]:
+    """Run a phase at each fleet size in turn, ``times`` rounds: each size's fastest run, with its largest memory.
+
+    This machine's speed drifts by a third over minutes; taking the sizes in turn
+    (10,000 seats, 50,000, then again) lets the growth check compare runs made
+    side by side rather than minutes apart.
     """
-    tries = []
-    for _ in range(runs):
-        if before is not None:
-            before()
-        tries.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+    tries: dict[int, list[dict[str, Any]]] = {size: [] for size in runs}
+    for _ in range(times):
+        for size, (command, before) in runs.items():
+            if before is not None:
+                before()
+            tries[size].append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+    return {size: _best(found) for size, found in tries.items()}
+
+
+def _best(tries: list[dict[str, Any]]) -> dict[str, Any]:
     best: dict[str, Any] = min(tries, key=lambda run: run["seconds"])
     for key in ("peak_mb", "helper_mb"):
         if key in best:
@@ -227,43 +236,63 @@ def _removing(written: Path) -> Callable[[], None]:
     return remove
 
 
-def _run_all(seats: int) -> dict[str, dict[str, float]]:
-    """Every phase for one fleet size; prints the table and returns the figures."""
+PHASES = (
+    "parse",
+    "validate",
+    "render-memory",
+    "render",
+    "floor",
+    "floor-durable",
+    "validate-csv",
+    "render-memory-csv",
+)
+
+
+def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Every phase at every fleet size (the sizes side by side); prints a table per size."""
+    results: dict[int, dict[str, dict[str, Any]]] = {size: {} for size in sizes}
     with tempfile.TemporaryDirectory(prefix="render-scale-") as tmp:
-        folder = Path(tmp)
-        fleet = generate(folder / "fleet", seats)
-        csv_fleet = generate_csv(folder / "csv", seats)
-        results = {}
-        phases = (
-            "parse",
-            "validate",
-            "render-memory",
-            "render",
-            "floor",
-            "floor-durable",
-            "validate-csv",
-            "render-memory-csv",
-        )
-        for phase in phases:
-            source = csv_fleet if phase.endswith("-csv") else fleet
-            command = [sys.executable, __file__, "--phase", phase, "--fleet", str(source), "--out", str(folder / "out")]
-            written = folder / "out" if phase == "render" else folder / f"{phase}-out"
-            results[phase] = best_of(command, RUNS, before=_removing(written) if phase in WRITING else None)
-        print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}"
-        )
-        print(f"fleet: {seats} seats, 3 profiles, 2 accounts each ({fleet.stat().st_size // 1024} KiB of YAML)")
-        for phase, r in results.items():
-            print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
-        parse = results["parse"]["seconds"]
-        print(f"validate / libyaml parse: {results['validate']['seconds'] / parse:.2f}x")
-        ratio = results["render"]["seconds"] / (parse + results["floor-durable"]["seconds"])
-        plain = results["render"]["seconds"] / (parse + results["floor"]["seconds"])
-        print(f"render / (parse + durable writes): {ratio:.2f}x   render / (parse + plain writes): {plain:.2f}x")
-        csv_ratio = results["render-memory-csv"]["seconds"] / results["render-memory"]["seconds"]
-        print(f"CSV seat file / YAML seats (render in memory): {csv_ratio:.2f}x")
+        folders = {size: Path(tmp) / str(size) for size in sizes}
+        fleets = {size: generate(folders[size] / "fleet", size) for size in sizes}
+        csv_fleets = {size: generate_csv(folders[size] / "csv", size) for size in sizes}
+        for phase in PHASES:
+            runs: dict[int, Run] = {}
+            for size, folder in folders.items():
+                source = csv_fleets[size] if phase.endswith("-csv") else fleets[size]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--phase",
+                    phase,
+                    "--fleet",
+                    str(source),
+                    "--out",
+                    str(folder / "out"),
+                ]
+                written = folder / "out" if phase == "render" else folder / f"{phase}-out"
+                runs[size] = (command, _removing(written) if phase in WRITING else None)
+            for size, run in side_by_side(runs, RUNS).items():
+                results[size][phase] = run
+        for size in sizes:
+            _print_table(size, fleets[size].stat().st_size, results[size])
     return results
+
+
+def _print_table(seats: int, fleet_bytes: int, results: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+    print(f"fleet: {seats} seats, 3 profiles, 2 accounts each ({fleet_bytes // 1024} KiB of YAML)")
+    for phase, r in results.items():
+        print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
+    parse = results["parse"]["seconds"]
+    print(f"validate / libyaml parse: {results['validate']['seconds'] / parse:.2f}x")
+    ratio = results["render"]["seconds"] / (parse + results["floor-durable"]["seconds"])
+    plain = results["render"]["seconds"] / (parse + results["floor"]["seconds"])
+    print(f"render / (parse + durable writes): {ratio:.2f}x   render / (parse + plain writes): {plain:.2f}x")
+    csv_ratio = results["render-memory-csv"]["seconds"] / results["render-memory"]["seconds"]
+    print(f"CSV seat file / YAML seats (render in memory): {csv_ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,9 @@ username written ``007`` stays ``007``.
 
 from __future__ import annotations
 
-import csv
-import gc
-import io
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,52 +46,6 @@ class YFloat(float):
     """A float from YAML that remembers how it was written."""
 
     raw: str
-
-
-@contextmanager
-def bulk_allocation() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic structures.
-
-    Loading a 10,000-seat fleet allocates millions of small objects; the collector
-    would scan them over and over (it halves the run time to pause it). Nothing
-    built here forms reference cycles, so reference counting frees it all.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if _LONG_LIVED:
-            # Kept until the command ends anyway (:func:`long_lived`): out of the collector's
-            # way now, before its first pass on resuming scans everything just built (a
-            # quarter of a second at 10,000 seats, five times that at 50,000).
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-_LONG_LIVED: list[None] = []  # one entry per :func:`long_lived` now running
-
-
-@contextmanager
-def long_lived() -> Iterator[Callable[[], None]]:
-    """Keep the cyclic garbage collector off what is already built, for a long per-seat loop.
-
-    The loaded and rendered fleet lives until the command ends; with it in the
-    collector's oldest generation, every full collection scans all of it again, so a
-    loop over 50,000 seats would cost more than five times one over 10,000.
-    ``gc.freeze`` moves it out of the collector's way (reference counting still frees
-    what is dropped). The function yielded does it again, for what was built since
-    (the fleet once loaded, its seats once rendered), and so does the end of each
-    :func:`bulk_allocation` inside it.
-    """
-    gc.freeze()
-    _LONG_LIVED.append(None)
-    try:
-        yield gc.freeze
-    finally:
-        _LONG_LIVED.pop()
-        gc.unfreeze()
 
 
 def raw_text(value: Any) -> str | None:
@@ -576,71 +526,6 @@ def load_file(path: Path) -> Document:
             [Problem(Loc(name, line, 1), "", "the file contains NUL characters (UTF-16?); save it as UTF-8")]
         )
     return load_text(text, name)
-
-
-# --- CSV tables (seat files, contact files) ----------------------------------------------------
-
-
-@dataclass
-class CsvTable:
-    """A CSV file: its header cells and rows, each with its line number in the file."""
-
-    path: str
-    header: list[str]
-    rows: list[tuple[int, list[str]]]
-    delimiter: str
-
-
-def load_csv(path: Path) -> CsvTable:
-    """Read a CSV file (UTF-8 with or without BOM; ``,`` or Excel's ``;``).
-
-    Raise FleetError pointing at the line of the problem: not UTF-8, no header,
-    a row with more or fewer cells than the header.
-    """
-    name, text = read_text_file(path, "CSV file", '"CSV UTF-8"')
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    problems = Problems()
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        line = 1
-        for cells in reader:
-            number, line = line, reader.line_num + 1
-            if not any(cell.strip() for cell in cells):
-                continue
-            if header is None:
-                header = [cell.strip() for cell in cells]
-                continue
-            if len(cells) != len(header):
-                problems.error(
-                    Loc(name, number, min(len(cells), len(header)) + 1),
-                    "",
-                    f"this row has {len(cells)} cells, the header has {len(header)}; "
-                    f"check the separators ({quoted(delimiter)}) and quotes",
-                )
-                continue
-            rows.append((number, cells))
-    except csv.Error as exc:
-        problems.error(Loc(name, reader.line_num, 1), "", f"malformed CSV: {exc}")
-    if header is None:
-        problems.error(Loc(name, 1, 1), "", "the file has no header row")
-    problems.raise_if_errors()
-    assert header is not None
-    return CsvTable(name, header, rows, delimiter)
-
-
-def csv_scalar(cell: str) -> Any:
-    """A CSV cell as a fleet value: whole numbers keep their spelling, true/false are booleans."""
-    text = cell.strip()
-    if re.fullmatch(r"[-+]?[0-9]+", text):
-        number = YInt(int(text))
-        number.raw = text
-        return number
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return text
 
 
 def pack(line: int, col: int) -> int:

@@ -21,9 +21,9 @@ from typing import Any
 import jinja2
 
 from provisioner import catalogue, ini, shortcuts
+from provisioner.collector import bulk_allocation
 from provisioner.errors import Loc, Problems
 from provisioner.fleet import Fleet, Seat, SpeedDial
-from provisioner.loading import bulk_allocation
 from provisioner.models import MAX_SPEED_DIALS, text_problem
 from provisioner.phonebook import contacts_xml
 from provisioner.rendered import RenderedFile, RenderedSeat, Slot

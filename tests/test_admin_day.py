@@ -257,12 +257,12 @@ def test_seats_lists_who_goes_where(build_tree: BuildTree, run_cli: RunCli) -> N
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    from provisioner import cli
+    from provisioner.cli import report
 
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert cli._paint("create     ana") == "\x1b[32mcreate\x1b[0m     ana"
+    assert report.paint("create     ana") == "\x1b[32mcreate\x1b[0m     ana"
     monkeypatch.setenv("NO_COLOR", "1")
-    assert cli._paint("create     ana") == "create     ana"
+    assert report.paint("create     ana") == "create     ana"
 
 
 # --- 5. hints for the YAML mistakes admins make ----------------------------------------------------

@@ -246,14 +246,14 @@ def test_python_dash_m_in_a_real_subprocess(args: list[str], tmp_path: Path) -> 
 
 
 def test_progress_bar_only_for_many_seats(capsys: pytest.CaptureFixture[str]) -> None:
-    from provisioner.cli import _ProgressBar
+    from provisioner.cli.report import ProgressBar
 
-    few = _ProgressBar()
+    few = ProgressBar()
     for i in range(1, 6):
         few(i, 5)
     few.close()
     assert few.bar is None
-    many = _ProgressBar()
+    many = ProgressBar()
     for i in range(1, 31):
         many(i, 30)
     many.close()

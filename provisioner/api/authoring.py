@@ -19,6 +19,7 @@ from provisioner.api.common import (
     loaded,
     resolve_targets,
 )
+from provisioner.collector import long_lived
 from provisioner.errors import (
     FleetError,
     Loc,
@@ -29,7 +30,6 @@ from provisioner.errors import (
     quoted,
 )
 from provisioner.fleet import Fleet, Provenance, Seat, load_fleet, origin_loc
-from provisioner.loading import long_lived
 from provisioner.models import fleet_models
 from provisioner.rendered import RENDER_PLACES
 from provisioner.rendering import render_fleet

@@ -17,6 +17,7 @@ from provisioner.api.common import (
 )
 from provisioner.api.placing import ChosenSeat, Prepared, placed_files, prepare
 from provisioner.api.results import DeployResult, SeatReport
+from provisioner.collector import long_lived
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import (
     DeployError,
@@ -24,7 +25,6 @@ from provisioner.errors import (
 )
 from provisioner.fleet import Fleet, ini_key
 from provisioner.kinds import KINDS, Judging
-from provisioner.loading import long_lived
 from provisioner.plan import SeatPlan, unchanged_since
 from provisioner.rendered import RenderedFile
 from provisioner.rendering import layout

@@ -14,12 +14,12 @@ from provisioner.api.common import (
     loaded,
     resolve_targets,
 )
+from provisioner.collector import bulk_allocation
 from provisioner.errors import (
     Problem,
     Problems,
 )
 from provisioner.fleet import Fleet, Seat
-from provisioner.loading import bulk_allocation
 from provisioner.plan import SeatPlan, unchanged_plan
 from provisioner.rendered import Packer, RenderedFile, RenderedSeat, Slot
 from provisioner.rendering import Renderer, layout
@@ -94,7 +94,7 @@ class Prepared:
     renderer: Renderer
     chosen: list[ChosenSeat]
     notes: list[Problem]  # what resolving the targets noticed (a Wine prefix that contradicts the fleet)
-    keep: Callable[[], None]  # loading.long_lived: what is built so far lives until the command ends
+    keep: Callable[[], None]  # collector.long_lived: what is built so far lives until the command ends
 
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
@@ -171,7 +171,7 @@ def prepare(
 
     Nothing is rendered and no secret read yet: a seat the manifest shows unchanged since
     the last run never is.
-    Called inside :func:`provisioner.loading.long_lived`, whose ``keep`` it is given.
+    Called inside :func:`provisioner.collector.long_lived`, whose ``keep`` it is given.
     """
     fleet = loaded(fleet_path)
     keep()

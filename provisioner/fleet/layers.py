@@ -20,8 +20,6 @@ from provisioner.legacy_flags import (
 from provisioner.loading import (
     Document,
     Path_,
-    csv_scalar,
-    load_csv,
     pack,
 )
 from provisioner.merging import finalize, overlay
@@ -32,6 +30,7 @@ from provisioner.models import (
     fleet_models,
 )
 from provisioner.secrets import SecretRef
+from provisioner.tables import csv_scalar, load_csv
 
 
 def _dump(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provisioner.collector import bulk_allocation
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet.diagnostics import _kind_of, label_path, validate
 from provisioner.fleet.effective import _effective_seat, _Prefix
@@ -17,7 +18,6 @@ from provisioner.ini import DEFAULT_ANSI
 from provisioner.loading import (
     Document,
     Path_,
-    bulk_allocation,
     load_file,
     load_text,
 )

@@ -13,10 +13,9 @@ from provisioner.fleet.sources import _as_shown, _inside_fleet
 from provisioner.loading import (
     Document,
     Path_,
-    csv_scalar,
-    load_csv,
     pack,
 )
+from provisioner.tables import csv_scalar, load_csv
 
 
 def _load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:

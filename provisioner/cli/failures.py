@@ -1,0 +1,154 @@
+"""How the command line fails: the contract's exit codes, one line a problem, a crash log for a bug."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from provisioner import __version__
+from provisioner.errors import FleetError, Problem, ProvisionerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_out(document: dict[str, Any]) -> None:
+    """Print one JSON document on stdout (``--format json``)."""
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def problems_json(errors: list[Problem], warnings: list[Problem]) -> dict[str, Any]:
+    """The ``ok``, ``errors`` and ``warnings`` every JSON document starts with."""
+    return {
+        "ok": not errors,
+        "errors": [p.as_json() for p in errors],
+        "warnings": [p.as_json() for p in warnings],
+    }
+
+
+def crash_folder() -> Path:
+    """A folder only we can enter: ``$PROVISIONER_LOG_DIR``, else the user's state folder.
+
+    The folder is opened without following a link and must belong to us; a
+    group- or world-accessible one is made private on its descriptor. Anything else
+    falls back to a fresh private folder with an unpredictable name.
+    """
+    if os.environ.get("PROVISIONER_LOG_DIR"):
+        folder = Path(os.environ["PROVISIONER_LOG_DIR"])
+    elif sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        folder = Path(os.environ.get("LOCALAPPDATA") or tempfile.gettempdir()) / "microsip-provisioner" / "crashes"
+    else:
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        folder = Path(state) / "microsip-provisioner" / "crashes"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if sys.platform != "win32":
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                st = os.fstat(fd)
+                if st.st_uid != os.geteuid():
+                    raise PermissionError(f"{folder} belongs to another user")
+                if st.st_mode & 0o077:
+                    os.fchmod(fd, 0o700)
+            finally:
+                os.close(fd)
+        return folder
+    except (OSError, RuntimeError):
+        return Path(tempfile.mkdtemp(prefix="microsip-provisioner-crash-"))
+
+
+def crash_log(exc: BaseException) -> Path:
+    """Write the traceback to a new 0600 file with an unpredictable name; secrets are masked."""
+    from provisioner.secrets import redact
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    argv = []
+    hide_next = False
+    for token in sys.argv:
+        if hide_next:
+            token, hide_next = "********", False
+        elif token.split("=", 1)[0] == "--password":
+            hide_next = token in ("--password", "--password=")
+            token = "--password=********" if "=" in token else token
+        argv.append(token)
+    text = f"microsip-provisioner {__version__}, Python {sys.version}\nargv: {argv!r}\n\n" + "".join(
+        traceback.format_exception(exc)
+    )
+    folder = crash_folder()
+    fd, name = tempfile.mkstemp(prefix=f"crash-{stamp}-", suffix=".log", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+        handle.write(redact(text))
+    return Path(name)
+
+
+def handle_errors(json_errors: bool = False, writes: bool = True) -> Callable[[F], F]:
+    """Map exceptions to the contract's exit codes and one-line messages.
+
+    ``writes``: the command writes files, so its errors end with "nothing was written".
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            as_json = json_errors and kwargs.get("output_format") == "json"
+            try:
+                return func(*args, **kwargs)
+            except FleetError as exc:
+                if as_json:
+                    json_out(problems_json(exc.errors, exc.warnings))
+                else:
+                    for problem in [*exc.errors, *exc.warnings]:
+                        click.echo(str(problem), err=True)
+                    count = len(exc.errors)
+                    tail = "; nothing was written" if writes else ""
+                    click.echo(f"{count} error{'s' if count != 1 else ''}{tail}", err=True)
+                sys.exit(exc.exit_code)
+            except ProvisionerError as exc:
+                if as_json:
+                    json_out(
+                        {
+                            "ok": False,
+                            "errors": [{"file": "", "line": 0, "column": 0, "path": "", "message": str(exc)}],
+                            "warnings": [],
+                        }
+                    )
+                else:
+                    click.echo(f"error: {exc}", err=True)
+                sys.exit(exc.exit_code)
+            except KeyboardInterrupt:
+                click.echo("interrupted", err=True)
+                sys.exit(130)
+            except BrokenPipeError:  # output piped into `head` and the like
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                sys.exit(141)
+            except (click.exceptions.Exit, click.ClickException, SystemExit):
+                raise
+            except OSError as exc:  # a path the system refused that no layer above worded: I/O, not a bug
+                where = str(exc.filename or "")
+                where = f"{where[:80]}...: " if len(where) > 80 else f"{where}: " if where else ""
+                click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+                sys.exit(3)
+            except Exception as exc:
+                try:
+                    log: Path | str = crash_log(exc)
+                except Exception:  # the log cannot be written: still one line, no traceback
+                    log = "nowhere (the crash log could not be written)"
+                click.echo(
+                    f"internal error: {type(exc).__name__}; this is a bug -- details in {log}",
+                    err=True,
+                )
+                sys.exit(4)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

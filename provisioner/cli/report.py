@@ -1,0 +1,177 @@
+"""What plan, apply and verify print: one line a target, a status word coloured, a summary, a progress bar."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from provisioner.errors import Problem
+
+
+def print_warnings(warnings: list[Problem]) -> None:
+    """Each warning on its own line, on stderr."""
+    for problem in warnings:
+        click.echo(str(problem), err=True)
+
+
+def row_json(row: Any) -> dict[str, str]:
+    """One row of ``explain`` as JSON."""
+    return {"path": row.path, "value": row.value, "origin": row.origin, "layer": row.layer}
+
+
+def plural(count: int, word: str) -> str:
+    """``1 seat``, ``2 seats``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+#: How much plan, apply and verify print: the summary only, changes (default), or everything.
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+
+
+#: The colour of each status word, where a terminal shows colour (never with NO_COLOR set).
+COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "overwrite": "yellow",
+    "conflict": "red",
+    "failed": "red",
+    "drift": "red",
+    "waiting": "cyan",
+    "unchanged": "bright_black",
+}
+
+
+def paint(text: str) -> str:
+    """``text`` with its leading status word coloured (click drops colour when output is not a terminal)."""
+    word = text.split(" ", 1)[0]
+    if word not in COLOURS or os.environ.get("NO_COLOR"):
+        return text
+    return click.style(word, fg=COLOURS[word]) + text[len(word) :]
+
+
+def say(level: int, needed: int, text: str, *, err: bool = False) -> None:
+    """Print ``text`` when the chosen ``level`` reaches ``needed``; problems still reach stderr when quiet."""
+    if level >= needed:
+        click.echo(paint(text))
+    elif err:
+        click.echo(paint(text), err=True)
+
+
+def print_plan(result: Any, level: int) -> dict[str, int]:
+    from provisioner.errors import display_path
+
+    counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
+    for report in result.seats:
+        if report.plan is None:
+            word = "waiting" if report.waiting else "failed"
+            counts[word] += 1
+            say(level, NORMAL, f"{word:<10} {report.seat_id}: {report.waiting or report.error}", err=word == "failed")
+            continue
+        for change in report.plan.files:
+            counts[change.action] += 1
+            line = f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}"
+            say(level, VERBOSE if change.action == "unchanged" else NORMAL, line, err=change.action == "conflict")
+            for note in change.notes:  # what a change does; unchanged targets' notes are --verbose
+                say(level, NORMAL if change.pending else VERBOSE, f"  note: {note}")
+            for note in change.details:
+                say(level, VERBOSE, f"  note: {note}")
+            for conflict in change.conflicts:
+                say(level, NORMAL, f"  conflict: {conflict}", err=True)
+            if change.diff:
+                for diff_line in change.diff.splitlines():
+                    say(level, NORMAL, f"  {diff_line}")
+        if report.error:
+            counts["failed"] += 1
+            say(level, NORMAL, f"  failed: {report.error}", err=True)
+    return counts
+
+
+def summary(counts: dict[str, int]) -> str:
+    parts = [
+        f"{counts['create']} to create",
+        f"{counts['update']} to update",
+        f"{counts['unchanged']} unchanged",
+        f"{counts['conflict']} in conflict",
+    ]
+    if counts["waiting"]:
+        parts.append(f"{counts['waiting']} waiting for a first logon")
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} failed")
+    return ", ".join(parts)
+
+
+def output_level(verbose: bool, quiet: bool) -> int:
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet cannot be used together")
+    return VERBOSE if verbose else QUIET if quiet else NORMAL
+
+
+class ProgressBar:
+    """A progress bar on the terminal for long applies (none when output is not a TTY)."""
+
+    THRESHOLD = 20
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < self.THRESHOLD:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="applying", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def print_apply(result: Any, level: int) -> None:
+    from provisioner.errors import display_path
+
+    counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
+    for report in result.seats:
+        if report.error:
+            counts["failed"] += 1
+            say(level, NORMAL, f"failed     {report.seat_id}: {report.error}", err=True)
+            continue
+        if report.waiting:
+            counts["waiting"] += 1
+            say(level, NORMAL, f"waiting    {report.seat_id}: {report.waiting}")
+            continue
+        assert report.outcome is not None and report.plan is not None
+        status = report.outcome.status
+        counts[status] = counts.get(status, 0) + 1
+        for change in report.plan.files:
+            if status == "conflict":
+                for conflict in change.conflicts:
+                    line = f"conflict   {report.seat_id}: {display_path(str(change.path))}: {conflict}"
+                    say(level, NORMAL, line, err=True)
+            elif change.pending:
+                word = "overwrite" if change.action == "conflict" else change.action  # --force wrote it
+                say(level, NORMAL, f"{word:<10} {report.seat_id:<20} {display_path(str(change.path))}")
+                for note in change.notes:
+                    say(level, NORMAL, f"  note: {note}")
+                for note in change.details:
+                    say(level, VERBOSE, f"  note: {note}")
+            else:
+                say(level, VERBOSE, f"{'unchanged':<10} {report.seat_id:<20} {display_path(str(change.path))}")
+        for backup in report.outcome.backups:
+            say(level, VERBOSE, f"  backup: {display_path(str(backup))}")
+    done = "to write" if result.dry_run else "written"
+    waiting = f", {counts['waiting']} waiting for a first logon" if counts["waiting"] else ""
+    summary = (
+        f"{plural(counts['applied'], 'seat')} {done}, {counts['unchanged']} unchanged, "
+        f"{counts['conflict']} in conflict{waiting}, {counts['failed']} failed (of {len(result.seats)})"
+    )
+    click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
+    if counts["conflict"]:
+        click.echo(
+            "conflicts: someone changed managed keys since the last apply; --force overwrites them, "
+            "--keep-user SECTION.KEY keeps the user's value this time, `unmanage:` in the fleet for good",
+            err=True,
+        )
