@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner import api, cores, ini, rendering
+from provisioner.api import placing
 from provisioner.errors import FleetError
 from tests.conftest import BuildTree, RunCli
 
@@ -290,6 +291,24 @@ def test_a_first_deploy_writes_the_files_it_checked(
     assert written.decode("utf-16-le") == (
         "\ufeff[Settings]\r\naccountId=1\r\n[Account1]\r\nserver=pbx.example.com\r\ndomain=example.com\r\nusername=3\r\n"
     )
+
+
+@pytest.mark.parametrize("options", [{"rotate_passwords": True}, {"keep_user": ["Settings.autoAnswer"]}])
+def test_a_run_that_records_no_digest_works_none_out(
+    many: None, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]
+) -> None:
+    worked_out: list[str] = []
+    real = placing.Digests.of
+
+    def counting(self: placing.Digests, seat: Any, files: Any) -> str | None:
+        worked_out.append(seat.id)
+        return real(self, seat, files)
+
+    monkeypatch.setattr(placing.Digests, "of", counting)
+    assert statuses(api.apply(Path("fleet.yaml"), **options)) == ["applied"] * 3
+    assert worked_out == []  # such a run judges every seat afresh and records no digest
+    assert statuses(api.apply(Path("fleet.yaml"))) == ["unchanged"] * 3  # the default way: recorded now
+    assert sorted(worked_out) == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])

@@ -246,7 +246,8 @@ def apply(
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
-        prepared.check(_sort_unchanged(prepared, store, options))  # bad input: nothing is written
+        # bad input: nothing is written; a digest is recorded only when judged the default way
+        prepared.check(_sort_unchanged(prepared, store, options), digests=options.default)
         if not dry_run:
             store.ensure()
         run = _ApplyRun(prepared, fs, store, deploy.stamp_now(), force, backup, options, diffs)

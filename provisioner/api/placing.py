@@ -99,6 +99,7 @@ class Prepared:
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
     packer: Packer | None = None  # how :meth:`check` packed what it rendered
+    digests: bool = True  # whether :meth:`check` works out each seat's inputs digest too
 
     @property
     def warnings(self) -> list[Problem]:
@@ -122,16 +123,18 @@ class Prepared:
             item.rendered = self.renderer.render(item.seat, self.problems)
         return item.placed() if item.rendered is not None else None
 
-    def check(self, items: list[ChosenSeat]) -> None:
+    def check(self, items: list[ChosenSeat], *, digests: bool = True) -> None:
         """Render ``items`` now, so that bad input stops the run before anything is written.
 
         FleetError names every problem. What is rendered is kept, packed
         (:class:`~provisioner.rendered.Packer`), and written when each seat's turn comes:
         the files written are the files checked. A large fleet's seats are rendered on two
-        cores (:mod:`provisioner.cores`), which also work out each seat's inputs digest.
+        cores (:mod:`provisioner.cores`), which also work out each seat's inputs digest
+        unless ``digests`` is False (a run that will not record it).
         """
         if not items:
             return
+        self.digests = digests  # before the helper is forked: it reads it too
         problems = Problems()
         with bulk_allocation():
             first = items[0]  # its files are what the others are packed against
@@ -142,7 +145,8 @@ class Prepared:
                 for fields in found:
                     problem = Problem.of_tuple(fields)
                     (problems.warnings if problem.warning else problems.errors).append(problem)
-                item.inputs = inputs  # worked out already, perhaps by the helper
+                if digests:
+                    item.inputs = inputs  # worked out already, perhaps by the helper
                 item.packed = base64.b64decode(packed) if packed is not None else None
         self.fleet.add_warnings(problems.warnings)
         problems.raise_if_errors()
@@ -156,7 +160,8 @@ class Prepared:
             found = Problems()
             rendered = self.renderer.render(item.seat, found)
             packed = base64.b64encode(self.packer.pack(rendered.files)).decode("ascii") if rendered else None
-            answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], item.inputs, packed))
+            inputs = item.inputs if self.digests else None
+            answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], inputs, packed))
         return answers
 
 
