@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -29,7 +28,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import RUNS, Run, check_growth, durable_write, generate, parse_floor, side_by_side  # noqa: E402
+from render_scale import (  # noqa: E402
+    RUNS,
+    Run,
+    check_growth,
+    durable_write,
+    generate,
+    machine,
+    parse_floor,
+    removing,
+    side_by_side,
+)
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
@@ -70,6 +79,11 @@ def _state(root: Path) -> Path:
     return root.parent / "state"
 
 
+def _floor_copy(root: Path) -> Path:
+    """Where the write floor writes its copy of the deployed files."""
+    return root.parent / "floor-write"
+
+
 def _deployed(root: Path) -> list[Path]:
     """Every file an apply wrote: the inis below the tree and the manifests in the state folder."""
     found = []
@@ -89,7 +103,7 @@ def _read_floor(fleet: Path, root: Path) -> None:
 def _write_floor(fleet: Path, root: Path) -> None:
     """Parse the fleet, then write the same files into a new tree durably, one at a time (temp, fsync, rename)."""
     parse_floor(fleet)
-    copy = root.parent / "floor-write"
+    copy = _floor_copy(root)
     for path in _deployed(root):
         data = path.read_bytes()  # bytes in hand before the clock would start, as render's floor has them
         dest = copy / path.relative_to(root.parent)
@@ -142,16 +156,6 @@ def _empty_tree(root: Path, seats: int) -> Callable[[], None]:
     return empty
 
 
-def _no_floor_copy(root: Path) -> Callable[[], None]:
-    """Before (and after) the write floor: the copy it writes is not there."""
-
-    def remove() -> None:
-        shutil.rmtree(root.parent / "floor-write", ignore_errors=True)
-        os.sync()
-
-    return remove
-
-
 def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """Every phase at every fleet size (the sizes side by side); prints a table per size."""
     results: dict[int, dict[str, dict[str, Any]]] = {size: {} for size in sizes}
@@ -173,26 +177,22 @@ def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
                     str(root),
                 ]
                 # a phase that writes starts each time from what it started from
-                before = {
-                    "apply (empty tree)": _empty_tree(root, size),
-                    "floor: parse + durable writes": _no_floor_copy(root),
-                }
-                runs[size] = (command, before.get(name))
+                if name == "apply (empty tree)":
+                    runs[size] = (command, _empty_tree(root, size))
+                else:
+                    runs[size] = (command, removing(_floor_copy(root)) if phase == "floor-write" else None)
             for size, run in side_by_side(runs, RUNS).items():
                 results[size][name] = run
             if phase == "floor-write":
                 for root in roots.values():
-                    _no_floor_copy(root)()
+                    removing(_floor_copy(root))()
         for size in sizes:
             _print_table(size, results[size])
     return {size: {n: r for n, r in found.items() if not n.startswith("floor")} for size, found in results.items()}
 
 
 def _print_table(seats: int, runs: dict[str, dict[str, Any]]) -> None:
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    print(machine())
     print(f"fleet: {seats} seats, 3 profiles, 2 accounts each")
     for name, run in runs.items():
         helper = f"   helper {run['helper_mb']:>6.1f} MB" if run["helper_mb"] else ""

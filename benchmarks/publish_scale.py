@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -28,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import generate  # noqa: E402
+from render_scale import generate, machine  # noqa: E402
 
 
 def _phase(fleet: Path, out: Path) -> None:
@@ -100,10 +99,7 @@ def main() -> int:
             check=True,
         )
         run = json.loads(proc.stdout)
-        print(
-            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}"
-        )
+        print(machine())
         print(f"publish {run['seats']} seats: {run['seconds']:.2f} s, peak {run['peak_mb']:.1f} MB")
         times = _agent_runs(share, args.runs)
         if times is None:

@@ -226,7 +226,15 @@ def _best(tries: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def _removing(written: Path) -> Callable[[], None]:
+def machine() -> str:
+    """The machine line every benchmark prints above its figures."""
+    return (
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def removing(written: Path) -> Callable[[], None]:
     """What runs before a writing phase: what it wrote last time is removed (and that removal synced)."""
 
     def remove() -> None:
@@ -270,7 +278,7 @@ def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
                     str(folder / "out"),
                 ]
                 written = folder / "out" if phase == "render" else folder / f"{phase}-out"
-                runs[size] = (command, _removing(written) if phase in WRITING else None)
+                runs[size] = (command, removing(written) if phase in WRITING else None)
             for size, run in side_by_side(runs, RUNS).items():
                 results[size][phase] = run
         for size in sizes:
@@ -279,10 +287,7 @@ def _run_all(sizes: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
 
 
 def _print_table(seats: int, fleet_bytes: int, results: dict[str, dict[str, Any]]) -> None:
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
-    )
+    print(machine())
     print(f"fleet: {seats} seats, 3 profiles, 2 accounts each ({fleet_bytes // 1024} KiB of YAML)")
     for phase, r in results.items():
         print(f"  {phase:<14} {r['seconds']:>8.2f} s   peak {r['peak_mb']:>7.1f} MB   files {r['files']}")
