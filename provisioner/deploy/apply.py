@@ -93,11 +93,9 @@ def seat_steps(
         try:
             for where in sorted({_spot(f).where for f in pending}, key=lambda w: str(w.path)):
                 fs.clean_temps(where)
-            existing_backups: list[str] = []
-            if not fs.fresh(plan.state):  # a state folder the lock just created holds no temps, no backups
-                fs.clean_temps(plan.state)
-                fs.clean_temps(backups_dir)
-                existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
+            fs.clean_temps(plan.state)
+            fs.clean_temps(backups_dir)
+            existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
             _fill_records(plan, pending)
             for change in pending:
                 found = fs.read_stat(_spot(change))

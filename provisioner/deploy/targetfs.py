@@ -97,11 +97,6 @@ class RealFS:
             quick=quick,
         )
 
-    def fresh(self, where: Location) -> bool:
-        """Whether this seat's run has just created the folder (so nothing of an earlier run is in it)."""
-        found = self._open.get((where.root, where.parts))
-        return found is not None and found[0].fresh
-
     def release(self) -> None:
         """Close the folders the seats since the last call opened (the roots stay open).
 
@@ -226,9 +221,12 @@ class RealFS:
             opened[0].unlink(spot.name)
 
     def clean_temps(self, where: Location) -> None:
-        """Remove temp files an interrupted run left in a folder (we hold its lock)."""
+        """Remove temp files an interrupted run left in a folder (we hold its lock).
+
+        A folder this run has just created holds none: it is not even listed.
+        """
         opened = self._folder(where, create=False)
-        if opened is not None:
+        if opened is not None and not opened[0].fresh:
             opened[0].clean_temps()
 
     @contextlib.contextmanager
