@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,7 +100,6 @@ class Prepared:
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
     packer: Packer | None = None  # how :meth:`check` packed what it rendered
-    digests: bool = True  # whether :meth:`check` works out each seat's inputs digest too
 
     @property
     def warnings(self) -> list[Problem]:
@@ -134,14 +134,14 @@ class Prepared:
         """
         if not items:
             return
-        self.digests = digests  # before the helper is forked: it reads it too
         problems = Problems()
         with bulk_allocation():
             first = items[0]  # its files are what the others are packed against
             first.rendered = self.renderer.render(first.seat, problems)
             self.packer = Packer(first.rendered.files if first.rendered is not None else ())
             rest = items[1:]
-            for item, (found, inputs, packed) in zip(rest, cores.shared(rest, self._checked), strict=True):
+            checked = cores.shared(rest, functools.partial(self._checked, digests=digests))
+            for item, (found, inputs, packed) in zip(rest, checked, strict=True):
                 for fields in found:
                     problem = Problem.of_tuple(fields)
                     (problems.warnings if problem.warning else problems.errors).append(problem)
@@ -152,15 +152,17 @@ class Prepared:
         problems.raise_if_errors()
         self.keep()
 
-    def _checked(self, items: Sequence[ChosenSeat]) -> list[tuple[list[ProblemFields], str | None, str | None]]:
-        """Render each seat: what rendering found, its inputs digest and its packed files, as plain values."""
+    def _checked(
+        self, items: Sequence[ChosenSeat], *, digests: bool
+    ) -> list[tuple[list[ProblemFields], str | None, str | None]]:
+        """Render each seat: what rendering found, its inputs digest (if ``digests``) and its packed files."""
         assert self.packer is not None
         answers = []
         for item in items:
             found = Problems()
             rendered = self.renderer.render(item.seat, found)
             packed = base64.b64encode(self.packer.pack(rendered.files)).decode("ascii") if rendered else None
-            inputs = item.inputs if self.digests else None
+            inputs = item.inputs if digests else None
             answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], inputs, packed))
         return answers
 
