@@ -20,9 +20,14 @@ def contact_element(contact: dict[str, Any]) -> ET.Element:
 
 
 def contacts_document(elements: list[ET.Element]) -> bytes:
-    """Contacts.xml as MicroSIP keeps it: UTF-8 without BOM, an XML declaration, one contact a line."""
+    """Contacts.xml as MicroSIP keeps it: UTF-8 without BOM, an XML declaration, one contact a line.
+
+    Each contact is written from its attributes alone: a contact read from a file carries the
+    line break after it (its tail), which would otherwise be written again. The Windows agent
+    writes the same bytes (agent/contacts.c).
+    """
     lines = ['<?xml version="1.0"?>', "<contacts>"]
-    lines += [ET.tostring(element, encoding="unicode") for element in elements]
+    lines += [ET.tostring(ET.Element("contact", element.attrib), encoding="unicode") for element in elements]
     lines.append("</contacts>")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 

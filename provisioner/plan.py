@@ -401,7 +401,16 @@ def _contacts_on_disk(data: bytes) -> list[ET.Element] | str:
         return f"not well-formed XML ({exc})"
     if root.tag != "contacts":
         return f"the root element is <{root.tag}>, not <contacts>"
-    return [child for child in root if child.tag == "contact"]
+    # MicroSIP's phonebook holds <contact/> elements and nothing else; anything more is not
+    # ours to drop (the Windows agent leaves such a file alone too)
+    for child in root:
+        if child.tag != "contact":
+            return f"it holds a <{child.tag}> element besides the contacts"
+        if len(child) or (child.text or "").strip():
+            return "a <contact> holds text or elements"
+    if (root.text or "").strip() or any((child.tail or "").strip() for child in root):
+        return "it holds text between the contacts"
+    return list(root)
 
 
 def _first_by_number(elements: list[ET.Element]) -> dict[str | None, ET.Element]:

@@ -8,9 +8,12 @@ the agent; the logon script; the ACL script; a README; ``publish.json``. Same
 fleet, same bytes. :mod:`provisioner.deploy` writes it.
 
 ``seat.ini`` is UTF-16LE with a BOM, CRLF. A ``[Provisioner]`` header (the
-generation id, the exe and its folder, installed or portable, the launch
-arguments, the body's length and SHA-256) is followed by a blank line and the
-body, so the agent refuses a damaged or half-copied payload.
+generation id, the exe and its folder, installed or portable, the fleet's
+MicroSIP version, the body's length and SHA-256) is followed by a blank line and
+the body, so the agent refuses a damaged or half-copied payload. The launch
+arguments are not in it: the agent starts MicroSIP again without them (MicroSIP
+would dial or act on them). A seat beyond what the agent can hold
+(:mod:`provisioner.agent_limits`) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ import ntpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner import ini
+from provisioner import agent_limits, ini
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet import Fleet, Seat
 from provisioner.rendered import RenderedSeat
 
-PAYLOAD_FORMAT = 1
+PAYLOAD_FORMAT = 2
 AGENT = "agent/provisioner-agent.exe"
 #: Where each launcher place is on a Windows PC (the agent asks Windows for the real folder).
 PC_PLACES = ("desktop", "start_menu", "startup")
@@ -77,12 +80,13 @@ def previous_keys(old: bytes | None) -> set[tuple[str, str]]:
 
 
 def seat_files(
-    seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None
-) -> tuple[dict[str, bytes], str]:
+    seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None, version: str
+) -> tuple[dict[str, bytes], str, agent_limits.Counts]:
     """The files of one seat's folder (``seat.ini``, the launchers and phonebook it names) and its generation."""
     ini_file = rendered.ini
     seeded = set(ini_file.seeded)
     body: list[str] = []
+    keys = 0
     managed: set[tuple[str, str]] = set()
     for kind in ("Set", "Seed"):
         for section, entries in ini_file.managed:
@@ -95,6 +99,7 @@ def seat_files(
                     continue
                 rows.append(f"{key}={text}")
                 managed.add((section, key))
+                keys += 1
             if rows:
                 body += [f"[{kind} {section}]", *rows]
     managed_lower = {(s.lower(), k.lower()) for s, k in managed}
@@ -105,6 +110,7 @@ def seat_files(
         dropped = [pair for pair in dropped if pair[1].lower() != "password"]
     for section in sorted({s for s, _ in dropped}):
         body += [f"[Remove {section}]", *(f"{k}=" for s, k in dropped if s == section)]
+    keys += len(dropped)
     files: dict[str, bytes] = {}
     launchers = [f for f in rendered.launchers if f.place in PC_PLACES]
     names = sorted({f.name for f in launchers})
@@ -136,12 +142,18 @@ def seat_files(
         f"folder={ntpath.dirname(exe)}",
         f"mode={seat.install_mode}",
         f"ini={seat.ini_name}",
-        f"args={seat.launch.arguments}",
+        f"microsip={version}",
         f"length={len(body_bytes)}",
         f"checksum={checksum}",
     ]
     files["seat.ini"] = ini.BOM + ("\r\n".join(header) + "\r\n\r\n").encode("utf-16-le") + body_bytes
-    return files, generation
+    counts = agent_limits.Counts(
+        payload_bytes=len(files["seat.ini"]),
+        keys=keys,
+        launchers=len(names),
+        files={name: len(data) for name, data in files.items() if name != "seat.ini"},
+    )
+    return files, generation, counts
 
 
 def build(
@@ -172,7 +184,16 @@ def build(
                 )
             )
             continue
-        files, generation = seat_files(seat, rendered[seat.id], passwords=passwords, previous=previous.get(folder))
+        files, generation, counts = seat_files(
+            seat, rendered[seat.id], passwords=passwords, previous=previous.get(folder), version=fleet.version
+        )
+        beyond = agent_limits.seat_problems(seat.exe.replace("/", "\\"), seat.computer, counts)
+        problems.errors += [
+            Problem(seat.loc(path), seat.label, f"{message} (the Windows agent could not apply it)")
+            for path, message in beyond
+        ]
+        if beyond:
+            continue
         for name, data in files.items():
             out.files[f"seats/{folder}/{name}"] = data
         out.seats.append(
@@ -249,8 +270,10 @@ def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str
         f"MicroSIP seats of fleet {fleet.name} ({len(seats)} seats), published by microsip-provisioner\r\n"
         "\r\n"
         "Each user's seat is applied at logon, with the user's own rights, by agent\\provisioner-agent.exe:\r\n"
-        "it closes MicroSIP (/exit), sets the keys the fleet manages in the user's ini, places the\r\n"
-        "launchers and phonebook, starts MicroSIP again, and reports to status\\.\r\n"
+        "when MicroSIP is running and no call is in progress it closes it as /exit does (a call\r\n"
+        "or a ringing phone: it defers and tries at its next run), sets the keys the fleet manages\r\n"
+        "in the ini MicroSIP reads, places the launchers and phonebook, starts MicroSIP again as\r\n"
+        "it was (never with the launcher's arguments), and reports to status\\.\r\n"
         "\r\n" + warning + "\r\n"
         "Wiring it up (pick one):\r\n"
         "- Group Policy: User Configuration > Policies > Windows Settings > Scripts (Logon/Logoff) >\r\n"
@@ -261,8 +284,9 @@ def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str
         "- Task Scheduler: a task with the trigger 'At log on' for the users' group, 'Run only when\r\n"
         "  user is logged on', action: the same command line.\r\n"
         "\r\n"
-        "Exit codes: 0 applied or nothing to do, 1 deferred (MicroSIP would not exit; the next logon\r\n"
-        "tries again), 2 damaged payload, 3 failed with nothing changed. The agent keeps a log and the\r\n"
+        "Exit codes: 0 applied or nothing to do, 1 deferred (a call in progress, or the agent cannot\r\n"
+        "tell; nothing changed, the next run tries again), 2 damaged payload, 3 failed with nothing\r\n"
+        "changed. The agent keeps a log and the\r\n"
         "previous ini in %LOCALAPPDATA%\\microsip-provisioner\\ (--rollback restores it).\r\n"
         "Rollout: provisioner status <this folder>\r\n"
     )

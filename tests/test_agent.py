@@ -1,63 +1,89 @@
-"""The Windows agent, run for real under Wine against a published share.
+"""The Windows agent, run for real under Wine against a published share and a MicroSIP double.
 
-A Wine prefix stands for the user's PC: MicroSIP registered the way its installer
-does (``HKCU\\Software\\MicroSIP``), a stand-in ``microsip.exe`` (tests/fixtures/
-fakesip.c) that answers ``/exit`` and saves its settings from memory when it closes,
-and an ini MicroSIP itself wrote. Results are read back with Windows' own
-``GetPrivateProfileStringW`` (tests/fixtures/inidump.c), not with our parser.
+A Wine prefix stands for the user's PC. ``tests/fixtures/microsip_double.c`` stands for
+MicroSIP where the agent's safety depends on it, each behaviour cited from MicroSIP's
+source: a top-level window found as MicroSIP finds itself, a second instance handing its
+command line over, `/exit` closing it synchronously, its settings saved from memory on
+exit, its folder from the shell and the registry (and, for 3.22.3, Windows Installer),
+a call (ringing included) holding its RTP and RTCP sockets, a dial target dialled. It logs
+what it did (``double.log``), which is what these tests read -- besides the ini, read
+back with Windows' own ``GetPrivateProfileStringW`` (tests/fixtures/inidump.c).
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
+import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
-from provisioner import ini
+from provisioner import agent_limits, ini
+from provisioner.plan import plan_contacts
+from provisioner.rendered import RenderedFile
 from tests import microsip_written
 from tests.conftest import REPO, RunCli
+from tests.wine import MINGW32, WINDRES, WIXL, boot, build, needs_wine, run, stop, windows, wine_env
 
-WINE = shutil.which("wine64") or shutil.which("wine")
-MINGW = shutil.which("x86_64-w64-mingw32-gcc")
-if os.environ.get("CI") == "true" and not (WINE and MINGW):  # never a silent skip in CI
-    raise RuntimeError("CI=true but Wine or MinGW-w64 is missing: `make test` installs them as root")
-pytestmark = pytest.mark.skipif(
-    not (WINE and MINGW), reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)"
-)
+pytestmark = needs_wine
 AGENT = REPO / "provisioner" / "data" / "agent" / "provisioner-agent.exe"
-FLEET = """\
-version: 1
-name: office
-defaults:
-  account: {server: pbx.example.com, domain: example.com, transport: tls}
-  settings: {autoAnswer: header, cmdCallStart: '"C:\\Tools\\crm.exe" --new'}
-  launch: {name: MicroSIP Office, args: /minimized, shortcuts: [desktop, startup]}
-  contacts: [{name: Helpdesk, number: "200"}]
-seats:
-  - id: jdoe
-    accounts: [{username: "2001", displayName: John Doe, password: {env: PW}}]
-"""
+FOLDER = "C:\\Program Files\\MicroSIP"
+DOUBLE_LIBS = ("-mwindows", "-lws2_32", "-lmsi", "-lshlwapi", "-lpsapi", "-lshell32")
+
+
+def fleet_yaml(
+    *,
+    version: str = "3.22",
+    settings: dict[str, object] | None = None,
+    args: str = "/minimized",
+    extra_ini: dict[str, dict[str, str]] | None = None,
+    contacts_mode: str | None = None,
+) -> str:
+    defaults: dict[str, object] = {
+        "account": {"server": "pbx.example.com", "domain": "example.com", "transport": "tls"},
+        "settings": {"autoAnswer": "header", "cmdCallStart": '"C:\\Tools\\crm.exe" --new', **(settings or {})},
+        "launch": {"name": "MicroSIP Office", "args": args, "shortcuts": ["desktop", "startup"]},
+        "contacts": [{"name": "Helpdesk", "number": "200"}],
+    }
+    if extra_ini:
+        defaults["ini"] = extra_ini
+    if contacts_mode:
+        defaults["contacts_mode"] = contacts_mode
+    seat = {"id": "jdoe", "accounts": [{"username": "2001", "displayName": "John Doe", "password": {"env": "PW"}}]}
+    return yaml.safe_dump({"version": 1, "name": "office", "microsip": version, "defaults": defaults, "seats": [seat]})
+
+
+@dataclass
+class Tools:
+    inidump: Path
+    withenv: Path
+    double: Path  # MicroSIP 3.22.3 (x64: this Wine runs 64-bit programs only), its version resource 3.22.3
+    double_3_22_16: Path
+    double_unversioned: Path  # 3.22.3 without a version resource: the fleet's `microsip:` decides
+    double_32bit: Path | None  # only its PE header is read
 
 
 @dataclass
 class PC:
-    """A Wine prefix standing for one user's PC."""
+    """A Wine prefix standing for one user's PC, with MicroSIP's double installed."""
 
-    prefix: Path
+    base: Path
     env: dict[str, str]
-    tools: Path
+    tools: Tools
+    msis: list[str] = field(default_factory=list)  # product codes
 
     @property
     def profile(self) -> Path:
-        return self.prefix / "drive_c" / "users" / pwd.getpwuid(os.getuid()).pw_name
+        return self.base / "prefix" / "drive_c" / "users" / pwd.getpwuid(os.getuid()).pw_name
 
     @property
     def ini(self) -> Path:
@@ -65,123 +91,234 @@ class PC:
 
     @property
     def exe_folder(self) -> Path:
-        return self.prefix / "drive_c" / "Program Files" / "MicroSIP"
+        return self.base / "prefix" / "drive_c" / "Program Files" / "MicroSIP"
 
-    def wine(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a Windows program; its output goes through files, not pipes (a MicroSIP it starts
-        would hold a pipe open long after it exited)."""
-        assert WINE is not None
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(
-                [WINE, *args], env=self.env, cwd="/", stdout=out, stderr=err, timeout=timeout, check=False
-            )
-            out.seek(0)
-            err.seek(0)
-            return subprocess.CompletedProcess(
-                proc.args, proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
-            )
+    @property
+    def portable_ini(self) -> Path:
+        return self.exe_folder / "microsip.ini"
 
-    def agent(self, share: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.wine(
-            str(share / "agent" / "provisioner-agent.exe"),
-            "--share",
-            windows(share),
-            "--user",
-            "jdoe",
-            "--computer",
-            "PC1",
-            *extra,
-        )
+    def agent(self, share: Path, *extra: str, environment: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+        command = [str(AGENT), "--share", windows(share), "--user", "jdoe", "--computer", "PC1", *extra]
+        if environment:
+            return run(self.env, str(self.tools.withenv), *environment, "--", *command)
+        return run(self.env, *command)
 
-    def read(self, *pairs: tuple[str, str]) -> list[str]:
+    def read(self, *pairs: tuple[str, str], path: Path | None = None) -> list[str]:
         """Values through Windows' own profile API."""
         args = [part for pair in pairs for part in pair]
-        result = self.wine(str(self.tools / "inidump.exe"), windows(self.ini), *args)
+        result = run(self.env, str(self.tools.inidump), windows(path or self.ini), *args)
         return result.stdout.splitlines()
 
-    def start_microsip(self) -> None:
-        (self.exe_folder / "running.txt").unlink(missing_ok=True)
-        assert WINE is not None
+    def log(self) -> list[str]:
+        path = self.exe_folder / "double.log"
+        return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+    def wait_log(self, pattern: str, count: int = 1, seconds: float = 30) -> list[str]:
+        end = time.monotonic() + seconds
+        while True:
+            found = [line for line in self.log() if re.fullmatch(pattern, line)]
+            if len(found) >= count:
+                return found
+            assert time.monotonic() < end, f"the double never logged {pattern!r} {count}x: {self.log()}"
+            time.sleep(0.1)
+
+    def running(self) -> bool:
+        lines = self.log()
+        return sum(line.startswith("started") for line in lines) > lines.count("exit")
+
+    def start(self, *args: str) -> None:
+        """Start MicroSIP as the user does (and wait for its window)."""
+        started = sum(line.startswith("started") for line in self.log())
+        assert self.env is not None
         subprocess.Popen(
-            [WINE, str(self.exe_folder / "microsip.exe")],
+            [shutil.which("wine64") or shutil.which("wine") or "wine", str(self.exe_folder / "microsip.exe"), *args],
             env=self.env,
             cwd="/",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(self.exe_folder / "running.txt")
+        self.wait_log("started .*", started + 1)
+
+    def microsip(self, *args: str) -> None:
+        """A second MicroSIP process, as a click on a launcher starts one."""
+        run(self.env, str(self.exe_folder / "microsip.exe"), *args)
+
+    def drop(self, name: str) -> None:
+        """A file the double reads as an event (incoming call, hang-up, window moved)."""
+        (self.exe_folder / name).write_text("")
+
+    def exit_microsip(self) -> None:
+        if self.running():
+            exits = self.log().count("exit")
+            self.microsip("/exit")
+            self.wait_log("exit", exits + 1)
+
+    def reg(self, *args: str) -> None:
+        result = run(self.env, "reg", *args)
+        assert result.returncode == 0, result.stderr
+
+    def register(self, value: str | None, root: str = "HKCU", view: str = "64") -> None:
+        """The default value of ROOT\\Software\\MicroSIP as MicroSIP's installer writes it (None: no key)."""
+        if value is None:
+            run(self.env, "reg", "delete", f"{root}\\Software\\MicroSIP", "/f", f"/reg:{view}")
+        else:
+            self.reg("add", f"{root}\\Software\\MicroSIP", "/ve", "/d", value, "/f", f"/reg:{view}")
+
+    def install_msi(self, location: str | None) -> None:
+        """A Windows Installer product named MicroSIP (its InstallLocation, or none)."""
+        assert WIXL is not None
+        source = self.base / f"product{len(self.msis)}.wxs"
+        prop = f'<Property Id="ARPINSTALLLOCATION" Value="{location}"/>' if location is not None else ""
+        product = f"{{6E1D3C7A-1B2C-4D5E-8F90-{len(self.msis):012d}}}"
+        source.write_text(MSI_SOURCE.format(location=prop, product=product), encoding="utf-8")
+        package = source.with_suffix(".msi")
+        subprocess.run([WIXL, "-a", "x64", "-o", str(package), str(source)], check=True, timeout=120)
+        result = run(self.env, "msiexec", "/i", windows(package), "/qn")
+        assert result.returncode == 0, result.stderr
+        self.msis.append(product)
+
+    def uninstall_msis(self) -> None:
+        for product in self.msis:
+            key = f"HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{product}"
+            for _ in range(5):
+                run(self.env, "msiexec", "/x", product, "/qn")
+                if run(self.env, "reg", "query", key).returncode != 0:
+                    break
+                time.sleep(1)
+            else:
+                raise AssertionError(f"{product} is still installed")
+        self.msis.clear()
+
+    def use_double(self, exe: Path) -> None:
+        shutil.copy(exe, self.exe_folder / "microsip.exe")
+
+    def set_ports(self, low: int, high: int) -> None:
+        text = microsip_written.TEXT.replace("rtpPortMin=0\n", f"rtpPortMin={low}\n")
+        self.ini.write_bytes(microsip_written.utf16(text.replace("rtpPortMax=0\n", f"rtpPortMax={high}\n")))
 
 
-def windows(path: Path) -> str:
-    return "Z:" + str(path).replace("/", "\\")
-
-
-def wait_for(path: Path, seconds: float = 30) -> None:
-    end = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < end, f"{path} never appeared"
-        time.sleep(0.1)
-
-
-def build(source: str, out: Path, *flags: str) -> None:
-    assert MINGW is not None
-    subprocess.run(
-        [MINGW, "-municode", "-O2", *flags, "-o", str(out), str(REPO / "tests" / "fixtures" / source)],
-        check=True,
-        timeout=120,
-    )
+MSI_SOURCE = """\
+<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="{product}" Name="MicroSIP" Language="1033" Version="3.22.3" Manufacturer="test"
+           UpgradeCode="6E1D3C7A-1B2C-4D5E-8F90-0A1B2C3D4E5F">
+    <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
+    {location}
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Component Id="Marker" Guid="1A2B3C4D-5E6F-4A7B-8C9D-0E1F2A3B4C5D" Win64="yes">
+        <RegistryValue Root="HKLM" Key="Software\\MicroSIP-msi-test" Name="installed" Type="integer" Value="1"
+                       KeyPath="yes"/>
+      </Component>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="Marker"/></Feature>
+  </Product>
+</Wix>
+"""
+VERSION_RC = """\
+1 VERSIONINFO
+FILEVERSION {comma}
+PRODUCTVERSION {comma}
+BEGIN
+  BLOCK "StringFileInfo"
+  BEGIN
+    BLOCK "040904b0"
+    BEGIN
+      VALUE "ProductName", "MicroSIP"
+      VALUE "FileVersion", "{dotted}"
+    END
+  END
+  BLOCK "VarFileInfo"
+  BEGIN
+    VALUE "Translation", 0x409, 1200
+  END
+END
+"""
 
 
 @pytest.fixture(scope="module")
-def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], Path]]:
+def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], Tools]]:
     """One prefix for the module (wineboot takes seconds); each test resets what it touches."""
     base = tmp_path_factory.mktemp("pc")
-    prefix = base / "prefix"
-    env = {k: v for k, v in os.environ.items() if k not in ("APPDATA", "LOCALAPPDATA", "USERPROFILE", "DISPLAY")}
-    env.update(WINEPREFIX=str(prefix), WINEDEBUG="-all", HOME=str(base), WINEDLLOVERRIDES="winemenubuilder.exe=d")
-    assert WINE is not None
-    subprocess.run([WINE, "wineboot", "-i"], env=env, capture_output=True, timeout=300, check=False)
-    subprocess.run(
-        [WINE, "reg", "add", "HKCU\\Software\\MicroSIP", "/ve", "/d", "C:\\Program Files\\MicroSIP", "/f"],
-        env=env,
-        capture_output=True,
-        timeout=120,
-        check=True,
+    env = wine_env(base)
+    boot(env)
+    tools_dir = base / "tools"
+    tools_dir.mkdir()
+
+    def double(release: str | None, msi_step: int, *, compiler: str | None = None) -> Path:
+        """MicroSIP's double, with the version resource MicroSIP's main.rc gives its exe (FILEVERSION)."""
+        folder = tools_dir / f"{release}-{msi_step}-{compiler is not None}"
+        folder.mkdir()
+        flags = [f"-DMSIP_MSI_STEP={msi_step}", *DOUBLE_LIBS]
+        if release:
+            assert WINDRES is not None
+            numbers = [*release.split("."), "0"][:4]
+            rc = folder / "version.rc"
+            rc.write_text(VERSION_RC.format(comma=",".join(numbers), dotted=release))
+            subprocess.run([WINDRES, str(rc), "-O", "coff", "-o", str(folder / "version.res")], check=True)
+            flags.insert(0, str(folder / "version.res"))
+        return build("microsip_double.c", folder / "microsip.exe", *flags, compiler=compiler)
+
+    tools = Tools(
+        inidump=build("inidump.c", tools_dir / "inidump.exe"),
+        withenv=build("withenv.c", tools_dir / "withenv.exe"),
+        double=double("3.22.3", 1),
+        double_3_22_16=double("3.22.16", 0),
+        double_unversioned=double(None, 1),
+        double_32bit=double(None, 1, compiler=MINGW32) if MINGW32 else None,
     )
-    tools = base / "tools"
-    tools.mkdir()
-    build("inidump.c", tools / "inidump.exe")
-    build("fakesip.c", tools / "microsip.exe", "-mwindows")
-    yield prefix, env, tools
-    subprocess.run([WINE, "wineserver", "-k"], env=env, capture_output=True, timeout=60, check=False)
+    yield base, env, tools
+    stop(env)
 
 
 @pytest.fixture
-def pc(wine_prefix: tuple[Path, dict[str, str], Path]) -> PC:
-    prefix, env, tools = wine_prefix
-    machine = PC(prefix, env, tools)
+def pc(machine: tuple[Path, dict[str, str], Tools]) -> Iterator[PC]:
+    base, env, tools = machine
+    machine_pc = PC(base, env, tools)
     for folder in ("Desktop", "AppData/Roaming/Microsoft/Windows/Start Menu/Programs/StartUp"):
-        place = machine.profile / folder
-        if place.is_symlink():  # Wine links Desktop to $HOME; a real folder keeps the test inside
+        place = machine_pc.profile / folder
+        if place.is_symlink():  # a root prefix links Desktop to $HOME: a real folder keeps the test inside
             place.unlink()
         shutil.rmtree(place, ignore_errors=True)
         place.mkdir(parents=True)
-    shutil.rmtree(machine.profile / "AppData" / "Roaming" / "MicroSIP", ignore_errors=True)
-    shutil.rmtree(machine.profile / "AppData" / "Local" / "microsip-provisioner", ignore_errors=True)
-    shutil.rmtree(machine.exe_folder, ignore_errors=True)
-    machine.exe_folder.mkdir(parents=True)
-    shutil.copy(tools / "microsip.exe", machine.exe_folder / "microsip.exe")
-    machine.ini.parent.mkdir(parents=True)
-    machine.ini.write_bytes(microsip_written.utf16())
-    return machine
+    shutil.rmtree(machine_pc.profile / "AppData" / "Roaming" / "MicroSIP", ignore_errors=True)
+    shutil.rmtree(machine_pc.profile / "AppData" / "Local" / "microsip-provisioner", ignore_errors=True)
+    shutil.rmtree(machine_pc.exe_folder, ignore_errors=True)
+    shutil.rmtree(base / "prefix" / "drive_c" / "MicroSIP", ignore_errors=True)
+    machine_pc.exe_folder.mkdir(parents=True)
+    machine_pc.use_double(tools.double)
+    machine_pc.ini.parent.mkdir(parents=True)
+    machine_pc.ini.write_bytes(microsip_written.utf16())
+    machine_pc.register(FOLDER)
+    for view in ("64", "32"):
+        machine_pc.register(None, "HKLM", view)
+    yield machine_pc
+    machine_pc.exit_microsip()
+    run(env, "taskkill", "/f", "/im", "microsip.exe")  # one the agent started again as the test ended
+    machine_pc.uninstall_msis()
+
+
+Publish = Callable[..., Path]
 
 
 @pytest.fixture
-def share(tmp_path: Path, run_cli: RunCli) -> Path:
-    (tmp_path / "fleet.yaml").write_text(FLEET, encoding="utf-8")
-    result = run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(tmp_path / "share"), env={"PW": "s3cret"})
-    assert result.exit_code == 0, result.output
-    return tmp_path / "share"
+def publish(tmp_path: Path, run_cli: RunCli) -> Publish:
+    def publish_fleet(text: str | None = None) -> Path:
+        (tmp_path / "fleet.yaml").write_text(text or fleet_yaml(), encoding="utf-8")
+        out = tmp_path / "share"
+        result = run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(out), env={"PW": "s3cret"})
+        assert result.exit_code == 0, result.output
+        return out
+
+    return publish_fleet
+
+
+@pytest.fixture
+def share(publish: Publish) -> Path:
+    return publish()
+
+
+def status(share: Path) -> dict[str, str]:
+    return ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
 
 
 KEYS = [
@@ -196,10 +333,27 @@ KEYS = [
 
 
 def test_agent_binary_is_the_reproducible_build(tmp_path: Path) -> None:
-    """The committed exe is what `make -C agent` builds from agent/agent.c, byte for byte."""
+    """The committed exe is what `make -C agent` builds from agent/*.c, byte for byte."""
     out = tmp_path / "agent.exe"
-    subprocess.run(["make", "-s", "-C", str(REPO / "agent"), f"OUT={out}"], check=True, timeout=300)
+    subprocess.run(["make", "-s", "-B", "-C", str(REPO / "agent"), f"OUT={out}"], check=True, timeout=300)
     assert out.read_bytes() == AGENT.read_bytes(), "rebuild the agent with `make agent` and commit it"
+
+
+def test_the_agents_limits_are_the_publishers(tmp_path: Path) -> None:
+    """agent/agent.h and provisioner/agent_limits.py say the same numbers."""
+    header = (REPO / "agent" / "agent.h").read_text()
+    names = ["MAX_PAYLOAD_BYTES", "MAX_FILE_BYTES", "MAX_KEYS", "MAX_LAUNCHERS", "MAX_FILES", "MAX_NAME_CHARS"]
+    names.append("MAX_EXE_PATH_CHARS")
+    for name in names:
+        expression = re.search(rf"^#define {name} (.+?)(?:\s*/\*.*)?$", header, re.M)
+        assert expression, name
+        assert eval(expression.group(1), {}) == getattr(agent_limits, name), name
+
+
+def test_help_exits_0(pc: PC) -> None:
+    result = run(pc.env, str(AGENT), "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: provisioner-agent [--share DIR]")
 
 
 def test_agent_applies_keeps_user_state_and_then_does_nothing_fast(pc: PC, share: Path) -> None:
@@ -220,44 +374,380 @@ def test_agent_applies_keeps_user_state_and_then_does_nothing_fast(pc: PC, share
     # where Windows (Wine) says the Startup folder is, as SHGetKnownFolderPath answers the agent
     startup = pc.profile / "AppData/Roaming/Microsoft/Windows/Start Menu/Programs/StartUp/MicroSIP Office.lnk"
     assert startup.is_file()
-    assert b'number="200"' in (pc.ini.parent / "Contacts.xml").read_bytes()
-    report = ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
-    assert report["result"] == "applied" and report["generation"]
+    assert status(share)["result"] == "applied" and status(share)["generation"]
+    assert list(pc.ini.parent.glob("*provisioner*")) == []  # no copy left behind
 
     ini_bytes = pc.ini.read_bytes()
-    start = time.monotonic()
     second = pc.agent(share)
     assert second.returncode == 0
     assert "current: generation" in second.stderr
     assert pc.ini.read_bytes() == ini_bytes
-    assert time.monotonic() - start < 20  # it only reads; Wine's own start-up is most of it
+    pc.start()  # what MicroSIP itself then reads
+    assert pc.wait_log("loaded .*")[0:1] and "loaded Account1.displayName=John Doe" in pc.log()
+    assert f"ini {FOLDER[:-9]}" not in pc.log()
 
 
-def test_agent_closes_microsip_applies_after_its_save_and_restarts_it(pc: PC, share: Path) -> None:
-    pc.start_microsip()
-    (pc.exe_folder / "running.txt").unlink()
+# ---- 1. never end a call ---------------------------------------------------------------
+
+
+def test_agent_closes_an_idle_microsip_after_its_save_and_starts_it_again(pc: PC, share: Path) -> None:
+    pc.start()
+    pc.drop("ui-change")  # the user moved the window: MicroSIP saves 5 s later, from memory
+    pc.wait_log("window moved")
     result = pc.agent(share)
     assert result.returncode == 0, result.stderr
-    assert (pc.exe_folder / "exited.txt").exists()  # asked with /exit, it saved and quit
-    values = pc.read(("Settings", "savedBy"), ("Settings", "autoAnswer"))
-    assert values == ["fakesip", "header"]  # MicroSIP's save came first; the fleet's keys survive it
-    wait_for(pc.exe_folder / "running.txt")
-    time.sleep(0.5)  # created, then written
-    assert (pc.exe_folder / "running.txt").read_bytes().decode("utf-16-le") == "/minimized"  # the seat's args
-    pc.wine(str(pc.exe_folder / "microsip.exe"), "/exit")
+    log = pc.log()
+    assert log.count("saved") == 1 and "exit" in log  # closed as /exit closes it: saved, then quit
+    assert not any(line.startswith("hung up") for line in log)
+    # MicroSIP's own save came first; the fleet's keys survive it, and its window position is kept
+    assert pc.read(("Settings", "autoAnswer"), ("Settings", "mainX")) == ["header", "321"]
+    pc.wait_log("started .*", 2)
+    assert pc.log()[-1] == "started hidden" or "started visible" in pc.log()
 
 
-def test_agent_defers_when_microsip_will_not_exit(pc: PC, share: Path) -> None:
-    (pc.exe_folder / "stubborn").write_text("in a call")
-    pc.start_microsip()
+@pytest.mark.parametrize("event", ["outgoing", "ringing"])
+def test_agent_defers_while_a_call_is_in_progress_and_applies_after_it(pc: PC, share: Path, event: str) -> None:
+    pc.set_ports(23000, 23010)
+    pc.start()
+    if event == "outgoing":
+        pc.microsip("sip:100@example.com")  # dialled from a second instance, handed over with WM_COPYDATA
+    else:
+        pc.drop("incoming")  # the INVITE arrived: pjsua opens the media sockets before the call is answered
+    pc.wait_log(f"call {event} 23000")
     before = pc.ini.read_bytes()
-    result = pc.agent(share, "--wait", "2000")
+    result = pc.agent(share)
     assert result.returncode == 1, result.stderr
     assert pc.ini.read_bytes() == before
-    report = ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
+    report = status(share)
     assert report["result"] == "deferred"
-    (pc.exe_folder / "stubborn").unlink()
-    pc.wine(str(pc.exe_folder / "microsip.exe"), "/exit")
+    assert report["message"].startswith(
+        "MicroSIP is in a call or one is ringing: UDP port 23000, in its media ports 23000-23011, is open by "
+        "MicroSIP or by a process Windows does not name; nothing changed"
+    )
+    assert pc.running() and not any(line.startswith("hung up") for line in pc.log())  # the call goes on
+
+    pc.drop("hangup")
+    pc.wait_log("far end hung up 1 calls")
+    after = pc.agent(share)
+    assert after.returncode == 0, after.stderr
+    assert pc.read(("Settings", "autoAnswer")) == ["header"]
+    assert not any(line.startswith("hung up") for line in pc.log())
+
+
+def test_agent_defers_on_pjsuas_default_media_port(pc: PC, share: Path) -> None:
+    """rtpPortMin 0: pjsua's 4000, and a range without end; the RTP/RTCP pair tells the call."""
+    pc.start()
+    pc.microsip("100")
+    port = int(pc.wait_log(r"call outgoing \d+")[0].split()[-1])
+    assert port >= 4000 and port % 2 == 0
+    result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert f"UDP ports {port} and {port + 1} (RTP and RTCP) are open" in status(share)["message"]
+    assert pc.running()
+    pc.microsip("/hangupall")
+
+
+def test_a_socket_whose_owner_cannot_be_told_counts_as_a_call(pc: PC, share: Path) -> None:
+    """Wine 8 lists every UDP socket with owner 0: one in the media range may be a call."""
+    pc.set_ports(23100, 23110)
+    pc.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", 23105))
+        result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert "UDP port 23105, in its media ports 23100-23111" in status(share)["message"]
+
+
+def test_a_lone_socket_outside_a_bounded_range_is_not_a_call(pc: PC, share: Path) -> None:
+    """MicroSIP's SIP transport holds one socket on a random port (mainDlg.cpp 3218): not a call."""
+    pc.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:
+        sip.bind(("127.0.0.1", 0))
+        result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert status(share)["result"] == "applied"
+
+
+# ---- 2. restart without side effects -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("started_with", "again"), [((), "started visible"), (("/minimized",), "started hidden")])
+def test_agent_starts_microsip_again_as_it_was_never_with_the_launchers_arguments(
+    pc: PC, publish: Publish, started_with: tuple[str, ...], again: str
+) -> None:
+    share = publish(fleet_yaml(args="100"))  # a launcher that dials 100
+    assert "100" in (share / "seats" / "jdoe" / "MicroSIP Office.lnk").read_bytes().decode("utf-16-le", "replace")
+    pc.start(*started_with)
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert pc.wait_log("started .*", 2)[-1] == again
+    assert not any(line.startswith(("dialled", "command", "call")) for line in pc.log())
+
+
+def test_agent_leaves_microsip_closed_when_it_was_not_running(pc: PC, share: Path) -> None:
+    assert pc.agent(share).returncode == 0
+    time.sleep(1)
+    assert pc.log() == []
+
+
+# ---- 3. write where MicroSIP reads -------------------------------------------------------
+
+
+@pytest.mark.parametrize("appdata", ["APPDATA=", "APPDATA=C:\\no\\such\\folder"])
+def test_agent_asks_the_shell_for_appdata_never_the_variable(pc: PC, share: Path, appdata: str) -> None:
+    result = pc.agent(share, environment=(appdata,))
+    assert result.returncode == 0, result.stderr
+    assert pc.read(("Account1", "displayName")) == ["John Doe"]
+    assert not (pc.base / "prefix" / "drive_c" / "MicroSIP").exists()
+    assert not (pc.base / "prefix" / "drive_c" / "no").exists()
+    pc.start()
+    assert f"ini C:\\users\\{pc.profile.name}\\AppData\\Roaming\\MicroSIP\\microsip.ini" in pc.log()
+
+
+# ---- 4. installed or portable, as MicroSIP decides -----------------------------------------
+
+
+def where_microsip_reads(pc: PC) -> str:
+    pc.start()
+    line = pc.wait_log("ini .*")[0]
+    pc.exit_microsip()
+    return line[4:]
+
+
+INSTALLED = "C:\\users\\{user}\\AppData\\Roaming\\MicroSIP\\microsip.ini"
+PORTABLE = FOLDER + "\\microsip.ini"
+
+
+@pytest.mark.parametrize(
+    ("hkcu", "hklm", "expected"),
+    [
+        (FOLDER, None, INSTALLED),
+        ("c:\\program files\\microsip", None, INSTALLED),  # compared ignoring case
+        (FOLDER + "\\", None, PORTABLE),  # kept as stored: the trailing backslash makes it another folder
+        (None, FOLDER, INSTALLED),  # HKCU has none: HKLM answers
+        ("", FOLDER, INSTALLED),  # an empty HKCU value is none too
+        ("C:\\Other\\MicroSIP", FOLDER, PORTABLE),  # HKCU answers, HKLM is not asked
+        (None, None, PORTABLE),
+    ],
+)
+def test_agent_writes_where_microsip_reads(
+    pc: PC, share: Path, hkcu: str | None, hklm: str | None, expected: str
+) -> None:
+    pc.register(hkcu)
+    pc.register(hklm, "HKLM", "64")
+    pc.ini.unlink()
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    path = expected.format(user=pc.profile.name)
+    assert where_microsip_reads(pc) == path
+    written = pc.portable_ini if path == PORTABLE else pc.ini
+    assert pc.read(("Account1", "displayName"), path=written) == ["John Doe"]
+    assert status(share)["ini"] == path
+    if path == PORTABLE:
+        assert "is not the registered install" in status(share)["message"]
+
+
+@pytest.mark.parametrize(
+    ("location", "double", "version", "expected"),
+    [
+        (FOLDER + "\\", "double", "3.22", INSTALLED),  # InstallLocation, trailing backslash trimmed
+        (None, "double", "3.22", INSTALLED),  # a product without a location: the exe's own folder
+        ("C:\\Elsewhere\\", "double", "3.22", PORTABLE),
+        (FOLDER + "\\", "double_3_22_16", "3.22.16", PORTABLE),  # 3.22.16 never asks Windows Installer
+        # no version resource: the fleet's word; both 3.21 rules ask Windows Installer when HKCU and HKLM are empty
+        (FOLDER + "\\", "double_unversioned", "3.21", INSTALLED),
+    ],
+)
+def test_windows_installer_decides_for_3_22_3_only(
+    pc: PC, publish: Publish, location: str | None, double: str, version: str, expected: str
+) -> None:
+    if not WIXL:
+        pytest.skip("needs wixl (msitools) to build a Windows Installer package")
+    pc.register(None)
+    pc.install_msi(location)
+    pc.use_double(getattr(pc.tools, double))
+    pc.ini.unlink()
+    share = publish(fleet_yaml(version=version))
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    path = expected.format(user=pc.profile.name)
+    assert where_microsip_reads(pc) == path
+    assert status(share)["ini"] == path
+
+
+def test_agent_defers_when_the_fleets_releases_disagree(pc: PC, publish: Publish) -> None:
+    """microsip "3.21": 3.21.3 asks Windows Installer only without a registry value, 3.21.6 also when it differs."""
+    if not WIXL:
+        pytest.skip("needs wixl (msitools) to build a Windows Installer package")
+    pc.use_double(pc.tools.double_unversioned)
+    pc.register("C:\\Other")
+    pc.install_msi(FOLDER + "\\")
+    share = publish(fleet_yaml(version="3.21"))
+    before = pc.ini.read_bytes()
+    result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert pc.ini.read_bytes() == before and not pc.portable_ini.exists()
+    assert status(share)["message"] == (
+        "MicroSIP 3.21 releases differ on whether C:\\Program Files\\MicroSIP is its installed copy (a Windows "
+        "Installer product named MicroSIP is registered) and microsip.exe has no version resource to tell the "
+        "release by; nothing changed"
+    )
+
+
+def test_the_exes_version_resource_names_the_release(pc: PC, share: Path) -> None:
+    """The fleet says 3.22, which may be 3.22.3 or later; the exe says 3.22.16, which never asks Windows Installer."""
+    if not WIXL:
+        pytest.skip("needs wixl (msitools) to build a Windows Installer package")
+    pc.register(None)
+    pc.install_msi(FOLDER + "\\")
+    pc.use_double(pc.tools.double_3_22_16)
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert where_microsip_reads(pc) == PORTABLE
+
+
+@pytest.mark.parametrize(("view", "expected"), [("32", INSTALLED), ("64", PORTABLE)])
+def test_a_32_bit_microsip_reads_hklm_in_the_32_bit_view(pc: PC, share: Path, view: str, expected: str) -> None:
+    """The shipped MicroSIP is 32-bit (mainDlg.h 32 links the i386 pjproject): HKLM is WOW6432Node to it."""
+    if not pc.tools.double_32bit:
+        pytest.skip("needs gcc-mingw-w64-i686")
+    pc.use_double(pc.tools.double_32bit)  # only its PE header is read: this Wine runs 64-bit programs
+    pc.register(None)
+    pc.register(FOLDER, "HKLM", view)
+    pc.ini.unlink()
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert status(share)["ini"] == expected.format(user=pc.profile.name)
+
+
+# ---- 5. the phonebook survives ------------------------------------------------------------
+
+
+USER_BOOK = (
+    b'<?xml version="1.0"?>\r\n<contacts>\r\n'
+    b'<contact name="Old Helpdesk" number="200" starred="1" comment="ask for Kim &amp; co" />\r\n'
+    b'<contact name="Mum" number="555" starred="1" />\r\n'
+    b"</contacts>\r\n"
+)
+
+
+def test_agent_merges_the_phonebook_by_apply_s_rule(pc: PC, share: Path, tmp_path: Path) -> None:
+    contacts = pc.ini.parent / "Contacts.xml"
+    contacts.write_bytes(USER_BOOK)  # the managed contact comes first
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    merged = contacts.read_bytes()
+    root = ET.fromstring(merged)
+    assert merged.startswith(b'<?xml version="1.0"?>\r\n<contacts>\r\n')
+    assert [c.attrib for c in root] == [
+        {"name": "Helpdesk", "number": "200", "starred": "1", "comment": "ask for Kim & co"},
+        {"name": "Mum", "number": "555", "starred": "1"},
+    ]
+    fleet_book = (share / "seats" / "jdoe" / "Contacts.xml").read_bytes()
+    planned = plan_contacts(RenderedFile("Contacts.xml", fleet_book, kind="contacts"), tmp_path / "x", USER_BOOK)
+    assert merged == planned.new  # apply's own merge, byte for byte
+
+
+def test_agent_replaces_the_phonebook_in_replace_mode(pc: PC, publish: Publish) -> None:
+    share = publish(fleet_yaml(contacts_mode="replace"))
+    contacts = pc.ini.parent / "Contacts.xml"
+    contacts.write_bytes(USER_BOOK)
+    assert pc.agent(share).returncode == 0
+    assert contacts.read_bytes() == (share / "seats" / "jdoe" / "Contacts.xml").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (("\ufeff" + USER_BOOK.decode()).encode("utf-16-le"), "UTF-16, not UTF-8"),
+        (USER_BOOK.replace(b"</contacts>", b"<group name='x'/></contacts>"), "an element other than <contact>"),
+        (b'<?xml version="1.0"?>\r\n<contacts>\r\n<contact name="Half', "an unterminated attribute value"),
+    ],
+    ids=["utf-16", "another element", "cut short"],
+)
+def test_agent_leaves_a_phonebook_it_cannot_merge_alone(pc: PC, share: Path, content: bytes, why: str) -> None:
+    contacts = pc.ini.parent / "Contacts.xml"
+    contacts.write_bytes(content)
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert contacts.read_bytes() == content
+    assert f"Contacts.xml as it is: the agent cannot merge it ({why})" in status(share)["message"]
+
+
+# ---- 6. nothing cut short -------------------------------------------------------------------
+
+
+def test_a_long_ini_key_is_written_whole(pc: PC, publish: Publish) -> None:
+    key = "k" * 150
+    share = publish(fleet_yaml(extra_ini={"Custom": {key: "v" * 250}}))
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert pc.read(("Custom", key)) == ["v" * 250]
+    assert pc.read(("Custom", key[:127])) == ["<missing>"]
+
+
+def test_a_long_share_path_is_found_and_reported(pc: PC, publish: Publish, tmp_path: Path, run_cli: RunCli) -> None:
+    deep = tmp_path / ("d" * 120) / ("e" * 120) / "share"
+    (tmp_path / "fleet.yaml").write_text(fleet_yaml(), encoding="utf-8")
+    assert run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(deep), env={"PW": "s3cret"}).exit_code == 0
+    assert len(windows(deep)) > 260
+    result = pc.agent(deep)
+    assert result.returncode == 0, result.stderr
+    assert status(deep)["result"] == "applied"
+
+
+def test_a_failure_says_what_windows_said(pc: PC, publish: Publish) -> None:
+    share = publish(fleet_yaml())
+    pc.register(None)
+    shutil.rmtree(pc.exe_folder)  # portable now, and its folder is gone
+    result = pc.agent(share)
+    assert result.returncode == 3, result.stderr
+    report = status(share)
+    assert report["result"] == "failed"
+    assert report["message"].startswith(f"cannot create a copy beside {PORTABLE} (")
+    assert "(error 3)" in report["message"]  # ERROR_PATH_NOT_FOUND, in Windows' words before it
+
+
+@pytest.mark.parametrize("user", ["jdoe", "zoe.mueller"])
+def test_the_golden_share_applies_through_the_agent(pc: PC, tmp_path: Path, user: str) -> None:
+    """tests/golden/publish, as publish writes it, is what this agent applies (a conformance replay)."""
+    share = tmp_path / "golden"
+    shutil.copytree(REPO / "tests" / "golden" / "publish", share)
+    (share / "agent").mkdir()
+    shutil.copy(AGENT, share / "agent" / "provisioner-agent.exe")
+    folder = next(p for p in (share / "seats").iterdir() if p.name.split("@")[0] == user)
+    computer = folder.name.partition("@")[2] or "PC1"
+    text = ini.decode((folder / "seat.ini").read_bytes())[0]
+    body = ini.parse(text.partition("\r\n\r\n")[2])
+    pc.ini.unlink()
+    result = run(pc.env, str(AGENT), "--share", windows(share), "--user", user, "--computer", computer)
+    assert result.returncode == 0, result.stderr
+    wanted = [(s.name[4:], e.key, e.value) for s in body.sections if s.name.startswith("Set ") for e in s.entries]
+    values = pc.read(*[(section, key) for section, key, _ in wanted])
+    for (section, key, value), got in zip(wanted, values, strict=True):
+        assert got == (value[1:-1] if value[:1] == value[-1:] == '"' and len(value) > 1 else value), (section, key)
+
+
+def test_publish_refuses_a_seat_the_agent_cannot_hold(tmp_path: Path, run_cli: RunCli) -> None:
+    text = fleet_yaml().replace("- accounts:", "- install: {exe: 'C:\\" + "x" * 260 + "\\microsip.exe'}\n  accounts:")
+    (tmp_path / "fleet.yaml").write_text(text, encoding="utf-8")
+    result = run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(tmp_path / "share"), env={"PW": "s3cret"})
+    assert result.exit_code == 2, result.output
+    assert (
+        "seats[jdoe]: install.exe is 276 characters long; MicroSIP reads at most 259 (the Windows agent could not apply it)"
+        in result.stderr
+    )
+    assert not (tmp_path / "share").exists()
+
+
+# ---- 8. tests leave nothing behind -----------------------------------------------------------
+
+
+def test_wine_keeps_the_users_home_out_of_it(pc: PC) -> None:
+    home = Path(pc.env["HOME"])
+    assert home.is_relative_to(pc.base)
+    assert (pc.profile / "Desktop").resolve().is_relative_to(pc.base)
+    assert not (Path(pwd.getpwuid(os.getuid()).pw_dir) / "MicroSIP Office.lnk").exists()
 
 
 @pytest.mark.parametrize("damage", ["cut", "flip", "lnk"])
@@ -275,8 +765,31 @@ def test_agent_refuses_a_damaged_payload(pc: PC, share: Path, damage: str) -> No
     result = pc.agent(share)
     assert result.returncode == 2, result.stderr
     assert pc.ini.read_bytes() == before
-    report = ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
-    assert report["result"] == "damaged"
+    assert status(share)["result"] == "damaged"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("[Launchers]\r\n..\\..\\evil.lnk=desktop", "a launcher name or place the agent does not accept"),
+        ("[Files]\r\nx\\y.lnk=" + "0" * 64, "a malformed [Files] line"),
+        ("[Set Settings]\r\n=value", "an empty or malformed key"),
+    ],
+)
+def test_agent_refuses_a_hostile_payload(pc: PC, share: Path, line: str, why: str) -> None:
+    """A payload whose checksum holds but whose content reaches outside: refused as if hostile."""
+    import hashlib
+
+    payload = share / "seats" / "jdoe" / "seat.ini"
+    header, _, body = ini.decode(payload.read_bytes())[0].partition("\r\n\r\n")
+    body = body + line + "\r\n"
+    data = body.encode("utf-16-le")
+    header = re.sub(r"length=\d+", f"length={len(data)}", header)
+    header = re.sub(r"checksum=\w+", f"checksum={hashlib.sha256(data).hexdigest()}", header)
+    payload.write_bytes(ini.BOM + (header + "\r\n\r\n").encode("utf-16-le") + data)
+    result = pc.agent(share)
+    assert result.returncode == 2, result.stderr
+    assert status(share)["message"].endswith(f"seat.ini: {why}; nothing changed")
 
 
 def test_agent_rollback_restores_the_ini_before_the_apply(pc: PC, share: Path) -> None:
@@ -288,9 +801,16 @@ def test_agent_rollback_restores_the_ini_before_the_apply(pc: PC, share: Path) -
 
 
 def test_no_seat_for_this_user_is_nothing_to_do(pc: PC, share: Path) -> None:
-    result = pc.wine(str(share / "agent" / "provisioner-agent.exe"), "--share", windows(share), "--user", "nobody")
+    result = run(pc.env, str(share / "agent" / "provisioner-agent.exe"), "--share", windows(share), "--user", "nobody")
     assert result.returncode == 0
     assert "no seat for nobody" in result.stderr
+
+
+def test_agent_with_a_missing_share_does_nothing(pc: PC, tmp_path: Path) -> None:
+    result = run(pc.env, str(AGENT), "--share", windows(tmp_path / "no-such-share"), "--user", "jdoe")
+    assert result.returncode == 0
+    assert "no seat for jdoe" in result.stderr
+    assert pc.ini.read_bytes() == microsip_written.utf16()
 
 
 def test_status_shows_the_rollout(pc: PC, share: Path, run_cli: RunCli) -> None:
@@ -303,49 +823,19 @@ def test_status_shows_the_rollout(pc: PC, share: Path, run_cli: RunCli) -> None:
     assert '"state": "applied"' in done.stdout
 
 
-def test_agent_keeps_a_launcher_it_did_not_place_and_merges_the_phonebook(pc: PC, share: Path) -> None:
+def test_agent_keeps_a_launcher_it_did_not_place(pc: PC, share: Path) -> None:
     desktop = pc.profile / "Desktop" / "MicroSIP Office.lnk"
     desktop.write_bytes(b"the user's own shortcut")
-    contacts = pc.ini.parent / "Contacts.xml"
-    contacts.write_bytes(
-        b'<?xml version="1.0"?>\r\n<contacts>\r\n<contact name="Mum" number="555" />\r\n'
-        b'<contact name="Old Helpdesk" number="200" />\r\n</contacts>\r\n'
-    )
     result = pc.agent(share)
     assert result.returncode == 0, result.stderr
     assert desktop.read_bytes() == b"the user's own shortcut"
     assert "not a launcher this agent placed" in result.stderr
-    merged = contacts.read_bytes()
-    assert b'name="Mum" number="555"' in merged  # the user's own contact stays
-    assert b"Old Helpdesk" not in merged and merged.count(b'number="200"') == 1  # the fleet's replaces its number
-    assert merged.rstrip().endswith(b"</contacts>")
-
-
-def test_agent_warns_when_microsip_would_read_another_ini(pc: PC, share: Path) -> None:
-    assert pc.wine("reg", "delete", "HKCU\\Software\\MicroSIP", "/f").returncode == 0
-    try:
-        result = pc.agent(share)
-        assert result.returncode == 0, result.stderr
-        assert "is not the registered install (none): it would run portable" in result.stderr
-        report = ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
-        assert "it would run portable" in report["message"]
-    finally:
-        pc.wine("reg", "add", "HKCU\\Software\\MicroSIP", "/ve", "/d", "C:\\Program Files\\MicroSIP", "/f")
-
-
-def test_agent_with_a_missing_share_does_nothing(pc: PC, tmp_path: Path) -> None:
-    missing = tmp_path / "no-such-share"
-    result = pc.wine(str(AGENT), "--share", windows(missing), "--user", "jdoe")
-    assert result.returncode == 0
-    assert "no seat for jdoe" in result.stderr
-    assert pc.ini.read_bytes() == microsip_written.utf16()
 
 
 def test_agent_on_a_pc_without_an_ini_creates_a_unicode_one(pc: PC, share: Path) -> None:
-    """A file the profile API creates would be ANSI; the agent starts it with a BOM so Windows writes Unicode."""
+    """A file the profile API creates would be ANSI; the agent starts it as MicroSIP does, with a BOM."""
     pc.ini.unlink()
     result = pc.agent(share)
     assert result.returncode == 0, result.stderr
-    data = pc.ini.read_bytes()
-    assert data.startswith(ini.BOM)
+    assert pc.ini.read_bytes().startswith(ini.BOM)
     assert pc.read(("Account1", "displayName"), ("Account1", "password")) == ["John Doe", "s3cret"]

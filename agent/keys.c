@@ -1,0 +1,118 @@
+/* The seat's keys in the user's ini, through the profile API MicroSIP itself reads with
+   (GetPrivateProfileString, settings.cpp), on a copy that then replaces the ini whole. */
+#include "agent.h"
+
+#include <wchar.h>
+
+/* What the profile API returns for raw text: trimmed, one pair of matching quotes removed. */
+static WCHAR *read_back(const WCHAR *raw) {
+    while (*raw == L' ' || *raw == L'\t') raw++;
+    size_t n = wcslen(raw);
+    while (n && (raw[n - 1] == L' ' || raw[n - 1] == L'\t')) n--;
+    if (n >= 2 && (raw[0] == L'"' || raw[0] == L'\'') && raw[n - 1] == raw[0]) {
+        raw++;
+        n -= 2;
+    }
+    return str_printf(L"%.*ls", (int)n, raw);
+}
+
+typedef enum { KEY_MISSING, KEY_EMPTY, KEY_VALUE } Presence;
+
+/* The key's value as the profile API reads it (allocated to fit), and whether it is there. */
+static Presence read_key(const WCHAR *ini, const WCHAR *section, const WCHAR *key, WCHAR **value) {
+    static const WCHAR missing[] = L"\x01\x02";
+    for (DWORD cap = 256;; cap *= 4) {
+        WCHAR *buf = (WCHAR *)HeapAlloc(GetProcessHeap(), 0, cap * sizeof(WCHAR));
+        if (!buf) return KEY_MISSING;
+        DWORD n = GetPrivateProfileStringW(section, key, missing, buf, cap, ini);
+        if (n < cap - 1 || cap >= (1u << 22)) {
+            BOOL absent = wcscmp(buf, missing) == 0;
+            *value = buf;
+            return absent ? KEY_MISSING : buf[0] ? KEY_VALUE : KEY_EMPTY;
+        }
+        str_free(buf);
+    }
+}
+
+/* Whether every managed key of the seat holds in the ini as the payload wants it. */
+BOOL keys_hold(const Payload *p, const WCHAR *ini) {
+    if (!file_exists(ini)) return FALSE;
+    for (int i = 0; i < p->item_count; i++) {
+        const Item *it = &p->items[i];
+        WCHAR *have = NULL;
+        Presence presence = read_key(ini, it->section, it->key, &have);
+        BOOL holds;
+        if (wcscmp(it->kind, L"Set") == 0) {
+            WCHAR *want = read_back(it->value);
+            holds = presence != KEY_MISSING && have && wcscmp(have, want) == 0;
+            str_free(want);
+        } else if (wcscmp(it->kind, L"Seed") == 0) {
+            holds = presence == KEY_VALUE;
+        } else {
+            holds = presence == KEY_MISSING;
+        }
+        str_free(have);
+        if (!holds) return FALSE;
+    }
+    return TRUE;
+}
+
+static WCHAR *failure(const WCHAR *what, const WCHAR *path, DWORD code) {
+    WCHAR *words = error_text(code), *why = str_printf(L"%ls %ls (%ls)", what, path, words);
+    str_free(words);
+    return why;
+}
+
+/* A new ini starts with a BOM and [Settings], as MicroSIP creates one (settings.cpp 202-215), so that
+   the profile API writes Unicode into it. */
+static BOOL start_ini(const WCHAR *path) {
+    static const BYTE first[] = {0xFF, 0xFE, '[', 0, 'S', 0, 'e', 0, 't', 0, 't', 0, 'i', 0, 'n', 0, 'g', 0,
+                                 's', 0, ']', 0, '\r', 0, '\n', 0};
+    HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, TRUNCATE_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    DWORD written = 0;
+    BOOL ok = h != INVALID_HANDLE_VALUE && WriteFile(h, first, sizeof first, &written, NULL) && written == sizeof first;
+    if (h != INVALID_HANDLE_VALUE) CloseHandle(h);
+    return ok;
+}
+
+static WCHAR *write_keys(const Payload *p, const WCHAR *temp) {
+    for (int i = 0; i < p->item_count; i++) {
+        const Item *it = &p->items[i];
+        BOOL ok = TRUE;
+        if (wcscmp(it->kind, L"Set") == 0) {
+            ok = WritePrivateProfileStringW(it->section, it->key, it->value, temp);
+        } else if (wcscmp(it->kind, L"Seed") == 0) {
+            WCHAR *have = NULL;
+            if (read_key(temp, it->section, it->key, &have) != KEY_VALUE)
+                ok = WritePrivateProfileStringW(it->section, it->key, it->value, temp);
+            str_free(have);
+        } else {
+            ok = WritePrivateProfileStringW(it->section, it->key, NULL, temp);
+        }
+        if (!ok) {
+            WCHAR *words = error_text(GetLastError());
+            WCHAR *why = str_printf(L"the profile API refused [%ls] %ls (%ls)", it->section, it->key, words);
+            str_free(words);
+            return why;
+        }
+    }
+    WritePrivateProfileStringW(NULL, NULL, NULL, temp); /* flush the profile cache */
+    if (!keys_hold(p, temp)) return str_printf(L"the copy of the ini does not read back as written");
+    return NULL;
+}
+
+/* Set, seed and remove keys on a copy of the ini, then replace the ini with it; the old ini is kept as the backup. */
+WCHAR *apply_keys(const Payload *p, const WCHAR *ini, const WCHAR *backup) {
+    WCHAR *temp = unique_temp(ini, L"provisioner-new");
+    if (!temp) return failure(L"cannot create a copy beside", ini, GetLastError());
+    BOOL have = file_exists(ini);
+    WCHAR *why = NULL;
+    if (have ? !CopyFileW(ini, temp, FALSE) : !start_ini(temp)) why = failure(L"cannot copy", ini, GetLastError());
+    if (!why) why = write_keys(p, temp);
+    if (!why && have && !CopyFileW(ini, backup, FALSE)) why = failure(L"cannot keep a backup in", backup, GetLastError());
+    if (!why && !MoveFileExW(temp, ini, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        why = failure(L"cannot replace", ini, GetLastError());
+    if (why) DeleteFileW(temp);
+    str_free(temp);
+    return why;
+}

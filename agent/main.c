@@ -1,0 +1,296 @@
+/*
+ * provisioner-agent: applies one user's MicroSIP seat at logon, as that user.
+ *
+ * Reads seats\<user>@<computer>\seat.ini (or seats\<user>\seat.ini) from the share
+ * written by `provisioner publish` and checks it. Unless the same generation is
+ * already applied and its keys still hold, it closes a running MicroSIP -- only when
+ * it can tell that no call is in progress, else it defers -- sets the seat's keys in
+ * the ini MicroSIP reads (decided as MicroSIP decides it) on a copy that then
+ * replaces the ini atomically, places the launchers and phonebook, starts MicroSIP
+ * again as it was if it was running, and reports to status\ on the share.
+ *
+ * Exit codes: 0 applied or nothing to do, 1 deferred (nothing changed; a call in
+ * progress, or the agent cannot tell), 2 bad or damaged payload, 3 failed with
+ * nothing changed.
+ *
+ * C and the Win32 API only; built with MinGW-w64 (see Makefile in this folder).
+ */
+#include "agent.h"
+
+#include <initguid.h>
+#include <knownfolders.h>
+#include <lmcons.h>
+#include <shlobj.h>
+#include <stdio.h>
+#include <wchar.h>
+
+#define USAGE                                                                                                    \
+    L"usage: provisioner-agent [--share DIR] [--user NAME] [--computer NAME] [--dry-run] [--rollback] [--wait MS]\n" \
+    L"Applies this user's MicroSIP seat from a share written by `provisioner publish`.\n"                          \
+    L"Exit codes: 0 applied or nothing to do, 1 deferred, 2 bad or damaged payload, 3 failed.\n"
+
+typedef struct {
+    WCHAR *share, *user, *computer;
+    WCHAR *state, *backup, *seat_dir, *payload_path;
+    const WCHAR *generation;
+    BOOL dry_run, rollback, help;
+    DWORD wait_ms;
+} Run;
+
+/* One line for the report: no line breaks, whatever a message carries. */
+static WCHAR *one_line(const WCHAR *text) {
+    WCHAR *out = str_printf(L"%ls", text ? text : L"");
+    for (WCHAR *c = out; *c; c++)
+        if (*c < 0x20) *c = L' ';
+    return out;
+}
+
+static void report(const Run *run, const WCHAR *result, const WCHAR *ini, const WCHAR *message) {
+    WCHAR *path = str_printf(L"%ls\\status\\%ls@%ls.ini", run->share, run->user, run->computer);
+    SYSTEMTIME t;
+    GetSystemTime(&t);
+    WCHAR *line = one_line(message), *where = one_line(ini);
+    WCHAR *body = str_printf(L"\xFEFF[status]\r\ngeneration=%ls\r\nresult=%ls\r\ntime=%04u-%02u-%02uT%02u:%02u:%02uZ\r\n"
+                             L"agent=%ls\r\nini=%ls\r\nmessage=%ls\r\n",
+                             run->generation ? run->generation : L"", result, t.wYear, t.wMonth, t.wDay, t.wHour,
+                             t.wMinute, t.wSecond, AGENT_VERSION, where, line);
+    DWORD error = 0;
+    if (!replace_whole(path, (const BYTE *)body, (DWORD)(wcslen(body) * sizeof(WCHAR)), &error)) {
+        WCHAR *words = error_text(error);
+        say(L"cannot write the status report %ls (%ls)", path, words);
+        str_free(words);
+    }
+    say(L"%ls: %ls %ls", result, run->generation ? run->generation : L"", line);
+    str_free(line);
+    str_free(where);
+    str_free(body);
+    str_free(path);
+}
+
+static int finish(const Run *run, int code, const WCHAR *result, const WCHAR *ini, const WCHAR *message) {
+    report(run, result, ini, message);
+    return code;
+}
+
+static BOOL parse_args(int argc, WCHAR **argv, Run *run) {
+    run->wait_ms = 20000;
+    for (int i = 1; i < argc; i++) {
+        BOOL value = i + 1 < argc;
+        if (wcscmp(argv[i], L"--help") == 0 || wcscmp(argv[i], L"/?") == 0) run->help = TRUE;
+        else if (wcscmp(argv[i], L"--share") == 0 && value) run->share = str_printf(L"%ls", argv[++i]);
+        else if (wcscmp(argv[i], L"--user") == 0 && value) run->user = str_printf(L"%ls", argv[++i]);
+        else if (wcscmp(argv[i], L"--computer") == 0 && value) run->computer = str_printf(L"%ls", argv[++i]);
+        else if (wcscmp(argv[i], L"--wait") == 0 && value) run->wait_ms = (DWORD)wcstoul(argv[++i], NULL, 10);
+        else if (wcscmp(argv[i], L"--dry-run") == 0) run->dry_run = TRUE;
+        else if (wcscmp(argv[i], L"--rollback") == 0) run->rollback = TRUE;
+        else return FALSE;
+    }
+    return TRUE;
+}
+
+/* The share is the folder above the agent's own (share\agent\provisioner-agent.exe). */
+static WCHAR *default_share(void) {
+    for (DWORD cap = MAX_PATH;; cap *= 2) {
+        WCHAR *path = (WCHAR *)HeapAlloc(GetProcessHeap(), 0, cap * sizeof(WCHAR));
+        if (!path) return NULL;
+        DWORD n = GetModuleFileNameW(NULL, path, cap);
+        if (n && n < cap) {
+            for (int up = 0; up < 2; up++) {
+                WCHAR *slash = wcsrchr(path, L'\\');
+                if (slash) *slash = 0;
+            }
+            return path;
+        }
+        str_free(path);
+        if (!n || cap > 32768) return NULL;
+    }
+}
+
+static void defaults(Run *run) {
+    if (!run->share) run->share = default_share();
+    if (!run->user) {
+        WCHAR name[UNLEN + 1];
+        DWORD len = UNLEN + 1;
+        run->user = str_printf(L"%ls", GetUserNameW(name, &len) ? name : L"unknown");
+    }
+    if (!run->computer) {
+        WCHAR name[MAX_COMPUTERNAME_LENGTH + 1];
+        DWORD len = MAX_COMPUTERNAME_LENGTH + 1;
+        run->computer = str_printf(L"%ls", GetComputerNameW(name, &len) ? name : L"unknown");
+    }
+    PWSTR local = NULL;
+    WCHAR *dir = NULL;
+    if (SHGetKnownFolderPath(&FOLDERID_LocalAppData, KF_FLAG_CREATE, NULL, &local) == S_OK) {
+        dir = str_printf(L"%ls\\microsip-provisioner", local);
+        CoTaskMemFree(local);
+        CreateDirectoryW(dir, NULL);
+        WCHAR *log = str_printf(L"%ls\\agent.log", dir);
+        set_log(log);
+        str_free(log);
+    }
+    run->state = str_printf(L"%ls\\state.ini", dir ? dir : L".");
+    run->backup = str_printf(L"%ls\\ini.bak", dir ? dir : L".");
+    str_free(dir);
+}
+
+/* seats\<user>@<computer> wins over seats\<user>; FALSE when neither holds a seat. */
+static BOOL find_seat(Run *run) {
+    const WCHAR *forms[2] = {L"%ls\\seats\\%ls@%ls", L"%ls\\seats\\%ls"};
+    for (int i = 0; i < 2; i++) {
+        run->seat_dir = str_printf(forms[i], run->share, run->user, run->computer);
+        run->payload_path = str_printf(L"%ls\\seat.ini", run->seat_dir);
+        if (file_exists(run->payload_path)) return TRUE;
+        str_free(run->seat_dir);
+        str_free(run->payload_path);
+        run->seat_dir = run->payload_path = NULL;
+    }
+    return FALSE;
+}
+
+static WCHAR *read_payload(const Run *run, Payload *p) {
+    DWORD size = 0, error = 0;
+    BYTE *data = read_whole(run->payload_path, MAX_PAYLOAD_BYTES, &size, &error);
+    if (!data) {
+        WCHAR *words = error_text(error), *why = str_printf(L"cannot be read (%ls)", words);
+        str_free(words);
+        return why;
+    }
+    const WCHAR *bad = payload_parse(data, size, p);
+    if (bad) return str_printf(L"%ls", bad);
+    for (int i = 0; i < p->file_count; i++) {
+        WCHAR *path = str_printf(L"%ls\\%ls", run->seat_dir, p->files[i].name), sum[65];
+        DWORD fsize = 0;
+        BYTE *fdata = read_whole(path, MAX_FILE_BYTES, &fsize, &error);
+        str_free(path);
+        if (!fdata) return str_printf(L"%ls of the seat is missing or unreadable", p->files[i].name);
+        sha256_hex(fdata, fsize, sum);
+        str_free(fdata);
+        if (wcscmp(sum, p->files[i].sha256) != 0)
+            return str_printf(L"%ls of the seat does not match its checksum (half-copied?)", p->files[i].name);
+    }
+    return NULL;
+}
+
+static int roll_back(const Run *run, const Location *where) {
+    DWORD size = 0, error = 0;
+    BYTE *data = read_whole(run->backup, MAX_FILE_BYTES, &size, &error);
+    if (!data) return finish(run, EXIT_FAILED, L"failed", where->ini, L"no backup to roll back to");
+    if (!replace_whole(where->ini, data, size, &error)) {
+        WCHAR *words = error_text(error), *why = str_printf(L"cannot restore the backup (%ls)", words);
+        int code = finish(run, EXIT_FAILED, L"failed", where->ini, why);
+        str_free(words);
+        str_free(why);
+        return code;
+    }
+    WritePrivateProfileStringW(L"seat", L"generation", L"", run->state);
+    return finish(run, EXIT_OK, L"rolled-back", where->ini, L"the ini before the last apply is back");
+}
+
+/* Close a running MicroSIP when that is safe; NULL when closed or not running, else why it was left alone. */
+static WCHAR *close_if_safe(const Run *run, const WCHAR *exe, const Location *where, Running *running) {
+    if (!find_running(exe, running)) return NULL;
+    WCHAR *why = call_in_progress(running->pid, where->ini);
+    if (why) return why;
+    return close_running(running, run->wait_ms);
+}
+
+static WCHAR *joined(const WCHAR *a, const WCHAR *b) {
+    if (!b) return str_printf(L"%ls", a);
+    return str_printf(L"%ls; %ls", a, b);
+}
+
+static int apply(const Run *run, const Payload *p, const Location *where) {
+    WCHAR *exe = exe_path(p);
+    Running running;
+    WCHAR *why = close_if_safe(run, exe, where, &running);
+    if (why) {
+        WCHAR *message = str_printf(L"%ls; nothing changed, the agent tries again at its next run", why);
+        int code = finish(run, EXIT_DEFERRED, L"deferred", where->ini, message);
+        str_free(message);
+        str_free(why);
+        str_free(exe);
+        return code;
+    }
+    if (where->installed) CreateDirectoryW(where->dir, NULL); /* as MicroSIP does (settings.cpp 174) */
+    WCHAR *failed = apply_keys(p, where->ini, run->backup);
+    WCHAR *again = running.window ? start_again(exe, p->folder, running.visible) : NULL;
+    if (failed) {
+        WCHAR *message = joined(failed, again);
+        int code = finish(run, EXIT_FAILED, L"failed", where->ini, message);
+        str_free(message);
+        str_free(failed);
+        str_free(again);
+        str_free(exe);
+        return code;
+    }
+    int problems = place_launchers(p, run->seat_dir, run->state);
+    WCHAR *book = place_contacts(p, run->seat_dir, where->dir);
+    WritePrivateProfileStringW(L"seat", L"generation", p->generation, run->state);
+    WCHAR *message = str_printf(L"%ls%ls%ls%ls%ls%ls%ls", problems ? L"ok, but some launchers could not be placed" : L"ok",
+                                where->note ? L"; " : L"", where->note ? where->note : L"", book ? L"; " : L"",
+                                book ? book : L"", again ? L"; " : L"", again ? again : L"");
+    int code = finish(run, EXIT_OK, L"applied", where->ini, message);
+    str_free(message);
+    str_free(book);
+    str_free(again);
+    str_free(exe);
+    return code;
+}
+
+static int seat(Run *run) {
+    static Payload p;
+    WCHAR *bad = read_payload(run, &p);
+    if (bad) {
+        WCHAR *message = str_printf(L"%ls: %ls; nothing changed", run->payload_path, bad);
+        int code = finish(run, EXIT_BAD_PAYLOAD, L"damaged", L"", message);
+        str_free(message);
+        str_free(bad);
+        return code;
+    }
+    run->generation = p.generation;
+    Location where;
+    const WCHAR *lost = locate(&p, &where);
+    if (lost) return finish(run, EXIT_FAILED, L"failed", L"", lost);
+    if (where.undecided) {
+        WCHAR *message = str_printf(L"%ls; nothing changed", where.undecided);
+        int code = finish(run, EXIT_DEFERRED, L"deferred", where.ini, message);
+        str_free(message);
+        return code;
+    }
+    if (where.note) say(L"warning: %ls", where.note);
+    if (run->rollback) return roll_back(run, &where);
+    WCHAR applied[80] = L"";
+    GetPrivateProfileStringW(L"seat", L"generation", L"", applied, 80, run->state);
+    if (wcscmp(applied, p.generation) == 0 && keys_hold(&p, where.ini)) {
+        say(L"current: generation %ls already applied to %ls", p.generation, where.ini);
+        return EXIT_OK;
+    }
+    if (run->dry_run) {
+        say(L"dry run: generation %ls would be applied to %ls (%d keys)", p.generation, where.ini, p.item_count);
+        return EXIT_OK;
+    }
+    return apply(run, &p, &where);
+}
+
+int wmain(int argc, WCHAR **argv) {
+    Run run;
+    ZeroMemory(&run, sizeof run);
+    if (!parse_args(argc, argv, &run)) {
+        fwprintf(stderr, L"%ls", USAGE);
+        return EXIT_BAD_PAYLOAD;
+    }
+    if (run.help) {
+        fwprintf(stdout, L"%ls", USAGE);
+        return EXIT_OK;
+    }
+    defaults(&run);
+    if (!run.share) {
+        say(L"cannot tell which share this agent is on: pass --share");
+        return EXIT_FAILED;
+    }
+    if (!find_seat(&run)) {
+        say(L"no seat for %ls on %ls under %ls: nothing to do", run.user, run.computer, run.share);
+        return EXIT_OK;
+    }
+    return seat(&run);
+}
