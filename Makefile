@@ -39,18 +39,21 @@ wheel-check: $(STAMP)
 	build/wheel-check/venv/bin/python -m pip install --quiet -c constraints.txt build/wheel-check/*.whl
 	$(BIN)/python scripts/check_wheel.py build/wheel-check
 
-# Wine and MinGW-w64 run the Windows-side checks (the agent, .cmd launchers). Installed from
-# Debian's packages when missing and running as root; otherwise those tests skip and say why
-# -- except with CI=true, where a missing Wine fails the run.
+# Wine and MinGW-w64 run the Windows-side checks (the agent against a MicroSIP double, .cmd
+# launchers); the i686 compiler builds a 32-bit MicroSIP double (its PE header is what the agent
+# reads), wixl builds the Windows Installer packages MicroSIP 3.22.3 consults. Installed from
+# Debian's packages when missing and running as root; otherwise those tests skip and say why --
+# except with CI=true, where anything missing fails the run.
+WINDOWS_TOOLS := wine x86_64-w64-mingw32-gcc x86_64-w64-mingw32-windres i686-w64-mingw32-gcc wixl desktop-file-validate
 windows-tools:
-	@if command -v wine >/dev/null && command -v x86_64-w64-mingw32-gcc >/dev/null \
-		&& command -v desktop-file-validate >/dev/null; then :; \
+	@missing=; for tool in $(WINDOWS_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing wine, gcc-mingw-w64-x86-64 and desktop-file-utils (Debian packages) for the launcher tests"; \
+		echo "installing Debian packages for the Windows-side tests (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wine wine64 gcc-mingw-w64-x86-64 desktop-file-utils make >/dev/null; \
-	elif [ "$$CI" = true ]; then echo "CI=true: Wine and MinGW-w64 are needed and cannot be installed" >&2; exit 1; \
-	else echo "note: Wine or MinGW-w64 missing: the Windows-side tests will be skipped"; fi
+			wine wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl desktop-file-utils make >/dev/null; \
+	elif [ "$$CI" = true ]; then echo "CI=true: missing$$missing, which cannot be installed here" >&2; exit 1; \
+	else echo "note: missing$$missing: the Windows-side tests will be skipped"; fi
 
 # The Windows agent: a reproducible MinGW-w64 build into provisioner/data/agent/ (commit the exe).
 agent:

@@ -87,6 +87,7 @@ typedef struct {
     HWND window;
     DWORD pid;
     BOOL visible;
+    BOOL unknown; /* a MicroSIP window whose process the agent cannot look at */
 } Running;
 
 BOOL find_running(const WCHAR *exe, Running *out);

@@ -40,20 +40,20 @@ WCHAR *exe_path(const Payload *p) {
     return str_printf(L"%ls\\%ls", p->folder, p->exe);
 }
 
-/* KEY_WOW64_32KEY unless the exe's PE header says x64 or ARM64. */
+/* KEY_WOW64_32KEY unless the exe's PE header (in its first 4 KB) says x64 or ARM64. */
 static REGSAM registry_view(const WCHAR *exe) {
-    DWORD size = 0, error = 0;
-    BYTE *head = read_whole(exe, MAX_FILE_BYTES * 8, &size, &error);
-    REGSAM view = KEY_WOW64_32KEY;
-    if (head && size >= 0x40) {
-        DWORD pe = *(DWORD *)(head + 0x3C);
-        if (pe + 6 <= size && memcmp(head + pe, "PE\0\0", 4) == 0) {
-            WORD machine = *(WORD *)(head + pe + 4);
-            if (machine == IMAGE_FILE_MACHINE_AMD64 || machine == 0xAA64) view = KEY_WOW64_64KEY;
-        }
-    }
-    str_free(head);
-    return view;
+    BYTE head[4096];
+    DWORD size = 0;
+    HANDLE h = CreateFileW(exe, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) return KEY_WOW64_32KEY;
+    BOOL read = ReadFile(h, head, sizeof head, &size, NULL);
+    CloseHandle(h);
+    if (!read || size < 0x40) return KEY_WOW64_32KEY;
+    DWORD pe = *(DWORD *)(head + 0x3C);
+    if (pe > size - 6 || memcmp(head + pe, "PE\0\0", 4) != 0) return KEY_WOW64_32KEY;
+    WORD machine = *(WORD *)(head + pe + 4);
+    return machine == IMAGE_FILE_MACHINE_AMD64 || machine == 0xAA64 ? KEY_WOW64_64KEY : KEY_WOW64_32KEY;
 }
 
 /* The default value as CRegKey::QueryStringValue leaves it in MicroSIP's 256-character buffer. */

@@ -189,6 +189,11 @@ static int roll_back(const Run *run, const Location *where) {
 /* Close a running MicroSIP when that is safe; NULL when closed or not running, else why it was left alone. */
 static WCHAR *close_if_safe(const Run *run, const WCHAR *exe, const Location *where, Running *running) {
     if (!find_running(exe, running)) return NULL;
+    if (running->unknown) {
+        running->window = NULL; /* not ours to start again */
+        return str_printf(L"cannot tell whether this MicroSIP runs: a MicroSIP window belongs to a process the "
+                          L"agent cannot look at");
+    }
     WCHAR *why = call_in_progress(running->pid, where->ini);
     if (why) return why;
     return close_running(running, run->wait_ms);

@@ -3,6 +3,8 @@
  *
  * Found (microsip.cpp 315-343, MsipEnumWindowsProc): a top-level window of class
  * "MicroSIP" with no owner whose process runs the same exe, compared ignoring case.
+ * A MicroSIP window whose process the agent cannot look at may be this exe's: the
+ * agent cannot tell, and defers.
  *
  * In a call: MicroSIP's `/exit` never refuses because of a call -- 3.22.3 closes the
  * window and OnDestroy runs PJDestroy, whose pjsua_destroy() hangs every call up
@@ -40,14 +42,16 @@ typedef struct {
     Running *out;
 } Search;
 
-static BOOL same_exe(DWORD pid, const WCHAR *exe) {
+typedef enum { OTHER_EXE, SAME_EXE, UNKNOWN_EXE } Match;
+
+static Match which_exe(DWORD pid, const WCHAR *exe) {
     HANDLE proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-    if (!proc) return FALSE;
+    if (!proc) return UNKNOWN_EXE;
     WCHAR path[MAX_PATH + 1];
     DWORD len = MAX_PATH + 1;
-    BOOL same = QueryFullProcessImageNameW(proc, 0, path, &len) && equal_ignoring_case(path, exe);
+    BOOL named = QueryFullProcessImageNameW(proc, 0, path, &len);
     CloseHandle(proc);
-    return same;
+    return !named ? UNKNOWN_EXE : equal_ignoring_case(path, exe) ? SAME_EXE : OTHER_EXE;
 }
 
 static BOOL CALLBACK search_window(HWND w, LPARAM lp) {
@@ -56,11 +60,13 @@ static BOOL CALLBACK search_window(HWND w, LPARAM lp) {
     if (GetWindow(w, GW_OWNER) || GetClassNameW(w, cls, 16) != 8 || wcscmp(cls, L"MicroSIP") != 0) return TRUE;
     DWORD pid = 0;
     GetWindowThreadProcessId(w, &pid);
-    if (!same_exe(pid, s->exe)) return TRUE;
+    Match match = which_exe(pid, s->exe);
+    if (match == OTHER_EXE) return TRUE;
+    s->out->unknown = match == UNKNOWN_EXE;
     s->out->window = w;
     s->out->pid = pid;
     s->out->visible = IsWindowVisible(w) && !IsIconic(w);
-    return FALSE;
+    return match == UNKNOWN_EXE; /* a window of this exe ends the search; go on past one that may not be */
 }
 
 BOOL find_running(const WCHAR *exe, Running *out) {

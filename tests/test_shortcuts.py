@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -15,6 +14,7 @@ import yaml
 from provisioner import launch_rules, shortcuts
 from provisioner.fleet import Launch, load_fleet
 from tests.conftest import REPO, BuildTree, RunCli
+from tests.wine import HAVE_WINE, wine_env
 
 GOLDEN = REPO / "tests" / "golden" / "example"
 EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
@@ -180,22 +180,17 @@ def test_launcher_names(name: str, message: str) -> None:
     assert launch_rules.name_problem(name) == message
 
 
-WINE = bool(shutil.which("wine64") or shutil.which("wine")) and bool(shutil.which("x86_64-w64-mingw32-gcc"))
-if os.environ.get("CI") == "true" and not WINE:  # never a silent skip in CI
-    raise RuntimeError("CI=true but Wine or MinGW-w64 is missing: `make test` installs them as root")
+WINE = HAVE_WINE
 
 
-def _wine_env(home: Path) -> dict[str, str]:
-    """Wine in a prefix of the test's own, without the test's Windows-style variables."""
-    env = {k: v for k, v in os.environ.items() if k not in ("APPDATA", "LOCALAPPDATA", "USERPROFILE", "DISPLAY")}
-    env.update(
-        WINEPREFIX=str(home / "prefix"), WINEDEBUG="-all", HOME=str(home), WINEDLLOVERRIDES="winemenubuilder.exe=d"
-    )
-    return env
+@pytest.fixture(scope="module")
+def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One Wine prefix for the module, its HOME inside the test tree too (wineboot takes seconds)."""
+    return wine_env(tmp_path_factory.mktemp("wine"))
 
 
 @pytest.mark.skipif(not WINE, reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)")
-def test_lnk_resolves_through_wines_shell_link_api(tmp_path: Path) -> None:
+def test_lnk_resolves_through_wines_shell_link_api(tmp_path: Path, wine_prefix: dict[str, str]) -> None:
     """Read back with Windows' own IShellLinkW (tests/fixtures/lnkdump.c), not with our writer."""
     path = tmp_path / "MicroSIP.lnk"
     path.write_bytes(shortcuts.lnk_bytes(EXE, "/minimized", "MicroSIP Zoë", minimized=True))
@@ -218,7 +213,7 @@ def test_lnk_resolves_through_wines_shell_link_api(tmp_path: Path) -> None:
     wine = shutil.which("wine64") or shutil.which("wine") or "wine"
     proc = subprocess.run(
         [wine, str(reader), "Z:" + str(path).replace("/", "\\")],
-        env=_wine_env(tmp_path),
+        env=wine_prefix,
         cwd="/",
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -299,7 +294,9 @@ def test_cmd_refuses_non_ascii() -> None:
         ("MicroSIP-sales.exe", 'tel:1"2^&3', "tel:12^&3"),
     ],
 )
-def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path, exe_name: str, args: str, received: str) -> None:
+def test_cmd_starts_the_exe_beside_it_from_anywhere(
+    tmp_path: Path, wine_prefix: dict[str, str], exe_name: str, args: str, received: str
+) -> None:
     """Run under Wine's cmd: a stand-in exe reports the exact command line and folder it got."""
     folder = tmp_path / "USB Stick" / "Micro SIP (Sales)"
     folder.mkdir(parents=True)
@@ -320,16 +317,7 @@ def test_cmd_starts_the_exe_beside_it_from_anywhere(tmp_path: Path, exe_name: st
     launcher.write_bytes(shortcuts.cmd_bytes(exe.name, args))
     windows = "Z:" + str(launcher).replace("/", "\\")
     wine = shutil.which("wine64") or shutil.which("wine") or "wine"
-    import pwd  # POSIX only, like Wine
-
-    # Wine must not see the test's Windows-style variables (they point into the test folder)
-    env = {k: v for k, v in os.environ.items() if k not in ("APPDATA", "LOCALAPPDATA", "USERPROFILE")}
-    env.update(
-        HOME=pwd.getpwuid(os.getuid()).pw_dir,
-        WINEDEBUG="-all",
-        WINEPREFIX=f"/tmp/winoracle-prefix-{os.getuid()}",
-        OS="Windows_NT",
-    )
+    env = {**wine_prefix, "OS": "Windows_NT"}
     subprocess.run([wine, "cmd", "/c", "call", windows], cwd="/", env=env, timeout=300, check=True, capture_output=True)
     for _ in range(100):  # `start` returns before the exe has written its file
         if (folder / "argdump.txt").exists() and (folder / "argdump.txt").read_text().count("\n") >= 2:

@@ -9,8 +9,6 @@ absence fails the run).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,14 +17,9 @@ import pytest
 from provisioner.fleet import load_fleet
 from provisioner.rendering import render_fleet
 from tests.conftest import REPO, BuildTree
+from tests.wine import MINGW, WINE, needs_wine, wine_env
 
-WINE = shutil.which("wine64") or shutil.which("wine")
-MINGW = shutil.which("x86_64-w64-mingw32-gcc")
-if os.environ.get("CI") == "true" and not (WINE and MINGW):  # never a silent skip in CI
-    raise RuntimeError("CI=true but Wine or MinGW-w64 is missing: `make test` installs them as root")
-pytestmark = pytest.mark.skipif(
-    not (WINE and MINGW), reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)"
-)
+pytestmark = needs_wine
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +32,7 @@ def inidump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         check=True,
         timeout=120,
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("APPDATA", "LOCALAPPDATA", "USERPROFILE", "DISPLAY")}
-    env.update(
-        WINEPREFIX=str(base / "prefix"), WINEDEBUG="-all", HOME=str(base), WINEDLLOVERRIDES="winemenubuilder.exe=d"
-    )
-    return exe, env
+    return exe, wine_env(base)
 
 
 def oracle(tool: tuple[Path, dict[str, str]], path: Path) -> dict[str, dict[str, str]]:
