@@ -12,6 +12,7 @@
  */
 #include "agent.h"
 
+#include <ctype.h>
 #include <string.h>
 
 typedef struct {
@@ -71,14 +72,20 @@ static BOOL skip_past(Reader *r, const char *close) {
     return fail(r, "an unterminated comment or declaration");
 }
 
+/* The encoding a declaration names is UTF-8 (or none is named). */
+static BOOL names_utf8(const char *value, const char *to) {
+    if (value < to && (*value == '"' || *value == '\'')) value++;
+    if ((size_t)(to - value) < 6 || _strnicmp(value, "utf-8", 5) != 0) return FALSE;
+    return value[5] == '"' || value[5] == '\'';
+}
+
 static BOOL declares_other_encoding(const char *from, const char *to) {
-    for (const char *c = from; c + 9 <= to; c++)
-        if (memcmp(c, "encoding", 8) == 0) {
-            const char *q = c + 8;
-            while (q < to && (*q == ' ' || *q == '=')) q++;
-            if (q < to && (*q == '"' || *q == '\'')) q++;
-            return (size_t)(to - q) < 5 || _strnicmp(q, "utf-8", 5) != 0 || (q[5] != '"' && q[5] != '\'');
-        }
+    for (const char *c = from; c + 9 <= to; c++) {
+        if (memcmp(c, "encoding", 8) != 0) continue;
+        const char *q = c + 8;
+        while (q < to && (*q == ' ' || *q == '=')) q++;
+        return !names_utf8(q, to);
+    }
     return FALSE;
 }
 
@@ -101,8 +108,8 @@ static BOOL skip_misc(Reader *r) {
 }
 
 static BOOL name_char(unsigned char c, BOOL first) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || c >= 0x80 ||
-           (!first && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
+    if (isalpha(c) || c == '_' || c == ':' || c >= 0x80) return TRUE;
+    return !first && (isdigit(c) || c == '.' || c == '-');
 }
 
 static void put_utf8(char **w, unsigned long cp) {
@@ -114,57 +121,87 @@ static void put_utf8(char **w, unsigned long cp) {
     *w = o;
 }
 
-/* One entity at r->at ('&'), decoded into *w. */
-static BOOL entity(Reader *r, char **w) {
-    static const struct { const char *name; char c; } NAMED[] = {
-        {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    for (size_t i = 0; i < sizeof NAMED / sizeof NAMED[0]; i++)
-        if (starts(r, NAMED[i].name)) {
-            *(*w)++ = NAMED[i].c;
-            r->at += strlen(NAMED[i].name);
-            return TRUE;
-        }
-    if (!starts(r, "&#")) return fail(r, "an unknown entity");
+static int digit_value(char c, BOOL hex) {
+    if (c >= '0' && c <= '9') return c - '0';
+    int lower = c | 32;
+    return hex && lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : -1;
+}
+
+/* A character XML 1.0 allows (section 2.2). */
+static BOOL allowed_char(unsigned long cp) {
+    if (cp < 0x20) return cp == '\t' || cp == '\n' || cp == '\r';
+    return cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+}
+
+/* The digits of a character reference up to ';' (at most eight); -1 when malformed. */
+static long reference_number(const char **c, const char *end, BOOL hex) {
+    long cp = 0;
+    int digits = 0;
+    for (; *c < end && **c != ';' && digits < 8; (*c)++, digits++) {
+        int d = digit_value(**c, hex);
+        if (d < 0) return -1;
+        cp = cp * (hex ? 16 : 10) + d;
+    }
+    return digits && *c < end && **c == ';' ? cp : -1;
+}
+
+/* "&#N;" or "&#xH;" at r->at, decoded into *w. */
+static BOOL char_reference(Reader *r, char **w) {
     const char *c = r->at + 2;
     BOOL hex = c < r->end && *c == 'x';
-    if (hex) c++;
-    unsigned long cp = 0;
-    int digits = 0;
-    for (; c < r->end && *c != ';' && digits < 8; c++, digits++) {
-        int d = (*c >= '0' && *c <= '9') ? *c - '0' : hex && (*c | 32) >= 'a' && (*c | 32) <= 'f' ? (*c | 32) - 'a' + 10 : -1;
-        if (d < 0) return fail(r, "a malformed character reference");
-        cp = cp * (hex ? 16 : 10) + (unsigned long)d;
-    }
-    if (c >= r->end || *c != ';' || !digits || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
-        (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r'))
-        return fail(r, "a malformed character reference");
-    put_utf8(w, cp);
+    c += hex;
+    long cp = reference_number(&c, r->end, hex);
+    if (cp <= 0 || !allowed_char((unsigned long)cp)) return fail(r, "a malformed character reference");
+    put_utf8(w, (unsigned long)cp);
     r->at = c + 1;
     return TRUE;
 }
 
-/* A quoted value, decoded and normalised as XML 1.0 section 3.3.3 says (a line end or tab is a space). */
+/* One entity at r->at ('&'), decoded into *w. */
+static BOOL entity(Reader *r, char **w) {
+    static const struct { const char *name; char c; } NAMED[] = {
+        {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (size_t i = 0; i < sizeof NAMED / sizeof NAMED[0]; i++) {
+        if (!starts(r, NAMED[i].name)) continue;
+        *(*w)++ = NAMED[i].c;
+        r->at += strlen(NAMED[i].name);
+        return TRUE;
+    }
+    return starts(r, "&#") ? char_reference(r, w) : fail(r, "an unknown entity");
+}
+
+/* The next plain character of a value: a line end (CRLF too) or a tab is a space. */
+static char normalised(Reader *r, const char *close) {
+    char c = *r->at++;
+    if (c == '\r' && r->at < close && *r->at == '\n') r->at++;
+    return (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
+}
+
+/* The characters of a value up to `close`, decoded and normalised as XML 1.0 section 3.3.3 says. */
+static BOOL decode_value(Reader *r, const char *close, char *w) {
+    while (r->at < close) {
+        if (*r->at == '<') return fail(r, "a '<' inside an attribute value");
+        if (*r->at != '&') {
+            *w++ = normalised(r, close);
+            continue;
+        }
+        Reader inner = {r->at, close, NULL};
+        if (!entity(&inner, &w)) return fail(r, inner.error);
+        r->at = inner.at;
+    }
+    *w = 0;
+    return TRUE;
+}
+
+/* A quoted value, decoded. */
 static char *attr_value(Reader *r) {
     if (r->at >= r->end || (*r->at != '"' && *r->at != '\'')) return fail(r, "an attribute without a quoted value"), NULL;
     char quote = *r->at++;
     const char *close = memchr(r->at, quote, (size_t)(r->end - r->at));
     if (!close) return fail(r, "an unterminated attribute value"), NULL;
-    char *value = (char *)HeapAlloc(GetProcessHeap(), 0, (SIZE_T)(close - r->at) * 4 + 1), *w = value;
+    char *value = (char *)HeapAlloc(GetProcessHeap(), 0, (SIZE_T)(close - r->at) * 4 + 1);
     if (!value) return fail(r, "out of memory"), NULL;
-    while (r->at < close) {
-        char c = *r->at;
-        if (c == '<') return fail(r, "a '<' inside an attribute value"), NULL;
-        if (c == '&') {
-            Reader inner = {r->at, close, NULL};
-            if (!entity(&inner, &w)) return fail(r, inner.error), NULL;
-            r->at = inner.at;
-            continue;
-        }
-        if (c == '\r' && r->at + 1 < close && r->at[1] == '\n') r->at++;
-        *w++ = (c == '\r' || c == '\n' || c == '\t') ? ' ' : c;
-        r->at++;
-    }
-    *w = 0;
+    if (!decode_value(r, close, value)) return NULL;
     r->at = close + 1;
     return value;
 }
@@ -184,6 +221,28 @@ static int find_attr(const Contact *c, const char *name) {
     return -1;
 }
 
+static BOOL add_attr(Reader *r, Contact *c, char *name, char *value) {
+    if (!c) return TRUE; /* the root's attributes are read, not kept (apply drops them too) */
+    if (find_attr(c, name) >= 0) return fail(r, "an attribute given twice");
+    c->attrs = (Attr *)grow(c->attrs, &c->cap, c->count, sizeof(Attr));
+    c->attrs[c->count].name = name;
+    c->attrs[c->count++].value = value;
+    return TRUE;
+}
+
+/* name="value" at r->at, into c. */
+static BOOL one_attribute(Reader *r, Contact *c) {
+    const char *from = r->at;
+    while (r->at < r->end && name_char((unsigned char)*r->at, FALSE)) r->at++;
+    char *name = copy_span(from, r->at);
+    skip_space(r);
+    if (!name || r->at >= r->end || *r->at != '=') return fail(r, "an attribute without '='");
+    r->at++;
+    skip_space(r);
+    char *value = attr_value(r);
+    return value && add_attr(r, c, name, value);
+}
+
 /* Attributes up to '>' or "/>"; *empty tells which. */
 static BOOL attributes(Reader *r, Contact *c, BOOL *empty) {
     for (;;) {
@@ -194,23 +253,9 @@ static BOOL attributes(Reader *r, Contact *c, BOOL *empty) {
             r->at += *empty ? 2 : 1;
             return TRUE;
         }
-        if (r->at == before || r->at >= r->end || !name_char((unsigned char)*r->at, TRUE))
-            return fail(r, "a malformed tag");
-        const char *from = r->at;
-        while (r->at < r->end && name_char((unsigned char)*r->at, FALSE)) r->at++;
-        char *name = copy_span(from, r->at);
-        skip_space(r);
-        if (!name || r->at >= r->end || *r->at != '=') return fail(r, "an attribute without '='");
-        r->at++;
-        skip_space(r);
-        char *value = attr_value(r);
-        if (!value) return FALSE;
-        if (c) {
-            if (find_attr(c, name) >= 0) return fail(r, "an attribute given twice");
-            c->attrs = (Attr *)grow(c->attrs, &c->cap, c->count, sizeof(Attr));
-            c->attrs[c->count].name = name;
-            c->attrs[c->count++].value = value;
-        }
+        BOOL spaced = r->at != before && r->at < r->end;
+        if (!spaced || !name_char((unsigned char)*r->at, TRUE)) return fail(r, "a malformed tag");
+        if (!one_attribute(r, c)) return FALSE;
     }
 }
 
@@ -239,32 +284,47 @@ static BOOL contact(Reader *r, Book *book) {
     return end_tag(r, "contact");
 }
 
+static const char *encoding_problem(const BYTE *data, DWORD size) {
+    if (size >= 2 && ((data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF)))
+        return "UTF-16, not UTF-8";
+    if (size && !MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, (LPCCH)data, (int)size, NULL, 0))
+        return "bytes that are not UTF-8";
+    return NULL;
+}
+
+/* What stands where a contact or </contacts> should: why it is not one. */
+static BOOL not_a_contact(Reader *r) {
+    if (r->at >= r->end) return fail(r, "it ends before </contacts>");
+    return fail(r, *r->at == '<' ? "an element other than <contact>" : "text between the contacts");
+}
+
+/* The children of <contacts>, up to and past </contacts>. */
+static BOOL children(Reader *r, Book *book) {
+    for (;;) {
+        if (!skip_misc(r)) return FALSE;
+        if (starts(r, "</")) return end_tag(r, "contacts");
+        if (!tag_named(r, "<contact")) return not_a_contact(r);
+        if (!contact(r, book)) return FALSE;
+    }
+}
+
+/* <contacts ...> with its children, or <contacts/>. */
+static BOOL root(Reader *r, Book *book) {
+    if (!skip_misc(r)) return FALSE;
+    if (!tag_named(r, "<contacts")) return fail(r, "no <contacts> element");
+    r->at += 9;
+    BOOL empty = FALSE;
+    return attributes(r, NULL, &empty) && (empty || children(r, book));
+}
+
 static BOOL parse_book(const BYTE *data, DWORD size, Book *book, const char **error) {
     ZeroMemory(book, sizeof *book);
     Reader r = {(const char *)data, (const char *)data + size, NULL};
-    if (size >= 2 && ((data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF)))
-        return *error = "UTF-16, not UTF-8", FALSE;
-    if (size && !MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, (LPCCH)data, (int)size, NULL, 0))
-        return *error = "bytes that are not UTF-8", FALSE;
+    *error = encoding_problem(data, size);
+    if (*error) return FALSE;
     if (starts(&r, "\xEF\xBB\xBF")) r.at += 3;
-    BOOL empty = FALSE, ok = skip_misc(&r) && (tag_named(&r, "<contacts") || fail(&r, "no <contacts> element"));
-    if (ok) {
-        r.at += 9;
-        ok = attributes(&r, NULL, &empty);
-    }
-    while (ok && !empty) {
-        ok = skip_misc(&r);
-        if (ok && starts(&r, "</")) {
-            ok = end_tag(&r, "contacts");
-            break;
-        }
-        if (ok && !tag_named(&r, "<contact"))
-            ok = fail(&r, r.at >= r.end ? "it ends before </contacts>"
-                          : *r.at == '<' ? "an element other than <contact>" : "text between the contacts");
-        ok = ok && contact(&r, book);
-    }
-    if (ok && skip_misc(&r) && r.at != r.end) fail(&r, "content after </contacts>");
-    *error = r.error ? r.error : ok ? NULL : "it ends before </contacts>";
+    if (root(&r, book) && skip_misc(&r) && r.at != r.end) fail(&r, "content after </contacts>");
+    *error = r.error;
     return *error == NULL;
 }
 
@@ -388,21 +448,14 @@ static WCHAR *written(const WCHAR *dest, const BYTE *data, DWORD size) {
     return why;
 }
 
-/* Placed when missing, replaced in `replace` mode, merged otherwise; NULL when done, else why not. */
-WCHAR *place_contacts(const Payload *p, const WCHAR *seat_dir, const WCHAR *data_dir) {
-    if (!p->contacts) return NULL;
-    WCHAR *source = str_printf(L"%ls\\Contacts.xml", seat_dir), *dest = str_printf(L"%ls\\Contacts.xml", data_dir);
-    DWORD ours_size = 0, have_size = 0, error = 0;
-    BYTE *ours = read_whole(source, MAX_FILE_BYTES, &ours_size, &error);
-    BYTE *have = ours ? read_whole(dest, MAX_FILE_BYTES, &have_size, &error) : NULL;
-    Book fleet, user;
+/* The user's phonebook beside the fleet's: written, merged, or left alone with the reason. */
+static WCHAR *with_users(const Payload *p, const WCHAR *dest, const BYTE *ours, DWORD ours_size, const Book *fleet) {
+    DWORD have_size = 0, error = 0;
+    BYTE *have = read_whole(dest, MAX_FILE_BYTES, &have_size, &error);
+    Book user;
     const char *bad = NULL;
     WCHAR *why = NULL;
-    if (!ours) {
-        why = str_printf(L"cannot read the seat's Contacts.xml");
-    } else if (!parse_book(ours, ours_size, &fleet, &bad)) {
-        why = str_printf(L"the seat's Contacts.xml cannot be read (%hs)", bad);
-    } else if (!have && error != ERROR_FILE_NOT_FOUND && error != ERROR_PATH_NOT_FOUND) {
+    if (!have && error != ERROR_FILE_NOT_FOUND && error != ERROR_PATH_NOT_FOUND) {
         WCHAR *words = error_text(error);
         why = str_printf(L"left %ls as it is: it cannot be read (%ls)", dest, words);
         str_free(words);
@@ -411,14 +464,29 @@ WCHAR *place_contacts(const Payload *p, const WCHAR *seat_dir, const WCHAR *data
     } else if (!parse_book(have, have_size, &user, &bad)) {
         why = str_printf(L"left %ls as it is: the agent cannot merge it (%hs)", dest, bad);
     } else if (wcscmp(p->contacts, L"replace") == 0) {
-        if (!same_lists(&user, &fleet)) why = written(dest, ours, ours_size);
-    } else if (merge(&user, &fleet)) {
+        why = same_lists(&user, fleet) ? NULL : written(dest, ours, ours_size);
+    } else if (merge(&user, fleet)) {
         Out o = serialize(&user);
         why = written(dest, (const BYTE *)o.data, (DWORD)o.len);
         str_free(o.data);
     }
-    str_free(ours);
     str_free(have);
+    return why;
+}
+
+/* Placed when missing, replaced in `replace` mode, merged otherwise; NULL when done, else why not. */
+WCHAR *place_contacts(const Payload *p, const WCHAR *seat_dir, const WCHAR *data_dir) {
+    if (!p->contacts) return NULL;
+    WCHAR *source = str_printf(L"%ls\\Contacts.xml", seat_dir), *dest = str_printf(L"%ls\\Contacts.xml", data_dir);
+    DWORD ours_size = 0, error = 0;
+    BYTE *ours = read_whole(source, MAX_FILE_BYTES, &ours_size, &error);
+    Book fleet;
+    const char *bad = NULL;
+    WCHAR *why;
+    if (!ours) why = str_printf(L"cannot read the seat's Contacts.xml");
+    else if (!parse_book(ours, ours_size, &fleet, &bad)) why = str_printf(L"the seat's Contacts.xml cannot be read (%hs)", bad);
+    else why = with_users(p, dest, ours, ours_size, &fleet);
+    str_free(ours);
     str_free(source);
     str_free(dest);
     return why;

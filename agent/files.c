@@ -9,6 +9,23 @@ BOOL file_exists(const WCHAR *path) {
     return a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY);
 }
 
+/* All `want` bytes of an open file, or FALSE with the reason in *error. */
+static BOOL read_all(HANDLE h, BYTE *buf, DWORD want, DWORD *error) {
+    DWORD total = 0, got = 0;
+    while (total < want) {
+        if (!ReadFile(h, buf + total, want - total, &got, NULL)) {
+            *error = GetLastError();
+            return FALSE;
+        }
+        if (got == 0) {
+            *error = ERROR_HANDLE_EOF;
+            return FALSE;
+        }
+        total += got;
+    }
+    return TRUE;
+}
+
 /* The file's bytes (two zero bytes after them) or NULL with the reason in *error. */
 BYTE *read_whole(const WCHAR *path, DWORD limit, DWORD *size, DWORD *error) {
     HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
@@ -18,26 +35,15 @@ BYTE *read_whole(const WCHAR *path, DWORD limit, DWORD *size, DWORD *error) {
         return NULL;
     }
     LARGE_INTEGER len;
-    if (!GetFileSizeEx(h, &len) || len.QuadPart > limit) {
-        *error = len.QuadPart > limit ? ERROR_FILE_TOO_LARGE : GetLastError();
-        CloseHandle(h);
-        return NULL;
-    }
-    DWORD want = (DWORD)len.QuadPart, total = 0, got = 0;
-    BYTE *buf = (BYTE *)HeapAlloc(GetProcessHeap(), 0, (SIZE_T)want + 2);
-    while (buf && total < want) {
-        if (!ReadFile(h, buf + total, want - total, &got, NULL) || got == 0) break;
-        total += got;
-    }
-    *error = buf ? GetLastError() : ERROR_NOT_ENOUGH_MEMORY;
+    BYTE *buf = NULL;
+    if (!GetFileSizeEx(h, &len)) *error = GetLastError();
+    else if (len.QuadPart > limit) *error = ERROR_FILE_TOO_LARGE;
+    else if (!(buf = (BYTE *)HeapAlloc(GetProcessHeap(), 0, (SIZE_T)len.QuadPart + 2))) *error = ERROR_NOT_ENOUGH_MEMORY;
+    else if (!read_all(h, buf, (DWORD)len.QuadPart, error)) buf = (str_free(buf), NULL);
     CloseHandle(h);
-    if (!buf || total != want) {
-        if (buf && total != want && *error == ERROR_SUCCESS) *error = ERROR_HANDLE_EOF;
-        str_free(buf);
-        return NULL;
-    }
-    buf[total] = buf[total + 1] = 0;
-    *size = total;
+    if (!buf) return NULL;
+    buf[len.QuadPart] = buf[len.QuadPart + 1] = 0;
+    *size = (DWORD)len.QuadPart;
     return buf;
 }
 

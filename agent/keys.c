@@ -101,15 +101,20 @@ static WCHAR *write_keys(const Payload *p, const WCHAR *temp) {
     return NULL;
 }
 
+/* The copy with every key written, then the old ini kept as the backup: NULL when both are done. */
+static WCHAR *prepare(const Payload *p, const WCHAR *ini, const WCHAR *temp, const WCHAR *backup) {
+    BOOL have = file_exists(ini);
+    if (have ? !CopyFileW(ini, temp, FALSE) : !start_ini(temp)) return failure(L"cannot copy", ini, GetLastError());
+    WCHAR *why = write_keys(p, temp);
+    if (!why && have && !CopyFileW(ini, backup, FALSE)) why = failure(L"cannot keep a backup in", backup, GetLastError());
+    return why;
+}
+
 /* Set, seed and remove keys on a copy of the ini, then replace the ini with it; the old ini is kept as the backup. */
 WCHAR *apply_keys(const Payload *p, const WCHAR *ini, const WCHAR *backup) {
     WCHAR *temp = unique_temp(ini, L"provisioner-new");
     if (!temp) return failure(L"cannot create a copy beside", ini, GetLastError());
-    BOOL have = file_exists(ini);
-    WCHAR *why = NULL;
-    if (have ? !CopyFileW(ini, temp, FALSE) : !start_ini(temp)) why = failure(L"cannot copy", ini, GetLastError());
-    if (!why) why = write_keys(p, temp);
-    if (!why && have && !CopyFileW(ini, backup, FALSE)) why = failure(L"cannot keep a backup in", backup, GetLastError());
+    WCHAR *why = prepare(p, ini, temp, backup);
     if (!why && !MoveFileExW(temp, ini, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
         why = failure(L"cannot replace", ini, GetLastError());
     if (why) DeleteFileW(temp);

@@ -133,27 +133,43 @@ static WCHAR *roaming_folder(void) {
     return out;
 }
 
-const WCHAR *locate(const Payload *p, Location *out) {
-    ZeroMemory(out, sizeof *out);
-    WCHAR *exe = exe_path(p), release[32];
-    REGSAM view = registry_view(exe);
-    BOOL known = exe_release(exe, release);
-    str_free(exe);
-    WCHAR registered[257];
-    installer_value(HKEY_CURRENT_USER, view, registered);
-    if (!registered[0]) installer_value(HKEY_LOCAL_MACHINE, view, registered);
-    const WCHAR *version = known ? release : p->microsip && p->microsip[0] ? p->microsip : L"3.22";
+/* Installed (or not) by every rule the release may follow; *undecided when they differ. */
+static BOOL installed_by_release(const Payload *p, const WCHAR *version, const WCHAR *registered, Location *out) {
     Rule rules[3];
     int count = version_rules(version, rules);
     BOOL installed = installed_by(rules[0], registered, p->folder);
-    for (int i = 1; i < count; i++)
+    for (int i = 1; i < count && !out->undecided; i++)
         if (installed_by(rules[i], registered, p->folder) != installed)
             out->undecided = str_printf(L"MicroSIP %ls releases differ on whether %ls is its installed copy (a Windows "
                                         L"Installer product named MicroSIP is registered) and %ls has no version "
                                         L"resource to tell the release by",
                                         version, p->folder, p->exe);
-    out->installed = installed;
-    if (installed) {
+    return installed;
+}
+
+/* Why MicroSIP reads elsewhere than the seat's install mode says, or NULL. */
+static WCHAR *mode_note(const Payload *p, const Location *out, const WCHAR *registered) {
+    const WCHAR *shown = registered[0] ? registered : L"none";
+    if (out->installed && wcscmp(p->mode, L"portable") == 0)
+        return str_printf(L"%ls is the registered install (%ls): MicroSIP reads %ls, not the ini beside the exe",
+                          p->folder, shown, out->ini);
+    if (!out->installed && wcscmp(p->mode, L"installed") == 0)
+        return str_printf(L"MicroSIP at %ls is not the registered install (%ls): it runs portable and reads %ls",
+                          p->folder, shown, out->ini);
+    return NULL;
+}
+
+const WCHAR *locate(const Payload *p, Location *out) {
+    ZeroMemory(out, sizeof *out);
+    WCHAR *exe = exe_path(p), release[32], registered[257];
+    REGSAM view = registry_view(exe);
+    BOOL known = exe_release(exe, release);
+    str_free(exe);
+    installer_value(HKEY_CURRENT_USER, view, registered);
+    if (!registered[0]) installer_value(HKEY_LOCAL_MACHINE, view, registered);
+    const WCHAR *version = known ? release : p->microsip && p->microsip[0] ? p->microsip : L"3.22";
+    out->installed = installed_by_release(p, version, registered, out);
+    if (out->installed) {
         WCHAR *roaming = roaming_folder();
         if (!roaming) return L"Windows does not say where this user's roaming AppData folder is";
         out->dir = str_printf(L"%ls\\MicroSIP", roaming);
@@ -162,12 +178,6 @@ const WCHAR *locate(const Payload *p, Location *out) {
         out->dir = str_printf(L"%ls", p->folder);
     }
     out->ini = str_printf(L"%ls\\%ls", out->dir, p->ini);
-    const WCHAR *shown = registered[0] ? registered : L"none";
-    if (installed && wcscmp(p->mode, L"portable") == 0)
-        out->note = str_printf(L"%ls is the registered install (%ls): MicroSIP reads %ls, not the ini beside the exe",
-                               p->folder, shown, out->ini);
-    else if (!installed && wcscmp(p->mode, L"installed") == 0)
-        out->note = str_printf(L"MicroSIP at %ls is not the registered install (%ls): it runs portable and reads %ls",
-                               p->folder, shown, out->ini);
+    out->note = mode_note(p, out, registered);
     return NULL;
 }

@@ -72,18 +72,37 @@ static int finish(const Run *run, int code, const WCHAR *result, const WCHAR *in
     return code;
 }
 
+/* finish() with a message built for it, which it frees. */
+static int done(const Run *run, int code, const WCHAR *result, const WCHAR *ini, WCHAR *message) {
+    report(run, result, ini, message);
+    str_free(message);
+    return code;
+}
+
+static BOOL is(const WCHAR *arg, const WCHAR *name) {
+    return wcscmp(arg, name) == 0;
+}
+
+/* An option with a value (argv[*i + 1]); FALSE when `arg` is none of them. */
+static BOOL valued(Run *run, int argc, WCHAR **argv, int *i) {
+    if (*i + 1 >= argc) return FALSE;
+    const WCHAR *arg = argv[*i], *value = argv[*i + 1];
+    WCHAR **field = is(arg, L"--share") ? &run->share : is(arg, L"--user") ? &run->user
+                    : is(arg, L"--computer") ? &run->computer : NULL;
+    if (field) *field = str_printf(L"%ls", value);
+    else if (is(arg, L"--wait")) run->wait_ms = (DWORD)wcstoul(value, NULL, 10);
+    else return FALSE;
+    (*i)++;
+    return TRUE;
+}
+
 static BOOL parse_args(int argc, WCHAR **argv, Run *run) {
     run->wait_ms = 20000;
     for (int i = 1; i < argc; i++) {
-        BOOL value = i + 1 < argc;
-        if (wcscmp(argv[i], L"--help") == 0 || wcscmp(argv[i], L"/?") == 0) run->help = TRUE;
-        else if (wcscmp(argv[i], L"--share") == 0 && value) run->share = str_printf(L"%ls", argv[++i]);
-        else if (wcscmp(argv[i], L"--user") == 0 && value) run->user = str_printf(L"%ls", argv[++i]);
-        else if (wcscmp(argv[i], L"--computer") == 0 && value) run->computer = str_printf(L"%ls", argv[++i]);
-        else if (wcscmp(argv[i], L"--wait") == 0 && value) run->wait_ms = (DWORD)wcstoul(argv[++i], NULL, 10);
-        else if (wcscmp(argv[i], L"--dry-run") == 0) run->dry_run = TRUE;
-        else if (wcscmp(argv[i], L"--rollback") == 0) run->rollback = TRUE;
-        else return FALSE;
+        if (is(argv[i], L"--help") || is(argv[i], L"/?")) run->help = TRUE;
+        else if (is(argv[i], L"--dry-run")) run->dry_run = TRUE;
+        else if (is(argv[i], L"--rollback")) run->rollback = TRUE;
+        else if (!valued(run, argc, argv, &i)) return FALSE;
     }
     return TRUE;
 }
@@ -175,11 +194,12 @@ static int roll_back(const Run *run, const Location *where) {
     DWORD size = 0, error = 0;
     BYTE *data = read_whole(run->backup, MAX_FILE_BYTES, &size, &error);
     if (!data) return finish(run, EXIT_FAILED, L"failed", where->ini, L"no backup to roll back to");
-    if (!replace_whole(where->ini, data, size, &error)) {
-        WCHAR *words = error_text(error), *why = str_printf(L"cannot restore the backup (%ls)", words);
-        int code = finish(run, EXIT_FAILED, L"failed", where->ini, why);
+    BOOL restored = replace_whole(where->ini, data, size, &error);
+    str_free(data);
+    if (!restored) {
+        WCHAR *words = error_text(error);
+        int code = done(run, EXIT_FAILED, L"failed", where->ini, str_printf(L"cannot restore the backup (%ls)", words));
         str_free(words);
-        str_free(why);
         return code;
     }
     WritePrivateProfileStringW(L"seat", L"generation", L"", run->state);
@@ -199,45 +219,43 @@ static WCHAR *close_if_safe(const Run *run, const WCHAR *exe, const Location *wh
     return close_running(running, run->wait_ms);
 }
 
-static WCHAR *joined(const WCHAR *a, const WCHAR *b) {
-    if (!b) return str_printf(L"%ls", a);
-    return str_printf(L"%ls; %ls", a, b);
+/* "a; b; c" of the parts that are there (NULL parts left out), the parts freed. */
+static WCHAR *joined(WCHAR *first, WCHAR *second, WCHAR *third) {
+    WCHAR *parts[3] = {first, second, third}, *out = NULL;
+    for (int i = 0; i < 3; i++) {
+        if (!parts[i]) continue;
+        WCHAR *longer = out ? str_printf(L"%ls; %ls", out, parts[i]) : str_printf(L"%ls", parts[i]);
+        str_free(out);
+        str_free(parts[i]);
+        out = longer;
+    }
+    return out;
+}
+
+static int apply_with(const Run *run, const Payload *p, const Location *where, const WCHAR *exe) {
+    Running running;
+    ZeroMemory(&running, sizeof running);
+    /* no MicroSIP there yet: nothing reads an ini, and where it will read one its install decides */
+    WCHAR *why = file_exists(exe) ? close_if_safe(run, exe, where, &running)
+                                  : str_printf(L"MicroSIP is not at %ls (not installed yet?)", exe);
+    if (why)
+        return done(run, EXIT_DEFERRED, L"deferred", where->ini,
+                    joined(why, str_printf(L"nothing changed, the agent tries again at its next run"), NULL));
+    if (where->installed) CreateDirectoryW(where->dir, NULL); /* as MicroSIP does (settings.cpp 174) */
+    WCHAR *failed = apply_keys(p, where->ini, run->backup);
+    WCHAR *again = running.window ? start_again(exe, p->folder, running.visible) : NULL;
+    if (failed) return done(run, EXIT_FAILED, L"failed", where->ini, joined(failed, again, NULL));
+    int problems = place_launchers(p, run->seat_dir, run->state);
+    WCHAR *book = place_contacts(p, run->seat_dir, where->dir);
+    WritePrivateProfileStringW(L"seat", L"generation", p->generation, run->state);
+    WCHAR *outcome = str_printf(L"%ls", problems ? L"ok, but some launchers could not be placed" : L"ok");
+    WCHAR *note = where->note ? str_printf(L"%ls", where->note) : NULL;
+    return done(run, EXIT_OK, L"applied", where->ini, joined(joined(outcome, note, book), again, NULL));
 }
 
 static int apply(const Run *run, const Payload *p, const Location *where) {
     WCHAR *exe = exe_path(p);
-    Running running;
-    WCHAR *why = close_if_safe(run, exe, where, &running);
-    if (why) {
-        WCHAR *message = str_printf(L"%ls; nothing changed, the agent tries again at its next run", why);
-        int code = finish(run, EXIT_DEFERRED, L"deferred", where->ini, message);
-        str_free(message);
-        str_free(why);
-        str_free(exe);
-        return code;
-    }
-    if (where->installed) CreateDirectoryW(where->dir, NULL); /* as MicroSIP does (settings.cpp 174) */
-    WCHAR *failed = apply_keys(p, where->ini, run->backup);
-    WCHAR *again = running.window ? start_again(exe, p->folder, running.visible) : NULL;
-    if (failed) {
-        WCHAR *message = joined(failed, again);
-        int code = finish(run, EXIT_FAILED, L"failed", where->ini, message);
-        str_free(message);
-        str_free(failed);
-        str_free(again);
-        str_free(exe);
-        return code;
-    }
-    int problems = place_launchers(p, run->seat_dir, run->state);
-    WCHAR *book = place_contacts(p, run->seat_dir, where->dir);
-    WritePrivateProfileStringW(L"seat", L"generation", p->generation, run->state);
-    WCHAR *message = str_printf(L"%ls%ls%ls%ls%ls%ls%ls", problems ? L"ok, but some launchers could not be placed" : L"ok",
-                                where->note ? L"; " : L"", where->note ? where->note : L"", book ? L"; " : L"",
-                                book ? book : L"", again ? L"; " : L"", again ? again : L"");
-    int code = finish(run, EXIT_OK, L"applied", where->ini, message);
-    str_free(message);
-    str_free(book);
-    str_free(again);
+    int code = apply_with(run, p, where, exe);
     str_free(exe);
     return code;
 }
@@ -247,21 +265,15 @@ static int seat(Run *run) {
     WCHAR *bad = read_payload(run, &p);
     if (bad) {
         WCHAR *message = str_printf(L"%ls: %ls; nothing changed", run->payload_path, bad);
-        int code = finish(run, EXIT_BAD_PAYLOAD, L"damaged", L"", message);
-        str_free(message);
         str_free(bad);
-        return code;
+        return done(run, EXIT_BAD_PAYLOAD, L"damaged", L"", message);
     }
     run->generation = p.generation;
     Location where;
     const WCHAR *lost = locate(&p, &where);
     if (lost) return finish(run, EXIT_FAILED, L"failed", L"", lost);
-    if (where.undecided) {
-        WCHAR *message = str_printf(L"%ls; nothing changed", where.undecided);
-        int code = finish(run, EXIT_DEFERRED, L"deferred", where.ini, message);
-        str_free(message);
-        return code;
-    }
+    if (where.undecided)
+        return done(run, EXIT_DEFERRED, L"deferred", where.ini, str_printf(L"%ls; nothing changed", where.undecided));
     if (where.note) say(L"warning: %ls", where.note);
     if (run->rollback) return roll_back(run, &where);
     WCHAR applied[80] = L"";

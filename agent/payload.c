@@ -51,35 +51,73 @@ static BOOL is_hex(const WCHAR *text, size_t most) {
     return TRUE;
 }
 
-/* An absolute Windows folder (X:\... or \\server\share\...) without . or .. parts or control characters. */
-static BOOL is_folder(const WCHAR *folder) {
-    size_t n = folder ? wcslen(folder) : 0;
-    BOOL drive = n >= 3 && folder[1] == L':' && folder[2] == L'\\' && iswalpha(folder[0]);
-    BOOL unc = n >= 5 && folder[0] == L'\\' && folder[1] == L'\\';
-    if (!drive && !unc) return FALSE;
-    for (const WCHAR *c = folder; *c; c++)
-        if (*c < 0x20 || wcschr(L"/*?\"<>|", *c) || (*c == L':' && c != folder + 1)) return FALSE;
-    for (const WCHAR *part = folder + (unc ? 2 : 3); *part;) {
-        const WCHAR *end = wcschr(part, L'\\');
-        size_t len = end ? (size_t)(end - part) : wcslen(part);
-        if ((len == 1 && part[0] == L'.') || (len == 2 && part[0] == L'.' && part[1] == L'.')) return FALSE;
-        if (!end) break;
-        part = end + 1;
+static BOOL is_drive_folder(const WCHAR *folder, size_t n) {
+    return n >= 3 && iswalpha(folder[0]) && folder[1] == L':' && folder[2] == L'\\';
+}
+
+static BOOL is_unc_folder(const WCHAR *folder, size_t n) {
+    return n >= 5 && folder[0] == L'\\' && folder[1] == L'\\';
+}
+
+/* No control character, none Windows refuses in a path, and ':' only after the drive letter. */
+static BOOL path_chars_ok(const WCHAR *folder) {
+    for (const WCHAR *c = folder; *c; c++) {
+        if (*c < 0x20 || wcschr(L"/*?\"<>|", *c)) return FALSE;
+        if (*c == L':' && c != folder + 1) return FALSE;
     }
     return TRUE;
 }
 
-static const WCHAR *check_header(const Payload *p) {
-    if (!p->format || (wcscmp(p->format, L"1") != 0 && wcscmp(p->format, L"2") != 0))
-        return L"a payload format this agent does not know (publish with the same provisioner as the agent)";
-    if (!p->exe || !p->ini || !p->generation || !p->folder || !p->mode)
-        return L"the header lacks exe, folder, mode, ini or generation";
+/* No "." or ".." between backslashes. */
+static BOOL no_dot_parts(const WCHAR *parts) {
+    for (const WCHAR *part = parts; *part;) {
+        size_t len = wcscspn(part, L"\\");
+        BOOL dots = len && len <= 2 && wcsspn(part, L".") == len;
+        if (dots) return FALSE;
+        part += len;
+        if (*part) part++;
+    }
+    return TRUE;
+}
+
+/* An absolute Windows folder (X:\... or \\server\share\...) without . or .. parts or control characters. */
+static BOOL is_folder(const WCHAR *folder) {
+    size_t n = folder ? wcslen(folder) : 0;
+    BOOL drive = is_drive_folder(folder, n), unc = !drive && is_unc_folder(folder, n);
+    if (!drive && !unc) return FALSE;
+    return path_chars_ok(folder) && no_dot_parts(folder + (unc ? 2 : 3));
+}
+
+static BOOL is_checksum(const WCHAR *text) {
+    return is_hex(text, 64) && wcslen(text) == 64;
+}
+
+static const WCHAR *check_names(const Payload *p) {
     if (!is_plain_name(p->exe) || !is_plain_name(p->ini)) return L"exe or ini is not a plain file name";
     if (!is_folder(p->folder)) return L"folder is not an absolute Windows folder";
     if (wcslen(p->folder) + 1 + wcslen(p->exe) > MAX_EXE_PATH_CHARS) return L"the exe's path is longer than MicroSIP reads";
-    if (wcscmp(p->mode, L"installed") != 0 && wcscmp(p->mode, L"portable") != 0) return L"mode is neither installed nor portable";
-    if (!is_hex(p->generation, 64) || !is_hex(p->checksum, 64) || wcslen(p->checksum) != 64)
-        return L"generation or checksum is not hexadecimal";
+    return NULL;
+}
+
+static BOOL one_of(const WCHAR *value, const WCHAR *a, const WCHAR *b) {
+    return value && (wcscmp(value, a) == 0 || wcscmp(value, b) == 0);
+}
+
+static BOOL has_fields(const Payload *p) {
+    const WCHAR *needed[] = {p->exe, p->ini, p->generation, p->folder, p->mode};
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++)
+        if (!needed[i]) return FALSE;
+    return TRUE;
+}
+
+static const WCHAR *check_header(const Payload *p) {
+    if (!one_of(p->format, L"1", L"2"))
+        return L"a payload format this agent does not know (publish with the same provisioner as the agent)";
+    if (!has_fields(p)) return L"the header lacks exe, folder, mode, ini or generation";
+    const WCHAR *bad = check_names(p);
+    if (bad) return bad;
+    if (!one_of(p->mode, L"installed", L"portable")) return L"mode is neither installed nor portable";
+    if (!is_hex(p->generation, 64) || !is_checksum(p->checksum)) return L"generation or checksum is not hexadecimal";
     return NULL;
 }
 
@@ -107,21 +145,28 @@ static BOOL places_known(const WCHAR *places) {
     return TRUE;
 }
 
+static const WCHAR *launcher_line(Payload *p, const WCHAR *name, const WCHAR *places) {
+    if (p->launcher_count == MAX_LAUNCHERS) return L"more launchers than the agent holds";
+    if (!is_plain_name(name) || !places_known(places)) return L"a launcher name or place the agent does not accept";
+    p->launchers[p->launcher_count].name = name;
+    p->launchers[p->launcher_count++].places = places;
+    return NULL;
+}
+
+static const WCHAR *file_line(Payload *p, const WCHAR *name, const WCHAR *sum) {
+    if (p->file_count == MAX_FILES) return L"more files than the agent holds";
+    if (!is_plain_name(name) || !is_checksum(sum)) return L"a malformed [Files] line";
+    p->files[p->file_count].name = name;
+    p->files[p->file_count++].sha256 = sum;
+    return NULL;
+}
+
 static const WCHAR *other_line(Payload *p, const WCHAR *section, WCHAR *key, WCHAR *value) {
-    if (wcscmp(section, L"Launchers") == 0) {
-        if (p->launcher_count == MAX_LAUNCHERS) return L"more launchers than the agent holds";
-        if (!is_plain_name(key) || !places_known(value)) return L"a launcher name or place the agent does not accept";
-        p->launchers[p->launcher_count].name = key;
-        p->launchers[p->launcher_count++].places = value;
-    } else if (wcscmp(section, L"Files") == 0) {
-        if (p->file_count == MAX_FILES) return L"more files than the agent holds";
-        if (!is_plain_name(key) || !is_hex(value, 64) || wcslen(value) != 64) return L"a malformed [Files] line";
-        p->files[p->file_count].name = key;
-        p->files[p->file_count++].sha256 = value;
-    } else if (wcscmp(section, L"Contacts") == 0 && wcscmp(key, L"mode") == 0) {
-        if (wcscmp(value, L"merge") != 0 && wcscmp(value, L"replace") != 0) return L"a phonebook mode the agent does not know";
-        p->contacts = value;
-    }
+    if (wcscmp(section, L"Launchers") == 0) return launcher_line(p, key, value);
+    if (wcscmp(section, L"Files") == 0) return file_line(p, key, value);
+    if (wcscmp(section, L"Contacts") != 0 || wcscmp(key, L"mode") != 0) return NULL;
+    if (!one_of(value, L"merge", L"replace")) return L"a phonebook mode the agent does not know";
+    p->contacts = value;
     return NULL;
 }
 
@@ -160,6 +205,28 @@ static const WCHAR *parse_body(WCHAR *body, Payload *p) {
     return NULL;
 }
 
+/* The header lines, then the body's length and checksum against what the header says. */
+static const WCHAR *parse_header(WCHAR *lines, const WCHAR *sum, DWORD body_bytes, Payload *p) {
+    long length = -1;
+    for (WCHAR *line = lines, *next; line && *line; line = next) {
+        next = next_line(line);
+        const WCHAR *bad = header_line(line, p, &length);
+        if (bad) return bad;
+    }
+    if (length != (long)body_bytes) return L"the payload is cut short or padded (length differs)";
+    if (!p->checksum || wcscmp(sum, p->checksum) != 0) return L"checksum mismatch (damaged or half-copied)";
+    return check_header(p);
+}
+
+/* Room for one Item a body line (at most MAX_KEYS). */
+static BOOL make_items(const WCHAR *body, Payload *p) {
+    size_t lines = 0;
+    for (const WCHAR *c = body; (c = wcsstr(c, L"\r\n")) != NULL; c += 2) lines++;
+    size_t count = (lines < MAX_KEYS ? lines : MAX_KEYS) + 1;
+    p->items = (Item *)HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, count * sizeof(Item));
+    return p->items != NULL;
+}
+
 /* Check and parse a payload: BOM, header, body length and SHA-256, then every line. NULL when good. */
 const WCHAR *payload_parse(BYTE *data, DWORD size, Payload *p) {
     ZeroMemory(p, sizeof *p);
@@ -170,24 +237,12 @@ const WCHAR *payload_parse(BYTE *data, DWORD size, Payload *p) {
     if (wcslen(text) != chars) return L"a NUL character in the payload";
     WCHAR *sep = wcsstr(text, L"\r\n\r\n");
     if (!sep || wcsncmp(text, L"[Provisioner]\r\n", 15) != 0) return L"no [Provisioner] header";
-    WCHAR *body = sep + 4;
+    WCHAR *body = sep + 4, sum[65];
     DWORD body_bytes = (DWORD)((chars - (DWORD)(body - text)) * sizeof(WCHAR));
-    WCHAR sum[65];
     sha256_hex((BYTE *)body, body_bytes, sum);
     sep[2] = 0;
-    long length = -1;
-    for (WCHAR *line = text + 15, *next; line && *line; line = next) {
-        next = next_line(line);
-        const WCHAR *bad = header_line(line, p, &length);
-        if (bad) return bad;
-    }
-    if (length != (long)body_bytes) return L"the payload is cut short or padded (length differs)";
-    if (!p->checksum || wcscmp(sum, p->checksum) != 0) return L"checksum mismatch (damaged or half-copied)";
-    const WCHAR *bad = check_header(p);
+    const WCHAR *bad = parse_header(text + 15, sum, body_bytes, p);
     if (bad) return bad;
-    size_t lines = 0;
-    for (const WCHAR *c = body; (c = wcsstr(c, L"\r\n")) != NULL; c += 2) lines++;
-    p->items = (Item *)HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, (lines < MAX_KEYS ? lines : MAX_KEYS) * sizeof(Item) + sizeof(Item));
-    if (!p->items) return L"out of memory";
+    if (!make_items(body, p)) return L"out of memory";
     return parse_body(body, p);
 }

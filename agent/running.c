@@ -112,14 +112,21 @@ static BOOL any_ice(const WCHAR *ini) {
     return ice;
 }
 
+/* rtpPortMin and rtpPortMax as MicroSIP hands them to pjsua: (first port, range) (mainDlg.cpp 3493-3497). */
+static void configured_ports(const WCHAR *ini, unsigned *first, unsigned *range) {
+    int low = ini_number(ini, L"Settings", L"rtpPortMin"), high = ini_number(ini, L"Settings", L"rtpPortMax");
+    BOOL set = low > 0 && low < 65536;
+    *first = set ? (unsigned)low : PJSUA_DEFAULT_RTP_PORT;
+    *range = set && high > low ? (unsigned)(high - low) : 0;
+}
+
 static void media_of(const WCHAR *ini, Media *m) {
-    int low = file_exists(ini) ? ini_number(ini, L"Settings", L"rtpPortMin") : 0;
-    int high = file_exists(ini) ? ini_number(ini, L"Settings", L"rtpPortMax") : 0;
-    unsigned first = low > 0 && low < 65536 ? (unsigned)low : PJSUA_DEFAULT_RTP_PORT;
-    unsigned range = low > 0 && high > low ? (unsigned)(high - low) : 0;
+    unsigned first = PJSUA_DEFAULT_RTP_PORT, range = 0;
+    BOOL have = file_exists(ini);
+    if (have) configured_ports(ini, &first, &range);
     m->first = first;
     m->last = range ? first + range + 1 : 0;
-    if (file_exists(ini) && any_ice(ini) && !range) m->last = first + ICE_PORTS_A_CALL * LARGEST_MAX_CALLS + 1;
+    if (!range && have && any_ice(ini)) m->last = first + ICE_PORTS_A_CALL * LARGEST_MAX_CALLS + 1;
     m->pairs_from = first < PJSUA_DEFAULT_RTP_PORT ? first : PJSUA_DEFAULT_RTP_PORT;
     if (m->last > 65535) m->last = 65535;
 }
@@ -128,35 +135,39 @@ typedef struct {
     BYTE counts[65536]; /* 1 when a counting socket holds the port */
 } Ports;
 
+/* The UDP table of one address family with owners, allocated; NULL with the reason in *error. */
+static void *udp_table(ULONG family, DWORD *error) {
+    DWORD size = 0;
+    *error = GetExtendedUdpTable(NULL, &size, FALSE, family, UDP_TABLE_OWNER_PID, 0);
+    for (int tries = 0; tries < 5; tries++) {
+        if (*error != ERROR_INSUFFICIENT_BUFFER && *error != NO_ERROR) return NULL;
+        size += 4096; /* room for sockets opened in between */
+        void *table = HeapAlloc(GetProcessHeap(), 0, size);
+        if (!table) {
+            *error = ERROR_NOT_ENOUGH_MEMORY;
+            return NULL;
+        }
+        *error = GetExtendedUdpTable(table, &size, FALSE, family, UDP_TABLE_OWNER_PID, 0);
+        if (*error == NO_ERROR) return table;
+        str_free(table);
+    }
+    return NULL;
+}
+
+static void mark_port(Ports *ports, DWORD owner, DWORD pid, DWORD port) {
+    if (owner == pid || owner == 0) ports->counts[ntohs((u_short)port)] = 1;
+}
+
 /* Mark the ports of counting sockets of one address family; FALSE when the table cannot be read. */
 static BOOL mark(ULONG family, DWORD pid, Ports *ports, DWORD *error) {
-    DWORD size = 0;
-    DWORD r = GetExtendedUdpTable(NULL, &size, FALSE, family, UDP_TABLE_OWNER_PID, 0);
-    if (r == ERROR_NOT_SUPPORTED && family == AF_INET6) return TRUE; /* no IPv6 stack: no IPv6 sockets */
-    void *table = NULL;
-    for (int tries = 0; tries < 5 && (r == ERROR_INSUFFICIENT_BUFFER || r == NO_ERROR); tries++) {
-        str_free(table);
-        size += 4096;
-        table = HeapAlloc(GetProcessHeap(), 0, size);
-        if (!table) break;
-        r = GetExtendedUdpTable(table, &size, FALSE, family, UDP_TABLE_OWNER_PID, 0);
-        if (r == NO_ERROR) break;
-    }
-    if (r != NO_ERROR || !table) {
-        *error = table ? r : ERROR_NOT_ENOUGH_MEMORY;
-        str_free(table);
-        return FALSE;
-    }
+    void *table = udp_table(family, error);
+    if (!table) return *error == ERROR_NOT_SUPPORTED && family == AF_INET6; /* no IPv6 stack: no IPv6 sockets */
     if (family == AF_INET) {
         MIB_UDPTABLE_OWNER_PID *t = (MIB_UDPTABLE_OWNER_PID *)table;
-        for (DWORD i = 0; i < t->dwNumEntries; i++)
-            if (t->table[i].dwOwningPid == pid || t->table[i].dwOwningPid == 0)
-                ports->counts[ntohs((u_short)t->table[i].dwLocalPort)] = 1;
+        for (DWORD i = 0; i < t->dwNumEntries; i++) mark_port(ports, t->table[i].dwOwningPid, pid, t->table[i].dwLocalPort);
     } else {
         MIB_UDP6TABLE_OWNER_PID *t = (MIB_UDP6TABLE_OWNER_PID *)table;
-        for (DWORD i = 0; i < t->dwNumEntries; i++)
-            if (t->table[i].dwOwningPid == pid || t->table[i].dwOwningPid == 0)
-                ports->counts[ntohs((u_short)t->table[i].dwLocalPort)] = 1;
+        for (DWORD i = 0; i < t->dwNumEntries; i++) mark_port(ports, t->table[i].dwOwningPid, pid, t->table[i].dwLocalPort);
     }
     str_free(table);
     return TRUE;

@@ -90,8 +90,7 @@ void say(const WCHAR *format, ...) {
 /* A file name with no folder in it: nothing a payload could use to reach elsewhere. */
 BOOL is_plain_name(const WCHAR *name) {
     size_t n = name ? wcslen(name) : 0;
-    if (n == 0 || n > MAX_NAME_CHARS || wcscmp(name, L".") == 0 || wcscmp(name, L"..") == 0) return FALSE;
-    if (name[n - 1] == L'.' || name[n - 1] == L' ') return FALSE;
+    if (n == 0 || n > MAX_NAME_CHARS || name[n - 1] == L'.' || name[n - 1] == L' ') return FALSE; /* "." and ".." too */
     for (const WCHAR *c = name; *c; c++)
         if (*c < 0x20 || wcschr(L"\\/:*?\"<>|", *c)) return FALSE;
     return TRUE;

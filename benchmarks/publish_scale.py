@@ -55,6 +55,18 @@ def _agent_runs(share: Path, runs: int) -> list[float] | None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # MicroSIP installed as its installer leaves it: the exe (any PE file will do) and its registry value
+        folder = Path(tmp) / "prefix" / "drive_c" / "Program Files" / "MicroSIP"
+        folder.mkdir(parents=True)
+        shutil.copy(share / "agent" / "provisioner-agent.exe", folder / "microsip.exe")
+        subprocess.run(
+            [wine, "reg", "add", "HKCU\\Software\\MicroSIP", "/ve", "/d", "C:\\Program Files\\MicroSIP", "/f"],
+            env=env,
+            timeout=120,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         share_win = "Z:" + str(share).replace("/", "\\")
         agent = [wine, str(share / "agent" / "provisioner-agent.exe"), "--share", share_win, "--user", "user00000"]
         wineserver = shutil.which("wineserver") or "/usr/lib/wine/wineserver64"

@@ -696,16 +696,28 @@ def test_a_long_share_path_is_found_and_reported(pc: PC, publish: Publish, tmp_p
     assert status(deep)["result"] == "applied"
 
 
-def test_a_failure_says_what_windows_said(pc: PC, publish: Publish) -> None:
-    share = publish(fleet_yaml())
-    pc.register(None)
-    shutil.rmtree(pc.exe_folder)  # portable now, and its folder is gone
+def test_a_failure_says_what_windows_said(pc: PC, share: Path) -> None:
+    pc.register(None)  # portable now
+    pc.portable_ini.mkdir()  # and a folder stands where its ini goes
     result = pc.agent(share)
     assert result.returncode == 3, result.stderr
     report = status(share)
     assert report["result"] == "failed"
-    assert report["message"].startswith(f"cannot create a copy beside {PORTABLE} (")
-    assert "(error 3)" in report["message"]  # ERROR_PATH_NOT_FOUND, in Windows' words before it
+    assert report["message"].startswith(f"cannot replace {PORTABLE} (")
+    assert re.search(r" \(error \d+\)\)$", report["message"])  # Windows' words for it, then its code
+    assert list(pc.exe_folder.glob("*provisioner*")) == []
+
+
+def test_agent_defers_until_microsip_is_installed(pc: PC, share: Path) -> None:
+    (pc.exe_folder / "microsip.exe").unlink()
+    before = pc.ini.read_bytes()
+    result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert pc.ini.read_bytes() == before
+    assert status(share)["message"] == (
+        f"MicroSIP is not at {FOLDER}\\microsip.exe (not installed yet?); nothing changed, the agent tries again "
+        "at its next run"
+    )
 
 
 @pytest.mark.parametrize("user", ["jdoe", "zoe.mueller"])
