@@ -97,6 +97,7 @@ WCHAR *start_again(const WCHAR *exe, const WCHAR *folder, BOOL visible);
 
 /* ---- keys.c ---- */
 BOOL keys_hold(const Payload *p, const WCHAR *ini);
+WCHAR *section_names(const WCHAR *ini);
 WCHAR *apply_keys(const Payload *p, const WCHAR *ini, const WCHAR *backup);
 
 /* ---- contacts.c ---- */

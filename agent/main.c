@@ -20,6 +20,7 @@
 #include <initguid.h>
 #include <knownfolders.h>
 #include <lmcons.h>
+#include <sddl.h>
 #include <shlobj.h>
 #include <stdio.h>
 #include <wchar.h>
@@ -289,6 +290,42 @@ static int seat(Run *run) {
     return apply(run, &p, &where);
 }
 
+/* This user's SID as text (the lock's name), or NULL. */
+static WCHAR *user_sid(void) {
+    HANDLE token = NULL;
+    BYTE buffer[256];
+    DWORD size = 0;
+    WCHAR *text = NULL, *out = NULL;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return NULL;
+    if (GetTokenInformation(token, TokenUser, buffer, sizeof buffer, &size) &&
+        ConvertSidToStringSidW(((TOKEN_USER *)buffer)->User.Sid, &text)) {
+        out = str_printf(L"%ls", text);
+        LocalFree(text);
+    }
+    CloseHandle(token);
+    return out;
+}
+
+/* One agent a user at a time, in every session (a logon script and a logon task, two sessions, a
+   manual run during logon): a mutex named after the user's SID, waited for within --wait. NULL when
+   held, else why not. */
+static WCHAR *lock_user(const Run *run) {
+    WCHAR *sid = user_sid();
+    WCHAR *name = str_printf(L"Global\\microsip-provisioner-agent-%ls", sid ? sid : run->user);
+    str_free(sid);
+    HANDLE lock = CreateMutexW(NULL, FALSE, name);
+    DWORD error = GetLastError();
+    str_free(name);
+    if (!lock) {
+        WCHAR *words = error_text(error), *why = str_printf(L"cannot take this user's agent lock (%ls)", words);
+        str_free(words);
+        return why;
+    }
+    DWORD waited = WaitForSingleObject(lock, run->wait_ms); /* held until the process ends */
+    if (waited == WAIT_OBJECT_0 || waited == WAIT_ABANDONED) return NULL;
+    return str_printf(L"another provisioner-agent is applying this user's seat (waited %lu ms)", run->wait_ms);
+}
+
 int wmain(int argc, WCHAR **argv) {
     Run run;
     ZeroMemory(&run, sizeof run);
@@ -309,5 +346,7 @@ int wmain(int argc, WCHAR **argv) {
         say(L"no seat for %ls on %ls under %ls: nothing to do", run.user, run.computer, run.share);
         return EXIT_OK;
     }
+    WCHAR *busy = lock_user(&run);
+    if (busy) return done(&run, EXIT_DEFERRED, L"deferred", L"", joined(busy, str_printf(L"nothing changed"), NULL));
     return seat(&run);
 }

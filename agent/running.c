@@ -91,16 +91,8 @@ static int ini_number(const WCHAR *ini, const WCHAR *section, const WCHAR *key) 
 
 /* Whether any [AccountN] section has ICE=1 (settings.cpp AccountLoad: "ICE" is "1" or not). */
 static BOOL any_ice(const WCHAR *ini) {
-    DWORD cap = 4096, got;
-    WCHAR *names;
-    for (;;) {
-        names = (WCHAR *)HeapAlloc(GetProcessHeap(), 0, cap * sizeof(WCHAR));
-        if (!names) return TRUE; /* cannot tell: assume the wider range */
-        got = GetPrivateProfileSectionNamesW(names, cap, ini);
-        if (got < cap - 2 || cap >= (1u << 24)) break;
-        str_free(names);
-        cap *= 4;
-    }
+    WCHAR *names = section_names(ini);
+    if (!names) return TRUE; /* cannot tell: assume the wider range */
     BOOL ice = FALSE;
     for (WCHAR *name = names; *name && !ice; name += wcslen(name) + 1) {
         if (_wcsnicmp(name, L"Account", 7) != 0) continue;

@@ -32,7 +32,7 @@ from provisioner.plan import plan_contacts
 from provisioner.rendered import RenderedFile
 from tests import microsip_written
 from tests.conftest import REPO, RunCli
-from tests.wine import MINGW32, WINDRES, WIXL, boot, build, needs_wine, run, stop, windows, wine_env
+from tests.wine import MINGW32, WINDRES, WINE, WIXL, boot, build, needs_wine, run, stop, windows, wine_env
 
 pytestmark = needs_wine
 AGENT = REPO / "provisioner" / "data" / "agent" / "provisioner-agent.exe"
@@ -760,6 +760,72 @@ def test_publish_refuses_a_seat_the_agent_cannot_hold(tmp_path: Path, run_cli: R
         in result.stderr
     )
     assert not (tmp_path / "share").exists()
+
+
+# ---- faults: two agents at once, a full disk, a bad backup (issue "Guests, round two") ----------
+
+
+def sections(path: Path) -> dict[str, dict[str, str]]:
+    return ini.parse(ini.decode(path.read_bytes())[0]).as_dict()
+
+
+def test_two_agents_at_once_never_lose_a_section(pc: PC, share: Path) -> None:
+    """A logon script and a logon task, two sessions, a manual run during logon: one agent a user at a time."""
+    assert WINE is not None
+    original = sections(pc.ini)
+    command = [WINE, str(AGENT), "--share", windows(share), "--user", "jdoe", "--computer", "PC1"]
+    for _ in range(50):
+        pc.ini.write_bytes(microsip_written.utf16())
+        shutil.rmtree(pc.profile / "AppData" / "Local" / "microsip-provisioner", ignore_errors=True)
+        agents = [
+            subprocess.Popen(command, env=pc.env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(2)
+        ]
+        assert [agent.wait(timeout=120) for agent in agents] == [0, 0]
+        after = sections(pc.ini)
+        for name in ("account2", "calls", "dialed", "shortcuts"):  # as_dict() spells names in lower case
+            assert after[name] == original[name], name
+        assert after["settings"]["mainx"] == "412" and after["account1"]["displayname"] == "John Doe"
+        assert list(pc.ini.parent.glob("*provisioner*")) == []
+
+
+@pytest.fixture
+def small_disk(pc: PC) -> Iterator[Path]:
+    """The MicroSIP folder on a tmpfs of two pages: the ini fits, a copy of it too, and nothing more."""
+    folder = pc.ini.parent
+    shutil.rmtree(folder)
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":  # never a silent skip in CI
+            raise RuntimeError(f"CI=true but a tmpfs cannot be mounted: {mounted.stderr.decode()}")
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_never_installs_a_torn_ini(pc: PC, share: Path, small_disk: Path) -> None:
+    pc.ini.write_bytes(microsip_written.utf16())  # 3,848 bytes: one page of the two
+    result = pc.agent(share)
+    assert result.returncode == 3, result.stderr
+    assert pc.ini.read_bytes() == microsip_written.utf16()
+    report = status(share)
+    assert report["result"] == "failed"
+    assert "(error 112)" in report["message"]  # ERROR_DISK_FULL, in Windows' words before it
+    assert [p.name for p in small_disk.iterdir()] == ["microsip.ini"]
+
+
+def test_the_backup_before_the_last_one_is_kept(pc: PC, publish: Publish) -> None:
+    local = pc.profile / "AppData" / "Local" / "microsip-provisioner"
+    first = publish(fleet_yaml())
+    assert pc.agent(first).returncode == 0
+    after_first = pc.ini.read_bytes()
+    second = publish(fleet_yaml(settings={"autoAnswer": "all"}))
+    assert pc.agent(second).returncode == 0
+    assert (local / "ini.bak").read_bytes() == after_first
+    assert (local / "ini.bak.previous").read_bytes() == microsip_written.utf16()
 
 
 # ---- 8. tests leave nothing behind -----------------------------------------------------------
