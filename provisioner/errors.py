@@ -29,6 +29,13 @@ class Loc(NamedTuple):
         return f"{name}:{self.line}:{self.col}"
 
 
+def printable(text: str) -> str:
+    """``text`` with every line break (``\\r \\n \\x85 \\u2028 \\u2029`` and the others Python knows)
+    and every other unprintable character -- a terminal escape among them -- as ``?``: for text
+    that came from someone else's file, before it reaches a comment or the admin's terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def quoted(value: object) -> str:
     """A value quoted for a message: like ``repr``, but a Windows path keeps single backslashes.
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from provisioner import catalogue, ini
-from provisioner.errors import FleetError, Loc, Problem, quoted
+from provisioner.errors import FleetError, Loc, Problem, printable, quoted
 from provisioner.ini import unreadable_reason
 from provisioner.models import ID_PATTERN, SpeedDial, section_model
 
@@ -310,12 +310,6 @@ def _mapping(lines: list[str], indent: str, values: dict[str, Any]) -> None:
         lines.append(f"{indent}{key}: {_scalar(value)}")
 
 
-def comment_text(text: str) -> str:
-    """``text`` safe inside a YAML comment: every line break (``\\r \\n \\x85 \\u2028 \\u2029``, and
-    the others Python knows) and every other unprintable character becomes ``?``."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: list[ImportedSeat], ansi: str) -> str:
     lines = [
         f"# Imported by microsip-provisioner from {len(seats)} ini file{'s' if len(seats) != 1 else ''}.",
@@ -336,9 +330,9 @@ def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: l
                 _mapping(lines, "    ", defaults[section])
     lines.append("seats:")
     for seat in seats:
-        lines.append(f"  # from {comment_text(str(seat.source))}")
+        lines.append(f"  # from {printable(str(seat.source))}")
         for note in seat.left_out:
-            lines.append(f"  # left out: {comment_text(note)}")
+            lines.append(f"  # left out: {printable(note)}")
         lines.append(f"  - id: {_scalar(seat.id)}")
         if seat.user and seat.user != seat.id:
             lines.append(f"    user: {_scalar(seat.user)}")

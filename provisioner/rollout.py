@@ -9,13 +9,16 @@ when no PC reported it yet.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provisioner import ini
-from provisioner.errors import UsageError
+from provisioner.errors import DeployError, UsageError, printable
+from provisioner.reaching import open_root
+from provisioner.safefs import Folder
 
 #: A status report is a few hundred bytes; anything larger is not one.
 MAX_REPORT = 64 * 1024
@@ -49,21 +52,45 @@ class SeatStatus:
         return self.state == "applied"
 
 
-def _report(path: Path) -> Report | None:
+def _report(folder: Folder, name: str) -> Report | None:
+    """A report as its agent wrote it, or None for anything else dropped into ``status/``.
+
+    Users may write ``status/``: a link (to ``/dev/zero``, to a file only root may read), a
+    FIFO or an oversized file is refused without being followed, waited on or read whole
+    (:meth:`provisioner.safefs.Folder.read`); what is shown of a report is made printable.
+    """
     try:
-        if path.stat().st_size > MAX_REPORT:
+        found = folder.read(name, MAX_REPORT)
+        if found is None:
             return None
-        values = ini.parse(ini.decode(path.read_bytes())[0]).as_dict().get("status", {})
-    except (OSError, ini.DecodeError):
+        values = ini.parse(ini.decode(found[0])[0]).as_dict().get("status", {})
+    except (DeployError, ini.DecodeError):
         return None
-    computer = path.stem.rpartition("@")[2]
+    computer = name[: -len(".ini")].rpartition("@")[2]
     return Report(
-        computer,
-        values.get("generation", ""),
-        values.get("result", ""),
-        values.get("time", ""),
-        values.get("message", ""),
+        printable(computer),
+        printable(values.get("generation", "")),
+        printable(values.get("result", "")),
+        printable(values.get("time", "")),
+        printable(values.get("message", "")),
     )
+
+
+def _reports(status_dir: Path) -> dict[str, list[Report]]:
+    """The agents' reports under ``status/`` by user (lower case)."""
+    out: dict[str, list[Report]] = {}
+    try:
+        folder = open_root(status_dir)
+    except DeployError:
+        return out  # no status folder (yet), or one that is not a folder: no reports
+    with folder:
+        for name in folder.names():
+            if not fnmatch.fnmatchcase(name, "*@*.ini"):
+                continue
+            report = _report(folder, name)
+            if report is not None:
+                out.setdefault(name[: -len(".ini")].rpartition("@")[0].lower(), []).append(report)
+    return out
 
 
 def read(share: Path) -> list[SeatStatus]:
@@ -74,17 +101,12 @@ def read(share: Path) -> list[SeatStatus]:
         raise UsageError(f"{share}: no publish.json here; point at the folder `provisioner publish` wrote") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{share / 'publish.json'}: cannot be read ({exc})") from None
-    reports: dict[str, list[tuple[str, Report]]] = {}
-    status_dir = share / "status"
-    for path in sorted(status_dir.glob("*@*.ini")) if status_dir.is_dir() else []:
-        report = _report(path)
-        if report is not None:
-            reports.setdefault(path.stem.rpartition("@")[0].lower(), []).append((path.stem, report))
+    reports = _reports(share / "status")
     out = []
     for entry in document.get("seats", []):
         mine = [
             r
-            for _, r in reports.get(str(entry["user"]).lower(), [])
+            for r in reports.get(str(entry["user"]).lower(), [])
             if not entry.get("computer") or r.computer.lower() == str(entry["computer"]).lower()
         ]
         out.append(

@@ -335,3 +335,64 @@ def test_wine_registry_link_is_not_read(arena: Arena, run_cli: RunCli) -> None:
     assert result.exit_code == 0, result.output
     assert f"{prefix / 'user.reg'}: is a link; refused" in result.stderr
     assert_contained(arena, before, result.output)
+
+
+STATUS_FLEET = """\
+version: 1
+name: office
+seats:
+  - id: eve
+    user: eve
+    accounts: [{domain: example.com, username: "100"}]
+  - id: bob
+    user: bob
+    accounts: [{domain: example.com, username: "101"}]
+"""
+
+
+def test_status_reads_nothing_a_user_plants_in_status(arena: Arena, run_cli: RunCli, tmp_path: Path) -> None:
+    """Users may write status\\: a FIFO, links to /dev/zero and to a root-only file, escapes in a report."""
+    import subprocess
+    import sys
+
+    (tmp_path / "fleet.yaml").write_text(STATUS_FLEET, encoding="utf-8")
+    share = arena.world / "share"
+    assert run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(share)).exit_code == 0
+    share.chmod(0o755)  # as acl.cmd leaves it: users read the share and drop their reports into status\
+    (share / "status").chmod(0o1777)
+    report = "\ufeff[status]\r\ngeneration=x\r\nresult=applied\r\nmessage=ok\x1b[2J\x1b]0;pwned\x07\r\n"
+    forged = arena.world / "report.ini"
+    forged.write_bytes(report.encode("utf-16-le"))
+    forged.chmod(0o644)
+    arena.as_user(
+        "eve",
+        f"""
+        cd {share}/status
+        mkfifo 'eve@PC1.ini'
+        ln -s /dev/zero 'bob@PC1.ini'
+        ln -s {arena.secret} 'bob@PC2.ini'
+        cp {forged} 'bob@PC3.ini'
+        cp {forged} "$(printf 'bob@PC4\\nforged.ini')"
+        """,
+    )
+
+    def status(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "provisioner", "status", str(share), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,  # a FIFO opened blocking would hang here
+            check=False,
+        )
+
+    proc = status("--format", "json")
+    assert proc.returncode == 1, proc.stderr  # no seat is applied
+    assert "Traceback" not in proc.stderr and SECRET_TEXT.decode().strip() not in proc.stdout
+    document = json.loads(proc.stdout)
+    bob = next(seat for seat in document["seats"] if seat["seat"] == "bob")
+    # the FIFO, /dev/zero and the root-only file are refused; the two regular files are read, made printable
+    assert [r["computer"] for r in bob["reports"]] == ["PC3", "PC4?forged"]
+    assert bob["reports"][0]["message"] == "ok?[2J?]0;pwned?"
+    text = status()
+    assert text.returncode == 1 and "\x1b" not in text.stdout
+    assert not any(line.startswith("forged") for line in text.stdout.splitlines())
