@@ -446,13 +446,18 @@ def test_agent_defers_on_pjsuas_default_media_port(pc: PC, share: Path) -> None:
     pc.microsip("/hangupall")
 
 
+def agent_beside_a_socket(pc: PC, share: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """The agent, run while another program holds a UDP socket on ``port`` (0: any free one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", port))
+        return pc.agent(share)
+
+
 def test_a_socket_whose_owner_cannot_be_told_counts_as_a_call(pc: PC, share: Path) -> None:
     """Wine 8 lists every UDP socket with owner 0: one in the media range may be a call."""
     pc.set_ports(23100, 23110)
     pc.start()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
-        other.bind(("127.0.0.1", 23105))
-        result = pc.agent(share)
+    result = agent_beside_a_socket(pc, share, 23105)
     assert result.returncode == 1, result.stderr
     assert "UDP port 23105, in its media ports 23100-23111" in status(share)["message"]
 
@@ -460,9 +465,7 @@ def test_a_socket_whose_owner_cannot_be_told_counts_as_a_call(pc: PC, share: Pat
 def test_a_lone_socket_outside_a_bounded_range_is_not_a_call(pc: PC, share: Path) -> None:
     """MicroSIP's SIP transport holds one socket on a random port (mainDlg.cpp 3218): not a call."""
     pc.start()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:
-        sip.bind(("127.0.0.1", 0))
-        result = pc.agent(share)
+    result = agent_beside_a_socket(pc, share, 0)  # MicroSIP's SIP socket, say
     assert result.returncode == 0, result.stderr
     assert status(share)["result"] == "applied"
 
@@ -471,9 +474,7 @@ def test_with_ice_and_no_range_a_lone_socket_near_the_first_port_counts(pc: PC, 
     """ICE binds each socket anywhere in ten ports a call from the first port (pjsua_media.c 1140-1150)."""
     pc.ini.write_bytes(microsip_written.utf16(microsip_written.TEXT.replace("ICE=0", "ICE=1")))
     pc.start()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        media.bind(("127.0.0.1", 4199))
-        result = pc.agent(share)
+    result = agent_beside_a_socket(pc, share, 4199)
     assert result.returncode == 1, result.stderr
     assert "UDP port 4199, in its media ports 4000-4321" in status(share)["message"]
 
