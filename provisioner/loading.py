@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -485,22 +486,33 @@ def _syntax_hint(problem: str, text: str, mark: Any) -> str:
     return ""
 
 
+def _read_regular(path: Path, name: str, kind: str) -> bytes:
+    """The bytes of a regular file, opened without blocking (a FIFO is refused, never waited on) and
+    read within the limit."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):
+            raise FleetError([Problem(Loc(name), "", f"is not a regular file (a FIFO or a device?), not a {kind}")])
+        if st.st_size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES // (1024 * 1024)
+            raise FleetError(
+                [Problem(Loc(name), "", f"the file is {st.st_size} bytes; fleet files are limited to {limit} MiB")]
+            )
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:
     """``(name, text)`` of a UTF-8 file (BOM allowed); FleetError naming the file otherwise."""
     name = os.fspath(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise FleetError(
-                [
-                    Problem(
-                        Loc(name),
-                        "",
-                        f"the file is {size} bytes; fleet files are limited to {MAX_FILE_BYTES // (1024 * 1024)} MiB",
-                    )
-                ]
-            )
-        data = path.read_bytes()
+        data = _read_regular(path, name, kind)
     except FileNotFoundError:
         raise FleetError([Problem(Loc(name), "", "no such file")]) from None
     except IsADirectoryError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -563,3 +564,21 @@ def test_non_utf8_environment_password_is_bad_input(build_tree: BuildTree, run_c
         "fleet.yaml:11:19: seats[alice].accounts[1].password: environment variable PW_1001 is not valid UTF-8 "
         "text (secret env:PW_1001)"
     )
+
+
+def test_a_fifo_given_as_the_fleet_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Opened without blocking and refused before a byte is read (a real process: a hang fails the timeout)."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "fleet.yaml"
+    os.mkfifo(fifo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "provisioner", "validate", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == "fleet.yaml: is not a regular file (a FIFO or a device?), not a YAML file"
