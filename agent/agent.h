@@ -27,6 +27,7 @@
 #define EXIT_FAILED 3
 
 /* ---- text.c: strings sized to fit, messages, the log ---- */
+void out_of_memory(void); /* says so and ends the agent (exit 3) before anything is half done */
 WCHAR *str_printf(const WCHAR *format, ...);
 WCHAR *str_vprintf(const WCHAR *format, va_list ap);
 void str_free(void *text);

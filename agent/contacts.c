@@ -39,10 +39,7 @@ static void *grow(void *block, int *cap, int count, size_t size) {
     int wanted = *cap ? *cap * 2 : 8;
     void *bigger = block ? HeapReAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, block, (SIZE_T)wanted * size)
                          : HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, (SIZE_T)wanted * size);
-    if (!bigger) {
-        say(L"provisioner-agent: out of memory; nothing more is changed");
-        ExitProcess(EXIT_FAILED);
-    }
+    if (!bigger) out_of_memory();
     *cap = wanted;
     return bigger;
 }
@@ -339,10 +336,7 @@ static void put(Out *o, const char *text, size_t n) {
     if (o->len + n + 1 > o->cap) {
         size_t cap = (o->len + n + 1) * 2;
         char *bigger = o->data ? (char *)HeapReAlloc(GetProcessHeap(), 0, o->data, cap) : (char *)HeapAlloc(GetProcessHeap(), 0, cap);
-        if (!bigger) {
-            say(L"provisioner-agent: out of memory; nothing more is changed");
-            ExitProcess(EXIT_FAILED);
-        }
+        if (!bigger) out_of_memory();
         o->data = bigger;
         o->cap = cap;
     }

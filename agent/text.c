@@ -9,7 +9,7 @@
 
 static WCHAR *g_log_path;
 
-static void out_of_memory(void) {
+void out_of_memory(void) {
     fwprintf(stderr, L"provisioner-agent: out of memory; nothing more is changed\n");
     ExitProcess(EXIT_FAILED);
 }
