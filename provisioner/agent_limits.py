@@ -10,6 +10,8 @@ from __future__ import annotations
 import ntpath
 from dataclasses import dataclass
 
+from provisioner.launch_rules import FORBIDDEN_IN_NAMES
+
 #: seat.ini as a whole, in bytes.
 MAX_PAYLOAD_BYTES = 1024 * 1024
 #: A launcher or Contacts.xml beside seat.ini (and the user's own Contacts.xml the agent merges).
@@ -24,9 +26,6 @@ MAX_NAME_CHARS = 255
 MAX_EXE_PATH_CHARS = 259
 #: A computer name as the agent asks for it (GetComputerNameW: the NetBIOS name).
 MAX_COMPUTER_CHARS = 15
-
-#: Characters Windows refuses in a file name.
-FORBIDDEN_IN_NAMES = frozenset('\\/:*?"<>|')
 
 
 @dataclass(frozen=True)

@@ -145,11 +145,15 @@ def reserved_problem(name: str, what: str = "name") -> str | None:
     return None
 
 
+#: Characters Windows refuses in a file name (besides control characters).
+FORBIDDEN_IN_NAMES = frozenset('\\/:*?"<>|')
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a shortcut's file name on Windows, or None."""
     if not name or name != name.strip() or name.endswith("."):
         return f"{quoted(name)} is not a usable file name (empty, or leading/trailing blanks or dots)"
-    bad = sorted({c for c in name if c in '\\/:*?"<>|' or ord(c) < 32})
+    bad = sorted({c for c in name if c in FORBIDDEN_IN_NAMES or ord(c) < 32})
     if bad:
         return f"{quoted(name)} contains {' '.join(repr(c) for c in bad)}, which Windows file names cannot"
     reserved = reserved_problem(name, "the launcher name")

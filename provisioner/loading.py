@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
+from provisioner.regular_files import NotRegular, TooLarge, read_regular
 
 try:  # libyaml is much faster; fall back to the pure-Python loader where it is missing
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -486,37 +487,23 @@ def _syntax_hint(problem: str, text: str, mark: Any) -> str:
     return ""
 
 
-def _read_regular(path: Path, name: str, kind: str) -> bytes:
-    """The bytes of a regular file, opened without blocking (a FIFO is refused, never waited on) and
-    read within the limit."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(st.st_mode):
-            raise FleetError([Problem(Loc(name), "", f"is not a regular file (a FIFO or a device?), not a {kind}")])
-        if st.st_size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // (1024 * 1024)
-            raise FleetError(
-                [Problem(Loc(name), "", f"the file is {st.st_size} bytes; fleet files are limited to {limit} MiB")]
-            )
-        with os.fdopen(os.dup(fd), "rb") as file:
-            return file.read(MAX_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-
-
 def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:
     """``(name, text)`` of a UTF-8 file (BOM allowed); FleetError naming the file otherwise."""
     name = os.fspath(path)
     try:
-        data = _read_regular(path, name, kind)
+        data = read_regular(path, MAX_FILE_BYTES)[0]
     except FileNotFoundError:
         raise FleetError([Problem(Loc(name), "", "no such file")]) from None
     except IsADirectoryError:
         raise FleetError([Problem(Loc(name), "", f"is a folder, not a {kind}")]) from None
+    except NotRegular as exc:
+        what = "a folder" if stat.S_ISDIR(exc.mode) else "not a regular file (a FIFO or a device?)"
+        raise FleetError([Problem(Loc(name), "", f"is {what}, not a {kind}")]) from None
+    except TooLarge as exc:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise FleetError(
+            [Problem(Loc(name), "", f"the file is {exc.size} bytes; fleet files are limited to {limit} MiB")]
+        ) from None
     except OSError as exc:
         raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}")]) from None
     try:

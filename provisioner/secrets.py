@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provisioner.errors import quoted
+from provisioner.regular_files import NotRegular, TooLarge, read_regular
 
 MASK = "********"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -159,27 +160,20 @@ def _read_secret_file(ref: SecretRef, warn: Callable[[str], None] | None) -> str
     if ref.confine is not None and not _within(path, ref.confine, real=True):
         raise SecretError(f"secret file {ref.ref} leaves the fleet's folder (through a link); refused")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        data, st = read_regular(path, MAX_SECRET_FILE)
     except FileNotFoundError:
         raise SecretError(f"secret file {ref.ref} does not exist") from None
     except IsADirectoryError:
         raise SecretError(f"secret file {ref.ref} is a folder") from None
+    except NotRegular:
+        raise SecretError(f"secret file {ref.ref} is not a regular file") from None
+    except TooLarge:
+        raise SecretError(f"secret file {ref.ref} is larger than {MAX_SECRET_FILE} bytes") from None
     except (OSError, ValueError) as exc:
         raise SecretError(f"secret file {ref.ref} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretError(f"secret file {ref.ref} is not a regular file")
-        if st.st_size > MAX_SECRET_FILE:
-            raise SecretError(f"secret file {ref.ref} is larger than {MAX_SECRET_FILE} bytes")
-        if warn is not None and os.name == "posix" and st.st_mode & 0o077:
-            mode = stat.S_IMODE(st.st_mode)
-            warn(f"secret file {ref.ref} can be read by group or others (mode {mode:04o}); run: chmod 600 {path}")
-        data = os.read(fd, MAX_SECRET_FILE + 1)
-    except OSError as exc:
-        raise SecretError(f"secret file {ref.ref} cannot be read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+    if warn is not None and os.name == "posix" and st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        warn(f"secret file {ref.ref} can be read by group or others (mode {mode:04o}); run: chmod 600 {path}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
