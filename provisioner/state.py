@@ -11,12 +11,18 @@ left it (``seen``): a later run with the same inputs that finds the same bytes k
 the answer without rendering again. It is written last, after every file of the seat, so
 it never claims a write that did not happen. This module only builds and reads
 that data; :mod:`provisioner.deploy` writes it.
+
+Every manifest carries a keyed integrity check (HMAC-SHA256 with the state folder's
+own key, which only the admin can read) on a second line, and records the SHA-256 of
+every backup it keeps: a manifest or backup changed by anyone without the key is
+reported as forged and never followed.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,7 +30,7 @@ from typing import Any
 
 from provisioner import __version__
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 #: Backups kept per file; older ones are removed after a successful apply.
 BACKUPS_KEPT = 10
 _BACKUP = re.compile(r"^(?P<name>.+)\.(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.(?P<seq>[0-9]+)\.bak$")
@@ -95,9 +101,11 @@ class Manifest:
     #: What the seat's files were made from (:meth:`provisioner.rendering.Renderer.inputs`), when
     #: the run that wrote this manifest judged them with the default options; else None.
     inputs: str | None = None
+    #: Each backup kept for the seat (file name) and the SHA-256 of its bytes.
+    backups: dict[str, str] = field(default_factory=dict)
 
-    def to_bytes(self) -> bytes:
-        """Serialized, deterministic."""
+    def to_bytes(self, key: bytes) -> bytes:
+        """Serialized, deterministic, sealed with ``key`` (:func:`seal`)."""
         document = {
             "manifest": MANIFEST_VERSION,
             "tool": f"microsip-provisioner {__version__}",
@@ -108,10 +116,12 @@ class Manifest:
             "stamp": self.stamp,
             "undone": self.undone,
             "inputs": self.inputs,
+            "backups": dict(sorted(self.backups.items())),
         }
         # one line: the C encoder does it (an indented dump is Python's, and was a tenth of a
         # 10,000-seat apply); `jq . manifest.json` shows it indented
-        return (json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        text = json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return seal(text.encode("utf-8"), key)
 
     def as_previous(self) -> dict[str, Any]:
         """This manifest as the ``previous`` entry of the next one (one level kept)."""
@@ -133,19 +143,44 @@ class Manifest:
             stamp=str(document.get("stamp") or ""),
             undone=document.get("undone"),
             inputs=str(document["inputs"]) if document.get("inputs") else None,
+            backups={str(n): str(h) for n, h in (document.get("backups") or {}).items()},
         )
 
 
 class ManifestError(ValueError):
-    """A manifest that cannot be read."""
+    """A manifest that cannot be read, or that fails its integrity check."""
 
 
-def parse_manifest(data: bytes | None) -> Manifest | None:
-    """Read manifest bytes; None when there is none. Raise ManifestError when it is damaged."""
+FORGED = (
+    "its integrity check fails: it was not written by this tool with this state folder's key "
+    "(changed by hand, forged, or written before manifests were sealed)"
+)
+
+
+def _mac(document: bytes, key: bytes) -> bytes:
+    return hmac.new(key, document, hashlib.sha256).hexdigest().encode("ascii")
+
+
+def seal(document: bytes, key: bytes) -> bytes:
+    """A one-line JSON ``document`` followed by a line holding its HMAC (``jq`` shows both)."""
+    return document + b'\n{"mac":"hmac-sha256:' + _mac(document, key) + b'"}\n'
+
+
+def unseal(data: bytes, key: bytes) -> bytes:
+    """The document :func:`seal` sealed with ``key``; ManifestError when it does not check out."""
+    document, _, rest = data.partition(b"\n")
+    expected = b'{"mac":"hmac-sha256:' + _mac(document, key) + b'"}\n'
+    if not key or not hmac.compare_digest(rest, expected):
+        raise ManifestError(FORGED)
+    return document
+
+
+def parse_manifest(data: bytes | None, key: bytes) -> Manifest | None:
+    """Read manifest bytes sealed with ``key``; None when there is none. ManifestError when damaged or forged."""
     if data is None:
         return None
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(unseal(data, key).decode("utf-8"))
         if not isinstance(document, dict) or document.get("manifest") != MANIFEST_VERSION:
             raise ManifestError("not a manifest of this tool's version")
         return Manifest.from_json(document)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from provisioner import state
 from provisioner.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,3 +72,15 @@ def listing(folder: Path) -> list[str]:
 
 
 __all__ = ["EXAMPLE", "REPO", "listing", "os"]
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A manifest's document (its first line; the second holds its integrity check)."""
+    document: dict[str, Any] = json.loads(path.read_bytes().partition(b"\n")[0])
+    return document
+
+
+def write_manifest(path: Path, document: dict[str, Any]) -> None:
+    """Write a manifest as the admin's tool would: sealed with its state folder's key."""
+    key = (path.parents[2] / "key").read_bytes().strip()
+    path.write_bytes(state.seal(json.dumps(document).encode("utf-8"), key))

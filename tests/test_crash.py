@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, read_manifest
 
 pytestmark = pytest.mark.slow  # `make quick` skips these rounds; `make test` (and CI) runs them
 
@@ -62,7 +62,7 @@ def run_apply(cwd: Path) -> subprocess.Popen[bytes]:
 
 def managed(manifest: bytes) -> object:
     """What a manifest says was written (backup names carry timestamps, so bytes differ per run)."""
-    return json.loads(manifest)["files"]["microsip.ini"]["managed"]
+    return json.loads(manifest.partition(b"\n")[0])["files"]["microsip.ini"]["managed"]
 
 
 def files(tree: Path) -> dict[str, bytes]:
@@ -74,7 +74,7 @@ def files(tree: Path) -> dict[str, bytes]:
 def backups_present(tree: Path) -> bool:
     """Every backup a manifest names exists (a manifest is renamed only after its seat's backups are)."""
     for path in (tree / ".provisioner-state" / "targets").glob("*/manifest.json"):
-        name = json.loads(path.read_bytes())["files"]["microsip.ini"].get("backup")
+        name = read_manifest(path)["files"]["microsip.ini"].get("backup")
         if name and not (path.parent / "backups" / name).is_file():
             return False
     return True

@@ -12,7 +12,7 @@ import pytest
 
 from provisioner import api, deploy, ini, reaching, safefs
 from tests import microsip_written
-from tests.conftest import BuildTree, RunCli, listing
+from tests.conftest import BuildTree, RunCli, listing, read_manifest
 
 FLEET = """\
 version: 1
@@ -238,9 +238,9 @@ def test_rollback_restores_previous_bytes_and_removes_created_files(office: Path
     again = run_cli("rollback", "fleet.yaml", "--seat", "alice", "--seat", "jdoe")
     assert again.exit_code == 0
     assert again.stdout.splitlines() == [
-        f"seat alice: nothing left to undo: the apply of {json.loads(manifest_of('alice').read_text())['undone']} "
+        f"seat alice: nothing left to undo: the apply of {read_manifest(manifest_of('alice'))['undone']} "
         "was already rolled back",
-        f"seat jdoe: nothing left to undo: the apply of {json.loads(manifest_of('jdoe').read_text())['undone']} "
+        f"seat jdoe: nothing left to undo: the apply of {read_manifest(manifest_of('jdoe'))['undone']} "
         "was already rolled back",
     ]
     assert JDOE.read_bytes() == microsip_written.utf16()
@@ -277,7 +277,7 @@ def test_no_secret_in_manifest_or_output(office: Path, run_cli: RunCli) -> None:
     for manifest in manifests:
         text = manifest.read_text()
         assert "s3cret" not in text and "password" not in text.lower()
-    jdoe = json.loads(manifests[1].read_text())["files"]["microsip.ini"]
+    jdoe = read_manifest(manifests[1])["files"]["microsip.ini"]
     assert sorted(jdoe["managed"]["Account1"]) == ["displayName", "domain", "server", "transport", "username"]
     assert sorted(jdoe["managed"]["Settings"]) == [
         "autoAnswer",
@@ -379,6 +379,7 @@ def test_read_only_folder_fails_cleanly(office: Path, run_cli: RunCli, monkeypat
 def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
     JDOE.parent.mkdir(parents=True)
     JDOE.write_bytes(microsip_written.utf16())
+    assert run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV).exit_code == 0  # the state folder is made
 
     def full(fd: int, data: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -611,7 +612,7 @@ def test_launchers_are_deployed_verified_and_rolled_back(office: Path, run_cli: 
     assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
     assert DESKTOP.read_bytes() == STARTUP.read_bytes()
     assert CMD.read_bytes().endswith(b'"%~dp0MicroSIP-usb.exe"\r\n')
-    manifest = json.loads(manifest_of("jdoe").read_text())
+    manifest = read_manifest(manifest_of("jdoe"))
     assert manifest["files"]["../../../Desktop/MicroSIP Office.lnk"]["kind"] == "owned"
     second = run_cli("apply", "fleet.yaml", env=ENV)
     assert second.stdout.endswith("apply: 0 seats written, 3 unchanged, 0 in conflict, 0 failed (of 3)\n")

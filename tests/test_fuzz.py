@@ -78,9 +78,9 @@ TOKENS = [
     "accounts.9.username",
 ]
 SEAT_CSV = (
-    "id,user,accounts.1.username,accounts.1.domain,accounts.1.password.env,settings.autoAnswer\n"
-    "csv-1,anna,3001,acme.example,PW_CSV,header\n"
-    "csv-2,,3002,acme.example,PW_CSV,\n"
+    "id,user,profiles,accounts.1.username,accounts.1.domain,accounts.1.password.env,contacts.1.name,contacts.1.number\n"
+    "csv-1,anna,quiet,3001,acme.example,PW_CSV,Desk,100\n"
+    "csv-2,,,3002,acme.example,PW_CSV,,\n"
 )
 
 

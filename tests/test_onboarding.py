@@ -111,21 +111,62 @@ seats:
 def test_seats_from_csv(build_tree: BuildTree) -> None:
     build_tree(
         {
-            "fleet.yaml": SEATS_FLEET,
-            "seats.csv": "\ufeffid;user;accounts.1.username;accounts.1.displayName;accounts.1.password.env;settings.autoAnswer;launch.shortcuts\r\n"
-            "alice;;1001;Alice Ünal;PW_1001;;desktop startup\r\n"
-            "bob;bobby;007;Bob;;all;\r\n",
+            "fleet.yaml": SEATS_FLEET.replace(
+                "agent: {settings: {autoAnswer: header}}",
+                "agent: {settings: {autoAnswer: header}}\n  all: {settings: {autoAnswer: all}, launch: {shortcuts: [desktop, startup]}}",
+            ),
+            "seats.csv": "\ufeffid;user;profiles;accounts.1.username;accounts.1.displayName;accounts.1.password.env;contacts.1.name;contacts.1.number\r\n"
+            "alice;;;1001;Alice Ünal;PW_1001;Reception;100\r\n"
+            "bob;bobby;all;007;Bob;;;\r\n",
         }
     )
     fleet = load_fleet(Path("fleet.yaml"))
     seats = {s.id: s for s in fleet.seats}
     assert list(seats) == ["boss", "alice", "bob"]
     assert seats["alice"].settings == {"autoAnswer": "header"}  # from the seat file's profile
-    assert seats["bob"].settings == {"autoAnswer": "all"}  # the cell wins
+    assert seats["bob"].settings == {"autoAnswer": "all"}  # the profile the row names wins
     assert seats["bob"].user == "bobby" and seats["bob"].accounts[0]["username"] == "007"
     assert str(seats["alice"].accounts[0]["password"]) == "env:PW_1001"
-    assert seats["alice"].launch.shortcuts == ("desktop", "startup")
-    assert str(seats["bob"].account_loc(0, "username")) == "seats.csv:3:3"
+    assert seats["bob"].launch.shortcuts == ("desktop", "startup")
+    assert seats["alice"].contacts == [{"name": "Reception", "number": "100"}]
+    assert str(seats["bob"].account_loc(0, "username")) == "seats.csv:3:4"
+
+
+#: What a seat file's author (often an HR export) must never reach: where files go, what runs.
+YAML_ONLY_HEADERS = [
+    ("target.path", "/etc/php"),
+    ("target.type", "portable"),
+    ("target.root", "/root"),
+    ("target.prefix", "/root/.wine"),
+    ("target.applications_dir", "/usr/share/applications"),
+    ("install.exe", "C:\\evil.exe"),
+    ("install.mode", "portable"),
+    ("settings.cmdCallStart", "C:\\evil.exe"),
+    ("settings.autoAnswer", "all"),
+    ("launch.name", "..\\..\\x"),
+    ("launch.args", "/minimized"),
+    ("launch.shortcuts", "startup"),
+    ("ini.Settings.cmdCallEnd", "calc"),
+    ("speed_dials.1.number", "1"),
+    ("contacts_file", "book.csv"),
+    ("contacts_mode", "replace"),
+    ("enforce", "true"),
+    ("unmanage.1", "x"),
+]
+
+
+@pytest.mark.parametrize(("header", "value"), YAML_ONLY_HEADERS, ids=[h for h, _ in YAML_ONLY_HEADERS])
+def test_seat_files_cannot_reach_files_or_code(build_tree: BuildTree, run_cli: RunCli, header: str, value: str) -> None:
+    build_tree({"fleet.yaml": SEATS_FLEET, "seats.csv": f"id,accounts.1.username,{header}\nalice,1,{value}\n"})
+    result = run_cli("render", "fleet.yaml", "--out", "out")
+    assert result.exit_code == 2
+    head = header.split(".")[0]
+    assert result.stderr.splitlines() == [
+        f"seats.csv:1:3: {header}: header '{header}': `{head}` comes only from the fleet's YAML, never from "
+        "a seat file; put it in a profile and name the profile in a `profiles` column",
+        "1 error; nothing was written",
+    ]
+    assert not Path("out").exists()
 
 
 @pytest.mark.parametrize(

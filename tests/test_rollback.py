@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from provisioner import ini
 from tests import microsip_written
-from tests.conftest import BuildTree, RunCli
+from tests.conftest import BuildTree, RunCli, read_manifest
 from tests.test_deploy import ALICE, ENV, FLEET, JDOE, backups_of, manifest_of, snapshot, text_of, values
 
 
@@ -56,7 +55,7 @@ def test_second_rollback_has_nothing_to_undo_and_changes_nothing(applied: Path, 
     before = snapshot(applied)
     again = run_cli("rollback", "fleet.yaml", "--seat", "jdoe")
     assert again.exit_code == 0
-    stamp = json.loads(manifest_of("jdoe").read_text())["undone"]
+    stamp = read_manifest(manifest_of("jdoe"))["undone"]
     assert again.stdout == f"seat jdoe: nothing left to undo: the apply of {stamp} was already rolled back\n"
     assert snapshot(applied) == before
     # and the next apply is a normal update, not a conflict

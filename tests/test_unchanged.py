@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from provisioner import api, cores, ini, rendering
 from provisioner.api import placing
 from provisioner.errors import FleetError
-from tests.conftest import BuildTree, RunCli
+from tests.conftest import BuildTree, RunCli, read_manifest, write_manifest
 
 FLEET = """\
 version: 1
@@ -65,8 +65,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def manifest() -> dict[str, Any]:
     (path,) = Path(".provisioner-state/targets").glob("jdoe-*/manifest.json")
-    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    return data
+    return read_manifest(path)
 
 
 def set_key(path: Path, section: str, key: str, value: str) -> None:
@@ -199,7 +198,7 @@ def test_an_older_manifest_is_brought_up_to_date(office: Path, renders: list[str
     del older["inputs"]
     for record in older["files"].values():
         del record["seen"]
-    path.write_text(json.dumps(older), "utf-8")
+    write_manifest(path, older)
     assert statuses(apply()) == ["unchanged"]
     assert manifest()["inputs"] and renders == ["jdoe", "jdoe"]
     apply()

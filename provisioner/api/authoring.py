@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from provisioner._resources import data_dir
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
+    exposed_folders,
     loaded,
     resolve_targets,
 )
@@ -63,9 +65,18 @@ def validate(
         resolved = resolve_targets([seat for seat in fleet.seats if seat.target], None)
         if check_targets:
             _check_roots(fleet, resolved)
+            _exposed(fleet, resolved, strict=strict)
         if secrets:
             render_fleet(fleet, environ=environ)
     return ValidateResult(fleet, fleet.warnings, secrets)
+
+
+def _exposed(fleet: Fleet, resolved: dict[str, targets.SeatTarget], *, strict: bool) -> None:
+    """Folders others may write, as warnings (FleetError with ``strict``)."""
+    found = exposed_folders(fleet, [seat for seat in fleet.seats if seat.id in resolved], resolved)
+    if strict and found:
+        raise FleetError([dataclasses.replace(problem, warning=False) for problem in found], [])
+    fleet.add_warnings(found)
 
 
 def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from provisioner import __version__, deploy, targets
+from provisioner import __version__, admin_folders, deploy, targets
 from provisioner.errors import (
+    Loc,
+    Problem,
     Problems,
 )
 from provisioner.fleet import Fleet, Seat, load_fleet
@@ -36,9 +38,14 @@ def loaded(source: FleetSource, *, strict: bool = False) -> Fleet:
 
 
 def state_store(fleet_path: Path, state: Path | None) -> deploy.Store:
-    """Where manifests and backups live: ``--state``, else ``$PROVISIONER_STATE``, else beside the fleet."""
+    """Where manifests and backups live: ``--state``, else ``$PROVISIONER_STATE``, else beside the fleet.
+
+    DeployError when that folder, or one on the way to it, is not the admin's alone.
+    """
     chosen = state or (Path(os.environ["PROVISIONER_STATE"]) if os.environ.get("PROVISIONER_STATE") else None)
-    return deploy.Store(chosen if chosen is not None else fleet_path.parent / STATE_FOLDER)
+    store = deploy.Store(chosen if chosen is not None else fleet_path.parent / STATE_FOLDER)
+    store.check()
+    return store
 
 
 #: Named in JSON output, so a CI log says which version produced it.
@@ -56,3 +63,47 @@ def resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.S
             problems.errors.extend(exc.errors)
     problems.raise_if_errors()
     return resolved
+
+
+def exposed_folders(fleet: Fleet, seats: list[Seat], resolved: dict[str, targets.SeatTarget]) -> list[Problem]:
+    """Warnings for the fleet's folder and each folder of profile folders that others may write.
+
+    Whoever may write the fleet's folder may replace its files or plant a state folder
+    there; whoever may write the folder that holds users' profile folders may make a new
+    user's folder before the first deploy, and would receive that user's password.
+    """
+    out = []
+    folder = fleet.path.parent
+    who = admin_folders.writable_by_others(folder)
+    if who is not None:
+        out.append(
+            Problem(
+                Loc(str(fleet.path), 1, 1),
+                "",
+                f"the fleet's folder {folder} is writable by {who}: they may replace its files or plant "
+                f"a state folder there; chmod go-w {folder}",
+                warning=True,
+            )
+        )
+    seen: set[Path] = set()
+    for seat in seats:
+        where = resolved[seat.id].ini.where
+        if where.home == 0:
+            continue  # a portable folder: nobody's profile
+        holder = where.root.joinpath(*where.parts[: where.home - 1])
+        if holder in seen:
+            continue
+        seen.add(holder)
+        who = admin_folders.writable_by_others(holder)
+        if who is not None:
+            out.append(
+                Problem(
+                    seat.loc(("target",)),
+                    f"{seat.label}.target",
+                    f"{holder} is writable by {who}: whoever makes a user's folder there before the user's "
+                    "first deploy would receive the password, so a folder there is used only when its owner "
+                    f"is named like it; chmod go-w {holder}",
+                    warning=True,
+                )
+            )
+    return out

@@ -28,7 +28,7 @@ from provisioner.kinds import KINDS, Judging
 from provisioner.plan import SeatPlan, unchanged_since
 from provisioner.rendered import RenderedFile
 from provisioner.rendering import layout
-from provisioner.state import Manifest, ManifestError, parse_manifest
+from provisioner.state import Manifest, ManifestError, parse_manifest, unseal
 from provisioner.targets import Location
 
 
@@ -64,7 +64,7 @@ class PlanOptions:
 def _manifest(fs: deploy.RealFS, store: deploy.Store, state: Location) -> tuple[Manifest | None, list[str]]:
     """The seat's manifest, if there is one, and a note when it is damaged (then there is none to trust)."""
     try:
-        return (parse_manifest(fs.read(deploy.Store.manifest(state))) if store.exists() else None), []
+        return (parse_manifest(fs.read(deploy.Store.manifest(state)), store.key()) if store.exists() else None), []
     except ManifestError as exc:
         return None, [f"{state.path}: {exc}; conflicts cannot be detected, --force rewrites it"]
 
@@ -80,7 +80,7 @@ def _in_sync(item: ChosenSeat, fs: deploy.RealFS, store: deploy.Store) -> bool:
     state = store.seat(item.target.seat_id, item.target.ini.spelled)
     try:
         data = fs.read(deploy.Store.manifest(state))
-        manifest = json.loads(data) if data is not None else None
+        manifest = json.loads(unseal(data, store.key())) if data is not None else None
         if not isinstance(manifest, dict) or manifest.get("inputs") != item.inputs:
             return False
         found = {name: fs.read(spot) for spot, name, _ in item.files}
@@ -316,7 +316,7 @@ class _ApplyRun:
                 _seat_failure(report, exc, item.target)
                 continue
             seat_run.steps = deploy.seat_steps(
-                report.plan, self.fs, force=self.force, backup=self.backup, stamp=self.stamp
+                report.plan, self.fs, self.store.key(), force=self.force, backup=self.backup, stamp=self.stamp
             )
             if seat_run.resume():
                 running.append(seat_run)
@@ -424,10 +424,10 @@ def rollback(
                     result.seats.append(deploy.RollbackOutcome(seat.id, nothing=deploy.NOTHING_RECORDED))
                 continue
             if list_only:
-                result.backups[seat.id] = deploy.list_backups(fs, seat_state)
+                result.backups[seat.id] = deploy.list_backups(fs, seat_state, store.key())
                 continue
             files = [deploy.SeatFile(spot, name, slot[2]) for spot, name, slot in placed_files(layout(seat), target)]
-            result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, to=to, stamp=stamp))
+            result.seats.append(deploy.rollback_seat(seat.id, files, seat_state, fs, store.key(), to=to, stamp=stamp))
         except (DeployError, OSError) as exc:
             result.errors.append((seat.id, _failure(exc, target)[1]))
         finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 from provisioner import cores, deploy, targets
 from provisioner.api.common import (
     FleetSource,
+    exposed_folders,
     loaded,
     resolve_targets,
 )
@@ -202,6 +203,7 @@ def prepare(
         for seat in seats
         for note in resolved[seat.id].notes
     ]
+    notes.extend(exposed_folders(fleet, seats, resolved))
     keep()
     return Prepared(fleet, renderer, chosen, notes, keep)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from provisioner.state import (
     bytes_hash,
     is_backup_name,
 )
-from provisioner.targets import Spot
+from provisioner.targets import Location, Spot
 
 
 @dataclass
@@ -58,6 +59,7 @@ Steps = Generator[None, None, SeatOutcome]
 def seat_steps(
     plan: SeatPlan,
     fs: RealFS,
+    key: bytes,
     *,
     force: bool = False,
     backup: bool = True,
@@ -69,16 +71,17 @@ def seat_steps(
     points, and the caller makes everything written so far durable
     (:meth:`RealFS.make_durable`) before resuming it:
 
-    1. backups and new files are staged under temporary names; then
-    2. they replace the old files (a file that changed on disk since it was read is not
-       replaced: DeployError), and the manifest is staged; last,
+    1. backups, new files and the manifest (sealed with ``key``) are staged under
+       temporary names, so a full disk stops the seat before anything is replaced; then
+    2. the files replace the old ones (a file that changed on disk since it was read is not
+       replaced: DeployError); last,
     3. the manifest replaces the old one, once every rename before it is durable, so it
        never claims a write that did not happen. Its own rename need not be durable: a
        lost manifest update only lags behind.
 
     A seat in conflict is left untouched unless ``force``; an unchanged seat stops at
     once. Raises DeployError on I/O failures; files already replaced stay consistent
-    (old or new bytes), and what was staged but not committed is removed.
+    (old or new bytes) and are recorded, and what was staged but not committed is removed.
     """
     if plan.action == "conflict" and not force:
         return SeatOutcome(plan.seat_id, "conflict", message="; ".join(c for f in plan.files for c in f.conflicts))
@@ -97,54 +100,134 @@ def seat_steps(
             fs.clean_temps(backups_dir)
             existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
             _fill_records(plan, pending)
-            for change in pending:
-                found = fs.read_stat(_spot(change))
-                current = found[0] if found is not None else None
-                if current != change.old:
-                    raise DeployError(
-                        f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); run apply again"
-                    )
-                if backup and current is not None:
-                    name = backup_name(backup_file_name(change.name), stamp, existing_backups)
-                    existing_backups.append(name)
-                    staged.append((fs.stage(Spot(backups_dir, name), current, private=True), None, None))
-                    change.record.backup = name
-                like = found[1] if found else None
-                new = fs.stage(_spot(change), change.new, private=KINDS[change.kind].private, like=like)
-                staged.append((new, Unchanged(like), change))
+            taken = _stage_files(plan, pending, fs, staged, backups_dir, existing_backups, stamp, backup)
+            manifest, pruned = _manifest(plan, pending, stamp, existing_backups, taken)
+            sealed = fs.stage(Store.manifest(plan.state), manifest.to_bytes(key), private=True)
+            staged.append((sealed, None, None))
             yield  # the staged files become durable
 
-            while staged:
-                item, unchanged, replaced = staged.pop(0)
-                fs.commit(item, unchanged_since=unchanged)
-                if replaced is None:
-                    if not fs.dry_run:
-                        outcome.backups.append(item.spot.path)
-                else:
-                    replaced.record.changed = True
-                    outcome.written.append(replaced.path)
-            previous = plan.manifest
-            manifest = Manifest(
-                plan.fleet,
-                plan.seat_id,
-                {f.name: f.record for f in plan.files},
-                previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
-                stamp=stamp if pending else (previous.stamp if previous else ""),
-                undone=None if pending else (previous.undone if previous else None),
-                inputs=plan.inputs,
-            )
-            staged.append((fs.stage(Store.manifest(plan.state), manifest.to_bytes(), private=True), None, None))
-            yield  # the renames and the staged manifest become durable
+            _commit_files(plan, fs, staged, outcome, manifest, key)
+            yield  # the renames become durable
 
             fs.commit(staged.pop()[0])
         finally:
             for item, _, _ in staged:  # a failure, or the caller gave up on this seat
                 fs.discard(item)
-        protect = _referenced_backups(manifest)
-        for change in pending:
-            for old in backups_to_prune(backup_file_name(change.name), existing_backups, protect=protect):
-                fs.remove(Spot(backups_dir, old))
+        for old in pruned:
+            fs.remove(Spot(backups_dir, old))
     return outcome
+
+
+def _stage_files(
+    plan: SeatPlan,
+    pending: list[FileChange],
+    fs: RealFS,
+    staged: list[tuple[Staged, Unchanged | None, FileChange | None]],
+    backups_dir: Location,
+    existing_backups: list[str],
+    stamp: str,
+    backup: bool,
+) -> dict[str, str]:
+    """Stage each pending file (its backup first); the backups taken, each with its bytes' hash."""
+    taken: dict[str, str] = {}
+    for change in pending:
+        found = fs.read_stat(_spot(change))
+        current = found[0] if found is not None else None
+        if current != change.old:
+            raise DeployError(
+                f"{change.path}: changed on disk while applying (someone or MicroSIP wrote it); run apply again"
+            )
+        if backup and current is not None:
+            name = backup_name(backup_file_name(change.name), stamp, existing_backups)
+            existing_backups.append(name)
+            staged.append((fs.stage(Spot(backups_dir, name), current, private=True), None, None))
+            change.record.backup = name
+            taken[name] = bytes_hash(current)
+        like = found[1] if found else None
+        new = fs.stage(_spot(change), change.new, private=KINDS[change.kind].private, like=like)
+        staged.append((new, Unchanged(like), change))
+    return taken
+
+
+def _manifest(
+    plan: SeatPlan, pending: list[FileChange], stamp: str, existing_backups: list[str], taken: dict[str, str]
+) -> tuple[Manifest, list[str]]:
+    """The manifest once every pending file is written, and the old backups it no longer keeps."""
+    for change in pending:
+        change.record.changed = True
+    previous = plan.manifest
+    manifest = Manifest(
+        plan.fleet,
+        plan.seat_id,
+        {f.name: f.record for f in plan.files},
+        previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
+        stamp=stamp if pending else (previous.stamp if previous else ""),
+        undone=None if pending else (previous.undone if previous else None),
+        inputs=plan.inputs,
+    )
+    protect = _referenced_backups(manifest)
+    pruned = [
+        old
+        for change in pending
+        for old in backups_to_prune(backup_file_name(change.name), existing_backups, protect=protect)
+    ]
+    kept = {**(previous.backups if previous else {}), **taken}
+    manifest.backups = {
+        name: digest for name, digest in kept.items() if name in existing_backups and name not in pruned
+    }
+    return manifest, pruned
+
+
+def _commit_files(
+    plan: SeatPlan,
+    fs: RealFS,
+    staged: list[tuple[Staged, Unchanged | None, FileChange | None]],
+    outcome: SeatOutcome,
+    manifest: Manifest,
+    key: bytes,
+) -> None:
+    """Rename every staged file but the manifest into place (the last one staged).
+
+    When one fails, the files renamed before it are recorded (a manifest saying what
+    happened replaces the staged one, or, if even that cannot be written, the staged one
+    is kept: it claims more, never less, so rollback can still undo what was written).
+    """
+    try:
+        while len(staged) > 1:
+            item, unchanged, replaced = staged[0]
+            fs.commit(item, unchanged_since=unchanged)
+            staged.pop(0)
+            if replaced is None:
+                if not fs.dry_run:
+                    outcome.backups.append(item.spot.path)
+            else:
+                outcome.written.append(replaced.path)
+    except (DeployError, OSError) as exc:
+        if outcome.written:
+            _record_partial(plan, fs, staged, manifest, key)
+            raise DeployError(f"{exc}; already written: {', '.join(map(str, outcome.written))}") from None
+        raise
+
+
+def _record_partial(
+    plan: SeatPlan,
+    fs: RealFS,
+    staged: list[tuple[Staged, Unchanged | None, FileChange | None]],
+    manifest: Manifest,
+    key: bytes,
+) -> None:
+    """After some files were written and one failed, leave a manifest that says so."""
+    unwritten = {change.name for _, _, change in staged if change is not None}
+    untaken = {item.spot.name for item, _, change in staged[:-1] if change is None}
+    earlier = plan.manifest.files if plan.manifest else {}
+    files = {name: record for name, record in manifest.files.items() if name not in unwritten}
+    files.update({name: earlier[name] for name in unwritten if name in earlier})
+    backups = {name: digest for name, digest in manifest.backups.items() if name not in untaken}
+    truthful = dataclasses.replace(manifest, files=files, backups=backups)
+    try:
+        fs.write(Store.manifest(plan.state), truthful.to_bytes(key), private=True)
+    except (DeployError, OSError):
+        fs.commit(staged.pop()[0])  # the staged one claims more, and keeps every backup it names
 
 
 def _fill_records(plan: SeatPlan, pending: list[FileChange]) -> None:

@@ -66,14 +66,16 @@ class BackupEntry:
     last_apply: bool  # taken by the last apply (what plain rollback restores)
 
 
-def list_backups(fs: RealFS, state: Location) -> list[BackupEntry]:
-    """The seat's backups, newest first (names not spelled as ours are ignored)."""
+def list_backups(fs: RealFS, state: Location, key: bytes) -> list[BackupEntry]:
+    """The seat's backups the manifest vouches for, newest first (no other file there is shown)."""
     try:
-        manifest = parse_manifest(fs.read(Store.manifest(state)))
+        manifest = parse_manifest(fs.read(Store.manifest(state)), key)
     except ManifestError:
         manifest = None
-    last = {r.backup for r in manifest.files.values() if r.backup and r.changed} if manifest else set()
-    names = [n for n in fs.listdir(Store.backups(state)) if is_backup_name(n)]
+    if manifest is None:
+        return []
+    last = {r.backup for r in manifest.files.values() if r.backup and r.changed}
+    names = [n for n in fs.listdir(Store.backups(state)) if is_backup_name(n) and n in manifest.backups]
     entries = [BackupEntry(n, backup_file(n), backup_stamp(n), n in last) for n in names]
     return sorted(entries, key=lambda e: (e.stamp, e.name), reverse=True)
 
@@ -83,23 +85,33 @@ def rollback_seat(
     files: list[SeatFile],
     state: Location,
     fs: RealFS,
+    key: bytes,
     *,
     to: str | None = None,
     stamp: str | None = None,
 ) -> RollbackOutcome:
-    """Undo the last apply of one seat (or go back to the backups of stamp ``to``)."""
+    """Undo the last apply of one seat (or go back to the backups of stamp ``to``).
+
+    The manifest must check out with ``key``, and each backup restored must have the
+    bytes the manifest recorded for it: a forged one is reported, never restored.
+    """
     stamp = stamp or stamp_now()
     outcome = RollbackOutcome(seat_id, dry_run=fs.dry_run)
     with fs.lock(state, f"seat {seat_id}"):
+        for where in sorted({f.spot.where for f in files}, key=lambda w: str(w.path)):
+            fs.clean_temps(where)  # what a killed apply or rollback left
+        fs.clean_temps(state)
+        fs.clean_temps(Store.backups(state))
         try:
-            manifest = parse_manifest(fs.read(Store.manifest(state)))
+            manifest = parse_manifest(fs.read(Store.manifest(state)), key)
         except ManifestError as exc:
             raise DeployError(f"seat {seat_id}: {exc} in the state folder {state.path}; cannot roll back") from None
         if manifest is None:
             outcome.nothing = NOTHING_RECORDED
             return outcome
         backups = Store.backups(state)
-        existing = [n for n in fs.listdir(backups) if is_backup_name(n)]
+        on_disk = [n for n in fs.listdir(backups) if is_backup_name(n)]
+        existing = [n for n in on_disk if n in manifest.backups]  # only those the manifest vouches for
         if to is None:
             sources = _last_apply(manifest, files)
             if not sources:
@@ -111,6 +123,7 @@ def rollback_seat(
                 return outcome
         else:
             sources = _chosen(to, existing, manifest, files)
+        taken: dict[str, str] = {}
         for file, backup in sources:
             record = manifest.files[file.name]
             data = None
@@ -121,21 +134,29 @@ def rollback_seat(
                         f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}",
                         path=str(backups.path / backup),
                     )
+                if manifest.backups.get(backup) != bytes_hash(data):
+                    raise DeployError(
+                        f"{backups.path / backup}: the backup does not hold the bytes the manifest recorded "
+                        f"(changed or forged); {file.spot.path} is not restored from it",
+                        path=str(backups.path / backup),
+                    )
             found = fs.read_stat(file.spot)
             what, new = _undo(file, record, data, found[0] if found else None, whole=to is None)
             if backup is not None and new is not _KEEP:
                 what += f" ({backup})"
             if new is not _KEEP and found is not None and new != found[0]:
-                name = backup_name(backup_file_name(file.name), stamp, existing)
-                existing.append(name)
+                name = backup_name(backup_file_name(file.name), stamp, on_disk)
+                on_disk.append(name)
                 fs.write(Spot(backups, name), found[0], private=True, sync_folder=False)
+                taken[name] = bytes_hash(found[0])
             if new is None and found is not None:
                 fs.remove(file.spot)
             elif isinstance(new, bytes) and (found is None or new != found[0]):
                 fs.write(file.spot, new, private=KINDS[file.kind].private, like=found[1] if found else None)
             outcome.restored.append((file.spot.path, what))
         after = _after(manifest, files, fs, stamp)
-        fs.write(Store.manifest(state), after.to_bytes(), private=True, sync_folder=False)
+        after.backups = {**manifest.backups, **taken}
+        fs.write(Store.manifest(state), after.to_bytes(key), private=True, sync_folder=False)
     return outcome
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner import reaching, safefs
+from provisioner import admin_folders, reaching, safefs
 from provisioner.deploy.output import CAN_SYNCFS, PRIVATE_FILE, make_folders, syncfs
+from provisioner.errors import DeployError
+from provisioner.regular_files import read_regular
 from provisioner.targets import Location, Spot
 
 #: Files below a target root larger than this are refused before they are read. It is well
@@ -29,6 +33,10 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 SHARED_FILE = 0o644
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = "lock"
+#: The state folder's key for the manifests' integrity check (64 hex digits, 0600).
+KEY_NAME = "key"
+#: What to do about a state folder that is not the admin's alone.
+STATE_FIX = "move it away and let the tool create a new one, or name a folder of your own with --state"
 
 
 class RealFS:
@@ -45,6 +53,7 @@ class RealFS:
         self._roots: dict[Path, tuple[safefs.Folder, safefs.Owner]] = {}  # each with its owner
         self._missing: set[tuple[Path, tuple[str, ...]]] = set()
         self._dirty: dict[int, safefs.Folder] = {}  # folders written to since the last make_durable
+        self._exposed: dict[Path, str | None] = {}  # folders of profile folders, and who else may write them
 
     def _root(self, root: Path) -> tuple[safefs.Folder, safefs.Owner]:
         """The target root and its owner, opened once and kept for the next seats (the admin's, trusted)."""
@@ -65,13 +74,44 @@ class RealFS:
             known_missing = key in self._missing
             if known_missing and not create:
                 return None  # looked for already this seat: a later write creates it
+            if len(where.parts) > where.home and self._exposure(where) is not None:
+                self._folder(Location(where.root, where.parts[: where.home], where.home), create=False)  # trusted?
             found = self._walk(where, create, quick=not known_missing)
             if found is not None:
+                self._trust(where, found[1])
                 self._open[key] = found
                 self._missing.discard(key)
             else:
                 self._missing.add(key)
         return found
+
+    def _exposure(self, where: Location) -> str | None:
+        """Who else may write the folder holding ``where``'s profile folder (None: nobody, or no profile)."""
+        if where.home == 0 or len(where.parts) < where.home:
+            return None
+        holder = where.root.joinpath(*where.parts[: where.home - 1])
+        if holder not in self._exposed:
+            self._exposed[holder] = admin_folders.writable_by_others(holder)
+        return self._exposed[holder]
+
+    def _trust(self, where: Location, owner: safefs.Owner | None) -> None:
+        """DeployError when a profile folder lies in a folder others may write and its owner is not named like it.
+
+        There, anyone could have made the folder before the user's first deploy and would
+        receive the files (and the password) given to its owner.
+        """
+        who = self._exposure(where)
+        if who is None or owner is None or owner.uid == 0:
+            return
+        name = admin_folders.user_name(owner.uid)
+        if name.lower() == where.parts[where.home - 1].lower():
+            return
+        home = where.root.joinpath(*where.parts[: where.home])
+        raise DeployError(
+            f"{home}: {home.parent} is writable by {who}, so whoever made this folder may not be its user, and "
+            f"it belongs to {name}; refused: chmod go-w {home.parent}",
+            path=str(home),
+        )
 
     def _walk(
         self, where: Location, create: bool, *, quick: bool = True
@@ -308,6 +348,18 @@ class Store:
         self.root = root
         self._base = os.path.abspath(root.parent)
         self._exists = False
+        self._key: bytes | None = None
+
+    def check(self) -> None:
+        """DeployError unless the state folder, and every folder on the way to it, is the admin's alone."""
+        problem = admin_folders.not_private(self.root)
+        if problem is not None:
+            raise DeployError(
+                f"the state folder {self.root} is not yours alone: {problem}; its backups hold passwords "
+                f"and its manifests say what may be rolled back, so it is not used; {STATE_FIX}",
+                path=str(self.root),
+            )
+        self.key()  # a key others could read or replace is refused as well
 
     def exists(self) -> bool:
         """Whether the state folder exists (nothing was ever recorded when it does not); once it does, it stays."""
@@ -315,9 +367,52 @@ class Store:
         return self._exists
 
     def ensure(self) -> None:
-        """Create the state folder (0700) when missing."""
+        """Create the state folder (0700) and its key when missing; check it is still the admin's alone."""
         make_folders(self.root)
+        self.check()  # again: someone may have made it between the first check and this one
         self._exists = True
+        if not self.key():
+            self._key = self._make_key()
+
+    def key(self) -> bytes:
+        """The state folder's key (empty when it has none yet: nothing sealed there can be trusted)."""
+        if self._key is None:
+            self._key = self._read_key()
+        return self._key
+
+    def _read_key(self) -> bytes:
+        path = self.root / KEY_NAME
+        try:
+            data, st = read_regular(path, 256)
+        except FileNotFoundError:
+            return b""
+        except OSError as exc:
+            raise DeployError(f"{path}: the state folder's key cannot be read ({exc.strerror or exc})") from None
+        if hasattr(os, "geteuid") and (st.st_uid not in (os.geteuid(), 0) or st.st_mode & 0o077):
+            raise DeployError(
+                f"{path}: the state folder's key is not yours alone (mode {stat.S_IMODE(st.st_mode):04o}); {STATE_FIX}"
+            )
+        return data.strip()
+
+    def _make_key(self) -> bytes:
+        path = self.root / KEY_NAME
+        key = secrets.token_hex(32).encode("ascii")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            return self._read_key()  # another apply made it just now
+        except OSError as exc:
+            raise DeployError(f"{path}: cannot create the state folder's key ({exc.strerror or exc})") from None
+        try:
+            os.write(fd, key + b"\n")
+            os.fsync(fd)
+        except OSError as exc:
+            os.unlink(path)
+            raise DeployError(f"{path}: cannot write the state folder's key ({exc.strerror or exc})") from None
+        finally:
+            os.close(fd)
+        return key
 
     def seat(self, seat_id: str, ini_path: str | os.PathLike[str]) -> Location:
         """The state folder of one seat target: named after the ini's path, relative to the folder

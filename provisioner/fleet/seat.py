@@ -38,12 +38,18 @@ LAYER_FIELDS = (
 )
 
 
-#: Seat fields a CSV header may name first (``accounts.1.username``, ``settings.autoAnswer``, ...).
-CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "active_account", *LAYER_FIELDS, "contacts_file")
+#: Seat fields a CSV header may name first (``accounts.1.username``, ``contacts.1.number``, ...).
+#: A seat file is data (an HR or phone-system export): it names who sits where and with
+#: which accounts and contacts, never where files go or what runs.
+CSV_SEAT_FIELDS = ("id", "user", "computer", "profiles", "accounts", "account", "active_account", "contacts")
+
+
+#: Seat fields only the fleet's YAML may set: a CSV header naming one is refused.
+YAML_ONLY_FIELDS = tuple(f for f in (*LAYER_FIELDS, "contacts_file") if f not in CSV_SEAT_FIELDS)
 
 
 #: Header cells whose value is a space-separated list.
-CSV_LISTS = {("profiles",), ("launch", "shortcuts")}
+CSV_LISTS = {("profiles",)}
 
 
 TARGET_FIELDS = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problems, quoted
-from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS
+from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS, YAML_ONLY_FIELDS
 from provisioner.fleet.sources import _as_shown, _inside_fleet
 from provisioner.loading import (
     Document,
@@ -83,6 +83,12 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
     if any(isinstance(p, int) and p < 0 for p in parts):
         return None, f"header {quoted(cell)}: list positions count from 1"
     head = parts[0]
+    if head in YAML_ONLY_FIELDS:
+        return (
+            None,
+            f"header {quoted(cell)}: `{head}` comes only from the fleet's YAML, never from a seat file; "
+            "put it in a profile and name the profile in a `profiles` column",
+        )
     if head not in CSV_SEAT_FIELDS:
         hint = catalogue.did_you_mean(str(head), list(CSV_SEAT_FIELDS))
         return (
@@ -92,9 +98,7 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
         )
     section: catalogue.Section | None = None
     key = None
-    if head == "settings" and len(parts) >= 2:
-        section, key = "settings", parts[1]
-    elif head == "account" and len(parts) >= 2:
+    if head == "account" and len(parts) >= 2:
         section, key = "account", parts[1]
     elif head == "accounts" and len(parts) >= 3 and isinstance(parts[1], int):
         section, key = "account", parts[2]
