@@ -47,6 +47,10 @@ def bytes_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: :func:`bytes_hash` of an empty file.
+EMPTY_HASH = bytes_hash(b"")
+
+
 @dataclass
 class FileRecord:
     """What the manifest knows about one file."""

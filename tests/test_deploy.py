@@ -781,3 +781,54 @@ def test_a_linked_folder_is_refused_in_one_call_or_walked(
         result = run_cli(command, "fleet.yaml", env=ENV)
         assert f"jdoe: {folder}: is a link or not a folder; refused" in result.stdout, result.stdout
     assert not list(outside.iterdir())
+
+
+def test_apply_racing_an_in_place_save_never_loses_a_section(office: Path) -> None:
+    """MicroSIP saves in place (truncate, then write): apply --force never takes a torn read as the truth.
+
+    A writer keeps one descriptor on the ini (as a save in progress would) and rewrites it
+    in place without pause. Whatever apply wrote in its place must hold every section of
+    MicroSIP's, and every backup must hold a whole file.
+    """
+    import shutil
+    import threading
+    import time
+
+    JDOE.parent.mkdir(parents=True)
+    whole = microsip_written.utf16()
+    JDOE.write_bytes(whole)
+    rounds, refused = 60, 0
+    for round_ in range(rounds):
+        fd = os.open(JDOE, os.O_RDWR)
+        stop = threading.Event()
+
+        def save(fd: int = fd, stop: threading.Event = stop, pause: float = 0.005 * (round_ % 7)) -> None:
+            time.sleep(pause)  # the save starts at a different moment of each apply
+            while not stop.is_set():  # saves now and then, each slow to write its bytes
+                os.ftruncate(fd, 0)
+                time.sleep(0.02)
+                os.pwrite(fd, whole, 0)
+                stop.wait(0.03)
+
+        writer = threading.Thread(target=save)
+        writer.start()
+        try:
+            result = api.apply(Path("fleet.yaml"), seat_ids=["jdoe"], force=True, environ=ENV)
+        finally:
+            stop.set()
+            writer.join()
+            os.close(fd)
+        (report,) = result.seats
+        if report.error:
+            refused += 1
+            assert any(why in report.error for why in ("kept changing while", "changed on disk", "is empty, but")), (
+                report.error
+            )
+        sections = ini.parse(ini.decode(JDOE.read_bytes())[0]).as_dict()
+        assert {"calls", "dialed", "settings"} <= sections.keys(), f"round {round_}: a section was lost"
+        for backup in Path(".provisioner-state").rglob("*.bak"):
+            assert backup.read_bytes() == whole, f"round {round_}: a backup holds a torn read"
+        JDOE.unlink()
+        JDOE.write_bytes(whole)  # MicroSIP's file again, for the next round: a first deploy each time
+        shutil.rmtree(".provisioner-state")
+    assert refused < rounds, refused  # some rounds get through

@@ -28,7 +28,7 @@ from provisioner.kinds import KINDS, Judging
 from provisioner.plan import SeatPlan, unchanged_since
 from provisioner.rendered import RenderedFile
 from provisioner.rendering import layout
-from provisioner.state import Manifest, ManifestError, parse_manifest, unseal
+from provisioner.state import EMPTY_HASH, FileRecord, Manifest, ManifestError, parse_manifest, unseal
 from provisioner.targets import Location
 
 
@@ -106,11 +106,29 @@ def _plan_seat(
     changes = []
     for spot, name, file in files:
         earlier = manifest.files.get(name) if manifest else None
-        change = KINDS[file.kind].plan(file, name, spot.path, fs.read(spot), earlier, judging)
+        change = KINDS[file.kind].plan(file, name, spot.path, _current(fs, spot, file, earlier), earlier, judging)
         change.spot = spot
         changes.append(change)
     inputs = item.inputs if options.default else None  # recorded only when judged the default way
     return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes, inputs=inputs)
+
+
+def _current(fs: deploy.RealFS, spot: targets.Spot, file: RenderedFile, earlier: FileRecord | None) -> bytes | None:
+    """The bytes a file has now; an ini is read until two reads agree (MicroSIP saves it in place).
+
+    An ini found empty that held bytes when the tool last wrote it is never taken as the
+    truth (it is most likely being saved this very moment): DeployError.
+    """
+    if file.kind != "ini":
+        return fs.read(spot)
+    found = fs.read_settled(spot)
+    if found is not None and not found[0] and earlier is not None and earlier.sha256 not in (None, EMPTY_HASH):
+        raise DeployError(
+            f"{spot.path}: is empty, but held MicroSIP's settings when the tool last wrote it (MicroSIP may "
+            "be saving it right now); left alone: run apply again, or delete the file if it was emptied on purpose",
+            path=str(spot.path),
+        )
+    return found[0] if found is not None else None
 
 
 def _seat_failure(report: SeatReport, exc: Exception, target: targets.SeatTarget) -> None:

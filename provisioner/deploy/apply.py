@@ -131,7 +131,7 @@ def _stage_files(
     """Stage each pending file (its backup first); the backups taken, each with its bytes' hash."""
     taken: dict[str, str] = {}
     for change in pending:
-        found = fs.read_stat(_spot(change))
+        found = fs.read_settled(_spot(change)) if change.kind == "ini" else fs.read_stat(_spot(change))
         current = found[0] if found is not None else None
         if current != change.old:
             raise DeployError(

@@ -15,6 +15,7 @@ import hashlib
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,20 @@ LOCK_NAME = "lock"
 KEY_NAME = "key"
 #: What to do about a state folder that is not the admin's alone.
 STATE_FIX = "move it away and let the tool create a new one, or name a folder of your own with --state"
+
+
+#: Reads of a file MicroSIP may be saving, and the pause after each that disagrees (grown each time).
+SETTLE_TRIES = 8
+SETTLE_PAUSE = 0.02
+#: The pause before an empty file is read again (a save in progress has written its bytes by then).
+EMPTY_PAUSE = 0.1
+
+
+def _same_read(a: tuple[bytes, os.stat_result] | None, b: tuple[bytes, os.stat_result] | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    fields = ("st_ino", "st_size", "st_mtime_ns")
+    return a[0] == b[0] and all(getattr(a[1], f) == getattr(b[1], f) for f in fields)
 
 
 class RealFS:
@@ -161,6 +176,27 @@ class RealFS:
         if opened is None:
             return None
         return opened[0].read(spot.name, limit)
+
+    def read_settled(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> tuple[bytes, os.stat_result] | None:
+        """Like :meth:`read_stat`, read until two reads in a row agree (bytes, size, mtime, inode).
+
+        MicroSIP saves its ini in place (truncated, then written), so one read may catch
+        it empty or half-written. An empty file is read again only after a pause, by when a
+        save in progress has written its bytes. DeployError when the file keeps changing.
+        """
+        first = self.read_stat(spot, limit)
+        for attempt in range(SETTLE_TRIES):
+            if first is not None and not first[0]:
+                time.sleep(EMPTY_PAUSE)
+            second = self.read_stat(spot, limit)
+            if _same_read(first, second):
+                return second
+            first = second
+            time.sleep(SETTLE_PAUSE * attempt)
+        raise DeployError(
+            f"{spot.path}: kept changing while it was read (MicroSIP or someone is writing it); run apply again",
+            path=str(spot.path),
+        )
 
     def read(self, spot: Spot, limit: int = MAX_FILE_BYTES) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
