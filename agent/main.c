@@ -7,7 +7,7 @@
  * it can tell that no call is in progress, else it defers -- sets the seat's keys in
  * the ini MicroSIP reads (decided as MicroSIP decides it) on a copy that then
  * replaces the ini atomically, places the launchers and phonebook, starts MicroSIP
- * again as it was if it was running, and reports to status\ on the share.
+ * again as it was if it was running, and reports to status\<user>\ on the share.
  *
  * Exit codes: 0 applied or nothing to do, 1 deferred (nothing changed; a call in
  * progress, or the agent cannot tell), 2 bad or damaged payload, 3 failed with
@@ -47,7 +47,8 @@ static WCHAR *one_line(const WCHAR *text) {
 }
 
 static void report(const Run *run, const WCHAR *result, const WCHAR *ini, const WCHAR *message) {
-    WCHAR *path = str_printf(L"%ls\\status\\%ls@%ls.ini", run->share, run->user, run->computer);
+    /* status\<user>\ is writable by that user alone (acl.cmd): the report's place vouches for its writer */
+    WCHAR *path = str_printf(L"%ls\\status\\%ls\\%ls@%ls.ini", run->share, run->user, run->user, run->computer);
     SYSTEMTIME t;
     GetSystemTime(&t);
     WCHAR *line = one_line(message), *where = one_line(ini);

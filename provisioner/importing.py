@@ -22,6 +22,7 @@ from provisioner import catalogue, ini
 from provisioner.errors import FleetError, Loc, Problem, printable, quoted
 from provisioner.ini import unreadable_reason
 from provisioner.models import ID_PATTERN, SpeedDial, section_model
+from provisioner.numbers import whole
 
 ENV_PREFIX = "SIP_PASSWORD"
 #: Sections MicroSIP keeps for itself: never imported.
@@ -107,9 +108,9 @@ def _typed(key: catalogue.Key, raw: str, version: str) -> tuple[Any, str | None]
             return None, f"{quoted(raw)} is not 0 or 1"
         value = raw == "1"
     elif key.type == "int":
-        if not re.fullmatch(r"-?[0-9]+", raw):
-            return None, f"{quoted(raw)} is not a whole number"
-        value = int(raw)
+        value = whole(raw) if re.fullmatch(r"-?[0-9]+", raw) else None
+        if value is None:
+            return None, f"{quoted(raw[:40])} is not a whole number MicroSIP reads"
     model = section_model(key.section, version)
     try:
         checked = model.model_validate({key.name: value})
@@ -146,7 +147,8 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
     runtime: list[str] = []
     for key_lower, raw in values.get("settings", {}).items():
         if key_lower == "accountid":
-            active = int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else None
+            number = whole(raw) if raw.isascii() and raw.isdigit() else None
+            active = number if number is not None and number > 0 else None
             continue
         key = known.get(key_lower)
         if key is None:
@@ -234,9 +236,10 @@ def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> li
             warnings.append(f"{where}: [Shortcuts] {slot}: {quoted(raw)} is not label;number;type; left out")
             continue
         kind = fields[2]
-        if kind.isascii() and kind.isdigit():
+        number = whole(kind) if kind.isascii() and kind.isdigit() else None
+        if number is not None:
             legacy = ("call", "video", "message", "dtmf", "transfer")
-            kind = legacy[int(kind)] if int(kind) < len(legacy) else kind
+            kind = legacy[number] if number < len(legacy) else kind
         dial: dict[str, Any] = {"label": fields[0], "number": fields[1], "type": kind}
         if len(fields) > 3 and fields[3]:
             dial["number2"] = fields[3]

@@ -14,6 +14,7 @@ import re
 
 from provisioner import catalogue
 from provisioner.errors import quoted
+from provisioner.numbers import whole
 
 #: Switches matched exactly, with the first MicroSIP version family that has them.
 SWITCHES = {
@@ -57,7 +58,7 @@ def sips_problem(target: str) -> str | None:
 def account_switch(args: str) -> int | None:
     """N of ``/account:N [number]``, or None."""
     found = _ACCOUNT.match(args)
-    return int(found.group(1)) if found else None
+    return whole(found.group(1)) if found else None
 
 
 def check_args(args: str, version: str) -> str | None:
@@ -84,7 +85,7 @@ def check_args(args: str, version: str) -> str | None:
     if account:
         if catalogue.older(version, "3.21"):
             return f"/account:N is not understood by MicroSIP {version} (it arrived in 3.21)"
-        if int(account.group(1)) < 1:
+        if (whole(account.group(1)) or 0) < 1:
             return "/account:N counts accounts from 1"
         if account.group(2) and not _is_target(account.group(2)):
             return f"after /account:N MicroSIP expects a number to dial, got {quoted(account.group(2))}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ntpath
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from provisioner import catalogue
 from provisioner.errors import quoted
 from provisioner.launch_rules import check_args
+from provisioner.numbers import whole
 
 # --- the seed document's flags, translated -----------------------------------------------------
 
@@ -62,10 +64,11 @@ class Translation:
 
 
 def _volume(flag: str, value: str, out: Translation) -> int | None:
-    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 100:
+    volume = whole(value) if value.isascii() and value.isdigit() else None
+    if volume is None or not 0 <= volume <= 100:
         out.errors.append(f"{flag} takes a volume from 0 to 100, got {quoted(value)}")
         return None
-    return int(value)
+    return volume
 
 
 def split_flags(text: str) -> list[str]:
@@ -99,12 +102,16 @@ def translate_flags(argv: list[str], version: str | None = None) -> Translation:
             i += 1
             continue
         if flag not in LEGACY_TABLE:
+            # never echo more than a flag's name: what follows it may be a password
+            name = re.split(r"[\s=]", flag, maxsplit=1)[0]
             if token.startswith("-"):
-                out.errors.append(f"{quoted(flag)} is not one of the legacy flags ({', '.join(LEGACY_TABLE)})")
+                out.errors.append(f"{quoted(name)} is not one of the legacy flags ({', '.join(LEGACY_TABLE)})")
                 if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
                     i += 1  # its value
             else:
-                out.errors.append(f"{quoted(token)} is not a flag; values follow their flag (--user 101)")
+                out.errors.append(
+                    f"argument {i + 1} is a value that follows no flag; values follow their flag (--user 101)"
+                )
             i += 1
             continue
         if eq and not (flag == "--password" and not inline and i + 1 < len(argv)):

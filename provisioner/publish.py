@@ -213,7 +213,6 @@ def build(
     out.files["logon.cmd"] = LOGON_CMD.encode("ascii")
     out.files["acl.cmd"] = acl_cmd(out.seats).encode("ascii")
     out.files["README.txt"] = readme(fleet, out.seats, passwords=passwords).encode("utf-8")
-    out.files["status/README.txt"] = b"Agents write one report per user and PC here: <user>@<computer>.ini\r\n"
     document = {
         "format": PAYLOAD_FORMAT,
         "fleet": fleet.name,
@@ -234,20 +233,21 @@ LOGON_CMD = (
 
 
 def acl_cmd(seats: list[dict[str, Any]]) -> str:
-    """icacls lines: each seat folder readable by its user only (+ admins); status/ write-only for users."""
+    """icacls lines: a seat folder readable by its user alone (and admins); ``status/<user>/`` writable so."""
     lines = [
         "@echo off",
         "rem Run once on the file server after each publish, as an administrator (microsip-provisioner).",
         "rem A seat folder holds a plain-text password until the agent hands it to MicroSIP:",
-        "rem only its user (and administrators) may read it. Users may drop reports into status\\",
-        "rem but not read anyone else's. Accounts are taken from the domain of whoever runs this.",
+        "rem only its user (and administrators) may read it.",
+        "rem Each user may write only their own status\\<user>\\ folder, so a report there comes from that user.",
+        "rem Accounts are taken from the domain of whoever runs this.",
         'icacls "%~dp0." /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
         '"Authenticated Users:RX"',
         'icacls "%~dp0agent" /inheritance:e',
         'icacls "%~dp0seats" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
         '"Authenticated Users:(NP)RX"',
         'icacls "%~dp0status" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-        '"Authenticated Users:(WD,AD,S)" "CREATOR OWNER:(OI)(CI)(IO)M"',
+        '"Authenticated Users:(NP)X"',
     ]
     for entry in seats:
         folder = entry["folder"].replace("/", "\\")
@@ -255,7 +255,20 @@ def acl_cmd(seats: list[dict[str, Any]]) -> str:
             f'icacls "%~dp0{folder}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
             f'"%USERDOMAIN%\\{entry["user"]}:(OI)(CI)RX"'
         )
+    for user in status_users(seats):
+        lines.append(
+            f'icacls "%~dp0status\\{user}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
+            f'"%USERDOMAIN%\\{user}:(OI)(CI)M"'
+        )
     return "\r\n".join(lines) + "\r\n"
+
+
+def status_users(seats: list[dict[str, Any]]) -> list[str]:
+    """The users with a report folder ``status/<user>/`` (one per user, whatever the case)."""
+    seen: dict[str, str] = {}
+    for entry in seats:
+        seen.setdefault(str(entry["user"]).lower(), str(entry["user"]))
+    return sorted(seen.values(), key=str.lower)
 
 
 def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str:
@@ -273,7 +286,8 @@ def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str
         "when MicroSIP is running and no call is in progress it closes it as /exit does (a call\r\n"
         "or a ringing phone: it defers and tries at its next run), sets the keys the fleet manages\r\n"
         "in the ini MicroSIP reads, places the launchers and phonebook, starts MicroSIP again as\r\n"
-        "it was (never with the launcher's arguments), and reports to status\\.\r\n"
+        "it was (never with the launcher's arguments), and reports to status\\<user>\\<user>@<computer>.ini\r\n"
+        "(each user may write only their own folder there: acl.cmd sets that up).\r\n"
         "\r\n" + warning + "\r\n"
         "Wiring it up (pick one):\r\n"
         "- Group Policy: User Configuration > Policies > Windows Settings > Scripts (Logon/Logoff) >\r\n"

@@ -1,10 +1,12 @@
 """The rollout view: the agents' reports under ``status/`` read against ``publish.json``.
 
-Each agent writes ``status/<user>@<computer>.ini`` (UTF-16LE) after it applied,
-deferred or failed. A seat is ``applied`` when a report carries its current
-generation; ``stale`` when the newest report is of an older one; ``deferred`` or
-``failed`` (with the agent's message) when the report says so; ``never seen``
-when no PC reported it yet.
+Each agent writes ``status/<user>/<user>@<computer>.ini`` (UTF-16LE) after it
+applied, deferred or failed. ``publish`` makes ``status/<user>/`` and ``acl.cmd`` lets
+that user alone write it, so a report's place vouches for its writer: a report
+anywhere else, or named for another user, is flagged and never counted. A seat is
+``applied`` when a report carries its current generation; ``stale`` when the newest
+report is of an older one; ``deferred`` or ``failed`` (with the agent's message) when
+the report says so; ``never seen`` when no PC reported it yet.
 """
 
 from __future__ import annotations
@@ -76,24 +78,57 @@ def _report(folder: Folder, name: str) -> Report | None:
     )
 
 
-def _reports(status_dir: Path) -> dict[str, list[Report]]:
-    """The agents' reports under ``status/`` by user (lower case)."""
+def _reports(status_dir: Path, users: list[str]) -> tuple[dict[str, list[Report]], list[str]]:
+    """The agents' reports by user (lower case), and what was found that does not check out."""
     out: dict[str, list[Report]] = {}
+    flagged: list[str] = []
     try:
         folder = open_root(status_dir)
     except DeployError:
-        return out  # no status folder (yet), or one that is not a folder: no reports
+        return out, flagged  # no status folder (yet), or one that is not a folder: no reports
     with folder:
-        for name in folder.names():
+        flagged.extend(
+            f"status/{printable(name)}: not in its user's folder status/<user>/ (anyone may have written it); ignored"
+            for name in folder.names()
+            if fnmatch.fnmatchcase(name, "*@*.ini")
+        )
+        for user in users:
+            out[user.lower()] = _user_reports(folder, user, flagged)
+    return out, flagged
+
+
+def _user_reports(status: Folder, user: str, flagged: list[str]) -> list[Report]:
+    """The reports in ``status/<user>/`` that are named for that user."""
+    try:
+        mine = status.child(user)
+    except DeployError:
+        flagged.append(f"status/{printable(user)}: is not a folder; its user's reports are not read")
+        return []
+    if mine is None:
+        return []
+    found = []
+    with mine:
+        for name in mine.names():
             if not fnmatch.fnmatchcase(name, "*@*.ini"):
                 continue
-            report = _report(folder, name)
+            if name[: -len(".ini")].rpartition("@")[0].lower() != user.lower():
+                flagged.append(f"status/{printable(user)}/{printable(name)}: a report for another user; ignored")
+                continue
+            report = _report(mine, name)
             if report is not None:
-                out.setdefault(name[: -len(".ini")].rpartition("@")[0].lower(), []).append(report)
-    return out
+                found.append(report)
+    return found
 
 
-def read(share: Path) -> list[SeatStatus]:
+@dataclass
+class Rollout:
+    """Every published seat and what its agents reported, and the reports that did not check out."""
+
+    seats: list[SeatStatus]
+    flagged: list[str]
+
+
+def read(share: Path) -> Rollout:
     """Every published seat and what its agents reported."""
     try:
         document: dict[str, Any] = json.loads((share / "publish.json").read_text(encoding="utf-8"))
@@ -101,7 +136,8 @@ def read(share: Path) -> list[SeatStatus]:
         raise UsageError(f"{share}: no publish.json here; point at the folder `provisioner publish` wrote") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{share / 'publish.json'}: cannot be read ({exc})") from None
-    reports = _reports(share / "status")
+    users = sorted({str(entry["user"]) for entry in document.get("seats", [])}, key=str.lower)
+    reports, flagged = _reports(share / "status", users)
     out = []
     for entry in document.get("seats", []):
         mine = [
@@ -119,7 +155,7 @@ def read(share: Path) -> list[SeatStatus]:
                 mine,
             )
         )
-    return out
+    return Rollout(out, flagged)
 
 
 def _state(reports: list[Report], generation: str) -> str:

@@ -377,6 +377,26 @@ class Folder:
                     os.unlink(name, dir_fd=self.fd) if not WINDOWS else os.unlink(self.path / name)
 
     @contextlib.contextmanager
+    def held(self, what: str) -> Iterator[None]:
+        """Hold an exclusive lock on this folder itself (POSIX); fail at once when another process holds it."""
+        if WINDOWS:  # pragma: no cover - a folder cannot be locked there; the state folder's lock stands alone
+            yield
+            return
+        import fcntl
+
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DeployError(
+                f"{what}: another apply or rollback is deploying to {self.path} (perhaps with another state "
+                "folder); try again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def locked(self, name: str, what: str) -> Iterator[None]:
         """Hold an exclusive lock on the file ``name`` here; fail at once when it is held."""
         check_name(name)

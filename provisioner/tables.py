@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provisioner.errors import Loc, Problems, quoted
 from provisioner.loading import YInt, read_text_file
+from provisioner.numbers import whole
 
 
 @dataclass
@@ -66,8 +66,9 @@ def load_csv(path: Path) -> CsvTable:
 def csv_scalar(cell: str) -> Any:
     """A CSV cell as a fleet value: whole numbers keep their spelling, true/false are booleans."""
     text = cell.strip()
-    if re.fullmatch(r"[-+]?[0-9]+", text):
-        number = YInt(int(text))
+    value = whole(text)
+    if value is not None:
+        number = YInt(value)
         number.raw = text
         return number
     if text.lower() in ("true", "false"):

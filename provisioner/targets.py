@@ -250,7 +250,12 @@ def _wine_notes(seat: Seat, prefix: Path) -> list[str]:
     return []
 
 
-_REG_SECTION = re.compile(r"^\[(?P<key>[^\]]+)\]")
+#: The default value of MicroSIP's key in a Wine registry file, found without decoding or splitting
+#: the file (a user.reg may be tens of MB): the section header, then its lines up to the next one.
+_MICROSIP_KEY = re.compile(
+    rb"^\[software\\\\(?:wow6432node\\\\)?microsip\][^\n]*\n((?:[^\[\n][^\n]*\n|\n)*)", re.I | re.M
+)
+_DEFAULT_VALUE = re.compile(rb'^@="((?:[^"\\\n]|\\.)*)"', re.M)
 #: A Wine registry file larger than this is not one (they are a few MB at most).
 MAX_REGISTRY_BYTES = 64 * 1024 * 1024
 
@@ -270,22 +275,17 @@ def wine_install_folder(prefix: Path) -> str | None:
             found = folder.read(name, MAX_REGISTRY_BYTES)
             if found is None:
                 continue
-            text = found[0].decode("utf-8", errors="replace")
-            value = _reg_default(text, {"software\\\\microsip", "software\\\\wow6432node\\\\microsip"})
+            value = _reg_default(found[0])
             if value:
                 return value
     return None
 
 
-def _reg_default(text: str, keys: set[str]) -> str | None:
-    inside = False
-    for line in text.splitlines():
-        match = _REG_SECTION.match(line)
-        if match:
-            inside = match.group("key").lower() in keys
-            continue
-        if inside and line.startswith("@="):
-            raw = line[2:].strip()
-            if raw.startswith('"') and raw.endswith('"'):
-                return raw[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+def _reg_default(data: bytes) -> str | None:
+    """The default value of the first ``Software\\MicroSIP`` key in a registry file's bytes, if any."""
+    for section in _MICROSIP_KEY.finditer(data):
+        value = _DEFAULT_VALUE.search(section.group(1))
+        if value:
+            raw = value.group(1).decode("utf-8", errors="replace")
+            return raw.replace("\\\\", "\\").replace('\\"', '"')
     return None

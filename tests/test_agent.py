@@ -318,7 +318,7 @@ def share(publish: Publish) -> Path:
 
 
 def status(share: Path) -> dict[str, str]:
-    return ini.parse(ini.decode((share / "status" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
+    return ini.parse(ini.decode((share / "status" / "jdoe" / "jdoe@PC1.ini").read_bytes())[0]).as_dict()["status"]
 
 
 KEYS = [

@@ -582,3 +582,86 @@ def test_a_fifo_given_as_the_fleet_file_is_refused_not_waited_on(tmp_path: Path)
     )
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == "fleet.yaml: is not a regular file (a FIFO or a device?), not a YAML file"
+
+
+HUGE = "9" * 5000
+
+
+def test_a_nested_csv_header_is_bad_input(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseat_files: [s.csv]\nseats: []\n",
+            "s.csv": "id,accounts.1.username,accounts.1.username.x\na,1,2\n",
+        }
+    )
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "s.csv:1:3: accounts.1.username.x: header 'accounts.1.username.x' and column 2 (accounts.1.username) "
+        "name a value and a part of it",
+        "1 error",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "expected"),
+    [
+        (
+            {},
+            ["translate-flags", "--", "--setvolume", HUGE],
+            f"error: --setvolume takes a volume from 0 to 100, got '{HUGE}'",
+        ),
+        ({}, ["translate-flags", "--", "--call", HUGE, "--autoanswer", HUGE], "error: --autoanswer takes 0 or 1"),
+        (
+            {
+                "fleet.yaml": "version: 1\nname: t\nseat_files: [s.csv]\nseats: []\n",
+                "s.csv": f"id,accounts.1.domain,accounts.1.username\na,d,{HUGE}\n",
+            },
+            ["validate", "fleet.yaml"],
+            "s.csv:2:3: accounts.1.username: value is 5000 characters; MicroSIP reads at most 1040",
+        ),
+        (
+            {
+                "fleet.yaml": f"version: 1\nname: t\nseats:\n  - id: a\n    accounts: [{{domain: d}}]\n    settings: {{volumeRing: {HUGE}}}\n"
+            },
+            ["validate", "fleet.yaml"],
+            "fleet.yaml:6:28: 9999999999999999999999999999999999999999... (5000 characters) is not a valid int",
+        ),
+    ],
+    ids=["translate-volume", "translate-autoanswer", "csv-cell", "yaml"],
+)
+def test_a_number_of_thousands_of_digits_is_bad_input(
+    build_tree: BuildTree, run_cli: RunCli, files: dict[str, str], args: list[str], expected: str
+) -> None:
+    build_tree(files)
+    result = run_cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(expected)
+
+
+def test_import_leaves_out_a_number_of_thousands_of_digits(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"m.ini": f"[Settings]\nvolumeRing={HUGE}\naccountId={HUGE}\n[Account1]\ndomain=d\n"})
+    result = run_cli("import", "m.ini")
+    assert result.exit_code == 0, result.output
+    assert "volumeRing" not in result.stdout and HUGE not in result.output
+    assert result.stderr == (
+        "warning: m.ini: [Settings] volumeRing: '9999999999999999999999999999999999999999' is not a whole number "
+        "MicroSIP reads; left out\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--pasword s3cretPW --user 100"],
+        ["--pasword=s3cretPW"],
+        ["--", "--pasword=", "s3cretPW"],
+        ["--", "--pasword", "s3cretPW"],
+        ["-password s3cretPW"],
+        ["--", "--user", "100", "s3cretPW"],
+    ],
+)
+def test_a_mistyped_flag_never_echoes_what_follows(run_cli: RunCli, argv: list[str]) -> None:
+    result = run_cli("translate-flags", *argv)
+    assert result.exit_code == 2
+    assert "s3cretPW" not in result.output

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from provisioner import api, deploy, ini, reaching, safefs
+from provisioner import api, deploy, ini, reaching, safefs, targets
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing, read_manifest
 
@@ -832,3 +832,47 @@ def test_apply_racing_an_in_place_save_never_loses_a_section(office: Path) -> No
         JDOE.write_bytes(whole)  # MicroSIP's file again, for the next round: a first deploy each time
         shutil.rmtree(".provisioner-state")
     assert refused < rounds, refused  # some rounds get through
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"user.reg": b'[Software\\\\MicroSIP] 1\n#time=1\n@="C:\\\\MicroSIP"\n'}, "C:\\MicroSIP"),
+        ({"user.reg": b'[Software\\\\MicroSIPX] 1\n@="C:\\\\No"\n\n[Software\\\\MicroSIP]\n"x"="y"\n'}, None),
+        ({"system.reg": b'[Software\\\\Wow6432Node\\\\MicroSIP] 1\r\n@="D:\\\\Apps \\"q\\""\r\n'}, 'D:\\Apps "q"'),
+        ({"user.reg": b'[Software\\\\MicroSIP]\n"Other"="1"\n[Software\\\\Other]\n@="C:\\\\Wrong"\n'}, None),
+        ({"user.reg": b"[Software\\\\Other]\n@=x\n", "system.reg": b'[software\\\\microsip]\n@="E:\\\\M"\n'}, "E:\\M"),
+    ],
+    ids=["hkcu", "other-keys", "wow64-crlf", "value-of-the-next-key", "hklm"],
+)
+def test_wine_registry_default_value(tmp_path: Path, files: dict[str, bytes], expected: str | None) -> None:
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(b"WINE REGISTRY Version 2\n\n" + data)
+    assert targets.wine_install_folder(tmp_path) == expected
+
+
+def test_a_huge_wine_registry_is_scanned_not_split(tmp_path: Path) -> None:
+    """A user.reg of tens of MB (one of 63 MB was seen) is searched as bytes, the key found at its end."""
+    filler = b"".join(b'[Software\\\\Vendor\\\\App%d] 1\n"Value"="%s"\n\n' % (i, b"x" * 200) for i in range(250_000))
+    (tmp_path / "user.reg").write_bytes(filler + b'[Software\\\\MicroSIP] 1\n@="C:\\\\Late"\n')
+    assert (tmp_path / "user.reg").stat().st_size > 60_000_000
+    assert targets.wine_install_folder(tmp_path) == "C:\\Late"
+
+
+def test_two_state_folders_share_the_targets_lock(office: Path, run_cli: RunCli) -> None:
+    """An apply with another state folder holds the profile folder's lock: this one fails at once, writing nothing."""
+    import fcntl
+
+    fd = os.open("users/jdoe", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the other apply holds it
+        result = run_cli("apply", "fleet.yaml", "--state", "other-state", env=ENV)
+    finally:
+        os.close(fd)
+    assert result.exit_code == 3
+    assert (
+        "failed     jdoe: seat jdoe: another apply or rollback is deploying to users/jdoe (perhaps with another "
+        "state folder); try again when it has finished"
+    ) in result.stdout
+    assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
+    assert run_cli("apply", "fleet.yaml", "--state", "other-state", env=ENV).exit_code == 0

@@ -64,8 +64,8 @@ def test_publish_writes_the_share(build_tree: BuildTree, run_cli: RunCli) -> Non
         "seats/jdoe/MicroSIP Office.lnk",
         "seats/jdoe/seat.ini",
         "seats/tools/seat.ini",
-        "status/README.txt",
     ]
+    assert sorted(p.name for p in Path("share/status").iterdir()) == ["front", "jdoe", "tools"]  # empty, for reports
     header, body, raw = payload(Path("share/seats/jdoe/seat.ini"))
     assert header["checksum"] == hashlib.sha256(raw).hexdigest()
     assert int(header["length"]) == len(raw)
@@ -169,3 +169,36 @@ def test_example_fleet_publishes_the_golden_bytes(run_cli: RunCli, tmp_path: Pat
     assert produced == listing(GOLDEN)
     for name in produced:
         assert (tmp_path / "share" / name).read_bytes() == (GOLDEN / name).read_bytes(), name
+
+
+def _share_bytes(share: Path) -> dict[str, bytes]:
+    return {name: (share / name).read_bytes() for name in listing(share)}
+
+
+def test_a_publish_that_fails_changes_nothing(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """Something planted where a file goes stops publish before any file is replaced, naming it."""
+    build_tree({"fleet.yaml": FLEET})
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    before = _share_bytes(Path("share"))
+    (Path("share") / "logon.cmd").unlink()
+    (Path("share") / "logon.cmd").mkdir()
+    Path("fleet.yaml").write_text(FLEET.replace("header", "all"), encoding="utf-8")  # every seat changes
+    result = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[-1] == (
+        "error: share/logon.cmd: is not a file (a folder or link was put there); nothing was changed"
+    )
+    after = _share_bytes(Path("share"))
+    assert after == {name: data for name, data in before.items() if name != "logon.cmd"}
+    assert not [p for p in Path("share").rglob(".provisioner-tmp-*")]
+
+
+def test_publish_keeps_the_modes_of_folders_it_did_not_make(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    Path("share/status").mkdir(parents=True)
+    Path("share").chmod(0o711)
+    Path("share/status").chmod(0o1733)
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    assert (Path("share").stat().st_mode & 0o7777, Path("share/status").stat().st_mode & 0o7777) == (0o711, 0o1733)
+    assert Path("share/agent").stat().st_mode & 0o777 == 0o755  # made by publish
+    assert list(Path("share/status/jdoe").iterdir()) == []  # nothing of the tool's where users write

@@ -50,12 +50,13 @@ def publish(
     built = publishing.build(fleet, rendered, passwords=passwords, previous=previous)
     current = {entry["folder"].split("/", 1)[1] for entry in built.seats}
     stale = [f"seats/{name}" for name in existing if name not in current]
-    written = deploy.write_share(out, built.files, private_prefix="seats/", stale=stale)
+    reports = ("status", *(f"status/{user}" for user in publishing.status_users(built.seats)))
+    written = deploy.write_share(out, built.files, private_prefix="seats/", stale=stale, open_folders=reports)
     return PublishResult(out, built.seats, built.skipped, written, stale, fleet.warnings)
 
 
-def status(share: Path) -> list[Any]:
-    """Where each published seat stands, from the agents' reports."""
+def status(share: Path) -> Any:
+    """Where each published seat stands, from the agents' reports (a :class:`provisioner.rollout.Rollout`)."""
     from provisioner import rollout
 
     return rollout.read(share)

@@ -197,7 +197,8 @@ def prepare(
                 if spot.where.root not in spelled:
                     spelled[spot.where.root] = os.path.abspath(spot.where.root)  # noqa: PTH100 - never resolved
             chosen.append(ChosenSeat(seat, target, files, digests))
-    _check_collisions(chosen, spelled)
+    others = _the_others(fleet, seats, root) if seat_ids else []
+    _check_collisions([(item.seat, item.files) for item in chosen] + others, spelled, {s.id for s in seats})
     notes = [
         Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True)
         for seat in seats
@@ -208,21 +209,24 @@ def prepare(
     return Prepared(fleet, renderer, chosen, notes, keep)
 
 
-def _check_collisions(chosen: list[ChosenSeat], spelled: dict[Path, str]) -> None:
+def _check_collisions(placed: list[tuple[Seat, Placed]], spelled: dict[Path, str], chosen: set[str]) -> None:
     """Two seats whose files land on the same path are bad input (exit 2), naming both.
 
-    ``spelled`` holds each root as an absolute path (the parts below are plain names).
+    ``placed`` is every seat of the fleet that could be placed, with its files; only a
+    pair with a ``chosen`` seat in it is reported (``--seat`` checks its seats against the
+    whole fleet). ``spelled`` holds each root as an absolute path (the parts below are plain names).
     """
     owners: dict[str, Seat] = {}
     problems = Problems()
     reported: set[tuple[str, str]] = set()
-    for item in chosen:
-        seat = item.seat
-        for spot, _, _ in item.files:
+    for seat, files in placed:
+        for spot, _, _ in files:
             where = spot.where
+            if where.root not in spelled:
+                spelled[where.root] = os.path.abspath(where.root)  # noqa: PTH100 - never resolved
             key = os.path.normcase(os.path.join(spelled[where.root], *where.parts, spot.name))  # noqa: PTH118
             other = owners.setdefault(key, seat)
-            if other is seat or (other.id, seat.id) in reported:
+            if other is seat or (other.id, seat.id) in reported or not {other.id, seat.id} & chosen:
                 continue
             reported.add((other.id, seat.id))
             problems.error(
@@ -232,6 +236,20 @@ def _check_collisions(chosen: list[ChosenSeat], spelled: dict[Path, str]) -> Non
                 "cannot share a file: give each its own user, folder or launcher name",
             )
     problems.raise_if_errors()
+
+
+def _the_others(fleet: Fleet, chosen: list[Seat], root: Path | None) -> list[tuple[Seat, Placed]]:
+    """The fleet's other seats with their files, each that can be placed (the others' errors are not this run's)."""
+    mine = {seat.id for seat in chosen}
+    out = []
+    for seat in fleet.seats:
+        if seat.id in mine:
+            continue
+        try:
+            out.append((seat, placed_files(layout(seat), targets.resolve(seat, root))))
+        except targets.TargetError:
+            continue
+    return out
 
 
 def placed_files(slots: tuple[Slot, ...], target: targets.SeatTarget) -> Placed:

@@ -186,14 +186,15 @@ def status(share: Path, output_format: str) -> None:
     """The rollout: each published seat applied, stale, deferred, failed or never seen; exit 1 until all applied."""
     from provisioner import api
 
-    seats = api.status(share)
+    rollout = api.status(share)
+    seats = rollout.seats
     pending = [s for s in seats if not s.current]
     if output_format == "json":
         json_out(
             {
                 "ok": not pending,
                 "errors": [],
-                "warnings": [],
+                "warnings": rollout.flagged,
                 "seats": [
                     {
                         "seat": s.seat,
@@ -208,6 +209,8 @@ def status(share: Path, output_format: str) -> None:
             }
         )
     else:
+        for flag in rollout.flagged:
+            click.echo(f"warning: {flag}", err=True)
         for s in seats:
             click.echo(f"{s.state:<11} {s.seat:<20} {s.user}{'@' + s.computer if s.computer else ''}")
             for r in s.reports:

@@ -92,7 +92,8 @@ def seat_steps(
     backups_dir = Store.backups(plan.state)
     outcome = SeatOutcome(plan.seat_id, "applied" if pending else "unchanged")
     staged: list[tuple[Staged, Unchanged | None, FileChange | None]] = []
-    with fs.lock(plan.state, f"seat {plan.seat_id}"):
+    target = next((_spot(f).where for f in plan.files if f.kind == "ini"), _spot(plan.files[0]).where)
+    with fs.lock(plan.state, f"seat {plan.seat_id}"), fs.lock_target(target, f"seat {plan.seat_id}"):
         try:
             for where in sorted({_spot(f).where for f in pending}, key=lambda w: str(w.path)):
                 fs.clean_temps(where)

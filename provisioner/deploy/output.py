@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -27,17 +29,20 @@ PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
 
 
-def make_folders(folder: Path) -> None:
-    """Create ``folder`` and its missing parents, each 0700 (existing ones are left alone)."""
+def make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents, each 0700 (existing ones are left alone); those created."""
     missing = []
     current = folder
     while not current.exists() and current != current.parent:
         missing.append(current)
         current = current.parent
+    created = []
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):
             path.mkdir(mode=PRIVATE_FOLDER)
             os.chmod(path, PRIVATE_FOLDER)  # mkdir's mode is filtered through the umask
+            created.append(path)
+    return created
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = PRIVATE_FILE, sync_dir: bool = True) -> None:
@@ -132,8 +137,7 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
                     os.fsync(handle.fileno())
         if CAN_SYNCFS and pending:
             _syncfs(pending[0][0].parent)
-        for temp, path in temps:
-            os.replace(temp, path)
+        _replace_all(temps)
         temps = []
     except OSError as exc:
         raise DeployError(f"writing the output failed: {exc.strerror or exc}") from None
@@ -147,6 +151,55 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
         for folder in sorted({path.parent for path, _ in pending}):
             fsync_dir(folder)
     return [path for path, _ in pending]
+
+
+def _replace_all(temps: list[tuple[str, Path]]) -> None:
+    """Rename each temporary file over its target; all or none (DeployError naming the path).
+
+    Every target is checked first (a folder, a link or anything else planted where a
+    file goes stops the run before a rename), and the old files are kept under a second
+    name until every rename is done, so one that fails puts the earlier ones back.
+    """
+    for _, path in temps:
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise DeployError(
+                    f"{path}: is not a file (a folder or link was put there); nothing was changed", path=str(path)
+                )
+    kept: list[tuple[Path, str | None]] = []  # each target done, with its old bytes' second name
+    try:
+        for temp, path in temps:
+            old = _keep_old(path)
+            try:
+                os.replace(temp, path)
+            except OSError:
+                if old is not None:
+                    os.unlink(old)
+                raise
+            kept.append((path, old))
+    except OSError as exc:
+        for done, old in reversed(kept):
+            with contextlib.suppress(OSError):
+                if old is not None:
+                    os.replace(old, done)
+                else:
+                    os.unlink(done)
+        raise DeployError(
+            f"{path}: cannot be replaced ({exc.strerror or exc}); nothing was changed", path=str(path)
+        ) from None
+    for _, old in kept:
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(old)
+
+
+def _keep_old(path: Path) -> str | None:
+    """A second name (a hard link) for the file at ``path``, or None when there is none."""
+    if not path.exists():
+        return None
+    old = str(path.parent / f"{TEMP_PREFIX}old-{secrets.token_hex(6)}")
+    os.link(path, old)
+    return old
 
 
 def _load_syncfs() -> Any:
@@ -216,24 +269,26 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
     return [out / name for name in sorted(files)]
 
 
-def write_share(out: Path, files: dict[str, bytes], *, private_prefix: str, stale: list[str]) -> list[Path]:
+def write_share(
+    out: Path, files: dict[str, bytes], *, private_prefix: str, stale: list[str], open_folders: tuple[str, ...] = ()
+) -> list[Path]:
     """Write a distribution point that agents may be reading right now.
 
     Every file is replaced atomically, a seat's own files before its ``seat.ini``
     (which names their checksums), and ``publish.json`` last; so an agent sees an
     old seat or a new one, never a mix it would accept. Files under
     ``private_prefix`` are 0600 in 0700 folders (they may hold a password); the
-    rest 0644 in 0755 folders. ``stale`` seat folders (ours, no longer in the
-    fleet) are removed at the end.
+    rest 0644 in 0755 folders (folders that exist keep their modes). ``open_folders``
+    are made when missing and nothing is written in them (users may write there). All
+    files are staged first and renamed together: a failure changes nothing. ``stale``
+    seat folders (ours, no longer in the fleet) are removed at the end.
     """
     ordered = sorted(files, key=lambda name: (name == "publish.json", name.endswith("/seat.ini"), name))
     shared = {(out / name).parent for name in ordered if not name.startswith(private_prefix)}
-    for folder in sorted(shared):
-        make_folders(folder)
-        for step in [folder, *folder.parents]:
-            if step == out or not step.is_relative_to(out):
-                break
-            os.chmod(step, 0o755)
+    for folder in sorted({*shared, *(out / name for name in open_folders)}):
+        for made in make_folders(folder):  # only folders made here get a mode; others keep theirs
+            if made.is_relative_to(out) and made != out:
+                os.chmod(made, 0o755)
 
     def mode(path: Path) -> int:
         if path.relative_to(out).as_posix().startswith(private_prefix):

@@ -97,7 +97,8 @@ def rollback_seat(
     """
     stamp = stamp or stamp_now()
     outcome = RollbackOutcome(seat_id, dry_run=fs.dry_run)
-    with fs.lock(state, f"seat {seat_id}"):
+    target = next((f.spot.where for f in files if f.kind == "ini"), files[0].spot.where)
+    with fs.lock(state, f"seat {seat_id}"), fs.lock_target(target, f"seat {seat_id}"):
         for where in sorted({f.spot.where for f in files}, key=lambda w: str(w.path)):
             fs.clean_temps(where)  # what a killed apply or rollback left
         fs.clean_temps(state)

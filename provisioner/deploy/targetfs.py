@@ -313,6 +313,24 @@ class RealFS:
         with opened[0].locked(LOCK_NAME, what):
             yield
 
+    @contextlib.contextmanager
+    def lock_target(self, where: Location, what: str) -> Iterator[None]:
+        """Hold a lock on the target itself: its profile folder (or, for a portable copy, its root).
+
+        Two runs with different state folders take different state locks; this one they share.
+        A folder not there yet cannot be locked (the write will say it is missing).
+        """
+        mine = Location(where.root, where.parts[: where.home], where.home)
+        try:
+            opened = self._folder(mine, create=False)
+        except safefs.MissingFolder:
+            opened = None
+        if opened is None:
+            yield
+            return
+        with opened[0].held(what):
+            yield
+
 
 @dataclass
 class Staged:
@@ -364,6 +382,11 @@ class DryRunFS(RealFS):
     @contextlib.contextmanager
     def lock(self, where: Location, what: str) -> Iterator[None]:
         """A dry run takes no lock (it writes nothing)."""
+        yield
+
+    @contextlib.contextmanager
+    def lock_target(self, where: Location, what: str) -> Iterator[None]:
+        """A dry run takes no lock."""
         yield
 
 

@@ -36,6 +36,7 @@ from provisioner.loading import (
     Path_,
 )
 from provisioner.merging import finalize, merge_layers, settled
+from provisioner.numbers import whole
 
 
 class _Prefix(NamedTuple):
@@ -117,7 +118,8 @@ def _effective_seat(
 
     for section in effective.get("ini") or {}:
         numbered = re.fullmatch(r"Account([0-9]+)", section)
-        if numbered and int(numbered.group(1)) > len(raw_accounts):
+        number = whole(numbered.group(1)) if numbered else None
+        if numbered and (number is None or number > len(raw_accounts)):
             problems.error(
                 seat_loc(origins, source, ("ini", section)),
                 f"{source.label}.ini.{section}",

@@ -127,6 +127,15 @@ def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems
         if path in seen:
             problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}")
             continue
+        nested = next((c for p, c in seen.items() if p == path[: len(p)] or path == p[: len(path)]), None)
+        if nested is not None:
+            problems.error(
+                Loc(table.path, 1, col),
+                cell,
+                f"header {quoted(cell)} and column {nested} ({table.header[nested - 1]}) name a value and a part of it",
+            )
+            header_ok = False
+            continue
         seen[path] = col
         columns.append((col, path, cell))
     if ("id",) not in seen:

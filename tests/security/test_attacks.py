@@ -10,6 +10,7 @@ bystander -- was still deployed.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 from pathlib import Path
@@ -309,6 +310,11 @@ def test_two_seats_on_one_file_are_bad_input(arena: Arena, run_cli: RunCli) -> N
         "cannot share a file: give each its own user, folder or launcher name",
         "1 error",
     ]
+    for seat in ("bob", "eve"):  # --seat checks its seat against the whole fleet
+        result = run_cli("apply", "fleet.yaml", "--seat", seat, env=ENV)
+        assert result.exit_code == 2
+        assert "two seats cannot share a file" in result.stderr
+    assert not arena.ini("eve").exists()
 
 
 def test_missing_profile_waits_and_is_never_created(arena: Arena, run_cli: RunCli) -> None:
@@ -358,8 +364,10 @@ def test_status_reads_nothing_a_user_plants_in_status(arena: Arena, run_cli: Run
     (tmp_path / "fleet.yaml").write_text(STATUS_FLEET, encoding="utf-8")
     share = arena.world / "share"
     assert run_cli("publish", str(tmp_path / "fleet.yaml"), "--out", str(share)).exit_code == 0
-    share.chmod(0o755)  # as acl.cmd leaves it: users read the share and drop their reports into status\
-    (share / "status").chmod(0o1777)
+    share.chmod(0o755)  # as acl.cmd leaves it: each user may write their own status\<user>\ alone
+    eve = arena.users["eve"]
+    os.chown(share / "status" / "eve", eve.uid, eve.gid)
+    (share / "status").chmod(0o1777)  # carelessly: everyone may drop files into status\ itself
     report = "\ufeff[status]\r\ngeneration=x\r\nresult=applied\r\nmessage=ok\x1b[2J\x1b]0;pwned\x07\r\n"
     forged = arena.world / "report.ini"
     forged.write_bytes(report.encode("utf-16-le"))
@@ -367,12 +375,14 @@ def test_status_reads_nothing_a_user_plants_in_status(arena: Arena, run_cli: Run
     arena.as_user(
         "eve",
         f"""
-        cd {share}/status
+        cd {share}/status/eve
         mkfifo 'eve@PC1.ini'
-        ln -s /dev/zero 'bob@PC1.ini'
-        ln -s {arena.secret} 'bob@PC2.ini'
-        cp {forged} 'bob@PC3.ini'
-        cp {forged} "$(printf 'bob@PC4\\nforged.ini')"
+        ln -s /dev/zero 'eve@PC2.ini'
+        ln -s {arena.secret} 'eve@PC3.ini'
+        cp {forged} 'eve@PC4.ini'
+        cp {forged} "$(printf 'eve@PC5\\nforged.ini')"
+        cp {forged} 'bob@PC6.ini'
+        cp {forged} ../'bob@PC7.ini'
         """,
     )
 
@@ -389,10 +399,16 @@ def test_status_reads_nothing_a_user_plants_in_status(arena: Arena, run_cli: Run
     assert proc.returncode == 1, proc.stderr  # no seat is applied
     assert "Traceback" not in proc.stderr and SECRET_TEXT.decode().strip() not in proc.stdout
     document = json.loads(proc.stdout)
-    bob = next(seat for seat in document["seats"] if seat["seat"] == "bob")
+    reports = {seat["seat"]: seat["reports"] for seat in document["seats"]}
     # the FIFO, /dev/zero and the root-only file are refused; the two regular files are read, made printable
-    assert [r["computer"] for r in bob["reports"]] == ["PC3", "PC4?forged"]
-    assert bob["reports"][0]["message"] == "ok?[2J?]0;pwned?"
+    assert [r["computer"] for r in reports["eve"]] == ["PC4", "PC5?forged"]
+    assert reports["eve"][0]["message"] == "ok?[2J?]0;pwned?"
+    # eve cannot mark bob's seat applied: not from her own folder, not from status\ itself
+    assert reports["bob"] == []
+    assert document["warnings"] == [
+        "status/bob@PC7.ini: not in its user's folder status/<user>/ (anyone may have written it); ignored",
+        "status/eve/bob@PC6.ini: a report for another user; ignored",
+    ]
     text = status()
     assert text.returncode == 1 and "\x1b" not in text.stdout
     assert not any(line.startswith("forged") for line in text.stdout.splitlines())

@@ -211,3 +211,24 @@ def test_a_writable_root_hands_no_password_to_whoever_made_the_folder(arena: Are
         assert strict.exit_code == 2 and f"{arena.profiles} is writable by others" in strict.stderr
     finally:
         arena.profiles.chmod(0o755)
+
+
+def test_a_publish_whose_last_rename_fails_puts_every_file_back(arena: Arena, run_cli: RunCli) -> None:
+    """publish.json is renamed last; when that fails, every file renamed before it gets its old bytes back."""
+    import subprocess
+
+    share = arena.world / "share"
+    assert run_cli("publish", "fleet.yaml", "--out", str(share), env=ENV).exit_code == 0
+    before = {p: p.read_bytes() for p in share.rglob("*") if p.is_file()}
+    fleet = arena.admin / "fleet.yaml"
+    fleet.write_text(fleet.read_text("utf-8").replace("pbx.example.com", "pbx2.example.com"), encoding="utf-8")
+    subprocess.run(["chattr", "+i", str(share / "publish.json")], check=True)  # renaming over it fails
+    try:
+        result = run_cli("publish", "fleet.yaml", "--out", str(share), env=ENV)
+    finally:
+        subprocess.run(["chattr", "-i", str(share / "publish.json")], check=True)
+    assert result.exit_code == 3
+    assert (
+        f"{share / 'publish.json'}: cannot be replaced (Operation not permitted); nothing was changed" in result.stderr
+    )
+    assert {p: p.read_bytes() for p in share.rglob("*") if p.is_file()} == before
