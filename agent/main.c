@@ -250,6 +250,7 @@ static int apply_with(const Run *run, const Payload *p, const Location *where, c
     int problems = place_launchers(p, run->seat_dir, run->state);
     WCHAR *book = place_contacts(p, run->seat_dir, where->dir);
     WritePrivateProfileStringW(L"seat", L"generation", p->generation, run->state);
+    WritePrivateProfileStringW(L"read-only", NULL, NULL, run->state); /* writable again: say so next time */
     WCHAR *outcome = str_printf(L"%ls", problems ? L"ok, but some launchers could not be placed" : L"ok");
     WCHAR *note = where->note ? str_printf(L"%ls", where->note) : NULL;
     return done(run, EXIT_OK, L"applied", where->ini, joined(joined(outcome, note, book), again, NULL));
@@ -260,6 +261,27 @@ static int apply(const Run *run, const Payload *p, const Location *where) {
     int code = apply_with(run, p, where, exe);
     str_free(exe);
     return code;
+}
+
+/* A read-only ini (MicroSIP cannot save to it either) is reported once a generation, then left alone. */
+static int read_only_ini(const Run *run, const Payload *p, const Location *where) {
+    WCHAR said[80] = L"";
+    GetPrivateProfileStringW(L"read-only", L"generation", L"", said, 80, run->state);
+    if (wcscmp(said, p->generation) == 0) {
+        say(L"%ls is still read-only: reported once for generation %ls; not again until it is writable or "
+            L"another generation is published",
+            where->ini, p->generation);
+        return EXIT_FAILED;
+    }
+    WritePrivateProfileStringW(L"read-only", L"generation", p->generation, run->state);
+    return finish(run, EXIT_FAILED, L"failed", where->ini,
+                  L"the ini is read-only, so MicroSIP cannot save to it either; nothing changed; clear its "
+                  L"read-only attribute (attrib -r) and the agent applies at its next run");
+}
+
+static BOOL is_read_only(const WCHAR *path) {
+    DWORD attributes = GetFileAttributesW(path);
+    return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_READONLY);
 }
 
 static int seat(Run *run) {
@@ -288,6 +310,7 @@ static int seat(Run *run) {
         say(L"dry run: generation %ls would be applied to %ls (%d keys)", p.generation, where.ini, p.item_count);
         return EXIT_OK;
     }
+    if (is_read_only(where.ini)) return read_only_ini(run, &p, &where);
     return apply(run, &p, &where);
 }
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
 from provisioner import reaching
-from provisioner.errors import DeployError, FleetError, Problem, quoted
+from provisioner.errors import DeployError, FleetError, Problem, printable, quoted
 from provisioner.fleet import Seat
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
@@ -239,12 +239,12 @@ def _wine_notes(seat: Seat, prefix: Path) -> list[str]:
     same = registered.rstrip("\\").lower() == exe_folder.rstrip("\\").lower()
     if seat.install_mode == "portable" and same:
         return [
-            f"the Wine prefix registers MicroSIP at {registered}, so {seat.exe} runs as the installed "
+            f"the Wine prefix registers MicroSIP at {printable(registered)}, so {seat.exe} runs as the installed "
             "copy and reads %APPDATA%\\MicroSIP, not the ini beside the exe"
         ]
     if seat.install_mode == "installed" and not same:
         return [
-            f"the Wine prefix registers MicroSIP at {registered}, not at the seat's exe folder "
+            f"the Wine prefix registers MicroSIP at {printable(registered)}, not at the seat's exe folder "
             f"{exe_folder}: that copy would run portable"
         ]
     return []

@@ -926,3 +926,24 @@ def test_agent_on_a_pc_without_an_ini_creates_a_unicode_one(pc: PC, share: Path)
     assert result.returncode == 0, result.stderr
     assert pc.ini.read_bytes().startswith(ini.BOM)
     assert pc.read(("Account1", "displayName"), ("Account1", "password")) == ["John Doe", "s3cret"]
+
+
+def test_a_read_only_ini_is_reported_once_then_left_alone(pc: PC, share: Path) -> None:
+    """A read-only ini fails the seat with nothing changed, says so in one report, and is not retried at every logon."""
+    before = pc.ini.read_bytes()
+    pc.ini.chmod(0o444)  # Wine shows a file without write bits as FILE_ATTRIBUTE_READONLY
+    first = pc.agent(share)
+    assert first.returncode == 3, first.stderr
+    report = status(share)
+    assert report["result"] == "failed"
+    assert report["message"].startswith("the ini is read-only, so MicroSIP cannot save to it either; nothing changed")
+    (share / "status" / "jdoe" / "jdoe@PC1.ini").unlink()
+    second = pc.agent(share)
+    assert second.returncode == 3
+    assert "is still read-only: reported once for generation" in second.stderr
+    assert not (share / "status" / "jdoe" / "jdoe@PC1.ini").exists()  # no report at every logon
+    assert pc.ini.read_bytes() == before
+    pc.ini.chmod(0o644)
+    third = pc.agent(share)
+    assert third.returncode == 0, third.stderr
+    assert status(share)["result"] == "applied"

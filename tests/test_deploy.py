@@ -876,3 +876,17 @@ def test_two_state_folders_share_the_targets_lock(office: Path, run_cli: RunCli)
     ) in result.stdout
     assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
     assert run_cli("apply", "fleet.yaml", "--state", "other-state", env=ENV).exit_code == 0
+
+
+def test_a_registry_value_reaches_the_terminal_printable(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """The prefix's owner writes its registry: an escape or a line break there is shown as '?'."""
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: w\n    target: {type: wine, prefix: p}\n    accounts: [{domain: d}]\n",
+            "p/user.reg": '[Software\\\\MicroSIP] 1\n@="C:\\\\X\x1b]0;pwned\x07\rforged: line"\n',
+        }
+    )
+    result = run_cli("plan", "fleet.yaml")
+    assert result.exit_code == 0
+    assert "\x1b" not in result.output and "\r" not in result.output
+    assert "registers MicroSIP at C:\\X?]0;pwned??forged: line, not at the seat's exe folder" in result.stderr

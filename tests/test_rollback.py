@@ -128,3 +128,18 @@ def test_rollback_with_a_missing_backup_says_which_and_changes_nothing(applied: 
     assert result.exit_code == 3
     assert "backup" in result.stderr
     assert snapshot(applied / "users") == before
+
+
+def test_rollback_removes_what_a_killed_run_left(applied: Path, run_cli: RunCli) -> None:
+    """A run killed between writing its temporary file and renaming it leaves that file; the next rollback removes it."""
+    from provisioner import deploy
+
+    left = [
+        JDOE.parent / f"{deploy.TEMP_PREFIX}killed",
+        manifest_of("jdoe").parent / f"{deploy.TEMP_PREFIX}killed",
+        backups_of("jdoe") / f"{deploy.TEMP_PREFIX}killed",
+    ]
+    for path in left:
+        path.write_bytes(b"half a file")
+    assert run_cli("rollback", "fleet.yaml", "--seat", "jdoe").exit_code == 0
+    assert [path for path in left if path.exists()] == []
