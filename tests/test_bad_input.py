@@ -631,7 +631,7 @@ def test_a_nested_csv_header_is_bad_input(build_tree: BuildTree, run_cli: RunCli
     ids=["translate-volume", "translate-autoanswer", "csv-cell", "yaml"],
 )
 def test_a_number_of_thousands_of_digits_is_bad_input(
-    build_tree: BuildTree, run_cli: RunCli, files: dict[str, str], args: list[str], expected: str
+    build_tree: BuildTree, run_cli: RunCli, files: dict[str, str | bytes], args: list[str], expected: str
 ) -> None:
     build_tree(files)
     result = run_cli(*args)

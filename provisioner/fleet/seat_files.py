@@ -15,6 +15,7 @@ from provisioner.loading import (
     Path_,
     pack,
 )
+from provisioner.numbers import whole
 from provisioner.tables import csv_scalar, load_csv
 
 
@@ -79,7 +80,13 @@ def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
     for piece in cell.split("."):
         if not piece:
             return None, f"header {quoted(cell)} has an empty part"
-        parts.append(int(piece) - 1 if piece.isascii() and piece.isdigit() else piece)
+        if piece.isascii() and piece.isdigit():
+            position = whole(piece)
+            if position is None:
+                return None, f"header {quoted(cell[:60])}: a list position of {len(piece)} digits"
+            parts.append(position - 1)
+        else:
+            parts.append(piece)
     if any(isinstance(p, int) and p < 0 for p in parts):
         return None, f"header {quoted(cell)}: list positions count from 1"
     head = parts[0]
