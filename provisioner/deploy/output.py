@@ -160,12 +160,7 @@ def _replace_all(temps: list[tuple[str, Path]]) -> None:
     file goes stops the run before a rename), and the old files are kept under a second
     name until every rename is done, so one that fails puts the earlier ones back.
     """
-    for _, path in temps:
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISREG(path.lstat().st_mode):
-                raise DeployError(
-                    f"{path}: is not a file (a folder or link was put there); nothing was changed", path=str(path)
-                )
+    _check_targets([path for _, path in temps])
     kept: list[tuple[Path, str | None]] = []  # each target done, with its old bytes' second name
     try:
         for temp, path in temps:
@@ -191,6 +186,16 @@ def _replace_all(temps: list[tuple[str, Path]]) -> None:
         if old is not None:
             with contextlib.suppress(OSError):
                 os.unlink(old)
+
+
+def _check_targets(paths: list[Path]) -> None:
+    """DeployError naming the first target that is there but is not a file (a folder, a link)."""
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise DeployError(
+                    f"{path}: is not a file (a folder or link was put there); nothing was changed", path=str(path)
+                )
 
 
 def _keep_old(path: Path) -> str | None:

@@ -99,10 +99,7 @@ def rollback_seat(
     outcome = RollbackOutcome(seat_id, dry_run=fs.dry_run)
     target = next((f.spot.where for f in files if f.kind == "ini"), files[0].spot.where)
     with fs.lock(state, f"seat {seat_id}"), fs.lock_target(target, f"seat {seat_id}"):
-        for where in sorted({f.spot.where for f in files}, key=lambda w: str(w.path)):
-            fs.clean_temps(where)  # what a killed apply or rollback left
-        fs.clean_temps(state)
-        fs.clean_temps(Store.backups(state))
+        _clean(fs, files, state)
         try:
             manifest = parse_manifest(fs.read(Store.manifest(state)), key)
         except ManifestError as exc:
@@ -110,55 +107,81 @@ def rollback_seat(
         if manifest is None:
             outcome.nothing = NOTHING_RECORDED
             return outcome
-        backups = Store.backups(state)
-        on_disk = [n for n in fs.listdir(backups) if is_backup_name(n)]
+        on_disk = [n for n in fs.listdir(Store.backups(state)) if is_backup_name(n)]
         existing = [n for n in on_disk if n in manifest.backups]  # only those the manifest vouches for
-        if to is None:
-            sources = _last_apply(manifest, files)
-            if not sources:
-                outcome.nothing = (
-                    f"nothing left to undo: the apply of {manifest.undone} was already rolled back"
-                    if manifest.undone
-                    else "the last apply changed no file; nothing to roll back"
-                )
-                return outcome
-        else:
-            sources = _chosen(to, existing, manifest, files)
+        sources = _last_apply(manifest, files) if to is None else _chosen(to, existing, manifest, files)
+        if not sources and to is None:
+            outcome.nothing = (
+                f"nothing left to undo: the apply of {manifest.undone} was already rolled back"
+                if manifest.undone
+                else "the last apply changed no file; nothing to roll back"
+            )
+            return outcome
         taken: dict[str, str] = {}
         for file, backup in sources:
-            record = manifest.files[file.name]
-            data = None
-            if backup is not None:
-                data = fs.read(Spot(backups, backup))
-                if data is None:
-                    raise DeployError(
-                        f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}",
-                        path=str(backups.path / backup),
-                    )
-                if manifest.backups.get(backup) != bytes_hash(data):
-                    raise DeployError(
-                        f"{backups.path / backup}: the backup does not hold the bytes the manifest recorded "
-                        f"(changed or forged); {file.spot.path} is not restored from it",
-                        path=str(backups.path / backup),
-                    )
-            found = fs.read_stat(file.spot)
-            what, new = _undo(file, record, data, found[0] if found else None, whole=to is None)
-            if backup is not None and new is not _KEEP:
-                what += f" ({backup})"
-            if new is not _KEEP and found is not None and new != found[0]:
-                name = backup_name(backup_file_name(file.name), stamp, on_disk)
-                on_disk.append(name)
-                fs.write(Spot(backups, name), found[0], private=True, sync_folder=False)
-                taken[name] = bytes_hash(found[0])
-            if new is None and found is not None:
-                fs.remove(file.spot)
-            elif isinstance(new, bytes) and (found is None or new != found[0]):
-                fs.write(file.spot, new, private=KINDS[file.kind].private, like=found[1] if found else None)
-            outcome.restored.append((file.spot.path, what))
+            data = _backup_bytes(fs, state, manifest, file, backup)
+            outcome.restored.append(_restore(fs, state, manifest, file, backup, data, stamp, on_disk, taken, to))
         after = _after(manifest, files, fs, stamp)
         after.backups = {**manifest.backups, **taken}
         fs.write(Store.manifest(state), after.to_bytes(key), private=True, sync_folder=False)
     return outcome
+
+
+def _clean(fs: RealFS, files: list[SeatFile], state: Location) -> None:
+    """Remove what a killed apply or rollback left: temporary files beside the seat's files and in its state."""
+    for where in sorted({f.spot.where for f in files}, key=lambda w: str(w.path)):
+        fs.clean_temps(where)
+    fs.clean_temps(state)
+    fs.clean_temps(Store.backups(state))
+
+
+def _backup_bytes(fs: RealFS, state: Location, manifest: Manifest, file: SeatFile, backup: str | None) -> bytes | None:
+    """The backup's bytes, when they are what the manifest recorded (DeployError otherwise); None for no backup."""
+    if backup is None:
+        return None
+    backups = Store.backups(state)
+    data = fs.read(Spot(backups, backup))
+    if data is None:
+        raise DeployError(
+            f"{backups.path / backup}: the backup is gone; cannot restore {file.spot.path}",
+            path=str(backups.path / backup),
+        )
+    if manifest.backups.get(backup) != bytes_hash(data):
+        raise DeployError(
+            f"{backups.path / backup}: the backup does not hold the bytes the manifest recorded "
+            f"(changed or forged); {file.spot.path} is not restored from it",
+            path=str(backups.path / backup),
+        )
+    return data
+
+
+def _restore(
+    fs: RealFS,
+    state: Location,
+    manifest: Manifest,
+    file: SeatFile,
+    backup: str | None,
+    data: bytes | None,
+    stamp: str,
+    on_disk: list[str],
+    taken: dict[str, str],
+    to: str | None,
+) -> tuple[Path, str]:
+    """Put one file back (its current bytes backed up first); what was done."""
+    found = fs.read_stat(file.spot)
+    what, new = _undo(file, manifest.files[file.name], data, found[0] if found else None, whole=to is None)
+    if backup is not None and new is not _KEEP:
+        what += f" ({backup})"
+    if new is not _KEEP and found is not None and new != found[0]:
+        name = backup_name(backup_file_name(file.name), stamp, on_disk)
+        on_disk.append(name)
+        fs.write(Spot(Store.backups(state), name), found[0], private=True, sync_folder=False)
+        taken[name] = bytes_hash(found[0])
+    if new is None and found is not None:
+        fs.remove(file.spot)
+    elif isinstance(new, bytes) and (found is None or new != found[0]):
+        fs.write(file.spot, new, private=KINDS[file.kind].private, like=found[1] if found else None)
+    return file.spot.path, what
 
 
 class _Keep:

@@ -74,107 +74,134 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems, roo
     return out
 
 
-def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
-    """A header cell as a path into a seat, or an error message."""
+def _header_parts(cell: str) -> tuple[list[str | int] | None, str | None]:
+    """A header cell's dotted parts (list positions as numbers from 0), or an error message."""
     parts: list[str | int] = []
     for piece in cell.split("."):
         if not piece:
             return None, f"header {quoted(cell)} has an empty part"
-        if piece.isascii() and piece.isdigit():
-            position = whole(piece)
-            if position is None:
-                return None, f"header {quoted(cell[:60])}: a list position of {len(piece)} digits"
-            parts.append(position - 1)
-        else:
+        if not (piece.isascii() and piece.isdigit()):
             parts.append(piece)
-    if any(isinstance(p, int) and p < 0 for p in parts):
-        return None, f"header {quoted(cell)}: list positions count from 1"
-    head = parts[0]
+            continue
+        position = whole(piece)
+        if position is None:
+            return None, f"header {quoted(cell[:60])}: a list position of {len(piece)} digits"
+        if position < 1:
+            return None, f"header {quoted(cell)}: list positions count from 1"
+        parts.append(position - 1)
+    return parts, None
+
+
+def _head_problem(cell: str, head: str | int) -> str | None:
+    """Why a header's first part is not one a seat file may name, or None."""
     if head in YAML_ONLY_FIELDS:
         return (
-            None,
             f"header {quoted(cell)}: `{head}` comes only from the fleet's YAML, never from a seat file; "
-            "put it in a profile and name the profile in a `profiles` column",
+            "put it in a profile and name the profile in a `profiles` column"
         )
     if head not in CSV_SEAT_FIELDS:
         hint = catalogue.did_you_mean(str(head), list(CSV_SEAT_FIELDS))
         return (
-            None,
             f"header {quoted(cell)}: {quoted(head)} is not a seat field{hint}; "
-            "headers are dotted paths like accounts.1.username",
+            "headers are dotted paths like accounts.1.username"
         )
-    section: catalogue.Section | None = None
-    key = None
+    return None
+
+
+def _csv_header(cell: str, version: str) -> tuple[Path_ | None, str | None]:
+    """A header cell as a path into a seat, or an error message."""
+    parts, error = _header_parts(cell)
+    if parts is None:
+        return None, error
+    head = parts[0]
+    error = _head_problem(cell, head)
+    if error is not None:
+        return None, error
+    key: str | int | None = None
     if head == "account" and len(parts) >= 2:
-        section, key = "account", parts[1]
+        key = parts[1]
     elif head == "accounts" and len(parts) >= 3 and isinstance(parts[1], int):
-        section, key = "account", parts[2]
+        key = parts[2]
     elif head == "accounts":
         return None, f"header {quoted(cell)}: account columns look like accounts.1.username"
-    if section is not None and isinstance(key, str):
-        known = catalogue.section_keys(section, version).get(key.lower())
+    if isinstance(key, str):
+        known = catalogue.section_keys("account", version).get(key.lower())
         if known is None:
-            return None, f"header {quoted(cell)}: {catalogue.why_unknown(key, section, version)}"
+            return None, f"header {quoted(cell)}: {catalogue.why_unknown(key, 'account', version)}"
         parts[parts.index(key)] = known.name
     return tuple(parts), None
 
 
-def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems) -> Document | None:
-    """Seats from a CSV table, with every value located at its row and column."""
-    doc = Document(table.path, {"seats": []})
+def _columns(table: Any, version: str, problems: Problems) -> list[tuple[int, Path_, str]] | None:
+    """Each header cell's column, path and text; None when the header has a problem (in ``problems``)."""
     columns: list[tuple[int, Path_, str]] = []
     seen: dict[Path_, int] = {}
-    header_ok = True
+    ok = True
     for col, cell in enumerate(table.header, start=1):
         path, error = _csv_header(cell, version)
-        if error is not None or path is None:
-            problems.error(Loc(table.path, 1, col), cell, error or "bad header")
-            header_ok = False
-            continue
-        if path in seen:
+        if path is not None and path in seen:
             problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}")
             continue
-        nested = next((c for p, c in seen.items() if p == path[: len(p)] or path == p[: len(path)]), None)
-        if nested is not None:
-            problems.error(
-                Loc(table.path, 1, col),
-                cell,
-                f"header {quoted(cell)} and column {nested} ({table.header[nested - 1]}) name a value and a part of it",
+        nested = next((c for p, c in seen.items() if path and (p == path[: len(p)] or path == p[: len(path)])), None)
+        if path is not None and nested is not None:
+            error = (
+                f"header {quoted(cell)} and column {nested} ({table.header[nested - 1]}) name a value and a part of it"
             )
-            header_ok = False
+        if error is not None or path is None:
+            problems.error(Loc(table.path, 1, col), cell, error or "bad header")
+            ok = False
             continue
         seen[path] = col
         columns.append((col, path, cell))
     if ("id",) not in seen:
         problems.error(Loc(table.path, 1, 1), "id", "a seat file needs an `id` column")
         return None
-    if not header_ok:
-        return None  # the rows would only repeat what the header says
+    return columns if ok else None  # with a bad header, the rows would only repeat what it says
+
+
+def _seat_rows(table: Any, profiles: list[str], version: str, problems: Problems) -> Document | None:
+    """Seats from a CSV table, with every value located at its row and column."""
+    columns = _columns(table, version, problems)
+    if columns is None:
+        return None
+    doc = Document(table.path, {"seats": []})
     for index, (line, cells) in enumerate(table.rows):
         seat: dict[str, Any] = {}
-        row_ok = True
         base: Path_ = ("seats", index)
         doc.value_locs[base] = pack(line, 1)
-        for col, path, header in columns:
-            cell = cells[col - 1]
-            if not cell.strip():
-                continue  # an empty cell sets nothing
-            value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
-            if not _put(seat, path, value):
-                problems.error(Loc(table.path, line, col), header, f"{header} is given, but not the columns before it")
-                row_ok = False
-                continue
-            full = (*base, *path)
-            for cut in range(len(base) + 1, len(full) + 1):
-                doc.value_locs.setdefault(full[:cut], pack(line, col))
-                doc.key_locs.setdefault(full[:cut], pack(line, col))
-            doc.value_locs[full] = pack(line, col)
-            doc.labels[full] = header
+        row_ok = all([_cell(doc, seat, base, line, column, cells, problems) for column in columns])
         if profiles:
             seat["profiles"] = [*profiles, *seat.get("profiles", [])]
         if row_ok:
             doc.data["seats"].append(seat)
     return doc
+
+
+def _cell(
+    doc: Document,
+    seat: dict[str, Any],
+    base: Path_,
+    line: int,
+    column: tuple[int, Path_, str],
+    cells: list[str],
+    problems: Problems,
+) -> bool:
+    """Put one cell's value into the row's seat, located; False when it cannot go there (in ``problems``)."""
+    col, path, header = column
+    cell = cells[col - 1]
+    if not cell.strip():
+        return True  # an empty cell sets nothing
+    value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
+    if not _put(seat, path, value):
+        problems.error(Loc(doc.path, line, col), header, f"{header} is given, but not the columns before it")
+        return False
+    full = (*base, *path)
+    for cut in range(len(base) + 1, len(full) + 1):
+        doc.value_locs.setdefault(full[:cut], pack(line, col))
+        doc.key_locs.setdefault(full[:cut], pack(line, col))
+    doc.value_locs[full] = pack(line, col)
+    doc.labels[full] = header
+    return True
 
 
 def _put(target: dict[str, Any], path: Path_, value: Any) -> bool:
