@@ -232,3 +232,37 @@ def test_a_publish_whose_last_rename_fails_puts_every_file_back(arena: Arena, ru
         f"{share / 'publish.json'}: cannot be replaced (Operation not permitted); nothing was changed" in result.stderr
     )
     assert {p: p.read_bytes() for p in share.rglob("*") if p.is_file()} == before
+
+
+def test_a_full_state_disk_changes_no_ini(arena: Arena, run_cli: RunCli) -> None:
+    """The manifest is staged with the seat's files: when the state disk is full, no ini is replaced."""
+    import subprocess
+
+    state = arena.admin / "state"
+    state.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(state)], check=True)
+    try:
+        assert run_cli("apply", "fleet.yaml", "--state", str(state), env=ENV).exit_code == 0
+        before = {who: arena.ini(who).read_bytes() for who in ("eve", "bob")}
+        filler = state / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:  # fill the state disk to the last byte
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        fleet = arena.admin / "fleet.yaml"
+        fleet.write_text(fleet.read_text("utf-8").replace("pbx.example.com", "pbx2.example.com"), encoding="utf-8")
+        result = run_cli("apply", "fleet.yaml", "--state", str(state), "--no-backup", env=ENV)
+        assert result.exit_code == 3, result.output
+        assert "No space left on device" in result.stdout
+        assert {who: arena.ini(who).read_bytes() for who in ("eve", "bob")} == before  # no ini changed unrecorded
+        filler.unlink()
+        assert run_cli("apply", "fleet.yaml", "--state", str(state), env=ENV).exit_code == 0  # and then all is well
+        assert _deployed(arena, "bob")["account1"]["server"] == "pbx2.example.com"
+        assert run_cli("rollback", "fleet.yaml", "--state", str(state), "--seat", "bob", env=ENV).exit_code == 0
+        assert _deployed(arena, "bob")["account1"]["server"] == "pbx.example.com"
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
