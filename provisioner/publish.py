@@ -211,7 +211,7 @@ def build(
         raise FleetError([], problems.warnings)
     out.files[AGENT] = (data_dir("data") / "agent" / "provisioner-agent.exe").read_bytes()
     out.files["logon.cmd"] = LOGON_CMD.encode("ascii")
-    out.files["acl.cmd"] = acl_cmd(out.seats).encode("ascii")
+    out.files["acl.cmd"] = ACL_CMD.encode("ascii")
     out.files["README.txt"] = readme(fleet, out.seats, passwords=passwords).encode("utf-8")
     document = {
         "format": PAYLOAD_FORMAT,
@@ -232,35 +232,40 @@ LOGON_CMD = (
 )
 
 
-def acl_cmd(seats: list[dict[str, Any]]) -> str:
-    """icacls lines: a seat folder readable by its user alone (and admins); ``status/<user>/`` writable so."""
-    lines = [
+#: Well-known SIDs, which icacls takes as ``*SID`` whatever the server's language calls the group.
+ADMINISTRATORS, LOCAL_SYSTEM, AUTHENTICATED_USERS = "*S-1-5-32-544", "*S-1-5-18", "*S-1-5-11"
+_ADMINS = f'"{ADMINISTRATORS}:(OI)(CI)F" "{LOCAL_SYSTEM}:(OI)(CI)F"'
+
+#: acl.cmd: plain ASCII, whatever the users are called. cmd.exe reads a batch file in the console's
+#: code page, so a name written into it would arrive mangled (ü, Ł, Д); the names come from the
+#: share's own folders instead: ``status\<user>\`` is one folder a user, named exactly as the user
+#: (``for /d`` hands cmd the name as Windows stores it; a for variable is never expanded again, so
+#: ``%``, ``&``, ``)`` and ``'`` in a name are safe). Each user's seat folders are ``seats\<user>`` and
+#: ``seats\<user>@*`` (icacls takes the wildcard). Groups are granted by well-known SID.
+ACL_CMD = "\r\n".join(
+    [
         "@echo off",
-        "rem Run once on the file server after each publish, as an administrator (microsip-provisioner).",
+        "rem Run on the file server after each publish, as an administrator (microsip-provisioner).",
         "rem A seat folder holds a plain-text password until the agent hands it to MicroSIP:",
-        "rem only its user (and administrators) may read it.",
-        "rem Each user may write only their own status\\<user>\\ folder, so a report there comes from that user.",
-        "rem Accounts are taken from the domain of whoever runs this.",
-        'icacls "%~dp0." /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-        '"Authenticated Users:RX"',
+        "rem only its user (and administrators) may read it. Each user may write only their own",
+        "rem status\\<user>\\ folder, so a report there comes from that user. Groups are named by SID",
+        "rem (Administrators, SYSTEM, Authenticated Users in any language); users by the domain of",
+        "rem whoever runs this.",
+        f'icacls "%~dp0." /inheritance:r /grant:r {_ADMINS} "{AUTHENTICATED_USERS}:RX"',
         'icacls "%~dp0agent" /inheritance:e',
-        'icacls "%~dp0seats" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-        '"Authenticated Users:(NP)RX"',
-        'icacls "%~dp0status" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-        '"Authenticated Users:(NP)X"',
+        f'icacls "%~dp0seats" /inheritance:r /grant:r {_ADMINS} "{AUTHENTICATED_USERS}:(NP)RX"',
+        f'icacls "%~dp0status" /inheritance:r /grant:r {_ADMINS} "{AUTHENTICATED_USERS}:(NP)X"',
+        'pushd "%~dp0status"',
+        "for /d %%U in (*) do (",
+        f'  icacls "%~dp0status\\%%U" /inheritance:r /grant:r {_ADMINS} "%USERDOMAIN%\\%%U:(OI)(CI)M"',
+        f'  if exist "%~dp0seats\\%%U\\" icacls "%~dp0seats\\%%U" /inheritance:r /grant:r {_ADMINS} '
+        '"%USERDOMAIN%\\%%U:(OI)(CI)RX"',
+        f'  icacls "%~dp0seats\\%%U@*" /inheritance:r /grant:r {_ADMINS} "%USERDOMAIN%\\%%U:(OI)(CI)RX"',
+        ")",
+        "popd",
+        "",
     ]
-    for entry in seats:
-        folder = entry["folder"].replace("/", "\\")
-        lines.append(
-            f'icacls "%~dp0{folder}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-            f'"%USERDOMAIN%\\{entry["user"]}:(OI)(CI)RX"'
-        )
-    for user in status_users(seats):
-        lines.append(
-            f'icacls "%~dp0status\\{user}" /inheritance:r /grant:r "Administrators:(OI)(CI)F" "SYSTEM:(OI)(CI)F" '
-            f'"%USERDOMAIN%\\{user}:(OI)(CI)M"'
-        )
-    return "\r\n".join(lines) + "\r\n"
+)
 
 
 def status_users(seats: list[dict[str, Any]]) -> list[str]:
