@@ -33,7 +33,7 @@
 typedef struct {
     WCHAR *share, *user, *computer;
     WCHAR *state, *backup, *seat_dir, *payload_path;
-    const WCHAR *generation;
+    const WCHAR *generation, *seat, *format, *warning; /* from the payload, once it is read */
     BOOL dry_run, rollback, help;
     DWORD wait_ms;
 } Run;
@@ -51,20 +51,26 @@ static void report(const Run *run, const WCHAR *result, const WCHAR *ini, const 
     WCHAR *path = str_printf(L"%ls\\status\\%ls\\%ls@%ls.ini", run->share, run->user, run->user, run->computer);
     SYSTEMTIME t;
     GetSystemTime(&t);
-    WCHAR *line = one_line(message), *where = one_line(ini);
-    WCHAR *body = str_printf(L"\xFEFF[status]\r\ngeneration=%ls\r\nresult=%ls\r\ntime=%04u-%02u-%02uT%02u:%02u:%02uZ\r\n"
-                             L"agent=%ls\r\nini=%ls\r\nmessage=%ls\r\n",
-                             run->generation ? run->generation : L"", result, t.wYear, t.wMonth, t.wDay, t.wHour,
-                             t.wMinute, t.wSecond, AGENT_VERSION, where, line);
+    WCHAR *line = one_line(message), *where = one_line(ini), *warning = one_line(run->warning);
+    const WCHAR *generation = run->generation ? run->generation : L"";
+    WCHAR *body = str_printf(L"\xFEFF[status]\r\nseat=%ls\r\nformat=%ls\r\ngeneration=%ls\r\nresult=%ls\r\n"
+                             L"folder=%ls\r\ntime=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nagent=%ls\r\nini=%ls\r\nwarning=%ls\r\nmessage=%ls\r\n",
+                             run->seat ? run->seat : L"", run->format ? run->format : L"", generation, result,
+                             run->seat_dir ? wcsrchr(run->seat_dir, L'\\') + 1 : L"", t.wYear, t.wMonth,
+                             t.wDay, t.wHour, t.wMinute, t.wSecond, AGENT_VERSION, where, warning, line);
     DWORD error = 0;
     if (!replace_whole(path, (const BYTE *)body, (DWORD)(wcslen(body) * sizeof(WCHAR)), &error)) {
         WCHAR *words = error_text(error);
         say(L"cannot write the status report %ls (%ls)", path, words);
         str_free(words);
+    } else { /* what the share last heard, so that a run whose result differs says so */
+        WritePrivateProfileStringW(L"report", L"result", result, run->state);
+        WritePrivateProfileStringW(L"report", L"generation", generation, run->state);
     }
     say(L"%ls: %ls %ls", result, run->generation ? run->generation : L"", line);
     str_free(line);
     str_free(where);
+    str_free(warning);
     str_free(body);
     str_free(path);
 }
@@ -177,17 +183,23 @@ static WCHAR *read_payload(const Run *run, Payload *p) {
         return why;
     }
     const WCHAR *bad = payload_parse(data, size, p);
-    if (bad) return str_printf(L"%ls", bad);
+    return bad ? str_printf(L"%ls", bad) : NULL;
+}
+
+/* Each launcher and phonebook beside seat.ini as seat.ini's [Files] says, or why not. A share
+   replicated file by file (DFS-R) delivers seat.ini before the rest: not damage, just early. */
+static WCHAR *files_arrived(const Run *run, const Payload *p) {
+    DWORD error = 0;
     for (int i = 0; i < p->file_count; i++) {
         WCHAR *path = str_printf(L"%ls\\%ls", run->seat_dir, p->files[i].name), sum[65];
         DWORD fsize = 0;
         BYTE *fdata = read_whole(path, MAX_FILE_BYTES, &fsize, &error);
         str_free(path);
-        if (!fdata) return str_printf(L"%ls of the seat is missing or unreadable", p->files[i].name);
+        if (!fdata) return str_printf(L"%ls of the seat is not there yet", p->files[i].name);
         sha256_hex(fdata, fsize, sum);
         str_free(fdata);
         if (wcscmp(sum, p->files[i].sha256) != 0)
-            return str_printf(L"%ls of the seat does not match its checksum (half-copied?)", p->files[i].name);
+            return str_printf(L"%ls of the seat does not match seat.ini yet", p->files[i].name);
     }
     return NULL;
 }
@@ -284,6 +296,24 @@ static BOOL is_read_only(const WCHAR *path) {
     return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_READONLY);
 }
 
+/* Whether the share's last report from this PC already says this. */
+static BOOL reported(const Run *run, const WCHAR *result, const WCHAR *generation) {
+    WCHAR said[32] = L"", of[80] = L"";
+    GetPrivateProfileStringW(L"report", L"result", L"", said, 32, run->state);
+    GetPrivateProfileStringW(L"report", L"generation", L"", of, 80, run->state);
+    return wcscmp(said, result) == 0 && wcscmp(of, generation) == 0;
+}
+
+/* This generation applied here and every managed key still holds: report only if the last report said otherwise. */
+static BOOL already_applied(const Run *run, const Payload *p, const Location *where) {
+    WCHAR applied[80] = L"";
+    GetPrivateProfileStringW(L"seat", L"generation", L"", applied, 80, run->state);
+    if (wcscmp(applied, p->generation) != 0 || !keys_hold(p, where->ini)) return FALSE;
+    say(L"current: generation %ls already applied to %ls", p->generation, where->ini);
+    if (!reported(run, L"applied", p->generation)) report(run, L"applied", where->ini, L"ok (already applied)");
+    return TRUE;
+}
+
 static int seat(Run *run) {
     static Payload p;
     WCHAR *bad = read_payload(run, &p);
@@ -293,19 +323,21 @@ static int seat(Run *run) {
         return done(run, EXIT_BAD_PAYLOAD, L"damaged", L"", message);
     }
     run->generation = p.generation;
+    run->seat = p.seat;
+    run->format = p.format;
+    WCHAR *early = files_arrived(run, &p);
+    if (early)
+        return done(run, EXIT_DEFERRED, L"deferred", L"",
+                    joined(early, str_printf(L"not fully replicated yet; nothing changed"), NULL));
     Location where;
     const WCHAR *lost = locate(&p, &where);
     if (lost) return finish(run, EXIT_FAILED, L"failed", L"", lost);
     if (where.undecided)
         return done(run, EXIT_DEFERRED, L"deferred", where.ini, str_printf(L"%ls; nothing changed", where.undecided));
     if (where.note) say(L"warning: %ls", where.note);
+    run->warning = where.note;
     if (run->rollback) return roll_back(run, &where);
-    WCHAR applied[80] = L"";
-    GetPrivateProfileStringW(L"seat", L"generation", L"", applied, 80, run->state);
-    if (wcscmp(applied, p.generation) == 0 && keys_hold(&p, where.ini)) {
-        say(L"current: generation %ls already applied to %ls", p.generation, where.ini);
-        return EXIT_OK;
-    }
+    if (already_applied(run, &p, &where)) return EXIT_OK;
     if (run->dry_run) {
         say(L"dry run: generation %ls would be applied to %ls (%d keys)", p.generation, where.ini, p.item_count);
         return EXIT_OK;

@@ -35,6 +35,9 @@ class Report:
     result: str
     time: str
     message: str
+    seat: str = ""  # the seat id the agent applied (agents before reports named it: empty)
+    folder: str = ""  # the seat folder it read (``jdoe`` or ``jdoe@PC1``), even from a damaged payload
+    warning: str = ""  # what the agent warned about (MicroSIP reads another ini than the seat says, ...)
 
 
 @dataclass
@@ -47,6 +50,12 @@ class SeatStatus:
     generation: str
     state: str  # applied | stale | deferred | failed | never seen
     reports: list[Report] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the agents warned about, each once (a report of the current generation's)."""
+        seen = [r.warning for r in self.reports if r.warning and r.generation == self.generation]
+        return list(dict.fromkeys(seen))
 
     @property
     def current(self) -> bool:
@@ -75,6 +84,9 @@ def _report(folder: Folder, name: str) -> Report | None:
         printable(values.get("result", "")),
         printable(values.get("time", "")),
         printable(values.get("message", "")),
+        printable(values.get("seat", "")),
+        printable(values.get("folder", "")),
+        printable(values.get("warning", "")),
     )
 
 
@@ -139,12 +151,10 @@ def read(share: Path) -> Rollout:
     users = sorted({str(entry["user"]) for entry in document.get("seats", [])}, key=str.lower)
     reports, flagged = _reports(share / "status", users)
     out = []
+    for report in (r for found in reports.values() for r in found if not (r.seat or r.folder)):
+        flagged.append(f"a report from {report.computer} names no seat (an agent older than its share); ignored")
     for entry in document.get("seats", []):
-        mine = [
-            r
-            for r in reports.get(str(entry["user"]).lower(), [])
-            if not entry.get("computer") or r.computer.lower() == str(entry["computer"]).lower()
-        ]
+        mine = [r for r in reports.get(str(entry["user"]).lower(), []) if _for(r, entry)]
         out.append(
             SeatStatus(
                 str(entry["seat"]),
@@ -156,6 +166,14 @@ def read(share: Path) -> Rollout:
             )
         )
     return Rollout(out, flagged)
+
+
+def _for(report: Report, entry: dict[str, Any]) -> bool:
+    """Whether ``report`` is of the seat ``entry`` of publish.json: by its seat id, or (a payload
+    too damaged to name it) by the seat folder the agent read."""
+    if report.seat:
+        return report.seat == str(entry["seat"])
+    return bool(report.folder) and "seats/" + report.folder.lower() == str(entry["folder"]).lower()
 
 
 def _state(reports: list[Report], generation: str) -> str:

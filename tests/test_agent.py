@@ -837,22 +837,57 @@ def test_wine_keeps_the_users_home_out_of_it(pc: PC) -> None:
     assert not (Path(pwd.getpwuid(os.getuid()).pw_dir) / "MicroSIP Office.lnk").exists()
 
 
-@pytest.mark.parametrize("damage", ["cut", "flip", "lnk"])
-def test_agent_refuses_a_damaged_payload(pc: PC, share: Path, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["cut", "flip"])
+def test_agent_refuses_a_damaged_payload_then_applies_it_repaired(pc: PC, share: Path, damage: str) -> None:
+    """A damaged seat.ini changes nothing; once repaired, the next run applies it and says so."""
     payload = share / "seats" / "jdoe" / "seat.ini"
-    data = bytearray(payload.read_bytes())
+    good = payload.read_bytes()
+    assert pc.agent(share).returncode == 0  # applied once already
+    data = bytearray(good)
     if damage == "cut":
         payload.write_bytes(bytes(data[: len(data) // 2]))
-    elif damage == "flip":
+    else:
         data[-10] ^= 0x01
         payload.write_bytes(bytes(data))
-    else:
-        (share / "seats" / "jdoe" / "MicroSIP Office.lnk").write_bytes(b"half a shortcut")
     before = pc.ini.read_bytes()
     result = pc.agent(share)
     assert result.returncode == 2, result.stderr
     assert pc.ini.read_bytes() == before
-    assert status(share)["result"] == "damaged"
+    report = status(share)
+    assert report["result"] == "damaged" and report["folder"] == "jdoe" and report["seat"] == ""
+    payload.write_bytes(good)
+    again = pc.agent(share)
+    assert again.returncode == 0, again.stderr
+    assert "already applied" in again.stderr  # nothing to write: the same generation holds
+    report = status(share)
+    assert (report["result"], report["seat"], report["format"]) == ("applied", "jdoe", "2")
+    assert report["message"] == "ok (already applied)"
+
+
+def test_a_seat_whose_launcher_has_not_arrived_is_deferred(pc: PC, share: Path) -> None:
+    """DFS-R delivers seat.ini before its launcher: not damage, just early (exit 1, nothing changed)."""
+    launcher = share / "seats" / "jdoe" / "MicroSIP Office.lnk"
+    whole = launcher.read_bytes()
+    launcher.write_bytes(b"an older shortcut")
+    before = pc.ini.read_bytes()
+    result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert pc.ini.read_bytes() == before
+    report = status(share)
+    assert report["result"] == "deferred"
+    assert report["message"] == (
+        "MicroSIP Office.lnk of the seat does not match seat.ini yet; not fully replicated yet; nothing changed"
+    )
+    launcher.unlink()
+    assert "is not there yet" in status_after(pc, share)["message"]
+    launcher.write_bytes(whole)
+    assert pc.agent(share).returncode == 0
+    assert status(share)["result"] == "applied"
+
+
+def status_after(pc: PC, share: Path) -> dict[str, str]:
+    assert pc.agent(share).returncode == 1
+    return status(share)
 
 
 @pytest.mark.parametrize(

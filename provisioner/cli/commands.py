@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -202,6 +203,7 @@ def status(share: Path, output_format: str) -> None:
                         "computer": s.computer,
                         "generation": s.generation,
                         "state": s.state,
+                        "warnings": s.warnings,
                         "reports": [r.__dict__ for r in s.reports],
                     }
                     for s in seats
@@ -216,16 +218,26 @@ def status(share: Path, output_format: str) -> None:
             for r in s.reports:
                 if r.result != "applied" or r.generation != s.generation:
                     click.echo(f"  {r.computer}: {r.result} {r.generation} at {r.time}: {r.message}")
-        counts: dict[str, int] = {}
-        for s in seats:
-            counts[s.state] = counts.get(s.state, 0) + 1
-        click.echo(
-            "status: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-            if seats
-            else "status: no seats"
-        )
+                elif r.warning:
+                    click.echo(f"  {r.computer}: applied (warning: {r.warning})")
+        click.echo(_rollout_summary(seats))
     if pending:
         sys.exit(1)
+
+
+def _rollout_summary(seats: list[Any]) -> str:
+    """``status: 3 applied (1 with a warning), 1 never seen``."""
+    if not seats:
+        return "status: no seats"
+    counts: dict[str, int] = {}
+    for s in seats:
+        counts[s.state] = counts.get(s.state, 0) + 1
+    warned = sum(1 for s in seats if s.state == "applied" and s.warnings)
+    words = [
+        f"{n} {state}" + (f" ({warned} with a warning)" if state == "applied" and warned else "")
+        for state, n in sorted(counts.items())
+    ]
+    return "status: " + ", ".join(words)
 
 
 @main.command("import")
