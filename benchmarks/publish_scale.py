@@ -38,7 +38,21 @@ def _phase(fleet: Path, out: Path) -> None:
     result = api.publish(fleet, out)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "seats": len(result.seats)}))
+    document = {"seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), "seats": len(result.seats)}
+    print(json.dumps({**document, "written": len(result.written)}))
+
+
+def _read_and_hash(share: Path) -> tuple[float, int]:
+    """The floor of a republish that changes nothing: read and hash every file of the share."""
+    import hashlib
+
+    start = time.perf_counter()
+    count = 0
+    for path in share.rglob("*"):
+        if path.is_file():
+            hashlib.sha256(path.read_bytes()).digest()
+            count += 1
+    return time.perf_counter() - start, count
 
 
 def _agent_runs(share: Path, runs: int) -> list[float] | None:
@@ -112,7 +126,24 @@ def main() -> int:
         )
         run = json.loads(proc.stdout)
         print(machine())
-        print(f"publish {run['seats']} seats: {run['seconds']:.2f} s, peak {run['peak_mb']:.1f} MB")
+        print(
+            f"publish {run['seats']} seats: {run['seconds']:.2f} s, peak {run['peak_mb']:.1f} MB, {run['written']} files"
+        )
+        proc = subprocess.run(
+            [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--out", str(share)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        again = json.loads(proc.stdout)
+        floor, files = _read_and_hash(share)
+        print(
+            f"publish again, nothing changed: {again['seconds']:.2f} s, peak {again['peak_mb']:.1f} MB, "
+            f"{again['written']} files written (must be 0); floor: read and hash the share's {files} files {floor:.2f} s"
+        )
+        if again["written"]:
+            print("FAIL: an unchanged republish wrote files")
+            return 1
         times = _agent_runs(share, args.runs)
         if times is None:
             print("agent: Wine is not here (or the first apply failed); no-change run not measured")

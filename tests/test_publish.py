@@ -51,7 +51,7 @@ def test_publish_writes_the_share(build_tree: BuildTree, run_cli: RunCli) -> Non
     assert result.stdout.splitlines() == [
         "seat usb: skipped, a portable copy needs its fixed path on the PC (install.exe: C:\\...\\MicroSIP-usb.exe); "
         "got 'MicroSIP-usb.exe' (use bundle for USB sticks)",
-        "published 3 seats to share",
+        "published 3 seats to share (10 files written, the rest unchanged)",
     ]
     assert listing(Path("share")) == [
         "README.txt",
@@ -257,3 +257,42 @@ def test_a_damaged_payloads_report_counts_by_its_folder(build_tree: BuildTree, r
     _report(Path("share"), "jdoe@LAB-PC.ini", folder="jdoe@LAB-PC", result="damaged", message="seat.ini: cut short")
     document = json.loads(run_cli("status", "share", "--format", "json").stdout)
     assert [(s["seat"], s["state"]) for s in document["seats"]] == [("jdoe", "never seen"), ("jdoe-lab", "failed")]
+
+
+def _stamps(share: Path) -> dict[str, int]:
+    return {name: (share / name).stat().st_mtime_ns for name in listing(share)}
+
+
+def test_republishing_writes_only_what_changed(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """An unchanged fleet writes nothing (a replicated share ships nothing); one changed seat, its files."""
+    import os
+    import time
+
+    build_tree({"fleet.yaml": FLEET})
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    share = Path("share")
+    past = time.time_ns() - 10**10
+    for name in listing(share):
+        os.utime(share / name, ns=(past, past))
+    before = _stamps(share)
+    again = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert "(0 files written, the rest unchanged)" in again.stdout
+    assert _stamps(share) == before
+    Path("fleet.yaml").write_text(FLEET.replace('username: "2001"', 'username: "2011"'), encoding="utf-8")
+    changed = run_cli("publish", "fleet.yaml", "--out", "share", env=ENV)
+    assert "(2 files written, the rest unchanged)" in changed.stdout
+    after = _stamps(share)
+    assert sorted(name for name in after if after[name] != before[name]) == ["publish.json", "seats/jdoe/seat.ini"]
+    assert not [p for p in share.rglob("*") if p.name.startswith(("~", ".provisioner-tmp"))]
+
+
+def test_a_killed_publish_leaves_only_what_dfs_r_skips(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """Temporary files on the share are named ~provisioner-*.tmp (DFS-R's default filter: ~*, *.tmp);
+    the next publish removes those a killed run left."""
+    build_tree({"fleet.yaml": FLEET})
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    left = Path("share/seats/jdoe/~provisioner-killed.tmp")
+    left.write_bytes(b"half a file")
+    Path("fleet.yaml").write_text(FLEET.replace('username: "2001"', 'username: "2011"'), encoding="utf-8")
+    assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
+    assert not left.exists()

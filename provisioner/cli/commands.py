@@ -170,7 +170,11 @@ def publish(fleet: Path, out: Path, no_passwords: bool) -> None:
         click.echo(line)
     for folder in result.removed:
         click.echo(f"removed {folder} (no longer in the fleet)")
-    click.echo(f"published {len(result.seats)} seat{'s' if len(result.seats) != 1 else ''} to {out}")
+    written = len(result.written)
+    click.echo(
+        f"published {len(result.seats)} seat{'s' if len(result.seats) != 1 else ''} to {out} "
+        f"({written} file{'s' if written != 1 else ''} written, the rest unchanged)"
+    )
     if result.seats and not no_passwords:
         click.echo(
             f"next: run {out / 'acl.cmd'} on the file server -- each seat folder holds a plain-text password "

@@ -101,10 +101,23 @@ def write_new_files(files: Iterable[tuple[Path, bytes, int]]) -> list[Path]:
     return [p for p, _, _ in pending]
 
 
-def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], int] | None = None) -> list[Path]:
+#: How the tool names its temporary files: a prefix and a suffix.
+TempName = tuple[str, str]
+#: On a share, temporary files are named as DFS Replication's default file filter skips
+#: (``~*``, ``*.tmp``), so a half-written one is never replicated.
+SHARE_TEMP: TempName = ("~provisioner-", ".tmp")
+
+
+def write_files(
+    files: Iterable[tuple[Path, bytes]],
+    *,
+    mode: Callable[[Path], int] | None = None,
+    temp_name: TempName = (TEMP_PREFIX, ""),
+) -> list[Path]:
     """Write many files, in the order given, each old or new after a crash, never torn.
 
-    Files are 0600 (``render`` output may hold passwords) unless ``mode`` says otherwise.
+    Files are 0600 (``render`` output may hold passwords) unless ``mode`` says otherwise;
+    temporary files are named ``temp_name``'s prefix, random letters, its suffix.
 
     Rather than wait for the disk once per file, every file is first written to a
     temporary file beside it, then all of them are made durable together (one
@@ -116,13 +129,13 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
     for folder in sorted({path.parent for path, _ in pending}):
         make_folders(folder)
         with contextlib.suppress(OSError):
-            for stale in folder.glob(TEMP_PREFIX + "*"):
+            for stale in folder.glob(f"{temp_name[0]}*{temp_name[1]}"):
                 stale.unlink()
     temps: list[tuple[str, Path]] = []
     try:
         for path, data in pending:
             try:
-                fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+                fd, temp = tempfile.mkstemp(prefix=temp_name[0], suffix=temp_name[1], dir=path.parent)
             except OSError as exc:
                 raise DeployError(
                     f"{path.parent}: cannot write here: {exc.strerror or exc}", path=str(path.parent)
@@ -137,7 +150,7 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
                     os.fsync(handle.fileno())
         if CAN_SYNCFS and pending:
             _syncfs(pending[0][0].parent)
-        _replace_all(temps)
+        _replace_all(temps, temp_name)
         temps = []
     except OSError as exc:
         raise DeployError(f"writing the output failed: {exc.strerror or exc}") from None
@@ -153,7 +166,7 @@ def write_files(files: Iterable[tuple[Path, bytes]], *, mode: Callable[[Path], i
     return [path for path, _ in pending]
 
 
-def _replace_all(temps: list[tuple[str, Path]]) -> None:
+def _replace_all(temps: list[tuple[str, Path]], temp_name: TempName) -> None:
     """Rename each temporary file over its target; all or none (DeployError naming the path).
 
     Every target is checked first (a folder, a link or anything else planted where a
@@ -164,7 +177,7 @@ def _replace_all(temps: list[tuple[str, Path]]) -> None:
     kept: list[tuple[Path, str | None]] = []  # each target done, with its old bytes' second name
     try:
         for temp, path in temps:
-            old = _keep_old(path)
+            old = _keep_old(path, temp_name)
             try:
                 os.replace(temp, path)
             except OSError:
@@ -198,11 +211,11 @@ def _check_targets(paths: list[Path]) -> None:
                 )
 
 
-def _keep_old(path: Path) -> str | None:
+def _keep_old(path: Path, temp_name: TempName) -> str | None:
     """A second name (a hard link) for the file at ``path``, or None when there is none."""
     if not path.exists():
         return None
-    old = str(path.parent / f"{TEMP_PREFIX}old-{secrets.token_hex(6)}")
+    old = str(path.parent / f"{temp_name[0]}old-{secrets.token_hex(6)}{temp_name[1]}")
     os.link(path, old)
     return old
 
@@ -274,6 +287,17 @@ def write_tree(out: Path, files: dict[str, bytes]) -> list[Path]:
     return [out / name for name in sorted(files)]
 
 
+def _differs(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` is missing or holds other bytes (the share's own, read to compare)."""
+    try:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return True
+        return path.read_bytes() != data
+    except OSError:
+        return True
+
+
 def write_share(
     out: Path, files: dict[str, bytes], *, private_prefix: str, stale: list[str], open_folders: tuple[str, ...] = ()
 ) -> list[Path]:
@@ -284,8 +308,11 @@ def write_share(
     old seat or a new one, never a mix it would accept. Files under
     ``private_prefix`` are 0600 in 0700 folders (they may hold a password); the
     rest 0644 in 0755 folders (folders that exist keep their modes). ``open_folders``
-    are made when missing and nothing is written in them (users may write there). All
-    files are staged first and renamed together: a failure changes nothing. ``stale``
+    are made when missing and nothing is written in them (users may write there). Only
+    files whose bytes changed are written, so an unchanged fleet touches nothing (a
+    replicated share ships nothing), and temporary files are named as DFS-R skips
+    them (:data:`SHARE_TEMP`). All files are staged first and renamed together: a
+    failure changes nothing. ``stale``
     seat folders (ours, no longer in the fleet) are removed at the end.
     """
     ordered = sorted(files, key=lambda name: (name == "publish.json", name.endswith("/seat.ini"), name))
@@ -300,7 +327,8 @@ def write_share(
             return PRIVATE_FILE
         return 0o755 if path.suffix == ".exe" else 0o644
 
-    written = write_files([(out / name, files[name]) for name in ordered], mode=mode)
+    changed = [(out / name, files[name]) for name in ordered if _differs(out / name, files[name])]
+    written = write_files(changed, mode=mode, temp_name=SHARE_TEMP)
     for gone in stale:
         shutil.rmtree(out / gone, ignore_errors=True)
     fsync_dir(out)
