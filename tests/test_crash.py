@@ -118,7 +118,7 @@ def test_sigkill_never_leaves_a_torn_file_or_a_lying_manifest(tmp_path: Path) ->
         work = tmp_path / f"round{round_}"
         shutil.copytree(base, work)
         proc = run_apply(work)
-        time.sleep(rng.uniform(0.0, duration))
+        time.sleep(rng.uniform(0.3 * duration, duration))  # past the loading, where the writes are
         proc.send_signal(signal.SIGKILL)
         proc.wait(60)
         now = files(work / "users")
@@ -167,7 +167,7 @@ def test_sigkill_during_a_batched_render_leaves_every_file_old_or_new(tmp_path: 
         work = tmp_path / f"round{round_}"
         shutil.copytree(base, work)
         proc = run_render(work)
-        time.sleep(rng.uniform(0.0, duration))
+        time.sleep(rng.uniform(0.3 * duration, duration))  # past the loading, where the writes are
         proc.send_signal(signal.SIGKILL)
         proc.wait(60)
         now = {n: d for n, d in files(work / "out").items() if ".provisioner-tmp-" not in n}

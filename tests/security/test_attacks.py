@@ -368,7 +368,7 @@ def test_status_reads_nothing_a_user_plants_in_status(arena: Arena, run_cli: Run
     eve = arena.users["eve"]
     os.chown(share / "status" / "eve", eve.uid, eve.gid)
     (share / "status").chmod(0o1777)  # carelessly: everyone may drop files into status\ itself
-    report = "\ufeff[status]\r\ngeneration=x\r\nresult=applied\r\nmessage=ok\x1b[2J\x1b]0;pwned\x07\r\n"
+    report = "\ufeff[status]\r\nseat=eve\r\ngeneration=x\r\nresult=applied\r\nmessage=ok\x1b[2J\x1b]0;pwned\x07\r\n"
     forged = arena.world / "report.ini"
     forged.write_bytes(report.encode("utf-16-le"))
     forged.chmod(0o644)
