@@ -103,6 +103,18 @@ def _agent_runs(share: Path, runs: int) -> list[float] | None:
         return times
 
 
+def _publish_phase(fleet: Path, share: Path) -> dict[str, float]:
+    """One publish in its own child process (its peak memory its own): what it measured."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--out", str(share)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured: dict[str, float] = json.loads(proc.stdout)
+    return measured
+
+
 def main() -> int:
     """Generate the fleet, publish it in a child process, time the agent's no-change run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,24 +130,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="publish-scale-") as tmp:
         fleet = generate(Path(tmp) / "fleet", args.seats)
         share = Path(tmp) / "share"
-        proc = subprocess.run(
-            [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--out", str(share)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        run = json.loads(proc.stdout)
+        run = _publish_phase(fleet, share)
         print(machine())
         print(
             f"publish {run['seats']} seats: {run['seconds']:.2f} s, peak {run['peak_mb']:.1f} MB, {run['written']} files"
         )
-        proc = subprocess.run(
-            [sys.executable, __file__, "--phase", "--fleet", str(fleet), "--out", str(share)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        again = json.loads(proc.stdout)
+        again = _publish_phase(fleet, share)
         floor, files = _read_and_hash(share)
         print(
             f"publish again, nothing changed: {again['seconds']:.2f} s, peak {again['peak_mb']:.1f} MB, "

@@ -413,12 +413,7 @@ def test_agent_defers_while_a_call_is_in_progress_and_applies_after_it(pc: PC, s
     else:
         pc.drop("incoming")  # the INVITE arrived: pjsua opens the media sockets before the call is answered
     pc.wait_log(f"call {event} 23000")
-    before = pc.ini.read_bytes()
-    result = pc.agent(share)
-    assert result.returncode == 1, result.stderr
-    assert pc.ini.read_bytes() == before
-    report = status(share)
-    assert report["result"] == "deferred"
+    report = deferred(pc, share)
     assert report["message"].startswith(
         "MicroSIP is in a call or one is ringing: UDP port 23000, in its media ports 23000-23011, is open by "
         "MicroSIP or by a process Windows does not name; nothing changed"
@@ -869,12 +864,7 @@ def test_a_seat_whose_launcher_has_not_arrived_is_deferred(pc: PC, share: Path) 
     launcher = share / "seats" / "jdoe" / "MicroSIP Office.lnk"
     whole = launcher.read_bytes()
     launcher.write_bytes(b"an older shortcut")
-    before = pc.ini.read_bytes()
-    result = pc.agent(share)
-    assert result.returncode == 1, result.stderr
-    assert pc.ini.read_bytes() == before
-    report = status(share)
-    assert report["result"] == "deferred"
+    report = deferred(pc, share)
     assert report["message"] == (
         "MicroSIP Office.lnk of the seat does not match seat.ini yet; not fully replicated yet; nothing changed"
     )
@@ -883,6 +873,17 @@ def test_a_seat_whose_launcher_has_not_arrived_is_deferred(pc: PC, share: Path) 
     launcher.write_bytes(whole)
     assert pc.agent(share).returncode == 0
     assert status(share)["result"] == "applied"
+
+
+def deferred(pc: PC, share: Path) -> dict[str, str]:
+    """Run the agent, which must defer with the ini untouched; its report."""
+    before = pc.ini.read_bytes()
+    result = pc.agent(share)
+    assert result.returncode == 1, result.stderr
+    assert pc.ini.read_bytes() == before
+    report = status(share)
+    assert report["result"] == "deferred"
+    return report
 
 
 def status_after(pc: PC, share: Path) -> dict[str, str]:
