@@ -296,3 +296,49 @@ def test_a_killed_publish_leaves_only_what_dfs_r_skips(build_tree: BuildTree, ru
     Path("fleet.yaml").write_text(FLEET.replace('username: "2001"', 'username: "2011"'), encoding="utf-8")
     assert run_cli("publish", "fleet.yaml", "--out", "share", env=ENV).exit_code == 0
     assert not left.exists()
+
+
+TASK = "{http://schemas.microsoft.com/windows/2004/02/mit/task}"
+
+
+def test_share_path_adds_a_task_that_retries(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """task.xml: at logon, unlock and every 2 hours, for the Users group, least privilege, bounded."""
+    import xml.etree.ElementTree as ET
+
+    build_tree({"fleet.yaml": FLEET})
+    result = run_cli("publish", "fleet.yaml", "--out", "share", "--share-path", "\\\\fs1\\micro sip\\", env=ENV)
+    assert result.exit_code == 0, result.output
+    data = Path("share/task.xml").read_bytes()
+    assert data.startswith(b"\xff\xfe")  # UTF-16 with a BOM, as Task Scheduler exports tasks
+    text = data.decode("utf-16")
+    assert text.startswith('<?xml version="1.0" encoding="UTF-16"?>')
+    task = ET.fromstring(text.split("?>", 1)[1])
+    assert (task.tag, task.get("version")) == (f"{TASK}Task", "1.2")
+    triggers = [t.tag.removeprefix(TASK) for t in task.find(f"{TASK}Triggers") or []]
+    assert triggers == ["LogonTrigger", "SessionStateChangeTrigger", "TimeTrigger"]
+    assert task.findtext(f"{TASK}Triggers/{TASK}SessionStateChangeTrigger/{TASK}StateChange") == "SessionUnlock"
+    assert task.findtext(f"{TASK}Triggers/{TASK}TimeTrigger/{TASK}Repetition/{TASK}Interval") == "PT2H"
+    assert task.find(f"{TASK}Triggers/{TASK}LogonTrigger/{TASK}UserId") is None  # any user who logs on
+    principal = task.find(f"{TASK}Principals/{TASK}Principal")
+    assert principal is not None
+    assert principal.findtext(f"{TASK}GroupId") == "S-1-5-32-545"
+    assert principal.findtext(f"{TASK}RunLevel") == "LeastPrivilege"
+    assert task.findtext(f"{TASK}Settings/{TASK}ExecutionTimeLimit") == "PT10M"
+    assert (
+        task.findtext(f"{TASK}Actions/{TASK}Exec/{TASK}Command") == "\\\\fs1\\micro sip\\agent\\provisioner-agent.exe"
+    )
+    assert task.findtext(f"{TASK}Actions/{TASK}Exec/{TASK}Arguments") == '--share "\\\\fs1\\micro sip"'
+    again = run_cli("publish", "fleet.yaml", "--out", "share", "--share-path", "\\\\fs1\\micro sip", env=ENV)
+    assert "(0 files written" in again.stdout  # same share path, same bytes
+
+
+def test_share_path_must_be_a_share(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree({"fleet.yaml": FLEET})
+    result = run_cli("publish", "fleet.yaml", "--out", "share", "--share-path", "C:\\Shares\\x", env=ENV)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --share-path 'C:\\Shares\\x': give the share as the PCs reach it, like \\\\server\\share\n"
+    )
+    assert not Path("share").exists()
+    assert run_cli("publish", "fleet.yaml", "--out", "plain", env=ENV).exit_code == 0
+    assert not Path("plain/task.xml").exists()  # no share path, no task

@@ -36,9 +36,16 @@ def publish(
     *,
     passwords: bool = True,
     environ: Mapping[str, str] | None = None,
+    share_path: str | None = None,
 ) -> PublishResult:
-    """Write a distribution point for Windows PCs: seats, agent, logon and ACL scripts, publish.json."""
+    """Write a distribution point for Windows PCs: seats, agent, logon and ACL scripts, publish.json.
+
+    With ``share_path`` (the share as the PCs reach it, ``\\\\server\\share``) also ``task.xml``.
+    """
     from provisioner import publish as publishing
+    from provisioner import scheduled_task
+
+    unc = scheduled_task.share_path(share_path) if share_path is not None else None
 
     fleet = loaded(fleet_path)
     wanted = [seat for seat in fleet.seats if publishing.skip_reason(seat) is None]
@@ -48,6 +55,8 @@ def publish(
     existing = sorted(p.name for p in seats_dir.iterdir() if (p / "seat.ini").is_file()) if seats_dir.is_dir() else []
     previous = {name: (seats_dir / name / "seat.ini").read_bytes() for name in existing}
     built = publishing.build(fleet, rendered, passwords=passwords, previous=previous)
+    if unc is not None:
+        built.files["task.xml"] = scheduled_task.task_xml(unc, fleet.name)
     current = {entry["folder"].split("/", 1)[1] for entry in built.seats}
     stale = [f"seats/{name}" for name in existing if name not in current]
     reports = ("status", *(f"status/{user}" for user in publishing.status_users(built.seats)))

@@ -159,12 +159,17 @@ def bundle(fleet: Path, seat: str, microsip: Path, out: Path, instances: str, no
 @fleet_argument
 @click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="The share's folder.")
 @click.option("--no-passwords", is_flag=True, help="Leave passwords out; each user types theirs into MicroSIP once.")
+@click.option(
+    "--share-path",
+    metavar="UNC",
+    help="The share as the PCs reach it (\\\\server\\share): also write task.xml, a task that runs the agent.",
+)
 @handle_errors()
-def publish(fleet: Path, out: Path, no_passwords: bool) -> None:
+def publish(fleet: Path, out: Path, no_passwords: bool, share_path: str | None) -> None:
     """Write a distribution point that Windows PCs apply at logon (agent, logon.cmd, seats)."""
     from provisioner import api
 
-    result = api.publish(fleet, out, passwords=not no_passwords)
+    result = api.publish(fleet, out, passwords=not no_passwords, share_path=share_path)
     print_warnings(result.warnings)
     for line in result.skipped:
         click.echo(line)
