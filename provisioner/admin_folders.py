@@ -18,9 +18,6 @@ import os
 import stat
 from pathlib import Path
 
-#: Group and other write bits.
-_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
-
 
 def user_name(uid: int) -> str:
     """The account's name, else ``uid N``."""
@@ -40,12 +37,17 @@ def _problem(path: Path, st: os.stat_result, *, on_the_way: bool) -> str | None:
     if st.st_uid not in (admin, 0):
         allowed = "root" if admin == 0 else f"{user_name(admin)} or root"
         return f"{path} belongs to {user_name(st.st_uid)}, not to {allowed}"
-    if st.st_mode & _OTHERS_WRITE:
-        if on_the_way and st.st_mode & stat.S_ISVTX and st.st_uid == 0:
-            return None  # like /tmp: others may add their own entries, never touch ours
-        who = "others" if st.st_mode & stat.S_IWOTH else "its group"
-        return f"{path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
+    who = _writers(st.st_mode)
+    if who is None or (on_the_way and st.st_mode & stat.S_ISVTX and st.st_uid == 0):
+        return None  # nobody else writes it, or like /tmp: others may add entries, never touch ours
+    return f"{path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+
+
+def _writers(mode: int) -> str | None:
+    """``"others"`` or ``"its group"`` when a folder's mode lets someone else write it, else None."""
+    if mode & stat.S_IWOTH:
+        return "others"
+    return "its group" if mode & stat.S_IWGRP else None
 
 
 def not_private(folder: Path) -> str | None:
@@ -74,6 +76,4 @@ def writable_by_others(folder: Path) -> str | None:
         st = folder.stat()
     except OSError:
         return None
-    if not st.st_mode & _OTHERS_WRITE or st.st_mode & stat.S_ISVTX:
-        return None
-    return "others" if st.st_mode & stat.S_IWOTH else "its group"
+    return None if st.st_mode & stat.S_ISVTX else _writers(st.st_mode)

@@ -50,6 +50,13 @@ class Location:
         see :attr:`provisioner.fleet.Seat.ini_name`)."""
         return self.root.joinpath(*self.parts)
 
+    @property
+    def profiles(self) -> Path | None:
+        """The folder that holds the owner's folder (``{root}``, ``drive_c/users``); None when there is none."""
+        if self.home == 0 or len(self.parts) < self.home:
+            return None
+        return self.root.joinpath(*self.parts[: self.home - 1])
+
     def below(self, *more: str) -> Location:
         """A folder further down."""
         return Location(self.root, (*self.parts, *more), self.home)

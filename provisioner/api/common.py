@@ -87,12 +87,9 @@ def exposed_folders(fleet: Fleet, seats: list[Seat], resolved: dict[str, targets
         )
     seen: set[Path] = set()
     for seat in seats:
-        where = resolved[seat.id].ini.where
-        if where.home == 0:
-            continue  # a portable folder: nobody's profile
-        holder = where.root.joinpath(*where.parts[: where.home - 1])
-        if holder in seen:
-            continue
+        holder = resolved[seat.id].ini.where.profiles
+        if holder is None or holder in seen:
+            continue  # a portable folder (nobody's profile), or said already
         seen.add(holder)
         who = admin_folders.writable_by_others(holder)
         if who is not None:

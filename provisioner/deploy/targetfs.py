@@ -102,9 +102,9 @@ class RealFS:
 
     def _exposure(self, where: Location) -> str | None:
         """Who else may write the folder holding ``where``'s profile folder (None: nobody, or no profile)."""
-        if where.home == 0 or len(where.parts) < where.home:
+        holder = where.profiles
+        if holder is None:
             return None
-        holder = where.root.joinpath(*where.parts[: where.home - 1])
         if holder not in self._exposed:
             self._exposed[holder] = admin_folders.writable_by_others(holder)
         return self._exposed[holder]
