@@ -41,17 +41,20 @@ wheel-check: $(STAMP)
 
 # Wine and MinGW-w64 run the Windows-side checks (the agent against a MicroSIP double, .cmd
 # launchers); the i686 compiler builds a 32-bit MicroSIP double (its PE header is what the agent
-# reads), wixl builds the Windows Installer packages MicroSIP 3.22.3 consults. Installed from
+# reads), wixl builds the Windows Installer packages MicroSIP 3.22.3 consults and the agent's own
+# (msitools reads them back), osslsigncode and openssl sign and verify them. Installed from
 # Debian's packages when missing and running as root; otherwise those tests skip and say why --
 # except with CI=true, where anything missing fails the run.
-WINDOWS_TOOLS := wine x86_64-w64-mingw32-gcc x86_64-w64-mingw32-windres i686-w64-mingw32-gcc wixl desktop-file-validate
+WINDOWS_TOOLS := wine x86_64-w64-mingw32-gcc x86_64-w64-mingw32-windres i686-w64-mingw32-gcc wixl msiinfo msiextract \
+	osslsigncode openssl desktop-file-validate
 windows-tools:
 	@missing=; for tool in $(WINDOWS_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing Debian packages for the Windows-side tests (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			wine wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl desktop-file-utils make >/dev/null; \
+			wine wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode openssl \
+			desktop-file-utils make >/dev/null; \
 	elif [ "$$CI" = true ]; then echo "CI=true: missing$$missing, which cannot be installed here" >&2; exit 1; \
 	else echo "note: missing$$missing: the Windows-side tests will be skipped"; fi
 

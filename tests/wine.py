@@ -23,10 +23,13 @@ MINGW = shutil.which("x86_64-w64-mingw32-gcc")
 MINGW32 = shutil.which("i686-w64-mingw32-gcc")
 WINDRES = shutil.which("x86_64-w64-mingw32-windres")
 WIXL = shutil.which("wixl")
+#: What builds, reads back, signs and verifies Windows Installer packages.
+PACKAGING = {name: shutil.which(name) for name in ("wixl", "msiinfo", "msiextract", "osslsigncode", "openssl")}
 HAVE_WINE = bool(WINE and MINGW)
-if os.environ.get("CI") == "true" and not (HAVE_WINE and MINGW32 and WINDRES and WIXL):  # never a silent skip in CI
-    raise RuntimeError(
-        "CI=true but Wine, MinGW-w64 (x86_64 and i686) or wixl is missing: `make test` installs them as root"
+if os.environ.get("CI") == "true" and not (HAVE_WINE and MINGW32 and WINDRES and all(PACKAGING.values())):
+    raise RuntimeError(  # never a silent skip in CI
+        "CI=true but Wine, MinGW-w64 (x86_64 and i686), msitools, osslsigncode or openssl is missing: "
+        "`make test` installs them as root"
     )
 needs_wine = pytest.mark.skipif(
     not HAVE_WINE, reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)"

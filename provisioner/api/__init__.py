@@ -37,7 +37,7 @@ from provisioner.api.authoring import (
 )
 from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
-from provisioner.api.distributing import BundleResult, PublishResult, bundle, publish, status
+from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
 from provisioner.api.results import DeployResult, SeatReport, SeatStatus
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "init",
     "keys",
     "load",
+    "package_agent",
     "plan",
     "publish",
     "render",

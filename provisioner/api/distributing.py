@@ -1,4 +1,5 @@
-"""Getting seats to PCs: publish (a share for the agent), status (its reports), bundle (a portable copy)."""
+"""Getting seats to PCs: publish (a share for the agent), package-agent (its installer), status (its
+reports), bundle (a portable copy)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,20 @@ def publish(
     reports = ("status", *(f"status/{user}" for user in publishing.status_users(built.seats)))
     written = deploy.write_share(out, built.files, private_prefix="seats/", stale=stale, open_folders=reports)
     return PublishResult(out, built.seats, built.skipped, written, stale, fleet.warnings)
+
+
+def package_agent(
+    out: Path,
+    *,
+    sign_cert: Path | None = None,
+    sign_key: Path | None = None,
+    timestamp_url: str | None = None,
+) -> list[Path]:
+    """Write the agent and its Windows Installer package (signed with a certificate) into ``out``."""
+    from provisioner import agent_package
+
+    signing = agent_package.signing(sign_cert, sign_key, timestamp_url)
+    return agent_package.build(out, signing)
 
 
 def status(share: Path) -> Any:

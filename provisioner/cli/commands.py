@@ -234,6 +234,23 @@ def status(share: Path, output_format: str) -> None:
         sys.exit(1)
 
 
+@main.command("package-agent")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Where to write them.")
+@click.option(
+    "--sign-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Code-signing certificate (PEM)."
+)
+@click.option("--sign-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Its private key (PEM).")
+@click.option("--timestamp-url", metavar="URL", help="An RFC 3161 timestamp server for the signatures.")
+@handle_errors()
+def package_agent(out: Path, sign_cert: Path | None, sign_key: Path | None, timestamp_url: str | None) -> None:
+    """Write the agent and provisioner-agent.msi (per-machine, x64), signed when a certificate is given."""
+    from provisioner import api
+
+    written = api.package_agent(out, sign_cert=sign_cert, sign_key=sign_key, timestamp_url=timestamp_url)
+    how = "signed" if sign_cert is not None else "unsigned"
+    click.echo(f"wrote {', '.join(str(path) for path in written)} ({how})")
+
+
 def _rollout_summary(seats: list[Any]) -> str:
     """``status: 3 applied (1 with a warning), 1 never seen``."""
     if not seats:
