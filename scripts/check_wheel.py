@@ -3,8 +3,9 @@
 Run by ``make wheel-check`` (part of ``make test``) after it built the wheel into
 FOLDER and installed it into ``FOLDER/venv``: the wheel must carry the templates,
 the starter profile, the key catalogue and the agent, and not the example fleet or
-its demo secrets; then ``init``, ``validate``, ``render`` and ``publish`` run from
-the installed command in an empty folder, away from this checkout.
+its demo secrets; then ``init``, ``validate``, ``render``, ``publish``, ``plan`` and
+``package-agent`` (with wixl, which ``make test`` installs) run from the installed
+command in an empty folder, away from this checkout.
 
 Usage: python scripts/check_wheel.py FOLDER
 """
@@ -41,12 +42,19 @@ def check(folder: Path) -> list[str]:
             ["render", "fleet.yaml", "--out", "out"],
             ["publish", "fleet.yaml", "--out", "share"],
             ["plan", "fleet.yaml"],
+            ["package-agent", "--out", "pkg"],  # its olefile dependency, and the agent from the wheel
         ]
         for step in steps:
             done = subprocess.run([str(command), *step], cwd=tmp, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 problems.append(f"provisioner {' '.join(step)}: exit {done.returncode}: {done.stderr.strip()}")
-        for produced in ("out/alice/microsip.ini", "share/agent/provisioner-agent.exe", "share/seats/alice/seat.ini"):
+        produced_files = (
+            "out/alice/microsip.ini",
+            "share/agent/provisioner-agent.exe",
+            "share/seats/alice/seat.ini",
+            "pkg/provisioner-agent.msi",
+        )
+        for produced in produced_files:
             if not (Path(tmp) / produced).is_file():
                 problems.append(f"the installed command did not produce {produced}")
     return problems
@@ -58,7 +66,7 @@ def main(argv: list[str]) -> int:
     for problem in problems:
         print(f"wheel-check: {problem}", file=sys.stderr)
     if not problems:
-        print("wheel-check: the wheel holds what it should, and init/validate/render/publish/plan run from it")
+        print("wheel-check: the wheel holds what it should, and its main commands (package-agent too) run from it")
     return 1 if problems else 0
 
 
