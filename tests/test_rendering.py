@@ -192,12 +192,19 @@ value_text = st.text(
 
 
 def _yaml_str(value: str) -> str:
-    """A YAML double-quoted scalar for any text (non-printables escaped)."""
+    """A YAML double-quoted scalar for any text (non-printables escaped).
+
+    A backslash is written ``\\x5c`` and a colon ``\\x3a``: a double-quoted value that starts
+    like a Windows path (``"\\\\server`` or ``"C:\\``) and holds a control character is refused by
+    the loader as a path whose escapes went wrong (``"C:\\new"``), which this test is not about.
+    """
     out = []
     for ch in value:
         code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
+        if ch in "\\:":
+            out.append(f"\\x{code:02x}")
+        elif ch == '"':
+            out.append('\\"')
         elif 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD:
             out.append(ch)
         elif code > 0xFFFF:
