@@ -9,7 +9,7 @@ At each size, each phase in its own child process (its peak memory its own):
 * at the largest size, ``status`` over one report per seat, against reading them all.
 
 Growth from the smallest size to the largest may be at most 1.1 times the seats'
-growth (5.5x for five times the seats; linear would be 5x). Then, when Wine is here, one seat
+growth (linear growth is 1.0 times). Then, when Wine is here, one seat
 is applied by the agent in a fresh Wine prefix and the agent is run again N times with
 nothing to do -- what every PC does at every logon -- and the wall time of each run
 (Wine's own process start included) is reported.

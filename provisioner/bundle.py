@@ -159,7 +159,6 @@ def build(
     """Lay out the bundle for ``seat`` in memory."""
     bundle = Bundle()
     exe_data = distribution[exe_name]
-    stem = seat.exe_stem
     for name, data in distribution.items():
         if name == exe_name:
             continue
@@ -167,15 +166,7 @@ def build(
             bundle.warnings.append(f"left out {name}: the bundle brings the seat's own settings")
             continue
         bundle.files[name] = data
-    copies: list[tuple[Seat, str]] = []
-    if instances == "per-account":
-        for index, account in enumerate(seat.accounts, start=1):
-            copy = _single_account(seat, index, account, f"{stem}-{index}.exe")
-            copies.append((copy, _describe(account, index)))
-    else:
-        copies.append((dataclasses.replace(seat, install_mode="portable", exe=f"{stem}.exe", target=None), ""))
-    if not passwords:
-        copies = [(_without_passwords(s), label) for s, label in copies]
+    copies = _copies(seat, instances, passwords)
     renderer = Renderer(fleet, environ)
     problems = Problems()
     readme_copies = []
@@ -204,6 +195,21 @@ def build(
     )
     bundle.files["README.txt"] = readme.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     return bundle
+
+
+def _copies(seat: Seat, instances: Instances, passwords: bool) -> list[tuple[Seat, str]]:
+    """The MicroSIP copies the bundle holds: one, or one per account (each with its label)."""
+    stem = seat.exe_stem
+    copies: list[tuple[Seat, str]] = []
+    if instances == "per-account":
+        for index, account in enumerate(seat.accounts, start=1):
+            copy = _single_account(seat, index, account, f"{stem}-{index}.exe")
+            copies.append((copy, _describe(account, index)))
+    else:
+        copies.append((dataclasses.replace(seat, install_mode="portable", exe=f"{stem}.exe", target=None), ""))
+    if not passwords:
+        copies = [(_without_passwords(s), label) for s, label in copies]
+    return copies
 
 
 def _describe(account: KeyedValues, index: int) -> str:

@@ -127,6 +127,30 @@ def _is_default(key: catalogue.Key, value: Any) -> bool:
 
 
 def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: str) -> ImportedSeat:
+    parsed = ini.parse(_decoded(path, ansi, warnings))
+    values = parsed.as_dict()
+    names = {s.name.lower(): s.name for s in parsed.sections}
+    seat_id, user = _seat_id(path, taken)
+    where = str(path)
+    left_out: list[str] = []
+    settings, active = _settings(values.get("settings", {}), where, version, warnings, left_out)
+    accounts, passwords = _accounts(values, seat_id, where, version, warnings)
+    if f"account{len(accounts) + 1}" in values:
+        left_out.append(f"[{names[f'account{len(accounts) + 1}']}] and after (no domain, so MicroSIP ignores them)")
+    if not accounts:
+        raise FleetError([Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")])
+    if active is not None and active > len(accounts):
+        active = None
+    speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
+    _other_sections(names, values, where, warnings, left_out)
+    return ImportedSeat(
+        where, seat_id, user, _install(path, user), settings, accounts, active, speed_dials, passwords, left_out,
+        _target(path),
+    )  # fmt: skip
+
+
+def _decoded(path: Path, ansi: str, warnings: list[str]) -> str:
+    """The file's text as MicroSIP reads it (a BOM, or the ANSI code page), saying when that garbles it."""
     data = path.read_bytes()
     text, encoding = ini.decode(data, ansi)
     if encoding != "utf-16-le" and not data.isascii():
@@ -135,31 +159,25 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
             f"{path}: no BOM, so read in the ANSI code page {ansi}, as MicroSIP reads it"
             + (f"; the file is UTF-8, which MicroSIP shows as mojibake ({mojibake})" if mojibake else "")
         )
-    parsed = ini.parse(text)
-    values = parsed.as_dict()
-    names = {s.name.lower(): s.name for s in parsed.sections}
-    seat_id, user = _seat_id(path, taken)
-    where = str(path)
-    left_out: list[str] = []
+    return text
+
+
+def _settings(
+    section: dict[str, str], where: str, version: str, warnings: list[str], left_out: list[str]
+) -> tuple[dict[str, Any], int | None]:
+    """[Settings] keys that differ from MicroSIP's defaults, and the active account (accountId)."""
     settings: dict[str, Any] = {}
     active = None
     known = catalogue.section_keys("settings", version)
     runtime: list[str] = []
-    for key_lower, raw in values.get("settings", {}).items():
+    for key_lower, raw in section.items():
         if key_lower == "accountid":
             number = whole(raw) if raw.isascii() and raw.isdigit() else None
             active = number if number is not None and number > 0 else None
             continue
         key = known.get(key_lower)
-        if key is None:
-            found = catalogue.find(key_lower, "settings")
-            if found and (found[0].runtime_rewritten or found[0].legacy):
-                runtime.append(found[0].name)
-            else:
-                warnings.append(f"{where}: [Settings] {key_lower}: not a key MicroSIP {version} reads; left out")
-            continue
-        if key.runtime_rewritten:
-            runtime.append(key.name)
+        if key is None or key.runtime_rewritten:
+            _unread_setting(key_lower, key, where, version, warnings, runtime)
             continue
         value, problem = _typed(key, raw, version)
         if problem:
@@ -170,6 +188,28 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
         left_out.append(
             f"state MicroSIP rewrites at runtime ({len(runtime)} keys: {', '.join(sorted(runtime)[:6])}...)"
         )
+    return settings, active
+
+
+def _unread_setting(
+    key_lower: str, key: catalogue.Key | None, where: str, version: str, warnings: list[str], runtime: list[str]
+) -> None:
+    """A [Settings] key the fleet does not take: MicroSIP's runtime state, or a key this MicroSIP ignores."""
+    if key is not None:
+        runtime.append(key.name)
+        return
+    found = catalogue.find(key_lower, "settings")
+    if found and (found[0].runtime_rewritten or found[0].legacy):
+        runtime.append(found[0].name)
+    else:
+        warnings.append(f"{where}: [Settings] {key_lower}: not a key MicroSIP {version} reads; left out")
+
+
+def _accounts(
+    values: dict[str, dict[str, str]], seat_id: str, where: str, version: str, warnings: list[str]
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """[Account1], [Account2], ... as MicroSIP reads them (up to the first without a domain), and the
+    variable each password is to come from."""
     accounts: list[dict[str, Any]] = []
     passwords: dict[int, str] = {}
     account_keys = catalogue.section_keys("account", version)
@@ -181,41 +221,47 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
             if key is None:
                 if not catalogue.find(key_lower, "account"):
                     warnings.append(f"{where}: [Account{index}] {key_lower}: not a key MicroSIP reads; left out")
-                continue
-            if key.name == "password":
+            elif key.name == "password":
                 if raw:
                     variable = re.sub(r"[^A-Z0-9]+", "_", f"{ENV_PREFIX}_{seat_id}_{index}".upper())
                     passwords[index] = variable
                     account["password"] = {"env": variable}
-                continue
-            value, problem = _typed(key, raw, version)
-            if problem:
-                warnings.append(f"{where}: [Account{index}] {key.name}: {problem}; left out")
-            elif key.name == "domain" or not _is_default(key, value):
-                account[key.name] = value
+            else:
+                _account_value(account, key, raw, f"{where}: [Account{index}]", version, warnings)
         accounts.append(account)
         index += 1
-    if f"account{index}" in values:
-        left_out.append(f"[{names[f'account{index}']}] and after (no domain, so MicroSIP ignores them)")
-    if not accounts:
-        raise FleetError([Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")])
-    if active is not None and active > len(accounts):
-        active = None
-    speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
+    return accounts, passwords
+
+
+def _account_value(
+    account: dict[str, Any], key: catalogue.Key, raw: str, where: str, version: str, warnings: list[str]
+) -> None:
+    value, problem = _typed(key, raw, version)
+    if problem:
+        warnings.append(f"{where} {key.name}: {problem}; left out")
+    elif key.name == "domain" or not _is_default(key, value):
+        account[key.name] = value
+
+
+def _other_sections(
+    names: dict[str, str], values: dict[str, dict[str, str]], where: str, warnings: list[str], left_out: list[str]
+) -> None:
+    """MicroSIP's own state sections (left out, said so), and sections MicroSIP does not read."""
     for section, what in STATE_SECTIONS.items():
         if section in values:
             left_out.append(f"[{names[section]}] ({what})")
     for section in names:
         if section not in ("settings", "shortcuts", *STATE_SECTIONS) and not re.fullmatch(r"account[0-9]+", section):
             warnings.append(f"{where}: [{names[section]}]: not a section MicroSIP reads; left out")
-    install: dict[str, str] = {}
+
+
+def _install(path: Path, user: str | None) -> dict[str, str]:
+    """A portable copy when the ini lay beside its exe, else the installed exe (by the ini's name)."""
     if user is None:
-        install = {"mode": "portable", "exe": f"{path.stem}.exe"}
-    elif path.stem.lower() != "microsip":
-        install = {"exe": f"C:\\Program Files\\MicroSIP\\{path.stem}.exe"}
-    return ImportedSeat(
-        where, seat_id, user, install, settings, accounts, active, speed_dials, passwords, left_out, _target(path)
-    )
+        return {"mode": "portable", "exe": f"{path.stem}.exe"}
+    if path.stem.lower() != "microsip":
+        return {"exe": f"C:\\Program Files\\MicroSIP\\{path.stem}.exe"}
+    return {}
 
 
 def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> list[dict[str, Any]]:
@@ -333,34 +379,41 @@ def _emit(name: str, version: str, defaults: dict[str, dict[str, Any]], seats: l
                 _mapping(lines, "    ", defaults[section])
     lines.append("seats:")
     for seat in seats:
-        lines.append(f"  # from {printable(str(seat.source))}")
-        for note in seat.left_out:
-            lines.append(f"  # left out: {printable(note)}")
-        lines.append(f"  - id: {_scalar(seat.id)}")
-        if seat.user and seat.user != seat.id:
-            lines.append(f"    user: {_scalar(seat.user)}")
-        if seat.install:
-            lines.append("    install: " + _scalar(seat.install))
-        if seat.target:
-            lines.append("    target: " + _scalar(seat.target) + "  # as found; point it where apply should write")
-        if seat.active_account and seat.active_account != 1:
-            lines.append(f"    active_account: {seat.active_account}")
-        if seat.settings:
-            lines.append("    settings:")
-            _mapping(lines, "      ", seat.settings)
-        lines.append("    accounts:")
-        for account in seat.accounts:
-            if not account:
-                lines.append("      - {}")
-                continue
-            for position, (key, value) in enumerate(account.items()):
-                lead = "      - " if position == 0 else "        "
-                line = f"{lead}{key}: {_scalar(value)}"
-                if key == "password":
-                    line += "  # MicroSIP's encrypted password was not copied: set this variable"
-                lines.append(line)
-        if seat.speed_dials:
-            lines.append("    speed_dials:")
-            for dial in seat.speed_dials:
-                lines.append("      - " + _scalar(dial))
+        _emit_seat(lines, seat)
     return "\n".join(lines) + "\n"
+
+
+def _emit_seat(lines: list[str], seat: ImportedSeat) -> None:
+    """One seat's entry of the fleet YAML, with what was left out of it as comments."""
+    lines.append(f"  # from {printable(str(seat.source))}")
+    lines.extend(f"  # left out: {printable(note)}" for note in seat.left_out)
+    lines.append(f"  - id: {_scalar(seat.id)}")
+    if seat.user and seat.user != seat.id:
+        lines.append(f"    user: {_scalar(seat.user)}")
+    if seat.install:
+        lines.append("    install: " + _scalar(seat.install))
+    if seat.target:
+        lines.append("    target: " + _scalar(seat.target) + "  # as found; point it where apply should write")
+    if seat.active_account and seat.active_account != 1:
+        lines.append(f"    active_account: {seat.active_account}")
+    if seat.settings:
+        lines.append("    settings:")
+        _mapping(lines, "      ", seat.settings)
+    lines.append("    accounts:")
+    for account in seat.accounts:
+        _emit_account(lines, account)
+    if seat.speed_dials:
+        lines.append("    speed_dials:")
+        lines.extend("      - " + _scalar(dial) for dial in seat.speed_dials)
+
+
+def _emit_account(lines: list[str], account: dict[str, Any]) -> None:
+    if not account:
+        lines.append("      - {}")
+        return
+    for position, (key, value) in enumerate(account.items()):
+        lead = "      - " if position == 0 else "        "
+        line = f"{lead}{key}: {_scalar(value)}"
+        if key == "password":
+            line += "  # MicroSIP's encrypted password was not copied: set this variable"
+        lines.append(line)

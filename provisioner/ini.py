@@ -212,6 +212,35 @@ def merge(
         parsed = parse("\n".join(lines))
     notes: list[str] = []
     result = MergeResult("", False, notes)
+    seen = _first_sections(parsed, notes)
+    inserts: list[tuple[int, list[str]]] = []  # (insert after this 0-based line index, new lines)
+    appended: list[str] = []
+    prepended: list[str] = []
+    for name, entries in sections:
+        lowered = name.lower()
+        current = seen.get(lowered)
+        if current is None:
+            block = [f"[{name}]"] + [f"{key}={text}" for key, text in entries]
+            result.written.extend((name, key) for key, _ in entries if (lowered, key.lower()) in seeded)
+            if lowered == "settings" and parsed.sections:
+                prepended += block
+            else:
+                appended += block
+            continue
+        new_lines = _merge_section(lines, current, name, entries, seeded, result)
+        if new_lines:
+            inserts.append((max([current.line] + [e.line for e in current.entries]) - 1, new_lines))
+    for index, new_lines in sorted(inserts, reverse=True):
+        lines[index + 1 : index + 1] = new_lines
+    if inserts or appended or prepended:
+        result.changed = True
+    lines = prepended + lines + appended
+    result.text = "\r\n".join(lines) + ("\r\n" if lines else "")
+    return result
+
+
+def _first_sections(parsed: Parsed, notes: list[str]) -> dict[str, Section]:
+    """The first section of each name (lower-cased), the one Windows reads; a note for each repeat."""
     seen: dict[str, Section] = {}
     for section in parsed.sections:
         lowered = section.name.lower()
@@ -222,62 +251,53 @@ def merge(
             )
         else:
             seen[lowered] = section
-    inserts: list[tuple[int, list[str]]] = []  # (insert after this 0-based line index, new lines)
-    appended: list[str] = []
-    prepended: list[str] = []
-    for name, entries in sections:
-        lowered = name.lower()
-        current = seen.get(lowered)
-        if current is None:
-            block = [f"[{name}]"] + [f"{key}={text}" for key, text in entries]
-            for key, _ in entries:
-                if (lowered, key.lower()) in seeded:
-                    result.written.append((name, key))
-            if lowered == "settings" and parsed.sections:
-                prepended += block
-            else:
-                appended += block
+    return seen
+
+
+def _merge_section(
+    lines: list[str],
+    current: Section,
+    name: str,
+    entries: list[tuple[str, str]],
+    seeded: set[tuple[str, str]],
+    result: MergeResult,
+) -> list[str]:
+    """Set ``entries`` in the existing section ``current`` (its lines rewritten in ``lines``); the
+    lines of keys it lacks, to insert after its last line."""
+    lowered = name.lower()
+    first = _first_entries(current, entries, result.notes)
+    new_lines: list[str] = []
+    for key, text in entries:
+        key_lower = key.lower()
+        existing = first.get(key_lower)
+        is_seeded = (lowered, key_lower) in seeded
+        if is_seeded and existing is not None and existing.value != "":
+            result.kept.append((name, key))
             continue
-        first: dict[str, Entry] = {}
-        for entry in current.entries:
-            key_lower = entry.key.lower()
-            if key_lower in first:
-                if any(k.lower() == key_lower for k, _ in entries):
-                    notes.append(
-                        f"[{current.name}] {entry.key} appears twice (lines {first[key_lower].line} and "
-                        f"{entry.line}); Windows reads the first, which is the one updated"
-                    )
-                continue
-            first[key_lower] = entry
-        last_line = max([current.line] + [e.line for e in current.entries])
-        new_lines: list[str] = []
-        for key, text in entries:
-            key_lower = key.lower()
-            wanted = read_value(text)
-            existing = first.get(key_lower)
-            is_seeded = (lowered, key_lower) in seeded
-            if existing is not None:
-                if is_seeded and existing.value != "":
-                    result.kept.append((name, key))
-                    continue
-                if is_seeded:
-                    result.written.append((name, key))
-                if existing.value != wanted:
-                    lines[existing.line - 1] = f"{key}={text}"
-                    result.changed = True
-                continue
-            if is_seeded:
-                result.written.append((name, key))
+        if is_seeded:
+            result.written.append((name, key))
+        if existing is None:
             new_lines.append(f"{key}={text}")
-        if new_lines:
-            inserts.append((last_line - 1, new_lines))
-    for index, new_lines in sorted(inserts, reverse=True):
-        lines[index + 1 : index + 1] = new_lines
-    if inserts or appended or prepended:
-        result.changed = True
-    lines = prepended + lines + appended
-    result.text = "\r\n".join(lines) + ("\r\n" if lines else "")
-    return result
+        elif existing.value != read_value(text):
+            lines[existing.line - 1] = f"{key}={text}"
+            result.changed = True
+    return new_lines
+
+
+def _first_entries(current: Section, entries: list[tuple[str, str]], notes: list[str]) -> dict[str, Entry]:
+    """The first line of each key in the section (the one Windows reads); a note when a managed key repeats."""
+    first: dict[str, Entry] = {}
+    for entry in current.entries:
+        key_lower = entry.key.lower()
+        if key_lower in first:
+            if any(k.lower() == key_lower for k, _ in entries):
+                notes.append(
+                    f"[{current.name}] {entry.key} appears twice (lines {first[key_lower].line} and "
+                    f"{entry.line}); Windows reads the first, which is the one updated"
+                )
+            continue
+        first[key_lower] = entry
+    return first
 
 
 def restore(old_text: str, values: list[tuple[str, str, str | None]]) -> MergeResult:

@@ -76,22 +76,34 @@ def check_args(args: str, version: str) -> str | None:
         )
     since = SWITCHES.get(args)
     if since is not None:
-        if catalogue.older(version, since):
-            return f"{args} is not understood by MicroSIP {version} (it arrived in {since})"
-        return None
+        return (
+            f"{args} is not understood by MicroSIP {version} (it arrived in {since})"
+            if catalogue.older(version, since)
+            else None
+        )
     if _DTMF.match(args) or _TRANSFER.match(args):
         return None
     account = _ACCOUNT.match(args)
     if account:
-        if catalogue.older(version, "3.21"):
-            return f"/account:N is not understood by MicroSIP {version} (it arrived in 3.21)"
-        if (whole(account.group(1)) or 0) < 1:
-            return "/account:N counts accounts from 1"
-        if account.group(2) and not _is_target(account.group(2)):
-            return f"after /account:N MicroSIP expects a number to dial, got {quoted(account.group(2))}"
-        return None
+        return _account_problem(account, version)
     if _is_target(args):
         return None
+    return _not_a_form(args)
+
+
+def _account_problem(account: re.Match[str], version: str) -> str | None:
+    """Why ``/account:N [number]`` would not work, or None."""
+    if catalogue.older(version, "3.21"):
+        return f"/account:N is not understood by MicroSIP {version} (it arrived in 3.21)"
+    if (whole(account.group(1)) or 0) < 1:
+        return "/account:N counts accounts from 1"
+    if account.group(2) and not _is_target(account.group(2)):
+        return f"after /account:N MicroSIP expects a number to dial, got {quoted(account.group(2))}"
+    return None
+
+
+def _not_a_form(args: str) -> str:
+    """What MicroSIP would do with a command line that is none of the forms it reads."""
     head, _, rest = args.partition(" ")
     if args.startswith("-"):
         what = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ntpath
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,68 +130,98 @@ def translate_flags(argv: list[str], version: str | None = None) -> Translation:
     return out
 
 
+#: Flags whose value is one account key, copied as it is.
+_ACCOUNT_FLAGS = {"--dn": "displayName", "--user": "username", "--proxy": "proxy"}
+
+
 def _translate_one(flag: str, value: str, out: Translation) -> None:
-    if flag == "--dn":
-        out.account["displayName"] = value
-    elif flag == "--user":
-        out.account["username"] = value
-    elif flag == "--domain":
-        out.account["domain"] = value
-        out.account["server"] = value
-        out.warnings.append(
-            "--domain: set both `domain` and `server` (the registrar); change `server` if your "
-            "registrar is another host"
-        )
-    elif flag == "--password":
-        out.password_given = True
-        out.warnings.append(
-            f"--password: the password is not copied; set it in the environment variable "
-            f"{PASSWORD_VARIABLE} (or use {{file: path}}) -- a password on a command line is visible "
-            "to every user"
-        )
-    elif flag == "--proxy":
-        out.account["proxy"] = value
-    elif flag == "--stun":
-        out.settings["STUN"] = value
-        out.settings["enableSTUN"] = True
-    elif flag == "--call":
-        _set_args(out, value, flag)
-    elif flag == "--autoanswer":
-        if value not in ("0", "1"):
-            out.errors.append(f"--autoanswer takes 0 or 1, got {quoted(value)}")
-        else:
-            out.settings["autoAnswer"] = "all" if value == "1" else ""
-    elif flag == "--dialplan":
-        out.account["dialPlan"] = value
-        out.warnings.append(
-            "--dialplan: copied verbatim into `dialPlan`; MicroSIP expects rules like "
-            "<9:> or (<0:>) separated by |, so check the translation"
-        )
-    elif flag == "--show":
-        if value not in ("normal", "minimized", "hidden"):
-            out.errors.append(f"--show takes normal, minimized or hidden, got {quoted(value)}")
-        elif value != "normal":
-            _set_args(out, "/minimized", flag)
-            if value == "hidden":
-                out.warnings.append("--show hidden: MicroSIP 3.22 has no hidden mode; it starts minimized to the tray")
-    elif flag == "--debug":
-        out.settings["enableLog"] = True
-        out.warnings.append(
-            f"--debug {value}: MicroSIP cannot choose the log path; it logs to <exe name>_log.txt in its data folder"
-        )
-    elif flag == "--log":
-        out.warnings.append(
-            f"--log {value}: MicroSIP has no CSV call log (call history stays in the ini's [Calls]); "
-            "nothing was translated"
-        )
+    if flag in _ACCOUNT_FLAGS:
+        out.account[_ACCOUNT_FLAGS[flag]] = value
     elif flag in ("--setvolume", "--micvolume"):
-        volume = _volume(flag, value, out)
-        if volume is not None:
-            key = "volumeOutput" if flag == "--setvolume" else "volumeInput"
-            out.settings[key] = volume
-            out.warnings.append(
-                f"{flag}: `{key}` is only a starting value; MicroSIP rewrites it when the user changes it"
-            )
+        _volume_flag(flag, value, out)
+    else:
+        _TRANSLATORS[flag](flag, value, out)
+
+
+def _domain(flag: str, value: str, out: Translation) -> None:
+    out.account["domain"] = value
+    out.account["server"] = value
+    out.warnings.append(
+        "--domain: set both `domain` and `server` (the registrar); change `server` if your registrar is another host"
+    )
+
+
+def _password(flag: str, value: str, out: Translation) -> None:
+    out.password_given = True
+    out.warnings.append(
+        f"--password: the password is not copied; set it in the environment variable "
+        f"{PASSWORD_VARIABLE} (or use {{file: path}}) -- a password on a command line is visible "
+        "to every user"
+    )
+
+
+def _stun(flag: str, value: str, out: Translation) -> None:
+    out.settings["STUN"] = value
+    out.settings["enableSTUN"] = True
+
+
+def _autoanswer(flag: str, value: str, out: Translation) -> None:
+    if value not in ("0", "1"):
+        out.errors.append(f"--autoanswer takes 0 or 1, got {quoted(value)}")
+    else:
+        out.settings["autoAnswer"] = "all" if value == "1" else ""
+
+
+def _dialplan(flag: str, value: str, out: Translation) -> None:
+    out.account["dialPlan"] = value
+    out.warnings.append(
+        "--dialplan: copied verbatim into `dialPlan`; MicroSIP expects rules like "
+        "<9:> or (<0:>) separated by |, so check the translation"
+    )
+
+
+def _show(flag: str, value: str, out: Translation) -> None:
+    if value not in ("normal", "minimized", "hidden"):
+        out.errors.append(f"--show takes normal, minimized or hidden, got {quoted(value)}")
+    elif value != "normal":
+        _set_args(out, "/minimized", flag)
+        if value == "hidden":
+            out.warnings.append("--show hidden: MicroSIP 3.22 has no hidden mode; it starts minimized to the tray")
+
+
+def _debug(flag: str, value: str, out: Translation) -> None:
+    out.settings["enableLog"] = True
+    out.warnings.append(
+        f"--debug {value}: MicroSIP cannot choose the log path; it logs to <exe name>_log.txt in its data folder"
+    )
+
+
+def _log(flag: str, value: str, out: Translation) -> None:
+    out.warnings.append(
+        f"--log {value}: MicroSIP has no CSV call log (call history stays in the ini's [Calls]); nothing was translated"
+    )
+
+
+def _volume_flag(flag: str, value: str, out: Translation) -> None:
+    volume = _volume(flag, value, out)
+    if volume is not None:
+        key = "volumeOutput" if flag == "--setvolume" else "volumeInput"
+        out.settings[key] = volume
+        out.warnings.append(f"{flag}: `{key}` is only a starting value; MicroSIP rewrites it when the user changes it")
+
+
+#: How each other legacy flag is translated.
+_TRANSLATORS: dict[str, Callable[[str, str, Translation], None]] = {
+    "--domain": _domain,
+    "--password": _password,
+    "--stun": _stun,
+    "--call": lambda flag, value, out: _set_args(out, value, flag),
+    "--autoanswer": _autoanswer,
+    "--dialplan": _dialplan,
+    "--show": _show,
+    "--debug": _debug,
+    "--log": _log,
+}
 
 
 def _set_args(out: Translation, args: str, flag: str) -> None:

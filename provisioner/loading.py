@@ -241,6 +241,22 @@ class _Builder:
         event = self._next(source)
         if isinstance(event, yaml.AliasEvent):
             return self._alias(event, path, depth)
+        if source is not self.loader or depth > MAX_DEPTH:
+            self._check_limits(source, event, depth)
+        if self.record:
+            mark = event.start_mark
+            self.doc.value_locs[path] = (mark.line + 1) << 24 | (mark.column + 1)
+        anchor = event.anchor if source is self.loader else None
+        if anchor is None:
+            return self._node(source, event, path, depth)
+        self._anchor(anchor, event)
+        try:
+            return self._node(source, event, path, depth)
+        finally:
+            self.anchors[anchor] = self.recording.pop(anchor)
+
+    def _check_limits(self, source: Any, event: Any, depth: int) -> None:
+        """Refuse an alias bomb (values an alias expands to, counted) and a file nested too deep."""
         if source is not self.loader:
             self.values += 1  # a value an alias expands to
             if self.values > MAX_ALIAS_VALUES:
@@ -254,28 +270,21 @@ class _Builder:
                 self.loc(event.start_mark),
                 f"nested more than {MAX_DEPTH} levels deep; a fleet file never needs that",
             )
-        if self.record:
-            mark = event.start_mark
-            self.doc.value_locs[path] = (mark.line + 1) << 24 | (mark.column + 1)
-        anchor = event.anchor if source is self.loader else None
-        if anchor is not None:
-            self._anchor(anchor, event)
-        try:
-            if isinstance(event, yaml.MappingStartEvent):
-                return self._mapping(source, path, depth)
-            if isinstance(event, yaml.SequenceStartEvent):
-                out: list[Any] = []
-                while not source.check_event(yaml.SequenceEndEvent):
-                    out.append(self.build(source, (*path, len(out)), depth + 1))
-                self._next(source)
-                return out
-            value = self._scalar(event)
-            if isinstance(value, bool) and str(event.value).lower() not in ("true", "false"):
-                self.doc.words[path] = str(event.value)
-            return value
-        finally:
-            if anchor is not None:
-                self.anchors[anchor] = self.recording.pop(anchor)
+
+    def _node(self, source: Any, event: Any, path: Path_, depth: int) -> Any:
+        """The mapping, list or scalar that ``event`` starts."""
+        if isinstance(event, yaml.MappingStartEvent):
+            return self._mapping(source, path, depth)
+        if isinstance(event, yaml.SequenceStartEvent):
+            out: list[Any] = []
+            while not source.check_event(yaml.SequenceEndEvent):
+                out.append(self.build(source, (*path, len(out)), depth + 1))
+            self._next(source)
+            return out
+        value = self._scalar(event)
+        if isinstance(value, bool) and str(event.value).lower() not in ("true", "false"):
+            self.doc.words[path] = str(event.value)
+        return value
 
     def _anchor(self, anchor: str, event: Any) -> None:
         earlier = self.anchors.get(anchor) or self.recording.get(anchor)

@@ -302,22 +302,23 @@ def verify_ini(rendered: RenderedFile, path: Path, data: bytes | None, ansi: str
     for section, entries in rendered.managed:
         for key, text in entries:
             pair = (section.lower(), key.lower())
-            current = on_disk.get(pair[0], {}).get(pair[1])
-            wanted = ini.read_value(text)
-            label = f"[{section}] {key}"
-            if pair in rendered.seeded:
-                if not current and wanted:
-                    drift.append(Drift(path, label, "missing or empty on disk"))
-                continue
-            if current == wanted:
-                continue
-            if current is None:
-                drift.append(Drift(path, label, "missing on disk"))
-            elif pair in rendered.secrets:
-                drift.append(Drift(path, label, "differs from the fleet (secret, not shown)"))
-            else:
-                drift.append(Drift(path, label, f"{quoted(current)} on disk, the fleet says {quoted(wanted)}"))
+            why = _key_drift(rendered, pair, on_disk.get(pair[0], {}).get(pair[1]), ini.read_value(text))
+            if why:
+                drift.append(Drift(path, f"[{section}] {key}", why))
     return drift
+
+
+def _key_drift(rendered: RenderedFile, pair: tuple[str, str], current: str | None, wanted: str) -> str | None:
+    """How one managed key on disk differs from the fleet, or None (a seeded key only when missing or empty)."""
+    if pair in rendered.seeded:
+        return "missing or empty on disk" if not current and wanted else None
+    if current == wanted:
+        return None
+    if current is None:
+        return "missing on disk"
+    if pair in rendered.secrets:
+        return "differs from the fleet (secret, not shown)"
+    return f"{quoted(current)} on disk, the fleet says {quoted(wanted)}"
 
 
 def verify_owned(name: str, path: Path, data: bytes, current: bytes | None) -> list[Drift]:

@@ -28,7 +28,7 @@ from provisioner import agent_limits, ini
 from provisioner._resources import data_dir
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet import Fleet, Seat
-from provisioner.rendered import RenderedSeat
+from provisioner.rendered import RenderedFile, RenderedSeat
 
 PAYLOAD_FORMAT = 2
 AGENT = "agent/provisioner-agent.exe"
@@ -79,38 +79,41 @@ def previous_keys(old: bytes | None) -> set[tuple[str, str]]:
     return found
 
 
-def seat_files(
-    seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None, version: str
-) -> tuple[dict[str, bytes], str, agent_limits.Counts]:
-    """The files of one seat's folder (``seat.ini``, the launchers and phonebook it names) and its generation."""
-    ini_file = rendered.ini
+def _set_and_seed(ini_file: RenderedFile, passwords: bool) -> tuple[list[str], set[tuple[str, str]], int]:
+    """The payload's [Set ...] and [Seed ...] sections, the keys they name, and how many lines those are."""
     seeded = set(ini_file.seeded)
     body: list[str] = []
-    keys = 0
     managed: set[tuple[str, str]] = set()
+    count = 0
     for kind in ("Set", "Seed"):
         for section, entries in ini_file.managed:
             rows = []
             for key, text in entries:
-                is_seed = (section.lower(), key.lower()) in seeded
-                if is_seed != (kind == "Seed"):
+                if ((section.lower(), key.lower()) in seeded) != (kind == "Seed"):
                     continue
                 if key.lower() == "password" and not passwords:
                     continue
                 rows.append(f"{key}={text}")
                 managed.add((section, key))
-                keys += 1
+            count += len(rows)
             if rows:
                 body += [f"[{kind} {section}]", *rows]
+    return body, managed, count
+
+
+def _dropped(previous: bytes | None, managed: set[tuple[str, str]], passwords: bool) -> list[tuple[str, str]]:
+    """Keys the previous payload managed that this one does not: the agent removes them."""
     managed_lower = {(s.lower(), k.lower()) for s, k in managed}
     dropped = sorted(
         pair for pair in previous_keys(previous) if (pair[0].lower(), pair[1].lower()) not in managed_lower
     )
     if not passwords:  # a password left out is the user's to type, never one to remove
         dropped = [pair for pair in dropped if pair[1].lower() != "password"]
-    for section in sorted({s for s, _ in dropped}):
-        body += [f"[Remove {section}]", *(f"{k}=" for s, k in dropped if s == section)]
-    keys += len(dropped)
+    return dropped
+
+
+def _seat_folder_files(rendered: RenderedSeat, body: list[str]) -> tuple[dict[str, bytes], list[str]]:
+    """The launchers and phonebook beside seat.ini (their sections added to ``body``), and the launchers' names."""
     files: dict[str, bytes] = {}
     launchers = [f for f in rendered.launchers if f.place in PC_PLACES]
     names = sorted({f.name for f in launchers})
@@ -127,6 +130,19 @@ def seat_files(
     if files:
         body.append("[Files]")
         body += [f"{name}={hashlib.sha256(data).hexdigest()}" for name, data in sorted(files.items())]
+    return files, names
+
+
+def seat_files(
+    seat: Seat, rendered: RenderedSeat, *, passwords: bool, previous: bytes | None, version: str
+) -> tuple[dict[str, bytes], str, agent_limits.Counts]:
+    """The files of one seat's folder (``seat.ini``, the launchers and phonebook it names) and its generation."""
+    body, managed, keys = _set_and_seed(rendered.ini, passwords)
+    dropped = _dropped(previous, managed, passwords)
+    for section in sorted({s for s, _ in dropped}):
+        body += [f"[Remove {section}]", *(f"{k}=" for s, k in dropped if s == section)]
+    keys += len(dropped)
+    files, names = _seat_folder_files(rendered, body)
     body_bytes = "\r\n".join([*body, ""]).encode("utf-16-le")
     checksum = hashlib.sha256(body_bytes).hexdigest()
     generation = checksum[:16]
@@ -310,7 +326,7 @@ def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str
         "  schtasks /create /xml \\\\server\\share\\task.xml /tn microsip-provisioner /f\r\n"
         "  Group Policy Preferences (Scheduled Task, At least Windows 7) and Intune (detection rule:\r\n"
         "  the file %LOCALAPPDATA%\\microsip-provisioner\\state.ini exists; return code 1 = retry):\r\n"
-        "  the README's \"Deploying to Windows PCs\" gives every setting.\r\n"
+        '  the README\'s "Deploying to Windows PCs" gives every setting.\r\n'
         "\r\n"
         "Exit codes: 0 applied or nothing to do, 1 deferred (a call in progress, or the agent cannot\r\n"
         "tell; nothing changed, the next run tries again), 2 damaged payload, 3 failed with nothing\r\n"

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.safefs import (
-    _CLOEXEC,
-    _DIRECTORY,
+    CLOEXEC,
+    DIRECTORY,
     WINDOWS,
     Folder,
     MissingFolder,
     Owner,
     UnsafeError,
-    _why,
     check_name,
+    reason,
 )
 
 #: How many trusted links resolving a root may pass through.
@@ -77,22 +77,29 @@ def _trusted_root(path: Path) -> Path:
         except FileNotFoundError:
             return candidate.joinpath(*pending)  # the rest does not exist yet: nothing to follow
         except OSError as exc:
-            raise UnsafeError(f"{candidate}: cannot be checked: {_why(exc)}") from None
+            raise UnsafeError(f"{candidate}: cannot be checked: {reason(exc)}") from None
         if not stat.S_ISLNK(st.st_mode):
             current = candidate
             continue
         hops += 1
         if hops > MAX_LINKS:
             raise UnsafeError(f"{path}: too many links on the way")
-        if not (_admin_owned(st) and _admin_owned(os.lstat(current))):
-            raise UnsafeError(
-                f"{candidate}: is a link that another user could have planted; give the target's real path in the fleet"
-            )
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            current = Path("/")
-        pending[:0] = list(Path(target).parts[1:] if target.startswith("/") else Path(target).parts)
+        current, parts = _trusted_link(current, candidate, st)
+        pending[:0] = parts
     return current
+
+
+def _trusted_link(current: Path, link: Path, st: os.stat_result) -> tuple[Path, list[str]]:
+    """Where the walk goes on from ``link`` (in the folder ``current``): the folder to start from and
+    the parts to walk. UnsafeError unless the link and its folder belong to root or to us."""
+    if not (_admin_owned(st) and _admin_owned(os.lstat(current))):
+        raise UnsafeError(
+            f"{link}: is a link that another user could have planted; give the target's real path in the fleet"
+        )
+    target = os.readlink(link)
+    if target.startswith("/"):
+        return Path("/"), list(Path(target).parts[1:])
+    return current, list(Path(target).parts)
 
 
 def open_root(root: Path) -> Folder:
@@ -102,7 +109,7 @@ def open_root(root: Path) -> Folder:
         if not real.is_dir():
             raise MissingFolder(root, home=False)
         return Folder(-1, real)
-    folder: Folder | None = Folder(os.open("/", os.O_RDONLY | _DIRECTORY | _CLOEXEC), Path("/"))
+    folder: Folder | None = Folder(os.open("/", os.O_RDONLY | DIRECTORY | CLOEXEC), Path("/"))
     for part in real.parts[1:]:
         assert folder is not None
         try:
@@ -149,7 +156,7 @@ class _Openat2:
                 libc = ctypes.CDLL(None, use_errno=True)
                 self._call = libc.syscall
                 self._call.restype = ctypes.c_long
-        self._how = _OpenHow(os.O_RDONLY | _DIRECTORY | _CLOEXEC, 0, _RESOLVE_SAFELY)
+        self._how = _OpenHow(os.O_RDONLY | DIRECTORY | CLOEXEC, 0, _RESOLVE_SAFELY)
         self._size = ctypes.c_size_t(ctypes.sizeof(_OpenHow))
 
     def folder(self, fd: int, parts: tuple[str, ...]) -> int | None:
@@ -163,11 +170,11 @@ class _Openat2:
         path = "/".join(parts).encode("utf-8", "surrogateescape")
         found = self._call(_SYS_OPENAT2, ctypes.c_long(fd), ctypes.c_char_p(path), ctypes.byref(self._how), self._size)
         if found < 0:
-            why = ctypes.get_errno()
-            if why in (errno.ENOSYS, errno.EPERM):  # no openat2 here (or a sandbox forbids it)
+            error = ctypes.get_errno()
+            if error in (errno.ENOSYS, errno.EPERM):  # no openat2 here (or a sandbox forbids it)
                 self._call = None
-            if why == errno.ENOENT:
-                raise FileNotFoundError(why, os.strerror(why))
+            if error == errno.ENOENT:
+                raise FileNotFoundError(error, os.strerror(error))
             return None
         return int(found)
 
@@ -256,12 +263,19 @@ def open_below(
         folder = Folder(os.dup(base.fd), base.path)  # the walk closes each folder it leaves
     else:
         folder = open_root(root)
+    return _walk(folder, parts, home=home, create=create, owner=owner)
+
+
+def _walk(
+    folder: Folder, parts: tuple[str, ...], *, home: int, create: bool, owner: Owner | None
+) -> tuple[Folder, Owner | None] | None:
+    """``parts`` below ``folder`` (see :func:`open_below`). Each folder is closed as the walk leaves
+    it, and the one it stands in when it fails or finds a folder missing."""
     try:
         if home == 0 and owner is None:
             owner = folder.owner()
         for index, part in enumerate(parts):
-            may_create = create and index >= home
-            nxt = folder.child(part, create=may_create, owner=owner)
+            nxt = folder.child(part, create=create and index >= home, owner=owner)
             if nxt is None:
                 if index < home:
                     raise MissingFolder(folder.path / part, home=True)

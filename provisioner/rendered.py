@@ -70,7 +70,7 @@ class Packer:
     A first deploy renders every seat once to check it before anything is written; what
     it rendered is kept, packed, so that the files written are the files checked, without
     holding thousands of seats' files as objects. Seats look alike, so each is compressed
-    against the first seat's files (``like``): a 10,000-seat fleet keeps about 2 MB.
+    against the first seat's files (``like``) and keeps a small fraction of their size.
     Packed files stay in this process (or come from its own forked helper): they hold
     passwords and are never written anywhere.
     """

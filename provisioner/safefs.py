@@ -40,9 +40,9 @@ from provisioner.errors import DeployError, quoted
 TEMP_PREFIX = ".provisioner-tmp-"
 WINDOWS = sys.platform == "win32"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
 _REPARSE = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400)
 #: How often, and how long apart, a rename refused by a lock is tried again (Windows
@@ -78,7 +78,7 @@ def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _why(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
@@ -161,20 +161,20 @@ class Folder:
             os.fchmod(fd, 0o700)
         except OSError as exc:
             os.close(fd)
-            raise DeployError(f"{path}: cannot set the new folder's owner: {_why(exc)}", path=str(path)) from None
+            raise DeployError(f"{path}: cannot set the new folder's owner: {reason(exc)}", path=str(path)) from None
         return Folder(fd, path, fresh=True)
 
     def _open_folder(self, name: str) -> int | None:
         """A descriptor on the sub-folder ``name`` (None when missing); a link is refused."""
         try:
-            return os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+            return os.open(name, os.O_RDONLY | DIRECTORY | _NOFOLLOW | CLOEXEC, dir_fd=self.fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                 raise UnsafeError(f"{self.path / name}: is a link or not a folder; refused") from None
             raise DeployError(
-                f"{self.path / name}: cannot open the folder: {_why(exc)}", path=str(self.path / name)
+                f"{self.path / name}: cannot open the folder: {reason(exc)}", path=str(self.path / name)
             ) from None
 
     def names(self) -> list[str]:
@@ -182,7 +182,7 @@ class Folder:
         try:
             return sorted(os.listdir(self.fd if not WINDOWS else self.path))
         except OSError as exc:
-            raise DeployError(f"{self.path}: cannot list: {_why(exc)}", path=str(self.path)) from None
+            raise DeployError(f"{self.path}: cannot list: {reason(exc)}", path=str(self.path)) from None
 
     # -- files --
 
@@ -203,7 +203,7 @@ class Folder:
             return None
         except OSError as exc:
             raise DeployError(
-                f"{self.path / name}: cannot be checked: {_why(exc)}", path=str(self.path / name)
+                f"{self.path / name}: cannot be checked: {reason(exc)}", path=str(self.path / name)
             ) from None
 
     def read(self, name: str, limit: int) -> tuple[bytes, os.stat_result] | None:
@@ -220,9 +220,21 @@ class Folder:
                 return None
             if getattr(st0, "st_file_attributes", 0) & _REPARSE:
                 raise UnsafeError(f"{self.path / name}: is a link (reparse point); refused")
-        flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+        fd = self._open_to_read(name)
+        if fd is None:
+            return None
         try:
-            fd = self._open_at(name, flags)
+            return _read_whole(fd, self.path / name, limit)
+        except OSError as exc:
+            raise DeployError(f"{self.path / name}: cannot read: {reason(exc)}", path=str(self.path / name)) from None
+        finally:
+            os.close(fd)
+
+    def _open_to_read(self, name: str) -> int | None:
+        """A descriptor on ``name`` opened without following a link or waiting on a FIFO; None if missing."""
+        flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | CLOEXEC | _BINARY
+        try:
+            return self._open_at(name, flags)
         except FileNotFoundError:
             return None
         except IsADirectoryError:
@@ -230,31 +242,7 @@ class Folder:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeError(f"{self.path / name}: is a link; refused (a link is never followed here)") from None
-            raise DeployError(f"{self.path / name}: cannot read: {_why(exc)}", path=str(self.path / name)) from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise UnsafeError(f"{self.path / name}: is {_kind(st.st_mode)}, not a regular file; refused")
-            if st.st_nlink > 1 and not WINDOWS:
-                raise UnsafeError(f"{self.path / name}: has {st.st_nlink} hard links; refused (it may be another file)")
-            if st.st_size > limit:
-                raise UnsafeError(f"{self.path / name}: {st.st_size} bytes, over the {limit}-byte limit; refused")
-            chunks = []
-            left = limit + 1
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            data = b"".join(chunks)
-            if len(data) > limit:
-                raise UnsafeError(f"{self.path / name}: grew over the {limit}-byte limit while read; refused")
-            return data, st
-        except OSError as exc:
-            raise DeployError(f"{self.path / name}: cannot read: {_why(exc)}", path=str(self.path / name)) from None
-        finally:
-            os.close(fd)
+            raise DeployError(f"{self.path / name}: cannot read: {reason(exc)}", path=str(self.path / name)) from None
 
     def write(
         self,
@@ -281,11 +269,11 @@ class Folder:
         """
         check_name(name)
         temp = TEMP_PREFIX + secrets.token_hex(8)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | CLOEXEC | _BINARY
         try:
             fd = self._open_at(temp, flags)
         except OSError as exc:
-            raise DeployError(f"{self.path}: cannot write here: {_why(exc)}", path=str(self.path)) from None
+            raise DeployError(f"{self.path}: cannot write here: {reason(exc)}", path=str(self.path)) from None
         with self._discarding(temp, name):
             try:
                 view = memoryview(data)
@@ -324,7 +312,7 @@ class Folder:
             yield
         except OSError as exc:
             self.discard(temp)
-            raise DeployError(f"{self.path / name}: write failed: {_why(exc)}", path=str(self.path / name)) from None
+            raise DeployError(f"{self.path / name}: write failed: {reason(exc)}", path=str(self.path / name)) from None
         except BaseException:
             self.discard(temp)
             raise
@@ -367,7 +355,7 @@ class Folder:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise DeployError(f"{self.path / name}: cannot remove: {_why(exc)}", path=str(self.path / name)) from None
+            raise DeployError(f"{self.path / name}: cannot remove: {reason(exc)}", path=str(self.path / name)) from None
 
     def clean_temps(self) -> None:
         """Remove temp files an interrupted run left here (the caller holds the lock)."""
@@ -400,12 +388,12 @@ class Folder:
     def locked(self, name: str, what: str) -> Iterator[None]:
         """Hold an exclusive lock on the file ``name`` here; fail at once when it is held."""
         check_name(name)
-        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | CLOEXEC
         try:
             fd = self._open_at(name, flags)
         except OSError as exc:
             raise DeployError(
-                f"{self.path / name}: cannot create the lock: {_why(exc)}", path=str(self.path / name)
+                f"{self.path / name}: cannot create the lock: {reason(exc)}", path=str(self.path / name)
             ) from None
         try:
             try:
@@ -442,7 +430,7 @@ def _make_folder(path: Path, name: str, dir_fd: int | None) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise DeployError(f"{path}: cannot create the folder: {_why(exc)}", path=str(path)) from None
+        raise DeployError(f"{path}: cannot create the folder: {reason(exc)}", path=str(path)) from None
 
 
 def _lock_fd(fd: int) -> None:
@@ -454,6 +442,29 @@ def _lock_fd(fd: int) -> None:
         import fcntl
 
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_whole(fd: int, path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """All of the open file's bytes and its status: a regular file with one link, at most ``limit`` bytes."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refused")
+    if st.st_nlink > 1 and not WINDOWS:
+        raise UnsafeError(f"{path}: has {st.st_nlink} hard links; refused (it may be another file)")
+    if st.st_size > limit:
+        raise UnsafeError(f"{path}: {st.st_size} bytes, over the {limit}-byte limit; refused")
+    chunks = []
+    left = limit + 1
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise UnsafeError(f"{path}: grew over the {limit}-byte limit while read; refused")
+    return data, st
 
 
 def _kind(mode: int) -> str:

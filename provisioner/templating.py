@@ -103,6 +103,26 @@ def _template_loc(template: jinja2.Template, tb: TracebackType | None) -> Loc:
     return Loc(filename, line, 1 if line else 0)
 
 
+def _section_problems(section: ini.Section, title: str, want: dict[str, str]) -> list[str]:
+    """How one output section differs from the seat's: keys it should not have, has twice, carries
+    another value of, or lacks."""
+    problems: list[str] = []
+    got: set[str] = set()
+    for entry in section.entries:
+        key = entry.key.lower()
+        if key not in want:
+            problems.append(
+                f"output line {entry.line}: key {quoted(entry.key)} in [{section.name}] is not part of the seat"
+            )
+        elif key in got:
+            problems.append(f"output line {entry.line}: key {quoted(entry.key)} appears twice in [{section.name}]")
+        elif entry.value != want[key]:
+            problems.append(f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value")
+        got.add(key)
+    problems += [f"key {quoted(key)} of [{title}] is missing from the output" for key in want.keys() - got]
+    return problems
+
+
 def check_output(text: str, context: dict[str, Any], template: str) -> list[tuple[Loc, str]]:
     """Compare what a template produced with the values it was given.
 
@@ -131,35 +151,8 @@ def check_output(text: str, context: dict[str, Any], template: str) -> list[tupl
             problems.append((where, f"output line {section.line}: section [{section.name}] appears twice"))
             continue
         seen.add(lowered)
-        want = expected[lowered][1]
-        got: set[str] = set()
-        for entry in section.entries:
-            key = entry.key.lower()
-            if key not in want:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: key {quoted(entry.key)} in [{section.name}] "
-                        "is not part of the seat",
-                    )
-                )
-            elif key in got:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: key {quoted(entry.key)} appears twice in [{section.name}]",
-                    )
-                )
-            elif entry.value != want[key]:
-                problems.append(
-                    (
-                        where,
-                        f"output line {entry.line}: [{section.name}] {entry.key} does not carry the seat's value",
-                    )
-                )
-            got.add(key)
-        for key in want.keys() - got:
-            problems.append((where, f"key {quoted(key)} of [{expected[lowered][0]}] is missing from the output"))
+        title, want = expected[lowered]
+        problems += [(where, message) for message in _section_problems(section, title, want)]
     for lowered in expected.keys() - seen:
         problems.append((Loc(template, 0), f"section [{expected[lowered][0]}] is missing from the output"))
     if parsed.sections and parsed.sections[0].name.lower() != "settings":

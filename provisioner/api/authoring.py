@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,46 +180,57 @@ def explain(fleet_path: FleetSource, seat_ids: list[str]) -> ExplainResult:
     return ExplainResult([(seat, _explain_seat(seat)) for seat in fleet.chosen(seat_ids)], fleet.warnings)
 
 
+#: One explained value: its path, the value, where its origins are kept, its key there, and
+#: what to say when no layer set it.
+Explained = tuple[str, Any, Provenance | dict[Any, Any], tuple[Any, ...], str]
+
+
 def _explain_seat(seat: Seat) -> list[ExplainRow]:
     rows: list[ExplainRow] = []
-
-    def add(path: str, value: Any, origins: Provenance | dict[Any, Any], key: tuple[Any, ...], fallback: str) -> None:
+    for path, value, origins, key, fallback in [*_placement(seat), *_values(seat)]:
         origin = origins.get(key)
         if origin is None:
             rows.append(ExplainRow(path, _shown(value), "-", seat.implied.get(key, fallback)))
         else:
             rows.append(ExplainRow(path, _shown(value), str(origin_loc(origin, key)), origin[0].label))
+    return rows
 
+
+def _placement(seat: Seat) -> Iterator[Explained]:
+    """Who the seat is for, where MicroSIP lives and how it starts."""
     seat_fields = seat.source.doc.get(seat.source.prefix) or {}
     own = {("user",): (seat.source, ()), ("active_account",): (seat.source, ())}
     own = {k: v for k, v in own.items() if k[0] in seat_fields}
-    add("user", seat.user, own, ("user",), "default (the seat id)")
-    add("install.mode", seat.install_mode, seat.origins, ("install", "mode"), "implied by the target")
-    add("install.exe", seat.exe, seat.origins, ("install", "exe"), "default for the install mode")
+    yield "user", seat.user, own, ("user",), "default (the seat id)"
+    yield "install.mode", seat.install_mode, seat.origins, ("install", "mode"), "implied by the target"
+    yield "install.exe", seat.exe, seat.origins, ("install", "exe"), "default for the install mode"
     for section, values in (
         ("target", seat.target.written() if seat.target else {}),
         ("launch", seat.launch.written()),
     ):
         for name, value in values.items():
-            add(f"{section}.{name}", value, seat.origins, (section, name), "-")
-    add("active_account", seat.active_account, own, ("active_account",), "default")
+            yield f"{section}.{name}", value, seat.origins, (section, name), "-"
+    yield "active_account", seat.active_account, own, ("active_account",), "default"
+
+
+def _values(seat: Seat) -> Iterator[Explained]:
+    """What goes into the seat's files: settings, accounts, raw ini keys, speed dials, contacts."""
     for name, value in seat.settings.items():
-        add(f"settings.{name}", value, seat.origins, ("settings", name), "-")
+        yield f"settings.{name}", value, seat.origins, ("settings", name), "-"
     for index, account in enumerate(seat.accounts):
         for name, value in account.items():
-            add(f"accounts[{index + 1}].{name}", value, seat.account_origins[index], (name,), "-")
+            yield f"accounts[{index + 1}].{name}", value, seat.account_origins[index], (name,), "-"
     for section, entries in seat.ini.items():
         for name, value in entries.items():
-            add(f"ini.{section}.{name}", value, seat.origins, ("ini", section, name), "-")
+            yield f"ini.{section}.{name}", value, seat.origins, ("ini", section, name), "-"
     if seat.enforce:
-        add("enforce", seat.enforce, seat.origins, ("enforce",), "-")
+        yield "enforce", seat.enforce, seat.origins, ("enforce",), "-"
     for index, dial in enumerate(seat.speed_dials, start=1):
         text = f"{dial.label} -> {dial.number or '(the current call)'} ({dial.type})"
-        add(f"speed_dials[{index}]", text, seat.origins, ("speed_dials",), "-")
+        yield f"speed_dials[{index}]", text, seat.origins, ("speed_dials",), "-"
     if seat.contacts:
         text = f"{len(seat.contacts)} contact{'s' if len(seat.contacts) != 1 else ''} ({seat.contacts_mode})"
-        add("contacts", text, seat.origins, ("contacts",), "-")
-    return rows
+        yield "contacts", text, seat.origins, ("contacts",), "-"
 
 
 def keys(name: str | None = None) -> list[catalogue.Key]:
@@ -296,21 +307,8 @@ def translate_flags(argv: list[str]) -> FlagsResult:
         problem = launch_rules.check_args(layer["launch"]["args"], catalogue.default_version())
         if problem:
             raise UsageError(f"launch.args: {problem}")
-    shown = []
-    hide_next = False
-    for token in argv:
-        flag = token.split("=", 1)[0]
-        if hide_next:
-            shown.append("'********'")
-            hide_next = False
-        elif flag == "--password" and "=" in token:
-            shown.append("--password='********'")
-            hide_next = token == "--password="  # the shell split `--password= value`
-        else:
-            shown.append(shlex.quote(token))
-            hide_next = token == "--password"
     text = yaml.safe_dump(layer, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    lines = [f"# translated from: {' '.join(shown) or '(nothing)'}"]
+    lines = [f"# translated from: {' '.join(_masked(argv)) or '(nothing)'}"]
     if not layer:
         return FlagsResult("\n".join([*lines, "{}  # nothing MicroSIP reads"]) + "\n", translation.warnings)
     for line in text.splitlines():
@@ -324,6 +322,24 @@ def translate_flags(argv: list[str]) -> FlagsResult:
             continue
         lines.append(line)
     return FlagsResult("\n".join(lines) + "\n", translation.warnings)
+
+
+def _masked(argv: list[str]) -> list[str]:
+    """The command line as the shell would take it back, with the password masked."""
+    shown = []
+    hide_next = False
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        if hide_next:
+            shown.append("'********'")
+            hide_next = False
+        elif flag == "--password" and "=" in token:
+            shown.append("--password='********'")
+            hide_next = token == "--password="  # the shell split `--password= value`
+        else:
+            shown.append(shlex.quote(token))
+            hide_next = token == "--password"
+    return shown
 
 
 def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1252) -> Any:

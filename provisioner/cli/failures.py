@@ -102,53 +102,61 @@ def handle_errors(json_errors: bool = False, writes: bool = True) -> Callable[[F
             as_json = json_errors and kwargs.get("output_format") == "json"
             try:
                 return func(*args, **kwargs)
-            except FleetError as exc:
-                if as_json:
-                    json_out(problems_json(exc.errors, exc.warnings))
-                else:
-                    for problem in [*exc.errors, *exc.warnings]:
-                        click.echo(str(problem), err=True)
-                    count = len(exc.errors)
-                    tail = "; nothing was written" if writes else ""
-                    click.echo(f"{count} error{'s' if count != 1 else ''}{tail}", err=True)
-                sys.exit(exc.exit_code)
-            except ProvisionerError as exc:
-                if as_json:
-                    json_out(
-                        {
-                            "ok": False,
-                            "errors": [{"file": "", "line": 0, "column": 0, "path": "", "message": str(exc)}],
-                            "warnings": [],
-                        }
-                    )
-                else:
-                    click.echo(f"error: {exc}", err=True)
-                sys.exit(exc.exit_code)
-            except KeyboardInterrupt:
-                click.echo("interrupted", err=True)
-                sys.exit(130)
-            except BrokenPipeError:  # output piped into `head` and the like
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                sys.exit(141)
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
-            except OSError as exc:  # a path the system refused that no layer above worded: I/O, not a bug
-                where = str(exc.filename or "")
-                where = f"{where[:80]}...: " if len(where) > 80 else f"{where}: " if where else ""
-                click.echo(f"error: {where}{exc.strerror or exc}", err=True)
-                sys.exit(3)
-            except Exception as exc:
-                try:
-                    log: Path | str = crash_log(exc)
-                except Exception:  # the log cannot be written: still one line, no traceback
-                    log = "nowhere (the crash log could not be written)"
-                click.echo(
-                    f"internal error: {type(exc).__name__}; this is a bug -- details in {log}",
-                    err=True,
-                )
-                sys.exit(4)
+            except BaseException as exc:  # each kind gets its exit code and one line
+                sys.exit(_failed(exc, as_json=as_json, writes=writes))
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _failed(exc: BaseException, *, as_json: bool, writes: bool) -> int:
+    """Say what went wrong, in one line (or the JSON document); the exit code."""
+    if isinstance(exc, FleetError):
+        _fleet_failed(exc, as_json=as_json, writes=writes)
+        return exc.exit_code
+    if isinstance(exc, ProvisionerError):
+        if as_json:
+            error = {"file": "", "line": 0, "column": 0, "path": "", "message": str(exc)}
+            json_out({"ok": False, "errors": [error], "warnings": []})
+        else:
+            click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        return 130
+    if isinstance(exc, BrokenPipeError):  # output piped into `head` and the like
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    if isinstance(exc, OSError):  # a path the system refused that no layer above worded: I/O, not a bug
+        where = str(exc.filename or "")
+        where = f"{where[:80]}...: " if len(where) > 80 else f"{where}: " if where else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        return 3
+    if not isinstance(exc, Exception):
+        raise exc  # GeneratorExit and the like are not failures of the command
+    return _crashed(exc)
+
+
+def _fleet_failed(exc: FleetError, *, as_json: bool, writes: bool) -> None:
+    if as_json:
+        json_out(problems_json(exc.errors, exc.warnings))
+        return
+    for problem in [*exc.errors, *exc.warnings]:
+        click.echo(str(problem), err=True)
+    count = len(exc.errors)
+    tail = "; nothing was written" if writes else ""
+    click.echo(f"{count} error{'s' if count != 1 else ''}{tail}", err=True)
+
+
+def _crashed(exc: Exception) -> int:
+    """A bug: the traceback goes to a crash log, one line to the terminal."""
+    try:
+        log: Path | str = crash_log(exc)
+    except Exception:  # the log cannot be written: still one line, no traceback
+        log = "nowhere (the crash log could not be written)"
+    click.echo(f"internal error: {type(exc).__name__}; this is a bug -- details in {log}", err=True)
+    return 4

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from provisioner.errors import Problem
+from provisioner.errors import Problem, display_path
 
 
 def print_warnings(warnings: list[Problem]) -> None:
@@ -61,7 +61,6 @@ def say(level: int, needed: int, text: str, *, err: bool = False) -> None:
 
 
 def print_plan(result: Any, level: int) -> dict[str, int]:
-    from provisioner.errors import display_path
 
     counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
     for report in result.seats:
@@ -130,9 +129,24 @@ class ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
-def print_apply(result: Any, level: int) -> None:
-    from provisioner.errors import display_path
+def _print_applied_file(seat_id: str, change: Any, status: str, level: int) -> None:
+    """One file of a seat that apply judged: its conflicts, what was written, or unchanged."""
+    path = display_path(str(change.path))
+    if status == "conflict":
+        for conflict in change.conflicts:
+            say(level, NORMAL, f"conflict   {seat_id}: {path}: {conflict}", err=True)
+    elif change.pending:
+        word = "overwrite" if change.action == "conflict" else change.action  # --force wrote it
+        say(level, NORMAL, f"{word:<10} {seat_id:<20} {path}")
+        for note in change.notes:
+            say(level, NORMAL, f"  note: {note}")
+        for note in change.details:
+            say(level, VERBOSE, f"  note: {note}")
+    else:
+        say(level, VERBOSE, f"{'unchanged':<10} {seat_id:<20} {path}")
 
+
+def print_apply(result: Any, level: int) -> None:
     counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
     for report in result.seats:
         if report.error:
@@ -147,19 +161,7 @@ def print_apply(result: Any, level: int) -> None:
         status = report.outcome.status
         counts[status] = counts.get(status, 0) + 1
         for change in report.plan.files:
-            if status == "conflict":
-                for conflict in change.conflicts:
-                    line = f"conflict   {report.seat_id}: {display_path(str(change.path))}: {conflict}"
-                    say(level, NORMAL, line, err=True)
-            elif change.pending:
-                word = "overwrite" if change.action == "conflict" else change.action  # --force wrote it
-                say(level, NORMAL, f"{word:<10} {report.seat_id:<20} {display_path(str(change.path))}")
-                for note in change.notes:
-                    say(level, NORMAL, f"  note: {note}")
-                for note in change.details:
-                    say(level, VERBOSE, f"  note: {note}")
-            else:
-                say(level, VERBOSE, f"{'unchanged':<10} {report.seat_id:<20} {display_path(str(change.path))}")
+            _print_applied_file(report.seat_id, change, status, level)
         for backup in report.outcome.backups:
             say(level, VERBOSE, f"  backup: {display_path(str(backup))}")
     done = "to write" if result.dry_run else "written"

@@ -134,20 +134,7 @@ def write_files(
     temps: list[tuple[str, Path]] = []
     try:
         for path, data in pending:
-            try:
-                fd, temp = tempfile.mkstemp(prefix=temp_name[0], suffix=temp_name[1], dir=path.parent)
-            except OSError as exc:
-                raise DeployError(
-                    f"{path.parent}: cannot write here: {exc.strerror or exc}", path=str(path.parent)
-                ) from None
-            temps.append((temp, path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if hasattr(os, "fchmod"):
-                    os.fchmod(handle.fileno(), mode(path) if mode is not None else PRIVATE_FILE)
-                if not CAN_SYNCFS:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            temps.append((_write_temp(path, data, mode(path) if mode is not None else PRIVATE_FILE, temp_name), path))
         if CAN_SYNCFS and pending:
             _syncfs(pending[0][0].parent)
         _replace_all(temps, temp_name)
@@ -164,6 +151,27 @@ def write_files(
         for folder in sorted({path.parent for path, _ in pending}):
             fsync_dir(folder)
     return [path for path, _ in pending]
+
+
+def _write_temp(path: Path, data: bytes, mode: int, temp_name: TempName) -> str:
+    """``data`` in a new temporary file beside ``path`` (durable already where there is no syncfs)."""
+    try:
+        fd, temp = tempfile.mkstemp(prefix=temp_name[0], suffix=temp_name[1], dir=path.parent)
+    except OSError as exc:
+        raise DeployError(f"{path.parent}: cannot write here: {exc.strerror or exc}", path=str(path.parent)) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle.fileno(), mode)
+            if not CAN_SYNCFS:
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return temp
 
 
 def _replace_all(temps: list[tuple[str, Path]], temp_name: TempName) -> None:

@@ -91,61 +91,68 @@ class _FieldWalker:
         return None
 
 
+#: What a pydantic error type expected, in the words the messages use.
+EXPECTED = {
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "string_type": "text",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+}
+
+
 def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], version: str) -> str:
     kind = err["type"]
     value = err.get("input")
-    if kind == "value":
-        return str(err["msg"])
     if kind == "extra_forbidden":
-        name = str(loc[-1])
-        parent = [p for p in loc[:-1] if isinstance(p, str)]
-        if parent and parent[-1] == "settings":
-            return catalogue.why_unknown(name, "settings", version)
-        if parent and parent[-1] in ("account", "accounts"):
-            return catalogue.why_unknown(name, "account", version)
-        allowed = _FieldWalker.fields_at(model, loc[:-1])
-        if not loc[:-1] and model.__name__ == "Include":
-            return (
-                f"{quoted(name)} is not allowed in an included file; included files hold only "
-                "`profiles`, `seats` and `include`"
-            )
-        guess = catalogue.suggest(name, allowed)
-        hint = f" (did you mean {quoted(guess)}?)" if guess else ""
-        if not guess and {"settings", "account"} <= set(allowed):  # a layer: an ini key one level too high?
-            for section, where in (("settings", "`settings:`"), ("account", "`account:` or an entry of `accounts`")):
-                known = catalogue.section_keys(section, version).get(name.lower())
-                if known is not None:
-                    kind = "[Settings]" if section == "settings" else "account"
-                    return f"{quoted(name)} is a MicroSIP {kind} key; put it under {where}"
-        return f"unknown key {quoted(name)}{hint}; allowed here: {', '.join(allowed)}"
+        return _unknown_key(str(loc[-1]), loc, model, version)
     if kind == "missing":
         return f"required key {loc[-1]!r} is missing"
     if kind == "literal_error":
-        expected = err.get("ctx", {}).get("expected", "")
-        if loc == ("version",):
-            return f"{show(value)} is not a fleet format version this tool reads; write `version: 1`"
-        if loc == ("microsip",):
-            return f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())}"
-        options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
-        hint = catalogue.did_you_mean(str(value), options) if isinstance(value, str) else ""
-        return f"{show(value)} is not one of {', '.join(options)}{hint}"
+        return _not_one_of(value, loc, err.get("ctx", {}).get("expected", ""))
     if kind == "string_pattern_mismatch":
         return f"{show(value)} is not a valid name: letters, digits, '.', '_' or '-', starting with a letter or digit"
-    expected_kind = {
-        "list_type": "a list",
-        "dict_type": "a mapping",
-        "model_type": "a mapping",
-        "model_attributes_type": "a mapping",
-        "string_type": "text",
-        "int_type": "a whole number",
-        "bool_type": "true or false",
-    }.get(kind)
-    if expected_kind:
-        return f"expected {expected_kind}, got {_kind_of(value)}"
+    if kind in EXPECTED:
+        return f"expected {EXPECTED[kind]}, got {kind_of(value)}"
     return str(err["msg"])
 
 
-def _kind_of(value: Any) -> str:
+def _unknown_key(name: str, loc: Path_, model: type[BaseModel], version: str) -> str:
+    """A key the model does not have: MicroSIP's words for an ini key, else what is allowed there."""
+    parent = [p for p in loc[:-1] if isinstance(p, str)]
+    if parent and parent[-1] == "settings":
+        return catalogue.why_unknown(name, "settings", version)
+    if parent and parent[-1] in ("account", "accounts"):
+        return catalogue.why_unknown(name, "account", version)
+    allowed = _FieldWalker.fields_at(model, loc[:-1])
+    if not loc[:-1] and model.__name__ == "Include":
+        return (
+            f"{quoted(name)} is not allowed in an included file; included files hold only "
+            "`profiles`, `seats` and `include`"
+        )
+    guess = catalogue.suggest(name, allowed)
+    if not guess and {"settings", "account"} <= set(allowed):  # a layer: an ini key one level too high?
+        for section, where in (("settings", "`settings:`"), ("account", "`account:` or an entry of `accounts`")):
+            if catalogue.section_keys(section, version).get(name.lower()) is not None:
+                kind = "[Settings]" if section == "settings" else "account"
+                return f"{quoted(name)} is a MicroSIP {kind} key; put it under {where}"
+    hint = f" (did you mean {quoted(guess)}?)" if guess else ""
+    return f"unknown key {quoted(name)}{hint}; allowed here: {', '.join(allowed)}"
+
+
+def _not_one_of(value: Any, loc: Path_, expected: str) -> str:
+    if loc == ("version",):
+        return f"{show(value)} is not a fleet format version this tool reads; write `version: 1`"
+    if loc == ("microsip",):
+        return f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())}"
+    options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
+    hint = catalogue.did_you_mean(str(value), options) if isinstance(value, str) else ""
+    return f"{show(value)} is not one of {', '.join(options)}{hint}"
+
+
+def kind_of(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
-from provisioner.fleet.layers import _profile_order, _same_ini_spelling
+from provisioner.fleet.layers import profile_order, same_ini_spelling
 from provisioner.fleet.seat import (
     DEFAULT_INSTALLED_EXE,
     DEFAULT_PORTABLE_EXE,
@@ -39,134 +39,47 @@ from provisioner.merging import finalize, merge_layers, settled
 from provisioner.numbers import whole
 
 
-class _Prefix(NamedTuple):
+class SharedLayers(NamedTuple):
     """Defaults and a chain of profiles merged once, for every seat that uses that chain."""
 
     layers: tuple[dict[str, Any], dict[Path_, Origin]]
     account: tuple[dict[str, Any], dict[Path_, Origin]]
 
 
-def _effective_seat(
+def effective_seat(
     source: LayerSource,
     dumped: dict[str, Any],
     defaults: LayerSource | None,
     profiles: dict[str, tuple[LayerSource, list[str]] | None],
     version: str,
     problems: Problems,
-    prefixes: dict[tuple[int, ...], _Prefix],
+    prefixes: dict[tuple[int, ...], SharedLayers],
 ) -> Seat | None:
     before = len(problems.errors)
     wanted = dumped.get("profiles") or []
-    chosen = _profile_order(source, wanted, profiles, problems)
+    chosen = profile_order(source, wanted, profiles, problems)
     if chosen is None or len(problems.errors) > before:
         return None
     shared = ([defaults] if defaults else []) + chosen
-    ordered = [*shared, source]
-    no_offset: Path_ = ()
-    base = prefixes.get(tuple(map(id, shared)))
-    if base is None:
-        base = _Prefix(
-            merge_layers((_same_ini_spelling(layer.data, shared), (layer, no_offset)) for layer in shared),
-            merge_layers(((layer.data.get("account") or {}), (layer, ("account",))) for layer in shared),
-        )
-        prefixes[tuple(map(id, shared))] = base
-    own = _same_ini_spelling(source.data, ordered)
-    merged, _ = merge_layers([(own, (source, no_offset))], base.layers, provenance=False)
+    base = _prefix(shared, prefixes)
+    own = same_ini_spelling(source.data, [*shared, source])
+    merged, _ = merge_layers([(own, (source, ()))], base.layers, provenance=False)
     origins = Provenance(base.layers, source, (own,), _SEAT_OFFSETS)  # worked out only if asked
     effective = merged if settled(merged) else finalize(merged)  # most seats remove nothing
-
-    accounts: list[dict[str, Any]] = []
-    account_origins: list[Provenance] = []
-    raw_accounts = dumped.get("accounts") or []
-    if not raw_accounts:
-        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
-    for i, account in enumerate(raw_accounts):
-        own_account = (source.data.get("account") or _NO_LAYER, account)
-        offsets = _account_offsets(i)
-        merged_account, _ = merge_layers(
-            [(data, (source, offset)) for data, offset in zip(own_account, offsets, strict=True)],
-            base.account,
-            provenance=False,
-        )
-        final = merged_account if settled(merged_account) else finalize(merged_account)
-        accounts.append(final)
-        account_origins.append(Provenance(base.account, source, own_account, offsets))
-        label = f"{source.label}.accounts[{i + 1}]"
-        domain = final.get("domain")
-        if not domain:
-            problems.error(
-                source.loc(("accounts", i)),
-                f"{label}.domain",
-                "the account has no domain, and MicroSIP ignores an account without one; "
-                "set `domain` here or in an `account:` layer",
-            )
-        if final.get("server") and not final.get("username"):
-            problems.error(
-                source.loc(("accounts", i)),
-                f"{label}.username",
-                "the account has a `server` but no `username`; MicroSIP cannot register without one",
-            )
-
+    accounts, account_origins = _accounts(source, dumped.get("accounts") or [], base, problems)
     active = dumped.get("active_account") or 1
-    if raw_accounts and active > len(raw_accounts):
-        problems.error(
-            source.loc(("active_account",)),
-            f"{source.label}.active_account",
-            f"account {active} does not exist; the seat has {len(raw_accounts)} "
-            f"account{'s' if len(raw_accounts) != 1 else ''} (numbered from 1)",
-        )
-
-    for section in effective.get("ini") or {}:
-        numbered = re.fullmatch(r"Account([0-9]+)", section)
-        number = whole(numbered.group(1)) if numbered else None
-        if numbered and (number is None or number > len(raw_accounts)):
-            problems.error(
-                seat_loc(origins, source, ("ini", section)),
-                f"{source.label}.ini.{section}",
-                f"the seat has {len(raw_accounts)} account{'s' if len(raw_accounts) != 1 else ''}; "
-                f"MicroSIP reads [Account1], [Account2], ... without gaps and would ignore "
-                f"[{section}] -- add an entry to `accounts` instead",
-            )
+    _check_account_numbers(source, effective, origins, active, len(accounts), problems)
     target = effective.get("target") or None
-    seat_user = dumped.get("user") or dumped["id"]
     target_type = _check_target(target, origins, source, problems)
-    install = effective.get("install") or {}
-    mode_needed = "portable" if target_type == "portable" else "installed"
-    mode = install.get("mode") or mode_needed
-    if target_type in ("appdata", "portable") and mode != mode_needed:
-        where = origins.get(("install", "mode"))
-        problems.error(
-            origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
-            f"{source.label}.install.mode",
-            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, "
-            f"which needs {quoted(mode_needed)}",
-        )
-    exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
+    mode, exe = _install(effective, target_type, origins, source, problems)
     _check_launchers(effective, mode, exe, target_type, origins, source, problems)
-    chosen_account = account_switch(str((effective.get("launch") or {}).get("args") or ""))
-    if raw_accounts and chosen_account is not None and chosen_account > len(raw_accounts):
-        count = len(raw_accounts)
-        problems.error(
-            seat_loc(origins, source, ("launch", "args")),
-            f"{source.label}.launch.args",
-            f"/account:{chosen_account} names an account the seat does not have: it has {count} "
-            f"account{'s' if count != 1 else ''} (numbered from 1); MicroSIP would find no such account "
-            "and only bring its window forward",
-        )
     _check_phonebook(effective, origins, source, problems)
     if len(problems.errors) > before:
         return None
-    settings = effective.get("settings") or {}
-    implied: dict[Path_, str] = {}
-    if effective.get("speed_dials") and not any(name.lower() == "enableshortcuts" for name in settings):
-        # MicroSIP builds the speed-dial buttons only when [Settings] enableShortcuts=1 (default 0)
-        settings = {**settings, "enableShortcuts": True}
-        implied[("settings", "enableShortcuts")] = (
-            "implied by speed_dials: MicroSIP shows speed-dial buttons only with enableShortcuts=1"
-        )
+    settings, implied = _implied_settings(effective)
     return Seat(
         id=dumped["id"],
-        user=seat_user,
+        user=dumped.get("user") or dumped["id"],
         computer=dumped.get("computer"),
         source=source,
         profiles=wanted,
@@ -187,6 +100,127 @@ def _effective_seat(
         unmanaged=frozenset(ini_key(name) for name in effective.get("unmanage") or []),
         implied=implied,
     )
+
+
+def _prefix(shared: list[LayerSource], prefixes: dict[tuple[int, ...], SharedLayers]) -> SharedLayers:
+    """Defaults and the seat's profiles merged, once for every seat with the same chain."""
+    chain = tuple(map(id, shared))
+    base = prefixes.get(chain)
+    if base is None:
+        base = SharedLayers(
+            merge_layers((same_ini_spelling(layer.data, shared), (layer, ())) for layer in shared),
+            merge_layers(((layer.data.get("account") or {}), (layer, ("account",))) for layer in shared),
+        )
+        prefixes[chain] = base
+    return base
+
+
+def _accounts(
+    source: LayerSource, raw: list[dict[str, Any]], base: SharedLayers, problems: Problems
+) -> tuple[list[dict[str, Any]], list[Provenance]]:
+    """Each of the seat's accounts merged over the `account:` layers, with where each value came from."""
+    accounts: list[dict[str, Any]] = []
+    account_origins: list[Provenance] = []
+    if not raw:
+        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
+    for i, account in enumerate(raw):
+        own_account = (source.data.get("account") or _NO_LAYER, account)
+        offsets = _account_offsets(i)
+        merged_account, _ = merge_layers(
+            [(data, (source, offset)) for data, offset in zip(own_account, offsets, strict=True)],
+            base.account,
+            provenance=False,
+        )
+        final = merged_account if settled(merged_account) else finalize(merged_account)
+        accounts.append(final)
+        account_origins.append(Provenance(base.account, source, own_account, offsets))
+        _check_account(source, i, final, problems)
+    return accounts, account_origins
+
+
+def _check_account(source: LayerSource, i: int, account: dict[str, Any], problems: Problems) -> None:
+    label = f"{source.label}.accounts[{i + 1}]"
+    if not account.get("domain"):
+        problems.error(
+            source.loc(("accounts", i)),
+            f"{label}.domain",
+            "the account has no domain, and MicroSIP ignores an account without one; "
+            "set `domain` here or in an `account:` layer",
+        )
+    if account.get("server") and not account.get("username"):
+        problems.error(
+            source.loc(("accounts", i)),
+            f"{label}.username",
+            "the account has a `server` but no `username`; MicroSIP cannot register without one",
+        )
+
+
+def _check_account_numbers(
+    source: LayerSource,
+    effective: dict[str, Any],
+    origins: Provenance,
+    active: int,
+    count: int,
+    problems: Problems,
+) -> None:
+    """``active_account``, ``[AccountN]`` sections and ``/account:N`` name accounts the seat has."""
+    accounts = f"{count} account{'s' if count != 1 else ''}"
+    if count and active > count:
+        problems.error(
+            source.loc(("active_account",)),
+            f"{source.label}.active_account",
+            f"account {active} does not exist; the seat has {accounts} (numbered from 1)",
+        )
+    for section in effective.get("ini") or {}:
+        numbered = re.fullmatch(r"Account([0-9]+)", section)
+        number = whole(numbered.group(1)) if numbered else None
+        if numbered and (number is None or number > count):
+            problems.error(
+                seat_loc(origins, source, ("ini", section)),
+                f"{source.label}.ini.{section}",
+                f"the seat has {accounts}; MicroSIP reads [Account1], [Account2], ... without gaps and would "
+                f"ignore [{section}] -- add an entry to `accounts` instead",
+            )
+    chosen_account = account_switch(str((effective.get("launch") or {}).get("args") or ""))
+    if count and chosen_account is not None and chosen_account > count:
+        problems.error(
+            seat_loc(origins, source, ("launch", "args")),
+            f"{source.label}.launch.args",
+            f"/account:{chosen_account} names an account the seat does not have: it has {accounts} "
+            "(numbered from 1); MicroSIP would find no such account and only bring its window forward",
+        )
+
+
+def _install(
+    effective: dict[str, Any], target_type: str | None, origins: Provenance, source: LayerSource, problems: Problems
+) -> tuple[str, str]:
+    """The install mode (the target's, unless set) and the exe's name."""
+    install = effective.get("install") or {}
+    mode_needed = "portable" if target_type == "portable" else "installed"
+    mode = install.get("mode") or mode_needed
+    if target_type in ("appdata", "portable") and mode != mode_needed:
+        where = origins.get(("install", "mode"))
+        problems.error(
+            origin_loc(where, ("install", "mode")) if where else source.loc(("install",)),
+            f"{source.label}.install.mode",
+            f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, "
+            f"which needs {quoted(mode_needed)}",
+        )
+    exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
+    return mode, exe
+
+
+def _implied_settings(effective: dict[str, Any]) -> tuple[dict[str, Any], dict[Path_, str]]:
+    """The seat's settings with what its other values imply, and why each was implied."""
+    settings = effective.get("settings") or {}
+    implied: dict[Path_, str] = {}
+    if effective.get("speed_dials") and not any(name.lower() == "enableshortcuts" for name in settings):
+        # MicroSIP builds the speed-dial buttons only when [Settings] enableShortcuts=1 (default 0)
+        settings = {**settings, "enableShortcuts": True}
+        implied[("settings", "enableShortcuts")] = (
+            "implied by speed_dials: MicroSIP shows speed-dial buttons only with enableShortcuts=1"
+        )
+    return settings, implied
 
 
 #: A layer a seat does not have (shared: a merge never changes its layers).

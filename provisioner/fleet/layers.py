@@ -11,7 +11,7 @@ from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problems, quoted
 from provisioner.fleet.diagnostics import validate
 from provisioner.fleet.seat import LayerSource
-from provisioner.fleet.sources import _as_shown, _inside_fleet
+from provisioner.fleet.sources import as_shown, inside_fleet
 from provisioner.legacy_flags import (
     PASSWORD_VARIABLE,
     split_flags,
@@ -33,7 +33,7 @@ from provisioner.secrets import SecretRef
 from provisioner.tables import csv_scalar, load_csv
 
 
-def _dump(
+def dump_layer(
     model: BaseModel, doc: Document, prefix: Path_, label: str, version: str, problems: Problems, root: Path
 ) -> dict[str, Any]:
     """A validated layer as plain data: `ini` sections in MicroSIP's spelling, legacy flags translated."""
@@ -60,11 +60,11 @@ def _read_contacts_file(
     """Load a layer's `contacts_file` (CSV with Contacts.xml's attribute names) into its `contacts`."""
     data = dict(data)
     name = data.pop("contacts_file")
-    path = _inside_fleet(doc, str(name), root, (*prefix, "contacts_file"), f"{label}.contacts_file", problems)
+    path = inside_fleet(doc, str(name), root, (*prefix, "contacts_file"), f"{label}.contacts_file", problems)
     if path is None:
         return data
     try:
-        table = load_csv(_as_shown(path))
+        table = load_csv(as_shown(path))
     except FleetError as exc:
         problems.errors.extend(exc.errors)
         return data
@@ -131,7 +131,7 @@ def _translate_legacy(
     return merged
 
 
-def _same_ini_spelling(data: dict[str, Any], ordered: list[LayerSource]) -> dict[str, Any]:
+def same_ini_spelling(data: dict[str, Any], ordered: list[LayerSource]) -> dict[str, Any]:
     """``data`` with its `ini` sections and keys spelled as the first layer spelled them.
 
     Windows matches ini names case-insensitively, so ``[foo]`` in one layer and
@@ -158,7 +158,7 @@ def _same_ini_spelling(data: dict[str, Any], ordered: list[LayerSource]) -> dict
     return {**data, "ini": renamed}
 
 
-def _layer_warnings(
+def layer_warnings(
     source: LayerSource, seat_accounts: list[dict[str, Any]] | None, version: str, problems: Problems
 ) -> None:
     data = source.data
@@ -215,7 +215,7 @@ def _ini_section_name(section: str) -> str:
     return section
 
 
-def _profile_order(
+def profile_order(
     source: LayerSource,
     wanted: list[str],
     profiles: dict[str, tuple[LayerSource, list[str]] | None],

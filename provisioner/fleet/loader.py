@@ -8,12 +8,12 @@ from typing import Any
 
 from provisioner.collector import bulk_allocation
 from provisioner.errors import FleetError, Problem, Problems, quoted
-from provisioner.fleet.diagnostics import _kind_of, label_path, validate
-from provisioner.fleet.effective import _effective_seat, _Prefix
-from provisioner.fleet.layers import _dump, _layer_warnings
+from provisioner.fleet.diagnostics import kind_of, label_path, validate
+from provisioner.fleet.effective import SharedLayers, effective_seat
+from provisioner.fleet.layers import dump_layer, layer_warnings
 from provisioner.fleet.seat import LAYER_FIELDS, Fleet, LayerSource, Seat
-from provisioner.fleet.seat_files import _load_seat_files
-from provisioner.fleet.sources import _check_top, _load_includes, _valid_name, _version_of
+from provisioner.fleet.seat_files import load_seat_files
+from provisioner.fleet.sources import check_top, load_includes, valid_name, version_of
 from provisioner.ini import DEFAULT_ANSI
 from provisioner.loading import (
     Document,
@@ -55,15 +55,15 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                 Problem(
                     top.locate(()),
                     "",
-                    f"the top level must be a mapping (version, name, seats, ...), got {_kind_of(top.data)}",
+                    f"the top level must be a mapping (version, name, seats, ...), got {kind_of(top.data)}",
                 )
             ]
         )
-    version = _version_of(top, problems)
-    _check_top(fleet_models(version)["fleet"], top, version, problems)
-    docs = _load_includes(top, problems)
+    version = version_of(top, problems)
+    check_top(fleet_models(version)["fleet"], top, version, problems)
+    docs = load_includes(top, problems)
     root = Path(top.path).parent.resolve()
-    docs += _load_seat_files(docs, version, problems, root)
+    docs += load_seat_files(docs, version, problems, root)
     layers = _collect_layers(top, docs, version, root, problems)
     seats = _resolve_seats(layers, version, problems)
     if not seats and not problems.errors and not any(doc.data.get("seats") for doc in docs):
@@ -98,7 +98,7 @@ def _collect_layers(top: Document, docs: list[Document], version: str, root: Pat
         elif data.get("defaults") is not None:
             model = validate(models["layer"], data["defaults"], doc, ("defaults",), version, problems)
             if model is not None:
-                dumped = _dump(model, doc, ("defaults",), "defaults", version, problems, root)
+                dumped = dump_layer(model, doc, ("defaults",), "defaults", version, problems, root)
                 found.defaults = LayerSource(doc, ("defaults",), "defaults", dumped)
             else:
                 found.defaults_broken = True
@@ -121,7 +121,7 @@ def _collect_profiles(
         problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
         return
     for name, body in (raw_profiles or {}).items():
-        if not _valid_name(name):
+        if not valid_name(name):
             problems.error(
                 doc.locate(("profiles", name), key=True),
                 f"profiles[{name}]",
@@ -140,7 +140,7 @@ def _collect_profiles(
         model = validate(model_type, body if body is not None else {}, doc, ("profiles", name), version, problems)
         found.profiles[name] = None  # known, but broken until it validates
         if model is not None:
-            dumped = _dump(model, doc, ("profiles", name), f"profiles[{name}]", version, problems, root)
+            dumped = dump_layer(model, doc, ("profiles", name), f"profiles[{name}]", version, problems, root)
             extends = dumped.pop("extends", None) or []
             found.profiles[name] = (LayerSource(doc, ("profiles", name), f"profiles[{name}]", dumped), extends)
 
@@ -164,7 +164,7 @@ def _collect_seats(
         model = validate(model_type, body, doc, prefix, version, problems)
         if model is None:
             continue
-        dumped = _dump(model, doc, prefix, label, version, problems, root)
+        dumped = dump_layer(model, doc, prefix, label, version, problems, root)
         sid = dumped["id"]
         if sid in seat_seen:  # positions are looked up only for the message
             first_doc, first_index = seat_seen[sid]
@@ -189,13 +189,13 @@ def _resolve_seats(found: _Layers, version: str, problems: Problems) -> list[Sea
     )
     seat_accounts = {id(source): dumped.get("accounts") for source, dumped in found.seats}
     for source in layers:
-        _layer_warnings(source, seat_accounts.get(id(source)), version, problems)
+        layer_warnings(source, seat_accounts.get(id(source)), version, problems)
     if found.defaults_broken:
         return []  # a seat's own rules cannot be judged on a layer that did not validate
     seats = []
-    prefixes: dict[tuple[int, ...], _Prefix] = {}
+    prefixes: dict[tuple[int, ...], SharedLayers] = {}
     for source, dumped in found.seats:
-        seat = _effective_seat(source, dumped, found.defaults, found.profiles, version, problems, prefixes)
+        seat = effective_seat(source, dumped, found.defaults, found.profiles, version, problems, prefixes)
         if seat is not None:
             seats.append(seat)
     return seats

@@ -9,7 +9,7 @@ from typing import Any
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problems, quoted
 from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS, YAML_ONLY_FIELDS
-from provisioner.fleet.sources import _as_shown, _inside_fleet
+from provisioner.fleet.sources import as_shown, inside_fleet
 from provisioner.loading import (
     Document,
     Path_,
@@ -19,7 +19,7 @@ from provisioner.numbers import whole
 from provisioner.tables import csv_scalar, load_csv
 
 
-def _load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:
+def load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:
     """Documents holding the seats of each `seat_files` CSV (one seat per row).
 
     A seat file must lie inside the fleet's folder, and so must the secret files its
@@ -35,43 +35,50 @@ def _load_seat_files(docs: list[Document], version: str, problems: Problems, roo
             problems.error(doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}")
             continue
         for i, entry in enumerate(entries):
-            label = f"seat_files[{i + 1}]"
-            if isinstance(entry, str):
-                entry = {"path": entry}
-            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-                problems.error(doc.locate(("seat_files", i)), label, "expected {path: seats.csv, profiles: [...]}")
-                continue
-            unknown = sorted(set(entry) - {"path", "profiles"})
-            if unknown:
-                problems.error(
-                    doc.locate(("seat_files", i)),
-                    label,
-                    f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`",
-                )
-                continue
-            profiles = entry.get("profiles") or []
-            if isinstance(profiles, str):
-                profiles = profiles.split()
-            if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
-                problems.error(
-                    doc.locate(("seat_files", i, "profiles")),
-                    f"{label}.profiles",
-                    "expected a list of profile names",
-                )
-                continue
-            path = _inside_fleet(doc, entry["path"], root, ("seat_files", i), label, problems)
-            if path is None:
-                continue
-            try:
-                table = load_csv(_as_shown(path))
-            except FleetError as exc:
-                problems.errors.extend(exc.errors)
-                continue
-            seat_doc = _seat_rows(table, profiles, version, problems)
+            seat_doc = _seat_file(doc, i, entry, version, problems, root)
             if seat_doc is not None:
                 seat_doc.confine = str(root)
                 out.append(seat_doc)
     return out
+
+
+def _seat_file(doc: Document, i: int, entry: Any, version: str, problems: Problems, root: Path) -> Document | None:
+    """The seats of the i-th entry of `seat_files`; None with the problem recorded."""
+    label = f"seat_files[{i + 1}]"
+    found = _seat_file_entry(doc, i, {"path": entry} if isinstance(entry, str) else entry, problems)
+    if found is None:
+        return None
+    path = inside_fleet(doc, found[0], root, ("seat_files", i), label, problems)
+    if path is None:
+        return None
+    try:
+        table = load_csv(as_shown(path))
+    except FleetError as exc:
+        problems.errors.extend(exc.errors)
+        return None
+    return _seat_rows(table, found[1], version, problems)
+
+
+def _seat_file_entry(doc: Document, i: int, entry: Any, problems: Problems) -> tuple[str, list[str]] | None:
+    """An entry's path and profiles, as written; None with the problem recorded."""
+    label = f"seat_files[{i + 1}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        problems.error(doc.locate(("seat_files", i)), label, "expected {path: seats.csv, profiles: [...]}")
+        return None
+    unknown = sorted(set(entry) - {"path", "profiles"})
+    if unknown:
+        message = f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`"
+        problems.error(doc.locate(("seat_files", i)), label, message)
+        return None
+    profiles = entry.get("profiles") or []
+    if isinstance(profiles, str):
+        profiles = profiles.split()
+    if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+        problems.error(
+            doc.locate(("seat_files", i, "profiles")), f"{label}.profiles", "expected a list of profile names"
+        )
+        return None
+    return entry["path"], profiles
 
 
 def _header_parts(cell: str) -> tuple[list[str | int] | None, str | None]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -26,7 +28,7 @@ from provisioner.models import (
 )
 
 
-def _version_of(doc: Document, problems: Problems) -> str:
+def version_of(doc: Document, problems: Problems) -> str:
     value = doc.data.get("microsip") if isinstance(doc.data, dict) else None
     if value is None:
         return catalogue.default_version()
@@ -42,12 +44,23 @@ def _version_of(doc: Document, problems: Problems) -> str:
     return catalogue.default_version()
 
 
-def _load_includes(top: Document, problems: Problems) -> list[Document]:
-    root = Path(top.path).resolve().parent
-    docs = [top]
-    seen = {Path(top.path).resolve()}
+def load_includes(top: Document, problems: Problems) -> list[Document]:
+    includes = _Includes(Path(top.path).resolve().parent, problems, [top], {Path(top.path).resolve()})
+    includes.visit(top, [Path(top.path).resolve()])
+    return includes.docs
 
-    def visit(doc: Document, stack: list[Path]) -> None:
+
+@dataclass
+class _Includes:
+    """The fleet file and every file it includes, each once, all inside the fleet's folder."""
+
+    root: Path
+    problems: Problems
+    docs: list[Document]
+    seen: set[Path]
+
+    def visit(self, doc: Document, stack: list[Path]) -> None:
+        """Load what ``doc`` includes, and what those include (``stack``: the files on the way)."""
         entries = doc.data.get("include") if isinstance(doc.data, dict) else None
         if entries is None:
             return
@@ -55,60 +68,65 @@ def _load_includes(top: Document, problems: Problems) -> list[Document]:
             entries = [entries]
             doc.data["include"] = entries
         if not isinstance(entries, list):
-            problems.error(doc.locate(("include",)), "include", "expected a list of YAML file paths")
+            self.problems.error(doc.locate(("include",)), "include", "expected a list of YAML file paths")
             return
         for i, entry in enumerate(entries):
-            label = f"include[{i + 1}]"
+            target = self._target(doc, i, entry, stack)
+            if target is None or target in self.seen:
+                continue
+            self.seen.add(target)
+            included = self._load(doc, i, entry, target)
+            if included is not None:
+                self.docs.append(included)
+                self.visit(included, [*stack, target])
 
-            def fail(message: str, i: int = i, label: str = label) -> None:
-                problems.error(doc.locate(("include", i)), label, message)  # located only for the error
+    def _fail(self, doc: Document, i: int, message: str) -> None:
+        self.problems.error(doc.locate(("include", i)), f"include[{i + 1}]", message)  # located only for the error
 
-            if not isinstance(entry, str) or not entry.strip():
-                fail("expected a path to a YAML file")
-                continue
-            try:
-                target = (Path(doc.path).parent / entry).resolve()
-            except (OSError, RuntimeError, ValueError) as exc:
-                fail(f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300])
-                continue
-            if not target.is_relative_to(root):
-                fail(f"{quoted(entry)} is outside the fleet's folder {root}; includes must stay inside it")
-                continue
-            if target in stack:
-                chain = " -> ".join(p.name for p in [*stack, target])
-                fail(f"include cycle: {chain}; remove one of the includes")
-                continue
-            if target in seen:
-                continue
-            seen.add(target)
-            try:
-                found = target.exists()
-            except OSError as exc:
-                fail(f"the path cannot be checked ({exc.strerror or exc})")
-                continue
-            if not found:
-                fail(f"{quoted(entry)} does not exist (resolved to {target})")
-                continue
-            try:
-                included = load_file(_as_shown(target))
-            except FleetError as exc:
-                problems.errors.extend(exc.errors)
-                continue
-            if not isinstance(included.data, dict):
-                problems.error(
-                    included.locate(()),
-                    "",
-                    "an included file must be a mapping with `profiles` and/or `seats`",
-                )
-                continue
-            docs.append(included)
-            visit(included, [*stack, target])
+    def _target(self, doc: Document, i: int, entry: Any, stack: list[Path]) -> Path | None:
+        """The file the i-th include names, resolved; None (with the problem) when it may not be read."""
+        if not isinstance(entry, str) or not entry.strip():
+            self._fail(doc, i, "expected a path to a YAML file")
+            return None
+        try:
+            target = (Path(doc.path).parent / entry).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            self._fail(doc, i, f"the path cannot be resolved ({exc.__class__.__name__}: {exc})"[:300])
+            return None
+        if not target.is_relative_to(self.root):
+            self._fail(
+                doc, i, f"{quoted(entry)} is outside the fleet's folder {self.root}; includes must stay inside it"
+            )
+            return None
+        if target in stack:
+            chain = " -> ".join(p.name for p in [*stack, target])
+            self._fail(doc, i, f"include cycle: {chain}; remove one of the includes")
+            return None
+        return target
 
-    visit(top, [Path(top.path).resolve()])
-    return docs
+    def _load(self, doc: Document, i: int, entry: str, target: Path) -> Document | None:
+        """The included file, loaded; None (with the problem) when it is missing or not a mapping."""
+        try:
+            found = target.exists()
+        except OSError as exc:
+            self._fail(doc, i, f"the path cannot be checked ({exc.strerror or exc})")
+            return None
+        if not found:
+            self._fail(doc, i, f"{quoted(entry)} does not exist (resolved to {target})")
+            return None
+        try:
+            included = load_file(as_shown(target))
+        except FleetError as exc:
+            self.problems.errors.extend(exc.errors)
+            return None
+        if not isinstance(included.data, dict):
+            message = "an included file must be a mapping with `profiles` and/or `seats`"
+            self.problems.error(included.locate(()), "", message)
+            return None
+        return included
 
 
-def _inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, problems: Problems) -> Path | None:
+def inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, problems: Problems) -> Path | None:
     """``name`` (relative to ``doc``'s folder, written at ``at`` in it) when it stays inside the fleet's ``root``.
 
     The position of ``at`` is looked up only for an error: a clean fleet never builds its position tables.
@@ -132,7 +150,7 @@ def _inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, p
     return path
 
 
-def _as_shown(path: Path) -> Path:
+def as_shown(path: Path) -> Path:
     """A file another file names, spelled relative to the working folder when it lies below it.
 
     Locations in messages then read like the fleet file's own (``profiles/office.yaml:3:5``).
@@ -141,11 +159,11 @@ def _as_shown(path: Path) -> Path:
     return Path(os.path.relpath(resolved)) if resolved.is_relative_to(Path.cwd()) else resolved
 
 
-def _check_top(fleet_model: type[BaseModel], top: Document, version: str, problems: Problems) -> None:
+def check_top(fleet_model: type[BaseModel], top: Document, version: str, problems: Problems) -> None:
     """Check the top-level scalar fields with the generated fleet model (layers are checked apart)."""
     data = {k: (None if k in ("defaults", "profiles", "seats", "microsip") else v) for k, v in top.data.items()}
     validate(fleet_model, data, top, (), version, problems)
 
 
-def _valid_name(name: str) -> bool:
+def valid_name(name: str) -> bool:
     return bool(re.match(NAME_PATTERN, name))

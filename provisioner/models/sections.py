@@ -98,12 +98,27 @@ def _as_text(key: Key, value: Any) -> str:
 
 
 def _coerce_string(key: Key, version: str, value: Any) -> Any:
+    text = _joined_text(key, version, value)
+    problem = text_problem(text, key.max_length)
+    if problem:
+        raise fail(problem)
+    choices = key.choices_for(version)
+    if choices is not None and text not in choices:
+        return _choice(key, version, text, choices)
+    if key.kind == "host":
+        _check_host(text)
+    return text
+
+
+def _joined_text(key: Key, version: str, value: Any) -> str:
+    """The value as MicroSIP's text: a list joined by the key's separator, codecs spelled as MicroSIP
+    spells them, YAML false as "off" for an enumerated key that allows it."""
     if key.list_separator and isinstance(value, list):
         items = [_as_text(key, item) for item in value]
         if key.kind == "codecs":
             items = [_codec(key, item) for item in items]
-        text = key.list_separator.join(items)
-    elif isinstance(value, bool) and key.choices is not None:
+        return key.list_separator.join(items)
+    if isinstance(value, bool) and key.choices is not None:
         if value or not key.false_means_empty:
             empty = re.search(r"''\s*\(([^)]*)\)", key.allowed)
             meaning = f' ("" means {empty.group(1)})' if empty else ""
@@ -111,32 +126,30 @@ def _coerce_string(key: Key, version: str, value: Any) -> Any:
                 f"{str(value).lower()} is ambiguous for {key.name}{meaning}; write one of "
                 f"{choices_text(key.choices_for(version) or ())}"
             )
-        text = ""  # YAML false/off means "off" for enumerated keys
-    else:
-        text = _as_text(key, value)
-        if key.kind == "codecs":
-            text = " ".join(_codec(key, item) for item in text.split())
-    problem = text_problem(text, key.max_length)
-    if problem:
-        raise fail(problem)
-    choices = key.choices_for(version)
-    if choices is not None and text not in choices:
-        lowered = {str(c).lower(): c for c in choices}
-        if text.lower() in lowered:
-            return lowered[text.lower()]
-        hint = catalogue.did_you_mean(text, [str(c) for c in choices if c != ""])
-        extra = ""
-        if key.choices and set(key.choices) - set(choices) and text in key.choices:
-            extra = f" in MicroSIP {version}"
-        raise fail(f"{show(text)} is not one of {choices_text(choices)}{extra}{hint}")
-    if key.kind == "host":
-        for part in text.split():
-            if re.match(r"(?i)^sips?:", part):
-                bare = re.sub(r"(?i)^sips?:", "", part)
-                raise fail(
-                    f"{quoted(part)} must not start with 'sip:'; MicroSIP adds it itself -- write {quoted(bare)}"
-                )
+        return ""  # YAML false/off means "off" for enumerated keys
+    text = _as_text(key, value)
+    if key.kind == "codecs":
+        text = " ".join(_codec(key, item) for item in text.split())
     return text
+
+
+def _choice(key: Key, version: str, text: str, choices: Any) -> Any:
+    """The choice ``text`` names in another letter case; else why it is none of them."""
+    lowered = {str(c).lower(): c for c in choices}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    hint = catalogue.did_you_mean(text, [str(c) for c in choices if c != ""])
+    extra = ""
+    if key.choices and set(key.choices) - set(choices) and text in key.choices:
+        extra = f" in MicroSIP {version}"
+    raise fail(f"{show(text)} is not one of {choices_text(choices)}{extra}{hint}")
+
+
+def _check_host(text: str) -> None:
+    for part in text.split():
+        if re.match(r"(?i)^sips?:", part):
+            bare = re.sub(r"(?i)^sips?:", "", part)
+            raise fail(f"{quoted(part)} must not start with 'sip:'; MicroSIP adds it itself -- write {quoted(bare)}")
 
 
 def _codec(key: Key, item: str) -> str:
@@ -154,13 +167,7 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
     if value is None:
         return None  # an explicit null removes an inherited value
     if isinstance(value, dict):
-        if key.type != "string":
-            raise fail(f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
-        base_dir = (info.context or {}).get("base_dir", "")
-        ref = parse_reference(value, base_dir, (info.context or {}).get("confine"))
-        if isinstance(ref, str):
-            raise fail(ref)
-        return ref
+        return _reference(key, value, info)
     if key.type == "bool":
         if isinstance(value, bool):
             return value
@@ -168,15 +175,7 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
             return bool(value)
         raise fail(f"{show(value)} is not a boolean; use true or false (or 1 / 0)")
     if key.type == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail(f"{show(value)} is not a whole number")
-        number = int(value)
-        choices = key.choices_for(version)
-        if choices is not None and number not in choices:
-            raise fail(f"{number} is not one of {choices_text(choices)} ({key.allowed})")
-        if key.min is not None and key.max is not None and not key.min <= number <= key.max:
-            raise fail(f"{number} is out of range; allowed {key.min}..{key.max}")
-        return number
+        return _number(key, version, value)
     if key.kind == "secret":
         text = _as_text(key, value)
         problem = text_problem(text, key.max_length, "the password")
@@ -184,6 +183,29 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
             raise fail(problem)
         return SecretRef("literal", text)
     return _coerce_string(key, version, value)
+
+
+def _reference(key: Key, value: dict[str, Any], info: ValidationInfo) -> SecretRef:
+    """A secret reference ({env: NAME}, {file: path}), which only a text key may take."""
+    if key.type != "string":
+        raise fail(f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
+    base_dir = (info.context or {}).get("base_dir", "")
+    ref = parse_reference(value, base_dir, (info.context or {}).get("confine"))
+    if isinstance(ref, str):
+        raise fail(ref)
+    return ref
+
+
+def _number(key: Key, version: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(f"{show(value)} is not a whole number")
+    number = int(value)
+    choices = key.choices_for(version)
+    if choices is not None and number not in choices:
+        raise fail(f"{number} is not one of {choices_text(choices)} ({key.allowed})")
+    if key.min is not None and key.max is not None and not key.min <= number <= key.max:
+        raise fail(f"{number} is out of range; allowed {key.min}..{key.max}")
+    return number
 
 
 SECRET_SCHEMA: dict[str, Any] = {
