@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := profiles/example/fleet.yaml
 
-.PHONY: demo test quick lint typecheck unit bench clean catalogue agent windows-tools constraints wheel-check
+.PHONY: demo test quick lint typecheck hooks unit bench clean catalogue agent windows-tools constraints wheel-check
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/provisioner validate $(EXAMPLE)
 	$(BIN)/provisioner render $(EXAMPLE) --out build
 
-test: $(STAMP) windows-tools lint typecheck unit wheel-check
+test: $(STAMP) windows-tools hooks unit wheel-check
 
 # The inner loop: everything but the slow crash-kill rounds (and no system packages installed).
 quick: $(STAMP) lint typecheck
@@ -64,6 +64,10 @@ agent:
 
 lint: $(STAMP)
 	$(BIN)/ruff check provisioner tests benchmarks scripts
+
+# ruff, ruff format and mypy as .pre-commit-config.yaml runs them (its cache stays in build/).
+hooks: $(STAMP)
+	PRE_COMMIT_HOME=build/pre-commit $(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -35,6 +35,7 @@ def check(folder: Path) -> list[str]:
     problems += [f"{wheel.name} lacks {name}" for name in MUST_HOLD if name not in names]
     problems += [f"{wheel.name} holds {n}" for n in names if n.startswith(MUST_NOT_HOLD)]
     command = (folder / "venv" / "bin" / "provisioner").resolve()
+    problems += _version_problems(wheel, command)
     with tempfile.TemporaryDirectory(prefix="wheel-check-") as tmp:
         steps = [
             ["init", "."],
@@ -58,6 +59,15 @@ def check(folder: Path) -> list[str]:
             if not (Path(tmp) / produced).is_file():
                 problems.append(f"the installed command did not produce {produced}")
     return problems
+
+
+def _version_problems(wheel: Path, command: Path) -> list[str]:
+    """The version has one home (provisioner/__init__.py): the wheel's name and the command agree."""
+    built = wheel.name.split("-")[1]
+    shown = subprocess.run([str(command), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    if shown != f"microsip-provisioner, version {built}":
+        return [f"{wheel.name} is version {built}, but `provisioner --version` says {shown!r}"]
+    return []
 
 
 def main(argv: list[str]) -> int:
