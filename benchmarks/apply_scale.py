@@ -42,7 +42,10 @@ from render_scale import (  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
-    from provisioner import api
+    from provisioner import api, collector, cores
+
+    collector.tune()  # the process as the command line sets it up (its entry does this)
+    cores.allow()
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

@@ -43,7 +43,10 @@ GROWTH = 1.1
 
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """One phase in this (child) process; its figures as JSON on stdout."""
-    from provisioner import api
+    from provisioner import api, collector, cores
+
+    collector.tune()  # the process as the command line sets it up (its entry does this)
+    cores.allow()
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

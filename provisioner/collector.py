@@ -3,6 +3,9 @@
 A fleet's data is millions of small objects that form no reference cycles and
 live until the command ends. The collector would scan them again and again for
 cycles they do not have; reference counting frees whatever is dropped.
+
+Only the command line does this (:func:`tune`, at its entry): a program that uses the
+library keeps its collector as it set it, and these context managers do nothing there.
 """
 
 from __future__ import annotations
@@ -10,6 +13,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+_TUNED: list[None] = []  # one entry once the command line's entry called tune()
+
+
+def tune() -> None:
+    """Let this process's collector be kept off the fleet's data: the command line's entry only."""
+    if not _TUNED:
+        _TUNED.append(None)
 
 
 @contextmanager
@@ -20,6 +31,9 @@ def bulk_allocation() -> Iterator[None]:
     would scan them over and over (it halves the run time to pause it). Nothing
     built here forms reference cycles, so reference counting frees it all.
     """
+    if not _TUNED:
+        yield
+        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -49,6 +63,9 @@ def long_lived() -> Iterator[Callable[[], None]]:
     (the fleet once loaded, its seats once rendered), and so does the end of each
     :func:`bulk_allocation` inside it.
     """
+    if not _TUNED:
+        yield _nothing
+        return
     gc.freeze()
     _LONG_LIVED.append(None)
     try:
@@ -56,3 +73,7 @@ def long_lived() -> Iterator[Callable[[], None]]:
     finally:
         _LONG_LIVED.pop()
         gc.unfreeze()
+
+
+def _nothing() -> None:
+    """What :func:`long_lived` yields where the collector is the host program's."""

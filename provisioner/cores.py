@@ -5,7 +5,9 @@ JSON, to a pipe, and leaves with ``os._exit`` (no clean-up handler of the parent
 runs twice). Whatever goes wrong in the child -- an exception, a crash, an answer
 that does not parse -- the parent does that half itself, so the outcome is the same
 as on one core. On Windows, with one core, with threads running (forking them is
-unsafe) or for a small fleet, everything runs in this process.
+unsafe), for a small fleet, or in a program that uses the library rather than the
+command line (only the command line's entry calls :func:`allow`), everything runs in
+this process.
 """
 
 from __future__ import annotations
@@ -40,8 +42,20 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+_ALLOWED: list[None] = []  # one entry once the command line's entry called allow()
+
+
+def allow() -> None:
+    """Let this process fork a helper: the command line's entry only; a program that uses the
+    library is never forked."""
+    if not _ALLOWED:
+        _ALLOWED.append(None)
+
+
 def _may_fork() -> bool:
-    return hasattr(os, "fork") and sys.platform != "win32" and threading.active_count() == 1 and cores() >= 2
+    if not _ALLOWED or not hasattr(os, "fork") or sys.platform == "win32":
+        return False
+    return threading.active_count() == 1 and cores() >= 2
 
 
 def _die_with(parent: int) -> None:  # pragma: no cover - runs in the child

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: Win
 def small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cores, "SHARED_FROM", 2)
     monkeypatch.setattr(cores, "cores", lambda: 2)
+    cores.allow()  # as the command line's entry does
 
 
 def test_the_child_does_half_and_the_answers_keep_their_order() -> None:
@@ -92,6 +93,7 @@ HELPER = """
 import os, sys, time
 from provisioner import cores
 cores.SHARED_FROM, cores.cores = 2, lambda: 2
+cores.allow()  # as the command line's entry does
 parent = os.getpid()
 
 def work(items):
@@ -142,3 +144,47 @@ def test_provisioner_cores_1_keeps_everything_in_this_process(monkeypatch: pytes
     assert cores.cores() == 2
     monkeypatch.setenv("PROVISIONER_CORES", "")  # unset or not a number: the cores this process may run on
     assert cores.cores() == len(os.sched_getaffinity(0))
+
+
+LIBRARY_HOST = """
+import gc, json, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from render_scale import generate
+from provisioner import api
+
+calls = []
+for name in ("freeze", "unfreeze", "enable", "disable"):  # what the library calls of the collector
+    def record(*args, _real=getattr(gc, name), _name=name):
+        calls.append(_name)
+        return _real(*args)
+    setattr(gc, name, record)
+forks = []
+os.register_at_fork(before=lambda: forks.append(1))
+fleet = generate(Path(sys.argv[1]) / "fleet", 1200)  # over the size that shares work with a helper
+os.environ["QUEUE_PW"] = "queue-secret"
+root = Path(sys.argv[1]) / "root"
+for i in range(1200):
+    (root / "users" / f"user{i:05d}").mkdir(parents=True)
+enabled = gc.isenabled()
+api.validate(fleet)
+api.render(fleet, Path(sys.argv[1]) / "out")
+api.apply(fleet, root=root, state=Path(sys.argv[1]) / "state")  # a first deploy checks every seat first
+print(json.dumps({"collector": calls, "still enabled": gc.isenabled() == enabled, "forks": len(forks)}))
+"""
+
+
+def test_a_program_using_the_library_keeps_its_collector_and_is_never_forked(tmp_path: Path) -> None:
+    """The collector tuning and the forked helper are the command line's (its entry asks for them)."""
+    env = {**os.environ, "PROVISIONER_CORES": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", LIBRARY_HOST, str(tmp_path), str(REPO / "benchmarks")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"collector": [], "still enabled": True, "forks": 0}

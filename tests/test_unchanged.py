@@ -282,6 +282,7 @@ def test_a_first_deploy_writes_the_files_it_checked(
     if shared:  # seat c is checked by a forked helper, which sends its packed files back
         monkeypatch.setattr(cores, "SHARED_FROM", 2)
         monkeypatch.setattr(cores, "cores", lambda: 2)
+        cores.allow()  # as the command line's entry does
     assert statuses(api.apply(Path("fleet.yaml"))) == ["applied"] * 3
     assert renders == (["a", "b"] if shared else ["a", "b", "c"])  # once each; the helper's is not seen here
     judged_afresh = api.plan(Path("fleet.yaml"), judge_afresh=True)
@@ -317,6 +318,7 @@ def test_bad_input_in_the_last_seat_still_writes_nothing(
     if shared:  # seats b and c are checked by a forked helper, which sends back what it found
         monkeypatch.setattr(cores, "SHARED_FROM", 2)
         monkeypatch.setattr(cores, "cores", lambda: 2)
+        cores.allow()  # as the command line's entry does
     Path("tpl/microsip.ini.j2").write_text(BROKEN, "utf-8")
     with pytest.raises(FleetError) as info:
         api.apply(Path("fleet.yaml"))
@@ -351,6 +353,7 @@ def test_secrets_are_read_only_for_the_seats_that_are_rendered(office: Path) -> 
 def test_two_cores_give_the_answer_of_one(many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cores, "SHARED_FROM", 2)  # seats b and c are checked by a forked helper
     monkeypatch.setattr(cores, "cores", lambda: 2)
+    cores.allow()  # as the command line's entry does
     api.apply(Path("fleet.yaml"))
     renders.clear()
     set_key(Path("users/c/AppData/Roaming/MicroSIP/microsip.ini"), "Account1", "username", "999")

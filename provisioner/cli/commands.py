@@ -19,6 +19,10 @@ from provisioner.cli.report import plural, print_warnings, row_json
 @click.version_option(__version__, prog_name="microsip-provisioner")
 def main() -> None:
     """Provision fleets of the MicroSIP softphone from one YAML file."""
+    from provisioner import collector, cores
+
+    collector.tune()  # the tool's own process: its collector kept off the fleet's data
+    cores.allow()  # and a second core used through a forked helper
 
 
 @main.command()
