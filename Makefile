@@ -22,9 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP) windows-tools hooks unit wheel-check
 
-# The inner loop: everything but the slow crash-kill rounds (and no system packages installed).
+# The inner loop: everything but the slow crash-kill rounds and the Windows-side (Wine) tests,
+# on every core (pytest-xdist), and no system packages installed.
 quick: $(STAMP) lint typecheck
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not windows" -n auto
 
 # Pin what CI installs to what the suite passes with now.
 constraints: $(STAMP)

@@ -19,6 +19,16 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "profiles" / "example" / "fleet.yaml"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Windows-side tests (marked ``windows``) skip where Wine or MinGW-w64 is missing."""
+    from tests.wine import HAVE_WINE, NO_WINE
+
+    if not HAVE_WINE:
+        for item in items:
+            if item.get_closest_marker("windows") is not None:
+                item.add_marker(pytest.mark.skip(reason=NO_WINE))
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run every test in its own folder with Windows-ish variables pointing inside it."""

@@ -14,7 +14,7 @@ import yaml
 from provisioner import launch_rules, shortcuts
 from provisioner.fleet import Launch, load_fleet
 from tests.conftest import REPO, BuildTree, RunCli
-from tests.wine import HAVE_WINE, wine_env
+from tests.wine import needs_wine, wine_env
 
 GOLDEN = REPO / "tests" / "golden" / "example"
 EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
@@ -180,16 +180,13 @@ def test_launcher_names(name: str, message: str) -> None:
     assert launch_rules.name_problem(name) == message
 
 
-WINE = HAVE_WINE
-
-
 @pytest.fixture(scope="module")
 def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One Wine prefix for the module, its HOME inside the test tree too (wineboot takes seconds)."""
     return wine_env(tmp_path_factory.mktemp("wine"))
 
 
-@pytest.mark.skipif(not WINE, reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)")
+@needs_wine
 def test_lnk_resolves_through_wines_shell_link_api(tmp_path: Path, wine_prefix: dict[str, str]) -> None:
     """Read back with Windows' own IShellLinkW (tests/fixtures/lnkdump.c), not with our writer."""
     path = tmp_path / "MicroSIP.lnk"
@@ -281,7 +278,7 @@ def test_cmd_refuses_non_ascii() -> None:
     )
 
 
-@pytest.mark.skipif(not WINE, reason="needs Wine and gcc-mingw-w64 to run a .cmd")
+@needs_wine  # runs a .cmd
 @pytest.mark.parametrize(
     ("exe_name", "args", "received"),
     [

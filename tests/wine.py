@@ -31,9 +31,11 @@ if os.environ.get("CI") == "true" and not (HAVE_WINE and MINGW32 and WINDRES and
         "CI=true but Wine, MinGW-w64 (x86_64 and i686), msitools, osslsigncode or openssl is missing: "
         "`make test` installs them as root"
     )
-needs_wine = pytest.mark.skipif(
-    not HAVE_WINE, reason="needs Wine and gcc-mingw-w64 (make test installs them when run as root)"
-)
+#: The one marker of the Windows-side tests (Wine, MinGW-built programs): `make quick` leaves
+#: them out, and without Wine they skip, saying why (tests/conftest.py), except under CI=true.
+needs_wine = pytest.mark.windows
+#: Why a Windows-side test skips here.
+NO_WINE = "needs Wine and gcc-mingw-w64 (make test installs them when run as root)"
 
 #: Variables that would point Wine's programs into the test's own Windows-looking folders.
 DROPPED = ("APPDATA", "LOCALAPPDATA", "USERPROFILE", "DISPLAY", "WAYLAND_DISPLAY")
