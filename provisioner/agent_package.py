@@ -109,15 +109,15 @@ def _package(work: Path, exe: bytes) -> bytes:
     source = work / "package"
     source.mkdir()
     (source / EXE).write_bytes(exe)
-    stamp = _built_at().timestamp()
-    os.utime(source / EXE, (stamp, stamp))  # the cabinet keeps each file's time
+    built = _built_at()
+    os.utime(source / EXE, (built.timestamp(), built.timestamp()))  # the cabinet keeps each file's time
     (source / "agent.wxs").write_text(_wxs(), encoding="utf-8")
     msi = source / MSI
     wixl = _tool("wixl", "wixl")
     # wixl finds a file's Source in its current folder, and takes no absolute path
     _run([wixl, "-a", "x64", "-o", MSI, "agent.wxs"], "building the package with wixl", cwd=source)
     package = uuid.uuid5(UPGRADE_CODE, f"package {__version__} {hashlib.sha256(exe).hexdigest()}")
-    _fix_summary(msi, package, _built_at())
+    _fix_summary(msi, package, built)
     return msi.read_bytes()
 
 

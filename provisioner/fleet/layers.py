@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from provisioner import catalogue
-from provisioner.errors import FleetError, Loc, Problems, quoted
+from provisioner.errors import Loc, Problems, quoted
 from provisioner.fleet.diagnostics import validate
 from provisioner.fleet.seat import LayerSource
-from provisioner.fleet.sources import as_shown, inside_fleet
+from provisioner.fleet.sources import data_table
 from provisioner.legacy_flags import (
     PASSWORD_VARIABLE,
     split_flags,
@@ -30,7 +30,7 @@ from provisioner.models import (
     fleet_models,
 )
 from provisioner.secrets import SecretRef
-from provisioner.tables import csv_scalar, load_csv
+from provisioner.tables import csv_scalar
 
 
 def dump_layer(
@@ -60,13 +60,8 @@ def _read_contacts_file(
     """Load a layer's `contacts_file` (CSV with Contacts.xml's attribute names) into its `contacts`."""
     data = dict(data)
     name = data.pop("contacts_file")
-    path = inside_fleet(doc, str(name), root, (*prefix, "contacts_file"), f"{label}.contacts_file", problems)
-    if path is None:
-        return data
-    try:
-        table = load_csv(as_shown(path))
-    except FleetError as exc:
-        problems.errors.extend(exc.errors)
+    table = data_table(doc, str(name), root, (*prefix, "contacts_file"), f"{label}.contacts_file", problems)
+    if table is None:
         return data
     csv_doc = Document(table.path, {})
     columns = []

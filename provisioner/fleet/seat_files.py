@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from provisioner import catalogue
-from provisioner.errors import FleetError, Loc, Problems, quoted
+from provisioner.errors import Loc, Problems, quoted
 from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS, YAML_ONLY_FIELDS
-from provisioner.fleet.sources import as_shown, inside_fleet
+from provisioner.fleet.sources import data_table
 from provisioner.loading import (
     Document,
     Path_,
     pack,
 )
 from provisioner.numbers import whole
-from provisioner.tables import csv_scalar, load_csv
+from provisioner.tables import csv_scalar
 
 
 def load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:
@@ -48,15 +48,8 @@ def _seat_file(doc: Document, i: int, entry: Any, version: str, problems: Proble
     found = _seat_file_entry(doc, i, {"path": entry} if isinstance(entry, str) else entry, problems)
     if found is None:
         return None
-    path = inside_fleet(doc, found[0], root, ("seat_files", i), label, problems)
-    if path is None:
-        return None
-    try:
-        table = load_csv(as_shown(path))
-    except FleetError as exc:
-        problems.errors.extend(exc.errors)
-        return None
-    return _seat_rows(table, found[1], version, problems)
+    table = data_table(doc, found[0], root, ("seat_files", i), label, problems)
+    return None if table is None else _seat_rows(table, found[1], version, problems)
 
 
 def _seat_file_entry(doc: Document, i: int, entry: Any, problems: Problems) -> tuple[str, list[str]] | None:

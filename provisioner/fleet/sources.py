@@ -26,6 +26,7 @@ from provisioner.models import (
     choices_text,
     show,
 )
+from provisioner.tables import CsvTable, load_csv
 
 
 def version_of(doc: Document, problems: Problems) -> str:
@@ -148,6 +149,18 @@ def inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, pr
         )
         return None
     return path
+
+
+def data_table(doc: Document, name: str, root: Path, at: Path_, label: str, problems: Problems) -> CsvTable | None:
+    """The CSV file ``name`` names (see :func:`inside_fleet`), read; None with the problem recorded."""
+    path = inside_fleet(doc, name, root, at, label, problems)
+    if path is None:
+        return None
+    try:
+        return load_csv(as_shown(path))
+    except FleetError as exc:
+        problems.errors.extend(exc.errors)
+        return None
 
 
 def as_shown(path: Path) -> Path:
