@@ -42,7 +42,8 @@ from render_scale import (  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
-    from provisioner import api, collector, cores
+    from provisioner import api
+    from provisioner._speed import collector, cores
 
     collector.tune()  # the process as the command line sets it up (its entry does this)
     cores.allow()

@@ -43,7 +43,8 @@ GROWTH = 1.1
 
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """One phase in this (child) process; its figures as JSON on stdout."""
-    from provisioner import api, collector, cores
+    from provisioner import api
+    from provisioner._speed import collector, cores
 
     collector.tune()  # the process as the command line sets it up (its entry does this)
     cores.allow()
@@ -68,7 +69,7 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
 
 def _write_floor(share: Path) -> tuple[float, dict[str, float]]:
     """The floor of a first publish: the share's files written afresh beside it, made durable at once."""
-    from provisioner.deploy import output
+    from provisioner import admin_files as output
 
     blobs = [(p.relative_to(share), p.read_bytes()) for p in sorted(share.rglob("*")) if p.is_file()]
     target = share.parent / "floor"

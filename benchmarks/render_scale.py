@@ -93,9 +93,10 @@ def generate_csv(folder: Path, seats: int) -> Path:
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """Run one phase in this (child) process and print its figures as JSON."""
     sys.path.insert(0, str(HERE.parent))
-    from provisioner import api, collector, cores
+    from provisioner import api
+    from provisioner._speed import collector, cores
     from provisioner.fleet import load_fleet
-    from provisioner.rendering import render_fleet
+    from provisioner.render.renderer import render_fleet
 
     collector.tune()  # the process as the command line sets it up (its entry does this)
     cores.allow()

@@ -32,7 +32,7 @@ def main() -> int:
     parser.add_argument("--seats", type=int, default=10_000)
     args = parser.parse_args()
     from provisioner.fleet import load_fleet
-    from provisioner.rendering import render_fleet
+    from provisioner.render.renderer import render_fleet
 
     os.environ["QUEUE_PW"] = "queue-secret"
     with tempfile.TemporaryDirectory(prefix="two-cores-") as tmp:

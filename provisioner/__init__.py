@@ -4,7 +4,6 @@ The library a CI script uses is :mod:`provisioner.api` -- the same calls the
 ``provisioner`` command makes -- and the result and error types named here::
 
     from provisioner import api
-
     fleet = api.load(Path("fleet.yaml"))             # FleetError on bad input (exit 2)
     result = api.plan(fleet, root=Path("build"))     # load once, then plan, apply, verify, publish...
     print(result.as_json(result.exit_code()))

@@ -102,7 +102,7 @@ class Manifest:
     previous: dict[str, Any] | None = None  # the manifest this apply replaced (for rollback)
     stamp: str = ""  # when the last apply that wrote files ran (its backups carry this stamp)
     undone: str | None = None  # the stamp of an apply that rollback undid since
-    #: What the seat's files were made from (:meth:`provisioner.rendering.Renderer.inputs`), when
+    #: What the seat's files were made from (:meth:`provisioner.render.renderer.Renderer.inputs`), when
     #: the run that wrote this manifest judged them with the default options; else None.
     inputs: str | None = None
     #: Each backup kept for the seat (file name) and the SHA-256 of its bytes.

@@ -338,8 +338,8 @@ def test_the_json_schema_and_the_loader_agree_on_case(build_tree: BuildTree, run
 
 def test_a_unc_root_resolves_and_stays_contained(build_tree: BuildTree, run_cli: RunCli) -> None:
     """//server/share roots (a mounted profiles share, say) are plain absolute paths here; users stay below them."""
-    from provisioner import targets
     from provisioner.fleet import load_fleet
+    from provisioner.targetfs import targets
 
     Path("fleet.yaml").write_text(FLEET.replace("root: users", "root: '//fileserver/profiles$'"), encoding="utf-8")
     ana = targets.resolve(load_fleet(Path("fleet.yaml")).seat("ana"))

@@ -27,9 +27,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provisioner import agent_limits, ini
-from provisioner.plan import plan_contacts
-from provisioner.rendered import RenderedFile
+from provisioner import ini
+from provisioner.distribution import agent_limits
+from provisioner.files import contacts as contacts_file
+from provisioner.files.change import Judging
+from provisioner.render.files import RenderedFile
 from tests import microsip_written
 from tests.conftest import REPO, RunCli
 from tests.wine import MINGW32, WINDRES, WINE, WIXL, boot, build, needs_wine, run, stop, windows, wine_env
@@ -650,7 +652,8 @@ def test_agent_merges_the_phonebook_by_apply_s_rule(pc: PC, share: Path, tmp_pat
         {"name": "Mum", "number": "555", "starred": "1"},
     ]
     fleet_book = (share / "seats" / "jdoe" / "Contacts.xml").read_bytes()
-    planned = plan_contacts(RenderedFile("Contacts.xml", fleet_book, kind="contacts"), tmp_path / "x", USER_BOOK)
+    book = RenderedFile("Contacts.xml", fleet_book, kind="contacts")
+    planned = contacts_file.plan(book, "Contacts.xml", tmp_path / "x", USER_BOOK, None, Judging())
     assert merged == planned.new  # apply's own merge, byte for byte
 
 

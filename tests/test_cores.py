@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import cores
+from provisioner._speed import cores
 from provisioner.errors import Loc, Problem
 from tests.conftest import REPO
 
@@ -91,7 +91,7 @@ def test_a_problem_comes_back_from_the_helper_as_it_went(warning: bool) -> None:
 
 HELPER = """
 import os, sys, time
-from provisioner import cores
+from provisioner._speed import cores
 cores.SHARED_FROM, cores.cores = 2, lambda: 2
 cores.allow()  # as the command line's entry does
 parent = os.getpid()
@@ -152,7 +152,6 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from render_scale import generate
 from provisioner import api
-
 calls = []
 for name in ("freeze", "unfreeze", "enable", "disable"):  # what the library calls of the collector
     def record(*args, _real=getattr(gc, name), _name=name):

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from provisioner import api, deploy, ini, reaching, safefs, targets
+from provisioner import api, deploy, ini
+from provisioner.targetfs import reaching, safefs, targets
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing, read_manifest
 
@@ -368,7 +369,7 @@ def test_read_only_folder_fails_cleanly(office: Path, run_cli: RunCli, monkeypat
             raise PermissionError(errno.EACCES, "Permission denied")
         return real(name, flags, mode, dir_fd=dir_fd)
 
-    monkeypatch.setattr("provisioner.safefs.os.open", refuse)
+    monkeypatch.setattr("provisioner.targetfs.safefs.os.open", refuse)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
@@ -384,7 +385,7 @@ def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, mo
     def full(fd: int, data: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("provisioner.safefs.os.write", full)
+    monkeypatch.setattr("provisioner.targetfs.safefs.os.write", full)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
     assert "No space left on device" in result.stdout
@@ -553,14 +554,14 @@ def test_locked_file_is_retried_then_reported(office: Path, run_cli: RunCli, mon
         real(src, dst, **fds)
 
     monkeypatch.setattr(safefs, "REPLACE_PAUSE", 0.0)
-    monkeypatch.setattr("provisioner.safefs.os.rename", locked_once)
+    monkeypatch.setattr("provisioner.targetfs.safefs.os.rename", locked_once)
     assert run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV).exit_code == 0
     assert JDOE.exists()
 
     def always_locked(src: str, dst: str, **fds: int) -> None:
         raise PermissionError(errno.EACCES, "Access is denied")
 
-    monkeypatch.setattr("provisioner.safefs.os.rename", always_locked)
+    monkeypatch.setattr("provisioner.targetfs.safefs.os.rename", always_locked)
     result = run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV)
     assert result.exit_code == 3
     assert result.stdout.splitlines()[0] == (

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner.legacy_flags import LEGACY_TABLE
+from provisioner.launchers.seed_flags import LEGACY_TABLE
 from tests.conftest import RunCli
 
 CASES = int(os.environ.get("FUZZ_CASES", "100"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import FleetError, Loc
-from provisioner.loading import MAX_DEPTH, load_file, load_text, raw_text
+from provisioner.inputs.yaml_reader import MAX_DEPTH, load_file, load_text, raw_text
 
 
 def test_every_value_and_key_has_a_location() -> None:

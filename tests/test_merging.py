@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provisioner.fleet import Provenance, load_fleet
-from provisioner.merging import finalize, merge_layers, overlay
+from provisioner.fleet.merging import finalize, merge_layers, overlay
 from tests.conftest import BuildTree
 
 keys = st.sampled_from(["a", "b", "c", "d"])

@@ -9,7 +9,7 @@ import yaml
 
 from provisioner import ini
 from provisioner.fleet import load_fleet
-from provisioner.rendering import render_fleet
+from provisioner.render.renderer import render_fleet
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import __version__, agent_package, scheduled_task
+from provisioner import __version__
+from provisioner.distribution import agent_package, scheduled_task
 from tests import pki as test_pki
 from tests.conftest import REPO, RunCli
 from tests.wine import PACKAGING, boot, needs_wine, run, stop, windows, wine_env

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from provisioner import ini
 from provisioner.errors import FleetError
 from provisioner.fleet import load_fleet
-from provisioner.rendered import Packer
-from provisioner.rendering import render_fleet
-from provisioner.templating import check_output
+from provisioner.render.files import Packer
+from provisioner.render.renderer import render_fleet
+from provisioner.render.templates import check_output
 from tests.conftest import EXAMPLE, REPO, BuildTree, RunCli, listing
 
 GOLDEN = REPO / "tests" / "golden" / "example"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.secrets import MASK, SecretError, SecretRef, parse_reference, resolve
+from provisioner.inputs.secrets import MASK, SecretError, SecretRef, parse_reference, resolve
 
 
 def test_env_reference() -> None:

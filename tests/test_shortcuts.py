@@ -11,8 +11,8 @@ import LnkParse3
 import pytest
 import yaml
 
-from provisioner import launch_rules, shortcuts
 from provisioner.fleet import Launch, load_fleet
+from provisioner.launchers import command_line, shortcuts
 from tests.conftest import REPO, BuildTree, RunCli
 from tests.wine import needs_wine, wine_env
 
@@ -45,7 +45,7 @@ EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
     ],
 )
 def test_args_microsip_understands(args: str) -> None:
-    assert launch_rules.check_args(args, "3.22") is None
+    assert command_line.check_args(args, "3.22") is None
 
 
 @pytest.mark.parametrize(
@@ -66,12 +66,12 @@ def test_args_microsip_understands(args: str) -> None:
         (
             "/minimized /exit",
             "MicroSIP takes one switch or one dial target; with a space it would dial "
-            "'/minimized' and send '/exit' to it as an instant message. Use one of: " + launch_rules.ARGS_FORMS,
+            "'/minimized' and send '/exit' to it as an instant message. Use one of: " + command_line.ARGS_FORMS,
         ),
         (
             "/MINIMIZED",
             "'/MINIMIZED' is not a MicroSIP switch (switches match exactly and are case-sensitive); "
-            "MicroSIP would try to dial it. Use one of: " + launch_rules.ARGS_FORMS,
+            "MicroSIP would try to dial it. Use one of: " + command_line.ARGS_FORMS,
         ),
         (
             "/account:1 /password:x",
@@ -82,21 +82,21 @@ def test_args_microsip_understands(args: str) -> None:
         (
             "alice bob",
             "MicroSIP takes one switch or one dial target; with a space it would dial 'alice' and "
-            "send 'bob' to it as an instant message. Use one of: " + launch_rules.ARGS_FORMS,
+            "send 'bob' to it as an instant message. Use one of: " + command_line.ARGS_FORMS,
         ),
     ],
 )
 def test_args_microsip_would_misread(args: str, message: str) -> None:
-    assert launch_rules.check_args(args, "3.22") == message
+    assert command_line.check_args(args, "3.22") == message
 
 
 def test_args_depend_on_the_version() -> None:
     assert (
-        launch_rules.check_args("/hangupincoming", "3.20")
+        command_line.check_args("/hangupincoming", "3.20")
         == "/hangupincoming is not understood by MicroSIP 3.20 (it arrived in 3.21)"
     )
     assert (
-        launch_rules.check_args("/account:1", "3.19")
+        command_line.check_args("/account:1", "3.19")
         == "/account:N is not understood by MicroSIP 3.19 (it arrived in 3.21)"
     )
 
@@ -165,7 +165,7 @@ def test_golden_lnk_files_match_and_parse() -> None:
     ],
 )
 def test_lnk_target_problems(exe: str, message: str) -> None:
-    assert launch_rules.lnk_target_problem(exe) == message
+    assert command_line.lnk_target_problem(exe) == message
 
 
 @pytest.mark.parametrize(
@@ -177,7 +177,7 @@ def test_lnk_target_problems(exe: str, message: str) -> None:
     ],
 )
 def test_launcher_names(name: str, message: str) -> None:
-    assert launch_rules.name_problem(name) == message
+    assert command_line.name_problem(name) == message
 
 
 @pytest.fixture(scope="module")
@@ -262,17 +262,17 @@ def test_cmd_exe_name_percent_is_doubled() -> None:
 
 @pytest.mark.parametrize("name", ["CON", "nul.txt", "COM1", "Lpt9.lnk", "com¹", "CONOUT$", "x.", "x "])
 def test_reserved_windows_names_are_refused(name: str) -> None:
-    assert launch_rules.reserved_problem(name) is not None
-    assert launch_rules.name_problem(name) is not None
+    assert command_line.reserved_problem(name) is not None
+    assert command_line.name_problem(name) is not None
 
 
 @pytest.mark.parametrize("name", ["Console", "COM10", "null", "LPT", "aux-desk"])
 def test_ordinary_names_are_not_reserved(name: str) -> None:
-    assert launch_rules.reserved_problem(name) is None
+    assert command_line.reserved_problem(name) is None
 
 
 def test_cmd_refuses_non_ascii() -> None:
-    assert launch_rules.cmd_problem("MicroSIP-Zoë.exe", "") == (
+    assert command_line.cmd_problem("MicroSIP-Zoë.exe", "") == (
         "the exe name 'MicroSIP-Zoë.exe' has non-ASCII characters; a .cmd launcher is read in the console's "
         "OEM code page, which would garble them -- use an ASCII name"
     )
@@ -459,7 +459,7 @@ def test_translated_yaml_validates_as_a_layer(run_cli: RunCli, build_tree: Build
             ["--call", "alice bob"],
             "error: launch.args: MicroSIP takes one switch or one dial target; with a space it "
             "would dial 'alice' and send 'bob' to it as an instant message. Use one of: "
-            + launch_rules.ARGS_FORMS
+            + command_line.ARGS_FORMS
             + "\n",
         ),
     ],

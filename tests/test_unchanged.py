@@ -18,9 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner import api, cores, ini, rendering
+from provisioner import api, ini
+from provisioner._resources import data_dir
+from provisioner._speed import cores
 from provisioner.api import placing
 from provisioner.errors import FleetError
+from provisioner.render import renderer
 from tests.conftest import BuildTree, RunCli, read_manifest, write_manifest
 
 FLEET = """\
@@ -53,13 +56,13 @@ def office(build_tree: BuildTree) -> Path:
 def renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The ids of the seats rendered during the test."""
     seen: list[str] = []
-    real = rendering.Renderer.render
+    real = renderer.Renderer.render
 
-    def counting(self: rendering.Renderer, seat: Any, problems: Any) -> Any:
+    def counting(self: renderer.Renderer, seat: Any, problems: Any) -> Any:
         seen.append(seat.id)
         return real(self, seat, problems)
 
-    monkeypatch.setattr(rendering.Renderer, "render", counting)
+    monkeypatch.setattr(renderer.Renderer, "render", counting)
     yield seen
 
 
@@ -186,7 +189,7 @@ def test_a_new_version_of_the_tool_judges_afresh(
     office: Path, renders: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apply()
-    monkeypatch.setattr(rendering, "tool_digest", lambda: "another build")
+    monkeypatch.setattr(renderer, "tool_digest", lambda: "another build")
     assert statuses(apply()) == ["unchanged"]
     assert renders == ["jdoe", "jdoe"]
 
@@ -264,7 +267,7 @@ seats:
   - {id: c, accounts: [{username: "3"}]}
 """
 # the built-in layout, except that seat c asks for a value nobody gave
-TEMPLATE = (Path(rendering.__file__).parent.parent / "templates" / "microsip.ini.j2").read_text("utf-8")
+TEMPLATE = (data_dir("templates") / "microsip.ini.j2").read_text("utf-8")
 BROKEN = '{% if seat.id == "c" %}{{ nothing_here }}{% endif %}' + TEMPLATE
 
 

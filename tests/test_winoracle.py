@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.fleet import load_fleet
-from provisioner.rendering import render_fleet
+from provisioner.render.renderer import render_fleet
 from tests.conftest import REPO, BuildTree
 from tests.wine import MINGW, WINE, needs_wine, wine_env
 

@@ -38,13 +38,14 @@ from provisioner.api.authoring import (
 from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
-from provisioner.api.results import DeployResult, SeatReport, SeatStatus
+from provisioner.api.results import DeployResult, DeployStatus, SeatReport
 
 __all__ = [
     "STATE_FOLDER",
     "TOOL",
     "BundleResult",
     "DeployResult",
+    "DeployStatus",
     "ExplainResult",
     "ExplainRow",
     "FlagsResult",
@@ -55,7 +56,6 @@ __all__ = [
     "RollbackResult",
     "SeatReport",
     "SeatRow",
-    "SeatStatus",
     "ValidateResult",
     "apply",
     "bundle",

@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-from provisioner import catalogue, deploy, launch_rules, legacy_flags, targets
+from provisioner import admin_files, catalogue
 from provisioner._resources import data_dir
+from provisioner._speed.collector import long_lived
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
@@ -21,7 +22,6 @@ from provisioner.api.common import (
     loaded,
     resolve_targets,
 )
-from provisioner.collector import long_lived
 from provisioner.errors import (
     FleetError,
     Loc,
@@ -32,10 +32,12 @@ from provisioner.errors import (
     quoted,
 )
 from provisioner.fleet import Fleet, Provenance, Seat, load_fleet, origin_loc
+from provisioner.inputs.secrets import SecretRef
+from provisioner.launchers import command_line, seed_flags
 from provisioner.models import fleet_models
-from provisioner.rendered import RENDER_PLACES
-from provisioner.rendering import render_fleet
-from provisioner.secrets import SecretRef
+from provisioner.render.files import RENDER_PLACES
+from provisioner.render.renderer import render_fleet
+from provisioner.targetfs import targets
 
 
 @dataclass
@@ -120,7 +122,7 @@ def render(
         fleet = loaded(fleet_path, strict=strict)
         rendered = render_fleet(fleet, seat_ids, environ)
         files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]
-        return RenderResult(fleet, deploy.write_files(files))
+        return RenderResult(fleet, admin_files.write_files(files))
 
 
 @dataclass
@@ -281,10 +283,10 @@ def init(folder: Path) -> list[Path]:
         raise UsageError(f"{folder}: cannot be used ({exc.strerror or exc})") from None
     if existing:
         raise UsageError(f"{existing[0]} already exists; choose an empty folder (nothing was written)")
-    written = deploy.write_new_files(files)
+    written = admin_files.write_new_files(files)
     profile = folder / STARTER_PROFILE
     if not profile.exists():  # Alice's profile folder in the scratch tree, so `plan` works as shipped
-        deploy.make_folders(profile)
+        admin_files.make_folders(profile)
         written.append(profile)
     return written
 
@@ -299,12 +301,12 @@ class FlagsResult:
 
 def translate_flags(argv: list[str]) -> FlagsResult:
     """Translate the seed document's ``--user``/``--dn``/... flags into fleet YAML."""
-    translation = legacy_flags.translate_flags(argv)
+    translation = seed_flags.translate_flags(argv)
     if translation.errors:
         raise UsageError("; ".join(translation.errors))
-    layer = translation.layer(password={"env": legacy_flags.PASSWORD_VARIABLE})
+    layer = translation.layer(password={"env": seed_flags.PASSWORD_VARIABLE})
     if layer.get("launch", {}).get("args"):
-        problem = launch_rules.check_args(layer["launch"]["args"], catalogue.default_version())
+        problem = command_line.check_args(layer["launch"]["args"], catalogue.default_version())
         if problem:
             raise UsageError(f"launch.args: {problem}")
     text = yaml.safe_dump(layer, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
@@ -314,10 +316,10 @@ def translate_flags(argv: list[str]) -> FlagsResult:
     for line in text.splitlines():
         if line.strip() == "password:":
             continue
-        if line.strip() == f"env: {legacy_flags.PASSWORD_VARIABLE}":
+        if line.strip() == f"env: {seed_flags.PASSWORD_VARIABLE}":
             lines.append(
-                f"  password: {{env: {legacy_flags.PASSWORD_VARIABLE}}}  # the password from the command line "
-                f"is not copied: set {legacy_flags.PASSWORD_VARIABLE}, or use {{file: path}}"
+                f"  password: {{env: {seed_flags.PASSWORD_VARIABLE}}}  # the password from the command line "
+                f"is not copied: set {seed_flags.PASSWORD_VARIABLE}, or use {{file: path}}"
             )
             continue
         lines.append(line)

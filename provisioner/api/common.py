@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from provisioner import __version__, admin_folders, deploy, targets
+from provisioner import __version__, admin_folders, deploy
 from provisioner.errors import (
     Loc,
     Problem,
     Problems,
 )
 from provisioner.fleet import Fleet, Seat, load_fleet
+from provisioner.targetfs import targets
 
 #: What to do about a target root that does not exist (validate --targets, plan, apply).
 MISSING_ROOT_HINT = (

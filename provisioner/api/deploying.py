@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import cores, deploy, safefs, targets
+from provisioner import deploy
+from provisioner._speed import cores
+from provisioner._speed.collector import long_lived
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
@@ -17,19 +19,20 @@ from provisioner.api.common import (
 )
 from provisioner.api.placing import ChosenSeat, Prepared, placed_files, prepare
 from provisioner.api.results import DeployResult, SeatReport
-from provisioner.collector import long_lived
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import (
     DeployError,
     UsageError,
 )
+from provisioner.files import KINDS
+from provisioner.files.change import Judging, SeatPlan
+from provisioner.files.unchanged import unchanged_since
 from provisioner.fleet import Fleet, ini_key
-from provisioner.kinds import KINDS, Judging
-from provisioner.plan import SeatPlan, unchanged_since
-from provisioner.rendered import RenderedFile
-from provisioner.rendering import layout
+from provisioner.render.files import RenderedFile
+from provisioner.render.renderer import layout
 from provisioner.state import EMPTY_HASH, FileRecord, Manifest, ManifestError, parse_manifest, unseal
-from provisioner.targets import Location
+from provisioner.targetfs import safefs, targets
+from provisioner.targetfs.targets import Location
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ def _sort_unchanged(prepared: Prepared, store: deploy.Store, options: PlanOption
     """Find the seats whose manifest shows nothing changed since the last run; return the others.
 
     Judged the default way only (what a manifest's inputs promise). Each seat's check only
-    reads, so a large fleet's seats are checked on two cores (:mod:`provisioner.cores`).
+    reads, so a large fleet's seats are checked on two cores (:mod:`provisioner._speed.cores`).
     """
     chosen = prepared.chosen
     if options.judge_afresh or not options.default or not store.exists():

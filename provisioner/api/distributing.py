@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provisioner import deploy
+from provisioner import admin_files
 from provisioner.api.common import (
     FleetSource,
     loaded,
@@ -16,7 +16,10 @@ from provisioner.api.common import (
 from provisioner.errors import (
     Problem,
 )
-from provisioner.rendering import render_fleet
+from provisioner.render.renderer import render_fleet
+
+if TYPE_CHECKING:  # imported when called: a command that does not need it does not load it
+    from provisioner.distribution.rollout import Rollout
 
 
 @dataclass
@@ -43,8 +46,8 @@ def publish(
 
     With ``share_path`` (the share as the PCs reach it, ``\\\\server\\share``) also ``task.xml``.
     """
-    from provisioner import publish as publishing
-    from provisioner import scheduled_task
+    from provisioner.distribution import publish as publishing
+    from provisioner.distribution import scheduled_task
 
     unc = scheduled_task.share_path(share_path) if share_path is not None else None
 
@@ -61,7 +64,7 @@ def publish(
     current = {entry["folder"].split("/", 1)[1] for entry in built.seats}
     stale = [f"seats/{name}" for name in existing if name not in current]
     reports = ("status", *(f"status/{user}" for user in publishing.status_users(built.seats)))
-    written = deploy.write_share(out, built.files, private_prefix="seats/", stale=stale, open_folders=reports)
+    written = admin_files.write_share(out, built.files, private_prefix="seats/", stale=stale, open_folders=reports)
     return PublishResult(out, built.seats, built.skipped, written, stale, fleet.warnings)
 
 
@@ -73,15 +76,15 @@ def package_agent(
     timestamp_url: str | None = None,
 ) -> list[Path]:
     """Write the agent and its Windows Installer package (signed with a certificate) into ``out``."""
-    from provisioner import agent_package
+    from provisioner.distribution import agent_package
 
     signing = agent_package.signing(sign_cert, sign_key, timestamp_url)
     return agent_package.build(out, signing)
 
 
-def status(share: Path) -> Any:
-    """Where each published seat stands, from the agents' reports (a :class:`provisioner.rollout.Rollout`)."""
-    from provisioner import rollout
+def status(share: Path) -> Rollout:
+    """Where each published seat stands, from the agents' reports."""
+    from provisioner.distribution import rollout
 
     return rollout.read(share)
 
@@ -106,7 +109,7 @@ def bundle(
     environ: Mapping[str, str] | None = None,
 ) -> BundleResult:
     """Build a portable MicroSIP folder or zip for one seat from a MicroSIP distribution."""
-    from provisioner import bundle as bundling
+    from provisioner.distribution import bundle as bundling
 
     fleet = loaded(fleet_path)
     seat = fleet.seat(seat_id)
@@ -123,7 +126,7 @@ def bundle(
         environ=environ,
     )
     if out.suffix.lower() == ".zip":
-        deploy.write_atomic(out, bundling.zip_bytes(built.files))
+        admin_files.write_atomic(out, bundling.zip_bytes(built.files))
     else:
-        deploy.write_tree(out, built.files)
+        admin_files.write_tree(out, built.files)
     return BundleResult(out, sorted(built.files), built.warnings)

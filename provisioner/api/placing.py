@@ -9,22 +9,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import cores, deploy, targets
+from provisioner import deploy
+from provisioner._speed import cores
+from provisioner._speed.collector import bulk_allocation
 from provisioner.api.common import (
     FleetSource,
     exposed_folders,
     loaded,
     resolve_targets,
 )
-from provisioner.collector import bulk_allocation
 from provisioner.errors import (
     Problem,
     Problems,
 )
+from provisioner.files.change import SeatPlan
+from provisioner.files.unchanged import unchanged_plan
 from provisioner.fleet import Fleet, Seat
-from provisioner.plan import SeatPlan, unchanged_plan
-from provisioner.rendered import Packer, RenderedFile, RenderedSeat, Slot
-from provisioner.rendering import Renderer, layout
+from provisioner.render.files import Packer, RenderedFile, RenderedSeat, Slot
+from provisioner.render.renderer import Renderer, layout
+from provisioner.targetfs import targets
 
 Placed = list[tuple[targets.Spot, str, Slot]]
 ProblemFields = tuple[str, int, int, str, str, bool]  # errors.Problem.as_tuple
@@ -128,9 +131,9 @@ class Prepared:
         """Render ``items`` now, so that bad input stops the run before anything is written.
 
         FleetError names every problem. What is rendered is kept, packed
-        (:class:`~provisioner.rendered.Packer`), and written when each seat's turn comes:
+        (:class:`~provisioner.render.files.Packer`), and written when each seat's turn comes:
         the files written are the files checked. A large fleet's seats are rendered on two
-        cores (:mod:`provisioner.cores`), which also work out each seat's inputs digest
+        cores (:mod:`provisioner._speed.cores`), which also work out each seat's inputs digest
         unless ``digests`` is False (a run that will not record it).
         """
         if not items:
@@ -179,7 +182,7 @@ def prepare(
 
     Nothing is rendered and no secret read yet: a seat the manifest shows unchanged since
     the last run never is.
-    Called inside :func:`provisioner.collector.long_lived`, whose ``keep`` it is given.
+    Called inside :func:`provisioner._speed.collector.long_lived`, whose ``keep`` it is given.
     """
     fleet = loaded(fleet_path)
     keep()

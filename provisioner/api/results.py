@@ -13,11 +13,11 @@ from provisioner.errors import (
     Problem,
     display_path,
 )
+from provisioner.files.change import Drift, SeatPlan
 from provisioner.fleet import Fleet
-from provisioner.plan import Drift, SeatPlan
 
 #: A seat's word in a result: a plan's action, an apply's outcome, or why neither came.
-SeatStatus = Literal["create", "update", "unchanged", "conflict", "applied", "failed", "waiting"]
+DeployStatus = Literal["create", "update", "unchanged", "conflict", "applied", "failed", "waiting"]
 
 
 @dataclass
@@ -34,7 +34,7 @@ class SeatReport:
     error_path: str | None = None
 
     @property
-    def status(self) -> SeatStatus:
+    def status(self) -> DeployStatus:
         """failed, waiting, or the plan's/outcome's word."""
         if self.error is not None:
             return "failed"

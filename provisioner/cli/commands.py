@@ -19,7 +19,7 @@ from provisioner.cli.report import plural, print_warnings, row_json
 @click.version_option(__version__, prog_name="microsip-provisioner")
 def main() -> None:
     """Provision fleets of the MicroSIP softphone from one YAML file."""
-    from provisioner import collector, cores
+    from provisioner._speed import collector, cores
 
     collector.tune()  # the tool's own process: its collector kept off the fleet's data
     cores.allow()  # and a second core used through a forked helper

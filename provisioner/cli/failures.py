@@ -68,7 +68,7 @@ def crash_folder() -> Path:
 
 def crash_log(exc: BaseException) -> Path:
     """Write the traceback to a new 0600 file with an unpredictable name; secrets are masked."""
-    from provisioner.secrets import redact
+    from provisioner.inputs.secrets import redact
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     argv = []

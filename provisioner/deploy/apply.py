@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from provisioner.deploy.targetfs import RealFS, Staged, Store
 from provisioner.errors import DeployError
-from provisioner.kinds import KINDS
-from provisioner.plan import FileChange, SeatPlan
-from provisioner.safefs import Unchanged
+from provisioner.files import KINDS
+from provisioner.files.change import FileChange, SeatPlan
 from provisioner.state import (
     Manifest,
     backup_name,
@@ -21,7 +19,9 @@ from provisioner.state import (
     bytes_hash,
     is_backup_name,
 )
-from provisioner.targets import Location, Spot
+from provisioner.targetfs.safefs import Unchanged
+from provisioner.targetfs.system import RealFS, Staged, Store
+from provisioner.targetfs.targets import Location, Spot
 
 
 @dataclass

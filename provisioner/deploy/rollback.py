@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner.deploy.apply import backup_file_name, stamp_now
-from provisioner.deploy.targetfs import RealFS, Store
 from provisioner.errors import DeployError, quoted
-from provisioner.kinds import KINDS
-from provisioner.rendered import FileKind
+from provisioner.files import KINDS
+from provisioner.render.files import FileKind
 from provisioner.state import (
     FileRecord,
     Manifest,
@@ -32,7 +31,8 @@ from provisioner.state import (
     is_backup_name,
     parse_manifest,
 )
-from provisioner.targets import Location, Spot
+from provisioner.targetfs.system import RealFS, Store
+from provisioner.targetfs.targets import Location, Spot
 
 NOTHING_RECORDED = "no apply is recorded for this target; nothing to roll back"
 

@@ -26,7 +26,7 @@ from provisioner.fleet.seat import (
     origin_loc,
     seat_loc,
 )
-from provisioner.loading import format_path
+from provisioner.inputs.yaml_reader import format_path
 
 __all__ = [
     "Fleet",

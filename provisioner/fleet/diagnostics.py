@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from provisioner import catalogue
 from provisioner.errors import Problems, quoted
-from provisioner.loading import (
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
     format_path,

@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 
 from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
-from provisioner.fleet.layers import profile_order, same_ini_spelling
+from provisioner.fleet.layer_data import profile_order, same_ini_spelling
+from provisioner.fleet.merging import finalize, merge_layers, settled
 from provisioner.fleet.seat import (
     DEFAULT_INSTALLED_EXE,
     DEFAULT_PORTABLE_EXE,
@@ -27,15 +28,14 @@ from provisioner.fleet.seat import (
     origin_loc,
     seat_loc,
 )
-from provisioner.launch_rules import (
+from provisioner.inputs.yaml_reader import (
+    Path_,
+)
+from provisioner.launchers.command_line import (
     account_switch,
     cmd_problem,
     lnk_target_problem,
 )
-from provisioner.loading import (
-    Path_,
-)
-from provisioner.merging import finalize, merge_layers, settled
 from provisioner.numbers import whole
 
 

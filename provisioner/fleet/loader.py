@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner.collector import bulk_allocation
+from provisioner._speed.collector import bulk_allocation
 from provisioner.errors import FleetError, Problem, Problems, quoted
+from provisioner.fleet.csv_seats import load_seat_files
 from provisioner.fleet.diagnostics import kind_of, label_path, validate
 from provisioner.fleet.effective import SharedLayers, effective_seat
-from provisioner.fleet.layers import dump_layer, layer_warnings
+from provisioner.fleet.layer_data import dump_layer, layer_warnings
 from provisioner.fleet.seat import LAYER_FIELDS, Fleet, LayerSource, Seat
-from provisioner.fleet.seat_files import load_seat_files
 from provisioner.fleet.sources import check_top, load_includes, valid_name, version_of
 from provisioner.ini import DEFAULT_ANSI
-from provisioner.loading import (
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
     load_file,

@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problem, quoted, sort_problems
+from provisioner.fleet.merging import merge_layers
 from provisioner.ini import DEFAULT_ANSI
-from provisioner.loading import (
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
 )
-from provisioner.merging import merge_layers
 
 DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
 
@@ -74,7 +74,7 @@ def _written(record: Any) -> dict[str, Any]:
 class TargetSpec:
     """A seat's ``target`` as the fleet wrote it, checked: which fields a type takes is in TARGET_FIELDS.
 
-    :func:`provisioner.targets.resolve` turns it into paths on this machine.
+    :func:`provisioner.targetfs.targets.resolve` turns it into paths on this machine.
     """
 
     type: TargetType

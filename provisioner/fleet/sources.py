@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from provisioner import catalogue
 from provisioner.errors import FleetError, Problems, quoted
 from provisioner.fleet.diagnostics import validate
-from provisioner.loading import (
+from provisioner.inputs.tables import CsvTable, load_csv
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
     YFloat,
@@ -26,7 +27,6 @@ from provisioner.models import (
     choices_text,
     show,
 )
-from provisioner.tables import CsvTable, load_csv
 
 
 def version_of(doc: Document, problems: Problems) -> str:

@@ -4,7 +4,7 @@
 :mod:`provisioner.catalogue`: one optional field per key, typed, range- and
 choice-checked, matched case-insensitively and stored under the catalogue's
 canonical spelling. Every model forbids unknown fields. The layer models validate
-what one file says; rules that need the merged seat live in :mod:`provisioner.plan`.
+what one file says; rules that need the merged seat live in :mod:`provisioner.fleet.effective`.
 
 The package has three parts: :mod:`~provisioner.models.sections` (the generated
 models and the value rules every model shares), :mod:`~provisioner.models.phonebook`

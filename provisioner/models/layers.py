@@ -20,7 +20,8 @@ from pydantic import (
 
 from provisioner import catalogue
 from provisioner.errors import quoted
-from provisioner.launch_rules import check_args, name_problem, reserved_problem
+from provisioner.inputs.secrets import parse_reference
+from provisioner.launchers.command_line import check_args, name_problem, reserved_problem
 from provisioner.models.phonebook import MAX_SPEED_DIALS, Contact, SpeedDial
 from provisioner.models.sections import (
     BAD_USER_CHARS,
@@ -34,7 +35,6 @@ from provisioner.models.sections import (
     text_field,
     text_problem,
 )
-from provisioner.secrets import parse_reference
 
 
 def _exe(value: Any, info: ValidationInfo) -> Any:

@@ -21,8 +21,8 @@ from pydantic_core import PydanticCustomError
 from provisioner import catalogue
 from provisioner.catalogue import Key, Section
 from provisioner.errors import quoted
-from provisioner.loading import raw_text
-from provisioner.secrets import SecretRef, parse_reference
+from provisioner.inputs.secrets import SecretRef, parse_reference
+from provisioner.inputs.yaml_reader import raw_text
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from provisioner.errors import FleetError, Loc, Problem, Problems, quoted
-from provisioner.regular_files import NotRegular, TooLarge, read_regular
+from provisioner.inputs.regular_files import NotRegular, TooLarge, read_regular
 
 try:  # libyaml is much faster; fall back to the pure-Python loader where it is missing
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]

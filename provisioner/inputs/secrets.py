@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provisioner.errors import quoted
-from provisioner.regular_files import NotRegular, TooLarge, read_regular
+from provisioner.inputs.regular_files import NotRegular, TooLarge, read_regular
 
 MASK = "********"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -6,7 +6,7 @@ folders:
 
 * the **root** itself is the admin's path; a link on the way to it is followed only
   when it is trusted (owned by root or by us, in a folder owned by root or by us);
-  :mod:`provisioner.reaching` opens it, and the folders below it;
+  :mod:`provisioner.targetfs.reaching` opens it, and the folders below it;
 * below the root, each folder is opened relative to its parent's descriptor with
   ``O_DIRECTORY | O_NOFOLLOW`` (:meth:`Folder.child`), so a link planted there -- or
   swapped in while we run -- is refused, never followed;

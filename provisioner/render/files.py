@@ -42,7 +42,7 @@ class RenderedFile:
 
     @property
     def slot(self) -> Slot:
-        """Its name, place and kind: what :func:`provisioner.rendering.layout` says of it before rendering."""
+        """Its name, place and kind: what :func:`provisioner.render.renderer.layout` says of it before rendering."""
         return (self.name, self.place, self.kind)
 
 

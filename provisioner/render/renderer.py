@@ -20,15 +20,16 @@ from typing import Any
 
 import jinja2
 
-from provisioner import catalogue, ini, shortcuts
-from provisioner.collector import bulk_allocation
+from provisioner import catalogue, ini
+from provisioner._speed.collector import bulk_allocation
 from provisioner.errors import Loc, Problems
 from provisioner.fleet import Fleet, Seat, SpeedDial
+from provisioner.inputs.secrets import SecretError, SecretRef, resolve
+from provisioner.launchers import shortcuts
 from provisioner.models import MAX_SPEED_DIALS, text_problem
-from provisioner.phonebook import contacts_xml
-from provisioner.rendered import RenderedFile, RenderedSeat, Slot
-from provisioner.secrets import SecretError, SecretRef, resolve
-from provisioner.templating import Templates
+from provisioner.render.contacts_xml import contacts_xml
+from provisioner.render.files import RenderedFile, RenderedSeat, Slot
+from provisioner.render.templates import Templates
 
 INI_TEMPLATE = "microsip.ini.j2"
 
@@ -248,7 +249,7 @@ def layout(seat: Seat) -> tuple[Slot, ...]:
 @functools.cache
 def tool_digest() -> str:
     """A digest of the tool's own code and key catalogue: a new version judges every seat afresh."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # the provisioner package
     digest = hashlib.sha256()
     for path in sorted([*package.rglob("*.py"), package / "data" / "catalogue.json"]):
         if path.is_file():

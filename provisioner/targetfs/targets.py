@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 
-from provisioner import reaching
 from provisioner.errors import DeployError, FleetError, Problem, printable, quoted
 from provisioner.fleet import Seat
+from provisioner.targetfs import reaching
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 #: Characters no folder or file name below a root may hold (separators, NUL).
@@ -77,7 +77,7 @@ class Spot:
     @property
     def spelled(self) -> str:
         """The path as text, without building a :class:`Path` (a run asks for thousands)."""
-        return os.path.join(self.where.root, *self.where.parts, self.name)  # noqa: PTH118
+        return os.path.join(self.where.root, *self.where.parts, self.name)
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,7 @@ def wine_install_folder(prefix: Path) -> str | None:
     """The default value of ``Software\\MicroSIP`` in the prefix's registry (HKCU first), if any.
 
     The registry files belong to the prefix's owner: they are read without following
-    links (a link or a FIFO there raises :class:`provisioner.safefs.UnsafeError`).
+    links (a link or a FIFO there raises :class:`provisioner.targetfs.safefs.UnsafeError`).
     """
     opened = reaching.open_below(prefix, (), home=0, create=False)
     if opened is None:

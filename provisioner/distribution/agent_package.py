@@ -24,7 +24,7 @@ from xml.sax.saxutils import quoteattr
 
 from provisioner import __version__
 from provisioner._resources import data_dir
-from provisioner.deploy import write_files
+from provisioner.admin_files import write_files
 from provisioner.errors import DeployError, UsageError, quoted
 
 #: Windows Installer finds the installed agent of any version by this code: never change it.

@@ -11,7 +11,7 @@ from typing import Any
 
 from provisioner import catalogue
 from provisioner.errors import quoted
-from provisioner.launch_rules import check_args
+from provisioner.launchers.command_line import check_args
 from provisioner.numbers import whole
 
 # --- the seed document's flags, translated -----------------------------------------------------

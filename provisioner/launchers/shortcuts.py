@@ -2,7 +2,7 @@
 
 Their bytes are reproducible (fixed times, fixed order), and :func:`launcher_files`
 gives each seat the launchers its install needs. What a launcher may carry (the
-command line, names) is checked in :mod:`provisioner.launch_rules`.
+command line, names) is checked in :mod:`provisioner.launchers.command_line`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from provisioner import targets
 from provisioner.errors import Problems
 from provisioner.fleet import Seat
-from provisioner.rendered import Place, RenderedFile
+from provisioner.render.files import Place, RenderedFile
+from provisioner.targetfs import targets
 
 # --- launcher files --------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ MicroSIP version, the body's length and SHA-256) is followed by a blank line and
 the body, so the agent refuses a damaged or half-copied payload. The launch
 arguments are not in it: the agent starts MicroSIP again without them (MicroSIP
 would dial or act on them). A seat beyond what the agent can hold
-(:mod:`provisioner.agent_limits`) is refused before anything is written.
+(:mod:`provisioner.distribution.agent_limits`) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import ntpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner import agent_limits, ini
+from provisioner import ini
 from provisioner._resources import data_dir
+from provisioner.distribution import agent_limits
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet import Fleet, Seat
-from provisioner.rendered import RenderedFile, RenderedSeat
+from provisioner.render.files import RenderedFile, RenderedSeat
 
 PAYLOAD_FORMAT = 2
 AGENT = "agent/provisioner-agent.exe"

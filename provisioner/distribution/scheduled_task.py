@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from provisioner import agent_package
+from provisioner.distribution import agent_package
 from provisioner.errors import UsageError, quoted
 
 #: The built-in Users group: every interactive user, in any language.

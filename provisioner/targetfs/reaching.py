@@ -3,9 +3,9 @@
 The root is the admin's path: a link on the way to it is followed only when it is
 trusted (owned by root or by us, in a folder owned by root or by us). Below it, each
 folder is opened relative to its parent's descriptor with ``O_DIRECTORY |
-O_NOFOLLOW`` (:meth:`provisioner.safefs.Folder.child`); on Linux, folders that
+O_NOFOLLOW`` (:meth:`provisioner.targetfs.safefs.Folder.child`); on Linux, folders that
 already exist are opened in one ``openat2`` call that refuses a link or a way out at
-any level. What is then done in a folder is :mod:`provisioner.safefs`'s.
+any level. What is then done in a folder is :mod:`provisioner.targetfs.safefs`'s.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provisioner.safefs import (
+from provisioner.targetfs.safefs import (
     CLOEXEC,
     DIRECTORY,
     WINDOWS,

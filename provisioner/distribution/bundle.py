@@ -24,8 +24,8 @@ from typing import Any, Literal
 from provisioner import ini
 from provisioner.errors import Problems, UsageError, quoted
 from provisioner.fleet import Fleet, KeyedValues, Seat
-from provisioner.rendered import RenderedFile
-from provisioner.rendering import Renderer
+from provisioner.render.files import RenderedFile
+from provisioner.render.renderer import Renderer
 
 Instances = Literal["single", "per-account"]
 #: Timestamp every zip entry gets, so that the same inputs give the same bytes.

@@ -1,7 +1,7 @@
 """The filesystem layer apply, verify and rollback work through.
 
-:class:`RealFS` reaches every file as a :class:`~provisioner.targets.Spot` (a
-trusted root and untrusted parts below it) through :mod:`provisioner.safefs`, so
+:class:`RealFS` reaches every file as a :class:`~provisioner.targetfs.targets.Spot` (a
+trusted root and untrusted parts below it) through :mod:`provisioner.targetfs.safefs`, so
 no link is followed below a target root. :class:`DryRunFS` walks the same code
 path and records writes instead of doing them. :class:`Store` places the admin's
 state -- manifests, backups, locks -- in a folder of the admin's, out of the
@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioner import admin_folders, reaching, safefs
-from provisioner.deploy.output import CAN_SYNCFS, PRIVATE_FILE, make_folders, syncfs
+from provisioner import admin_folders
+from provisioner.admin_files import CAN_SYNCFS, PRIVATE_FILE, make_folders, syncfs
 from provisioner.errors import DeployError
-from provisioner.regular_files import read_regular
-from provisioner.targets import Location, Spot
+from provisioner.inputs.regular_files import read_regular
+from provisioner.targetfs import reaching, safefs
+from provisioner.targetfs.targets import Location, Spot
 
 #: Files below a target root larger than this are refused before they are read. It is well
 #: above the size at which an ini counts as unreadable (so such a file is still a conflict

@@ -10,13 +10,13 @@ from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
 from provisioner.fleet.seat import CSV_LISTS, CSV_SEAT_FIELDS, YAML_ONLY_FIELDS
 from provisioner.fleet.sources import data_table
-from provisioner.loading import (
+from provisioner.inputs.tables import csv_scalar
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
     pack,
 )
 from provisioner.numbers import whole
-from provisioner.tables import csv_scalar
 
 
 def load_seat_files(docs: list[Document], version: str, problems: Problems, root: Path) -> list[Document]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ntpath
 from dataclasses import dataclass
 
-from provisioner.launch_rules import FORBIDDEN_IN_NAMES
+from provisioner.launchers.command_line import FORBIDDEN_IN_NAMES
 
 #: seat.ini as a whole, in bytes.
 MAX_PAYLOAD_BYTES = 1024 * 1024

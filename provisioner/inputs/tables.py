@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import Loc, Problems, quoted
-from provisioner.loading import YInt, read_text_file
+from provisioner.inputs.yaml_reader import YInt, read_text_file
 from provisioner.numbers import whole
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from provisioner import ini
 from provisioner.errors import DeployError, UsageError, printable
-from provisioner.reaching import open_root
-from provisioner.safefs import Folder
+from provisioner.targetfs.reaching import open_root
+from provisioner.targetfs.safefs import Folder
 
 #: A status report is a few hundred bytes; anything larger is not one.
 MAX_REPORT = 64 * 1024
@@ -41,7 +41,7 @@ class Report:
 
 
 @dataclass
-class SeatStatus:
+class SeatRollout:
     """Where one seat stands."""
 
     seat: str
@@ -68,7 +68,7 @@ def _report(folder: Folder, name: str) -> Report | None:
 
     Users may write ``status/``: a link (to ``/dev/zero``, to a file only root may read), a
     FIFO or an oversized file is refused without being followed, waited on or read whole
-    (:meth:`provisioner.safefs.Folder.read`); what is shown of a report is made printable.
+    (:meth:`provisioner.targetfs.safefs.Folder.read`); what is shown of a report is made printable.
     """
     try:
         found = folder.read(name, MAX_REPORT)
@@ -136,7 +136,7 @@ def _user_reports(status: Folder, user: str, flagged: list[str]) -> list[Report]
 class Rollout:
     """Every published seat and what its agents reported, and the reports that did not check out."""
 
-    seats: list[SeatStatus]
+    seats: list[SeatRollout]
     flagged: list[str]
 
 
@@ -156,7 +156,7 @@ def read(share: Path) -> Rollout:
     for entry in document.get("seats", []):
         mine = [r for r in reports.get(str(entry["user"]).lower(), []) if _for(r, entry)]
         out.append(
-            SeatStatus(
+            SeatRollout(
                 str(entry["seat"]),
                 str(entry["user"]),
                 entry.get("computer"),

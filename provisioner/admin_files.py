@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioner.errors import DeployError
-from provisioner.safefs import SPECIAL_BITS, TEMP_PREFIX
+from provisioner.targetfs.safefs import SPECIAL_BITS, TEMP_PREFIX
 
 #: Files the tool writes for the admin: readable by their owner only.
 PRIVATE_FILE = 0o600

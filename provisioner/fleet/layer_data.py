@@ -10,27 +10,27 @@ from pydantic import BaseModel
 from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
 from provisioner.fleet.diagnostics import validate
+from provisioner.fleet.merging import finalize, overlay
 from provisioner.fleet.seat import LayerSource
 from provisioner.fleet.sources import data_table
-from provisioner.legacy_flags import (
-    PASSWORD_VARIABLE,
-    split_flags,
-    translate_flags,
-)
-from provisioner.loading import (
+from provisioner.inputs.secrets import SecretRef
+from provisioner.inputs.tables import csv_scalar
+from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
     pack,
 )
-from provisioner.merging import finalize, overlay
+from provisioner.launchers.seed_flags import (
+    PASSWORD_VARIABLE,
+    split_flags,
+    translate_flags,
+)
 from provisioner.models import (
     CONTACT_ATTRIBUTES,
     CONTACT_FLAGS,
     Contact,
     fleet_models,
 )
-from provisioner.secrets import SecretRef
-from provisioner.tables import csv_scalar
 
 
 def dump_layer(

@@ -5,7 +5,7 @@ string, with a handful of switches, and treats anything else as a number to dial
 (or, when it holds a space, as a destination plus an instant message). So a
 launcher's ``args`` must be exactly one of the forms below; :func:`check_args`
 says what MicroSIP would do with anything else. The launcher files themselves
-are made in :mod:`provisioner.shortcuts`.
+are made in :mod:`provisioner.launchers.shortcuts`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,196 @@
+"""What planning and verifying a file produce, and what every kind of deployed file provides. Pure.
+
+A :class:`FileChange` says what applying would do to one file; a :class:`SeatPlan`
+gathers a seat's changes; a :class:`Drift` is one difference ``verify`` found.
+:class:`DeployedFile` is what each kind of file (:mod:`provisioner.files`) provides.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from provisioner import ini
+from provisioner.inputs.secrets import MASK
+from provisioner.render.files import RenderedFile
+from provisioner.state import FileRecord, Manifest, bytes_hash
+from provisioner.targetfs.targets import Location, Spot
+
+Action = Literal["create", "update", "unchanged", "conflict"]
+_NO_SECRETS: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass
+class FileChange:
+    """What applying would do to one file."""
+
+    path: Path
+    name: str  # the manifest's name for it (relative to the ini folder)
+    kind: Literal["ini", "owned", "contacts"]
+    action: Action
+    old: bytes | None
+    new: bytes
+    secrets: frozenset[tuple[str, str]] = frozenset()
+    notes: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
+    #: Notes about what was left as it is (a password kept): shown with --verbose only.
+    details: list[str] = field(default_factory=list)
+    spot: Spot | None = None  # where the file is reached without following links (set by the caller)
+    _diff: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether applying would write this file."""
+        return self.action != "unchanged"
+
+    @property
+    def diff(self) -> str:
+        """Unified diff of the decoded text, secrets masked (computed on first use)."""
+        if self._diff is None:
+            self._diff = self._compute_diff()
+        return self._diff
+
+    def _compute_diff(self) -> str:
+        if self.kind == "contacts" and self.new != self.old:
+            before = self.old.decode("utf-8", "replace") if self.old is not None else ""
+            lines = difflib.unified_diff(
+                before.splitlines(),
+                self.new.decode("utf-8").splitlines(),
+                f"a/{self.name}",
+                f"b/{self.name}",
+                lineterm="",
+            )
+            return "\n".join(lines)
+        if self.kind != "ini" or self.new == self.old:
+            return ""
+        try:
+            old_text = ini.decode(self.old)[0] if self.old is not None else ""
+        except ini.DecodeError:
+            return ""
+        return unified_diff(self.name, old_text, ini.decode(self.new)[0], self.secrets)
+
+    def release(self, *, keep_diff: bool) -> None:
+        """Drop the file bytes once applied (a 10,000-seat apply need not hold them all)."""
+        self._diff = self.diff if keep_diff else ""
+        self.old = None
+        self.new = b""
+        self.record = FileRecord(self.record.kind)
+        self.secrets = _NO_SECRETS  # only the diff needed them
+
+
+def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
+    """``text`` with the value of every secret key (and every ``password``) replaced by the mask."""
+    out = []
+    section = ""
+    for line in ini.split_lines(text):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped[1:].split("]", 1)[0].strip().lower()
+        elif "=" in line and not stripped.startswith(";"):
+            key, _, value = line.partition("=")
+            lowered = key.strip().lower()
+            if value.strip() and (lowered == "password" or (section, lowered) in secrets):
+                line = f"{key}={MASK}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def unified_diff(name: str, old: str, new: str, secrets: frozenset[tuple[str, str]]) -> str:
+    """A unified diff of two ini texts, secrets masked."""
+    before = mask(old, secrets).splitlines(keepends=False)
+    after = mask(new, secrets).splitlines(keepends=False)
+    lines = difflib.unified_diff(before, after, f"a/{name}", f"b/{name}", lineterm="", n=2)
+    return "\n".join(lines)
+
+
+@dataclass
+class Drift:
+    """One difference ``verify`` found."""
+
+    file: Path
+    key: str
+    message: str
+
+
+@dataclass
+class SeatPlan:
+    """Everything applying one seat would do."""
+
+    seat_id: str
+    fleet: str
+    files: list[FileChange]
+    state: Location  # the seat's folder in the admin's state store
+    manifest: Manifest | None
+    notes: list[str] = field(default_factory=list)
+    #: What the seat's files are made from (recorded in the manifest); None: judge afresh next time.
+    inputs: str | None = None
+
+    @property
+    def action(self) -> Action:
+        """The seat's overall action."""
+        actions = {f.action for f in self.files}
+        for action in ("conflict", "create", "update"):
+            if action in actions:
+                return action
+        return "unchanged"
+
+
+@dataclass(frozen=True)
+class Judging:
+    """What a plan or verify knows besides the file: how to read it, what the admin asked this run."""
+
+    ansi: str = ini.DEFAULT_ANSI
+    rotate_passwords: bool = False
+    keep_user: frozenset[tuple[str, str]] = frozenset()
+    #: Why the seat's state cannot be trusted (a damaged manifest): every pending change is a conflict.
+    untrusted_state: tuple[str, ...] = ()
+
+
+class DeployedFile(Protocol):
+    """A kind of file a seat deploys (a module of :mod:`provisioner.files`): it plans itself against
+    the disk, verifies itself, and rolls itself back."""
+
+    #: Whether the file holds a password: written 0600, never readable by group or others.
+    @property
+    def private(self) -> bool: ...
+
+    def plan(
+        self,
+        file: RenderedFile,
+        name: str,
+        path: Path,
+        old: bytes | None,
+        previous: FileRecord | None,
+        judging: Judging,
+    ) -> FileChange: ...
+
+    def verify(
+        self, file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging
+    ) -> list[Drift]: ...
+
+    def undo(self, record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple[str, bytes | None]:
+        """Roll back a file that is not simply restored whole: (what to say, its new bytes, or None to keep it).
+
+        ``ours`` says whether the file is byte for byte what the apply wrote.
+        """
+        ...
+
+    def recorded(self, earlier: FileRecord, data: bytes) -> FileRecord:
+        """The manifest's record of the file once a rollback has left ``data`` on disk."""
+        ...
+
+
+def undo_whole(record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple[str, bytes | None]:
+    """A file rollback restores whole or not at all (a launcher, the phonebook): restored only while
+    it is what the apply wrote; else someone else's since, and kept."""
+    if ours:
+        return "restored from the backup", backup
+    return "kept: it changed since the apply wrote it (MicroSIP or the user wrote it)", None
+
+
+def recorded_whole(earlier: FileRecord, data: bytes) -> FileRecord:
+    """A file rolled back whole is recorded by its bytes."""
+    return FileRecord(earlier.kind, sha256=bytes_hash(data))
