@@ -12,6 +12,7 @@ Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -42,11 +43,11 @@ from render_scale import (  # noqa: E402
 
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
-    from provisioner import api
-    from provisioner._speed import collector, cores
+    from provisioner import api, runner
+    from provisioner._speed import Fast
 
-    collector.tune()  # the process as the command line sets it up (its entry does this)
-    cores.allow()
+    # the process as the command line sets it up (its entry does this), for the rest of this child
+    contextlib.ExitStack().enter_context(runner.using(Fast()))
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

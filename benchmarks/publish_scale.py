@@ -20,6 +20,7 @@ Run: ``.venv/bin/python benchmarks/publish_scale.py [--sizes 10000,50000] [--run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -43,11 +44,11 @@ GROWTH = 1.1
 
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """One phase in this (child) process; its figures as JSON on stdout."""
-    from provisioner import api
-    from provisioner._speed import collector, cores
+    from provisioner import api, runner
+    from provisioner._speed import Fast
 
-    collector.tune()  # the process as the command line sets it up (its entry does this)
-    cores.allow()
+    # the process as the command line sets it up (its entry does this), for the rest of this child
+    contextlib.ExitStack().enter_context(runner.using(Fast()))
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

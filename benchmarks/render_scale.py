@@ -18,6 +18,7 @@ the README with the machine they were measured on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -93,13 +94,13 @@ def generate_csv(folder: Path, seats: int) -> Path:
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """Run one phase in this (child) process and print its figures as JSON."""
     sys.path.insert(0, str(HERE.parent))
-    from provisioner import api
-    from provisioner._speed import collector, cores
+    from provisioner import api, runner
+    from provisioner._speed import Fast
     from provisioner.fleet import load_fleet
     from provisioner.render.renderer import render_fleet
 
-    collector.tune()  # the process as the command line sets it up (its entry does this)
-    cores.allow()
+    # the process as the command line sets it up (its entry does this), for the rest of this child
+    contextlib.ExitStack().enter_context(runner.using(Fast()))
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

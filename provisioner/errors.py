@@ -75,7 +75,7 @@ class Problem:
         return f"{head} {self.path}: {self.message}" if self.path else f"{head} {self.message}"
 
     def as_tuple(self) -> tuple[str, int, int, str, str, bool]:
-        """Its fields as plain values (what :mod:`provisioner._speed.cores` sends back); :meth:`of_tuple` reads them."""
+        """Its fields as plain values (what a runner may send between processes); :meth:`of_tuple` reads them."""
         return (self.loc.file, self.loc.line, self.loc.col, self.path, self.message, self.warning)
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import signal
 import subprocess
@@ -20,11 +21,8 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only: Windows never forks")
 
 
-@pytest.fixture(autouse=True)
-def small(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cores, "SHARED_FROM", 2)
-    monkeypatch.setattr(cores, "cores", lambda: 2)
-    cores.allow()  # as the command line's entry does
+#: Sharing from two items on, on two cores.
+SMALL = cores.TwoCores(shared_from=2, cores=2)
 
 
 def test_the_child_does_half_and_the_answers_keep_their_order() -> None:
@@ -34,7 +32,7 @@ def test_the_child_does_half_and_the_answers_keep_their_order() -> None:
     def work(items: Sequence[int]) -> list[list[int]]:
         return [[item * item, os.getpid()] for item in items]
 
-    answers = cores.shared(list(range(10)), work)
+    answers = SMALL.map(list(range(10)), work)
     assert [square for square, _ in answers] == [n * n for n in range(10)]
     done_by = [pid for _, pid in answers]
     assert done_by[:5] == [parent] * 5
@@ -54,7 +52,7 @@ def test_a_failing_child_leaves_its_half_to_the_parent(how: str) -> None:
             return []  # an answer of the wrong length
         return [item + 1 for item in items]
 
-    assert cores.shared(list(range(6)), work) == [1, 2, 3, 4, 5, 6]
+    assert SMALL.map(list(range(6)), work) == [1, 2, 3, 4, 5, 6]
 
 
 def test_the_parent_failing_stops_the_child() -> None:
@@ -67,33 +65,28 @@ def test_the_parent_failing_stops_the_child() -> None:
         return []
 
     with pytest.raises(KeyError):
-        cores.shared(list(range(4)), work)
+        SMALL.map(list(range(4)), work)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the child was reaped
 
 
-def test_small_work_and_one_core_stay_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_work_and_one_core_stay_in_this_process() -> None:
     def work(items: Sequence[int]) -> list[int]:
         return [os.getpid()] * len(items)
 
-    monkeypatch.setattr(cores, "SHARED_FROM", 100)
-    assert set(cores.shared(list(range(10)), work)) == {os.getpid()}
-    monkeypatch.setattr(cores, "SHARED_FROM", 2)
-    monkeypatch.setattr(cores, "cores", lambda: 1)
-    assert set(cores.shared(list(range(10)), work)) == {os.getpid()}
+    assert set(cores.TwoCores(shared_from=100, cores=2).map(list(range(10)), work)) == {os.getpid()}
+    assert set(cores.TwoCores(shared_from=2, cores=1).map(list(range(10)), work)) == {os.getpid()}
 
 
 @pytest.mark.parametrize("warning", [False, True])
 def test_a_problem_comes_back_from_the_helper_as_it_went(warning: bool) -> None:
     sent = Problem(Loc("fleet.yaml", 12, 7), "seats[a].accounts[1]", "a message, with 'quotes' and ünïcode", warning)
-    assert Problem.of_tuple(json.loads(json.dumps(sent.as_tuple()))) == sent
+    assert Problem.of_tuple(marshal.loads(marshal.dumps(sent.as_tuple()))) == sent
 
 
 HELPER = """
 import os, sys, time
 from provisioner._speed import cores
-cores.SHARED_FROM, cores.cores = 2, lambda: 2
-cores.allow()  # as the command line's entry does
 parent = os.getpid()
 
 def work(items):
@@ -103,7 +96,7 @@ def work(items):
     time.sleep(60)
     return list(items)
 
-cores.shared([1, 2], work)
+cores.TwoCores(shared_from=2, cores=2).map([1, 2], work)
 """
 
 
@@ -135,11 +128,10 @@ def _running(pid: int) -> bool:
 
 
 def test_provisioner_cores_1_keeps_everything_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()  # the real count, not the fixture's
-    monkeypatch.setattr(cores, "SHARED_FROM", 2)
     monkeypatch.setenv("PROVISIONER_CORES", "1")
     assert cores.cores() == 1
-    assert set(cores.shared(list(range(10)), lambda items: [os.getpid()] * len(items))) == {os.getpid()}
+    shared_from_two = cores.TwoCores(shared_from=2)  # as many cores as the environment says
+    assert set(shared_from_two.map(list(range(10)), lambda items: [os.getpid()] * len(items))) == {os.getpid()}
     monkeypatch.setenv("PROVISIONER_CORES", "2")
     assert cores.cores() == 2
     monkeypatch.setenv("PROVISIONER_CORES", "")  # unset or not a number: the cores this process may run on
@@ -147,7 +139,7 @@ def test_provisioner_cores_1_keeps_everything_in_this_process(monkeypatch: pytes
 
 
 LIBRARY_HOST = """
-import gc, json, os, sys
+import contextlib, gc, json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from render_scale import generate
@@ -166,18 +158,22 @@ root = Path(sys.argv[1]) / "root"
 for i in range(1200):
     (root / "users" / f"user{i:05d}").mkdir(parents=True)
 enabled = gc.isenabled()
-api.validate(fleet)
-api.render(fleet, Path(sys.argv[1]) / "out")
-api.apply(fleet, root=root, state=Path(sys.argv[1]) / "state")  # a first deploy checks every seat first
+with contextlib.ExitStack() as stack:
+    if sys.argv[3] == "fast":  # what the command line's entry puts in force
+        from provisioner import runner
+        from provisioner._speed import Fast
+        stack.enter_context(runner.using(Fast()))
+    api.validate(fleet)
+    api.render(fleet, Path(sys.argv[1]) / "out")
+    api.apply(fleet, root=root, state=Path(sys.argv[1]) / "state")  # a first deploy checks every seat first
 print(json.dumps({"collector": calls, "still enabled": gc.isenabled() == enabled, "forks": len(forks)}))
 """
 
 
-def test_a_program_using_the_library_keeps_its_collector_and_is_never_forked(tmp_path: Path) -> None:
-    """The collector tuning and the forked helper are the command line's (its entry asks for them)."""
+def _host(tmp_path: Path, how: str) -> dict[str, object]:
     env = {**os.environ, "PROVISIONER_CORES": "2"}
     done = subprocess.run(
-        [sys.executable, "-c", LIBRARY_HOST, str(tmp_path), str(REPO / "benchmarks")],
+        [sys.executable, "-c", LIBRARY_HOST, str(tmp_path), str(REPO / "benchmarks"), how],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -186,4 +182,19 @@ def test_a_program_using_the_library_keeps_its_collector_and_is_never_forked(tmp
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"collector": [], "still enabled": True, "forks": 0}
+    found: dict[str, object] = json.loads(done.stdout)
+    return found
+
+
+def test_a_program_using_the_library_keeps_its_collector_and_is_never_forked(tmp_path: Path) -> None:
+    """The collector tuning and the forked helper are the command line's runner's."""
+    assert _host(tmp_path, "serial") == {"collector": [], "still enabled": True, "forks": 0}
+
+
+def test_the_command_lines_runner_forks_and_keeps_the_collector_off(tmp_path: Path) -> None:
+    """The same program with the command line's runner in force: the speed is all behind the seam."""
+    found = _host(tmp_path, "fast")
+    assert found["forks"] == 1  # the first deploy's check of 1,200 seats, half in a helper
+    assert found["still enabled"] is True
+    calls = found["collector"]
+    assert isinstance(calls, list) and {"freeze", "unfreeze", "disable", "enable"} <= set(calls)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from provisioner import api, deploy, ini
-from provisioner.targetfs import reaching, safefs, targets
+from provisioner import api, deploy, ini, runner
+from provisioner._speed import Fast
+from provisioner.targetfs import safefs, targets
 from tests import microsip_written
 from tests.conftest import BuildTree, RunCli, listing, read_manifest
 
@@ -690,25 +692,38 @@ def test_verify_reports_a_changed_fleet_contact(build_tree: BuildTree, run_cli: 
     assert "Contacts.xml" in result.stdout and "200" in result.stdout
 
 
-@pytest.fixture
-def quick_opens(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[str, ...], str]]:
-    """Each folder path safefs asked openat2 for, and what came of it: opened, missing or walk (anything else)."""
-    if reaching._OPENAT2._call is None:
-        pytest.skip("not Linux, or its kernel (or sandbox) refuses openat2: folders are walked one by one")
-    asked: list[tuple[tuple[str, ...], str]] = []
-    real = reaching._OPENAT2.folder
+class RecordingRunner(Fast):
+    """The command line's runner, noting each folder path asked of openat2 and what came of it."""
 
-    def recording(fd: int, parts: tuple[str, ...]) -> int | None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[tuple[str, ...], str]] = []
+
+    def open_folders(self, fd: int, parts: tuple[str, ...]) -> int | None:
         try:
-            found = real(fd, parts)
+            found = super().open_folders(fd, parts)
         except FileNotFoundError:
-            asked.append((parts, "missing"))
+            self.asked.append((parts, "missing"))
             raise
-        asked.append((parts, "opened" if found is not None else "walk"))
+        self.asked.append((parts, "opened" if found is not None else "walk"))
         return found
 
-    monkeypatch.setattr(reaching._OPENAT2, "folder", recording)
-    return asked
+
+@pytest.fixture
+def quick_opens(tmp_path: Path) -> Iterator[list[tuple[tuple[str, ...], str]]]:
+    """Each folder path openat2 was asked for, and what came of it: opened, missing or walk (anything else)."""
+    (tmp_path / "probe" / "inner").mkdir(parents=True)
+    fd = os.open(tmp_path / "probe", os.O_RDONLY)
+    try:
+        found = Fast().open_folders(fd, ("inner",))
+    finally:
+        os.close(fd)
+    if found is None:
+        pytest.skip("not Linux, or its kernel (or sandbox) refuses openat2: folders are walked one by one")
+    os.close(found)
+    recording = RecordingRunner()
+    with runner.using(recording):
+        yield recording.asked
 
 
 def test_existing_folders_are_opened_in_one_call(office: Path, quick_opens: list[tuple[tuple[str, ...], str]]) -> None:
@@ -766,21 +781,18 @@ def test_a_first_deploy_asks_once_for_what_is_missing(
 
 @pytest.mark.parametrize("openat2", [True, False], ids=["openat2", "walked"])
 @pytest.mark.parametrize("where", ["AppData", "AppData/Roaming/MicroSIP"])
-def test_a_linked_folder_is_refused_in_one_call_or_walked(
-    office: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, openat2: bool, where: str
-) -> None:
-    assert run_cli("apply", "fleet.yaml", env=ENV).exit_code == 0
-    if not openat2:
-        monkeypatch.setattr(reaching._OPENAT2, "_call", None)
+def test_a_linked_folder_is_refused_in_one_call_or_walked(office: Path, openat2: bool, where: str) -> None:
+    assert api.apply(Path("fleet.yaml"), environ=ENV).exit_code() == 0
     outside = office / "outside"
     outside.mkdir()
     folder = Path("users/jdoe") / where
     moved = folder.with_name("moved")
     folder.rename(moved)
     folder.symlink_to(outside if where == "AppData" else moved.resolve())
-    for command in ("verify", "apply"):
-        result = run_cli(command, "fleet.yaml", env=ENV)
-        assert f"jdoe: {folder}: is a link or not a folder; refused" in result.stdout, result.stdout
+    with runner.using(Fast() if openat2 else runner.Serial()):  # the command line's runner, or a plain walk
+        for command in (api.verify, api.apply):
+            jdoe = next(seat for seat in command(Path("fleet.yaml"), environ=ENV).seats if seat.seat_id == "jdoe")
+            assert jdoe.error == f"{folder}: is a link or not a folder; refused"
     assert not list(outside.iterdir())
 
 

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provisioner import api, ini
+from provisioner import api, ini, runner
 from provisioner._resources import data_dir
-from provisioner._speed import cores
+from provisioner._speed import Fast
 from provisioner.api import placing
 from provisioner.errors import FleetError
 from provisioner.render import renderer
@@ -278,14 +278,19 @@ def many(build_tree: BuildTree, monkeypatch: pytest.MonkeyPatch) -> None:
         Path("users", user).mkdir(parents=True)
 
 
+@pytest.fixture
+def two_cores() -> Iterator[None]:
+    """The command line's runner, sharing from two seats on: a forked helper takes half of them."""
+    with runner.using(Fast(shared_from=2, cores=2)):
+        yield
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])
 def test_a_first_deploy_writes_the_files_it_checked(
-    many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch, shared: bool
+    many: None, renders: list[str], request: pytest.FixtureRequest, shared: bool
 ) -> None:
     if shared:  # seat c is checked by a forked helper, which sends its packed files back
-        monkeypatch.setattr(cores, "SHARED_FROM", 2)
-        monkeypatch.setattr(cores, "cores", lambda: 2)
-        cores.allow()  # as the command line's entry does
+        request.getfixturevalue("two_cores")
     assert statuses(api.apply(Path("fleet.yaml"))) == ["applied"] * 3
     assert renders == (["a", "b"] if shared else ["a", "b", "c"])  # once each; the helper's is not seen here
     judged_afresh = api.plan(Path("fleet.yaml"), judge_afresh=True)
@@ -316,12 +321,10 @@ def test_a_run_that_records_no_digest_works_none_out(
 
 @pytest.mark.parametrize("shared", [False, True], ids=["one core", "two cores"])
 def test_bad_input_in_the_last_seat_still_writes_nothing(
-    many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch, shared: bool
+    many: None, renders: list[str], request: pytest.FixtureRequest, shared: bool
 ) -> None:
     if shared:  # seats b and c are checked by a forked helper, which sends back what it found
-        monkeypatch.setattr(cores, "SHARED_FROM", 2)
-        monkeypatch.setattr(cores, "cores", lambda: 2)
-        cores.allow()  # as the command line's entry does
+        request.getfixturevalue("two_cores")
     Path("tpl/microsip.ini.j2").write_text(BROKEN, "utf-8")
     with pytest.raises(FleetError) as info:
         api.apply(Path("fleet.yaml"))
@@ -353,10 +356,8 @@ def test_secrets_are_read_only_for_the_seats_that_are_rendered(office: Path) -> 
     assert "environment variable PW_2001 is not set" in str(info.value)
 
 
-def test_two_cores_give_the_answer_of_one(many: None, renders: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cores, "SHARED_FROM", 2)  # seats b and c are checked by a forked helper
-    monkeypatch.setattr(cores, "cores", lambda: 2)
-    cores.allow()  # as the command line's entry does
+def test_two_cores_give_the_answer_of_one(many: None, renders: list[str], two_cores: None) -> None:
+    # seats b and c are checked by a forked helper
     api.apply(Path("fleet.yaml"))
     renders.clear()
     set_key(Path("users/c/AppData/Roaming/MicroSIP/microsip.ini"), "Account1", "username", "999")
@@ -364,5 +365,5 @@ def test_two_cores_give_the_answer_of_one(many: None, renders: list[str], monkey
     assert renders == ["c"]  # the helper found b in sync as the parent found a; c is judged afresh
     shared = [[str(d) for d in r.drift or []] for r in api.verify(Path("fleet.yaml")).seats]
     assert shared[:2] == [[], []] and shared[2]
-    monkeypatch.setattr(cores, "SHARED_FROM", 100)
-    assert [[str(d) for d in r.drift or []] for r in api.verify(Path("fleet.yaml")).seats] == shared
+    with runner.using(runner.Serial()):  # all in this process
+        assert [[str(d) for d in r.drift or []] for r in api.verify(Path("fleet.yaml")).seats] == shared

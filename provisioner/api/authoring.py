@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
-from provisioner import admin_files, catalogue
+from provisioner import admin_files, catalogue, runner
 from provisioner._resources import data_dir
-from provisioner._speed.collector import long_lived
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
@@ -62,7 +61,7 @@ def validate(
     With ``secrets``, also resolve every secret (in memory); with ``check_targets``,
     also check that every target root exists on this machine.
     """
-    with long_lived():  # the loaded fleet stays out of the collector's way
+    with runner.current().lasting():  # the loaded fleet stays out of the collector's way
         fleet = loaded(fleet_path, strict=strict)
         resolved = resolve_targets([seat for seat in fleet.seats if seat.target], None)
         if check_targets:
@@ -118,7 +117,7 @@ def render(
     environ: Mapping[str, str] | None = None,
 ) -> RenderResult:
     """Render seats into ``out/<seat id>/``; everything is rendered in memory before any write."""
-    with long_lived():  # the loaded fleet and its rendered files stay out of the collector's way
+    with runner.current().lasting():  # the loaded fleet and its rendered files stay out of the collector's way
         fleet = loaded(fleet_path, strict=strict)
         rendered = render_fleet(fleet, seat_ids, environ)
         files = [(out / r.seat.id / RENDER_PLACES[f.place] / f.name, f.data) for r in rendered for f in r.files]

@@ -7,9 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import deploy
-from provisioner._speed import cores
-from provisioner._speed.collector import long_lived
+from provisioner import deploy, runner
 from provisioner.api.common import (
     MISSING_ROOT_HINT,
     FleetSource,
@@ -172,7 +170,7 @@ def plan(
 ) -> DeployResult:
     """What ``apply`` would change on each target (nothing is written)."""
     options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
-    with long_lived() as keep:
+    with runner.current().lasting() as keep:
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
@@ -222,7 +220,7 @@ def _sort_unchanged(prepared: Prepared, store: deploy.Store, options: PlanOption
     """Find the seats whose manifest shows nothing changed since the last run; return the others.
 
     Judged the default way only (what a manifest's inputs promise). Each seat's check only
-    reads, so a large fleet's seats are checked on two cores (:mod:`provisioner._speed.cores`).
+    reads, so the runner's map may check a large fleet's seats on two cores.
     """
     chosen = prepared.chosen
     if options.judge_afresh or not options.default or not store.exists():
@@ -235,7 +233,7 @@ def _sort_unchanged(prepared: Prepared, store: deploy.Store, options: PlanOption
         finally:
             reader.close()
 
-    for item, (inputs, same) in zip(chosen, cores.shared(chosen, check), strict=True):
+    for item, (inputs, same) in zip(chosen, runner.current().map(chosen, check), strict=True):
         item.inputs = inputs  # worked out already, perhaps by the helper
         item.in_sync = same and inputs is not None
     return [item for item in chosen if not item.in_sync]
@@ -263,7 +261,7 @@ def apply(
     file contents are released as soon as a seat is done.
     """
     options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
-    with long_lived() as keep:
+    with runner.current().lasting() as keep:
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.DryRunFS() if dry_run else deploy.RealFS()
         store = state_store(prepared.fleet.path, state)
@@ -393,7 +391,7 @@ def verify(
     A seat whose manifest shows nothing changed since the last run (same inputs, every
     file as that run left it, which was in sync) is not rendered or judged again.
     """
-    with long_lived() as keep:
+    with runner.current().lasting() as keep:
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
         fs = deploy.RealFS()
         store = state_store(prepared.fleet.path, state)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provisioner import deploy
-from provisioner._speed import cores
-from provisioner._speed.collector import bulk_allocation
+from provisioner import deploy, runner
 from provisioner.api.common import (
     FleetSource,
     exposed_folders,
@@ -25,8 +22,9 @@ from provisioner.errors import (
 from provisioner.files.change import SeatPlan
 from provisioner.files.unchanged import unchanged_plan
 from provisioner.fleet import Fleet, Seat
-from provisioner.render.files import Packer, RenderedFile, RenderedSeat, Slot
+from provisioner.render.files import RenderedFile, RenderedSeat, Slot
 from provisioner.render.renderer import Renderer, layout
+from provisioner.runner import Keeper
 from provisioner.targetfs import targets
 
 Placed = list[tuple[targets.Spot, str, Slot]]
@@ -42,7 +40,7 @@ class ChosenSeat:
     files: Placed  # (where, manifest name, slot)
     digests: Digests  # how :attr:`inputs` is worked out (one for the run)
     rendered: RenderedSeat | None = None  # made only when the seat is judged afresh
-    packed: bytes | None = None  # or rendered by Prepared.check and kept packed until its turn
+    kept: object = None  # or rendered by Prepared.check and kept by the runner's keeper until its turn
     #: The seat's manifest shows nothing changed since the last run: it is not rendered or judged.
     in_sync: bool = False
     # :attr:`inputs`, once worked out (kept in fields: a cached property would give each
@@ -99,11 +97,11 @@ class Prepared:
     renderer: Renderer
     chosen: list[ChosenSeat]
     notes: list[Problem]  # what resolving the targets noticed (a Wine prefix that contradicts the fleet)
-    keep: Callable[[], None]  # collector.long_lived: what is built so far lives until the command ends
+    keep: Callable[[], None]  # the runner's lasting(): what is built so far lives until the command ends
 
     #: What rendering found on the way (plan and verify render each seat as they judge it).
     problems: Problems = field(default_factory=Problems)
-    packer: Packer | None = None  # how :meth:`check` packed what it rendered
+    keeper: Keeper | None = None  # how :meth:`check` keeps what it rendered
 
     @property
     def warnings(self) -> list[Problem]:
@@ -120,9 +118,9 @@ class Prepared:
 
         None when the seat cannot be rendered: the problem is in :attr:`problems`.
         """
-        if item.rendered is None and item.packed is not None and self.packer is not None:
-            item.rendered = RenderedSeat(item.seat, self.packer.unpack(item.packed))
-            item.packed = None
+        if item.rendered is None and item.kept is not None and self.keeper is not None:
+            item.rendered = RenderedSeat(item.seat, self.keeper.files(item.kept))
+            item.kept = None
         elif item.rendered is None:
             item.rendered = self.renderer.render(item.seat, self.problems)
         return item.placed() if item.rendered is not None else None
@@ -130,44 +128,45 @@ class Prepared:
     def check(self, items: list[ChosenSeat], *, digests: bool = True) -> None:
         """Render ``items`` now, so that bad input stops the run before anything is written.
 
-        FleetError names every problem. What is rendered is kept, packed
-        (:class:`~provisioner.render.files.Packer`), and written when each seat's turn comes:
-        the files written are the files checked. A large fleet's seats are rendered on two
-        cores (:mod:`provisioner._speed.cores`), which also work out each seat's inputs digest
-        unless ``digests`` is False (a run that will not record it).
+        FleetError names every problem. What is rendered is kept by the runner's keeper
+        (:meth:`provisioner.runner.Runner.keeper`), and written when each seat's turn comes:
+        the files written are the files checked. The seats are rendered through the runner's
+        map (on two cores, for the command line's), which also works out each seat's inputs
+        digest unless ``digests`` is False (a run that will not record it).
         """
         if not items:
             return
         problems = Problems()
-        with bulk_allocation():
-            first = items[0]  # its files are what the others are packed against
+        run = runner.current()
+        with run.bulk():
+            first = items[0]  # its files are what the keeper keeps the others like
             first.rendered = self.renderer.render(first.seat, problems)
-            self.packer = Packer(first.rendered.files if first.rendered is not None else ())
+            self.keeper = run.keeper(first.rendered.files if first.rendered is not None else ())
             rest = items[1:]
-            checked = cores.shared(rest, functools.partial(self._checked, digests=digests))
-            for item, (found, inputs, packed) in zip(rest, checked, strict=True):
+            checked = run.map(rest, functools.partial(self._checked, digests=digests))
+            for item, (found, inputs, kept) in zip(rest, checked, strict=True):
                 for fields in found:
                     problem = Problem.of_tuple(fields)
                     (problems.warnings if problem.warning else problems.errors).append(problem)
                 if digests:
                     item.inputs = inputs  # worked out already, perhaps by the helper
-                item.packed = base64.b64decode(packed) if packed is not None else None
+                item.kept = kept
         self.fleet.add_warnings(problems.warnings)
         problems.raise_if_errors()
         self.keep()
 
     def _checked(
         self, items: Sequence[ChosenSeat], *, digests: bool
-    ) -> list[tuple[list[ProblemFields], str | None, str | None]]:
-        """Render each seat: what rendering found, its inputs digest (if ``digests``) and its packed files."""
-        assert self.packer is not None
+    ) -> list[tuple[list[ProblemFields], str | None, object]]:
+        """Render each seat: what rendering found, its inputs digest (if ``digests``) and its kept files."""
+        assert self.keeper is not None
         answers = []
         for item in items:
             found = Problems()
             rendered = self.renderer.render(item.seat, found)
-            packed = base64.b64encode(self.packer.pack(rendered.files)).decode("ascii") if rendered else None
+            kept = self.keeper.keep(rendered.files) if rendered else None
             inputs = item.inputs if digests else None
-            answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], inputs, packed))
+            answers.append(([problem.as_tuple() for problem in (*found.errors, *found.warnings)], inputs, kept))
         return answers
 
 
@@ -182,7 +181,7 @@ def prepare(
 
     Nothing is rendered and no secret read yet: a seat the manifest shows unchanged since
     the last run never is.
-    Called inside :func:`provisioner._speed.collector.long_lived`, whose ``keep`` it is given.
+    Called inside the runner's :meth:`~provisioner.runner.Runner.lasting`, whose ``keep`` it is given.
     """
     fleet = loaded(fleet_path)
     keep()
@@ -192,7 +191,7 @@ def prepare(
     chosen = []
     spelled: dict[Path, str] = {}  # each root as an absolute path (a .desktop launcher holds it)
     digests = Digests(renderer, spelled)
-    with bulk_allocation():
+    with runner.current().bulk():
         for seat in seats:
             target = resolved[seat.id]
             files = placed_files(layout(seat), target)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner._speed.collector import bulk_allocation
+from provisioner import runner
 from provisioner.errors import FleetError, Problem, Problems, quoted
 from provisioner.fleet.csv_seats import load_seat_files
 from provisioner.fleet.diagnostics import kind_of, label_path, validate
@@ -32,7 +32,7 @@ def load_fleet(path: Path, *, strict: bool = False, text: str | None = None) -> 
     With ``text`` the fleet is read from it instead of the file (``path`` still
     names it and anchors relative paths).
     """
-    with bulk_allocation():
+    with runner.current().bulk():
         return _load_fleet(path, strict, text)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import marshal
-import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,39 +59,6 @@ class RenderedSeat:
     def launchers(self) -> tuple[RenderedFile, ...]:
         """The seat's launcher files (owned whole by the tool)."""
         return tuple(f for f in self.files if f.kind == "owned")
-
-
-class Packer:
-    """Keeps seats' rendered files small in memory until they are written.
-
-    A first deploy renders every seat once to check it before anything is written; what
-    it rendered is kept, packed, so that the files written are the files checked, without
-    holding thousands of seats' files as objects. Seats look alike, so each is compressed
-    against the first seat's files (``like``) and keeps a small fraction of their size.
-    Packed files stay in this process (or come from its own forked helper): they hold
-    passwords and are never written anywhere.
-    """
-
-    def __init__(self, like: tuple[RenderedFile, ...]) -> None:
-        self._dictionary = _flat(like)
-
-    def pack(self, files: tuple[RenderedFile, ...]) -> bytes:
-        """The files as compressed bytes (:meth:`unpack` gives them back)."""
-        squeeze = zlib.compressobj(1, zdict=self._dictionary)
-        return squeeze.compress(_flat(files)) + squeeze.flush()
-
-    def unpack(self, packed: bytes) -> tuple[RenderedFile, ...]:
-        """The files :meth:`pack` was given."""
-        expand = zlib.decompressobj(zdict=self._dictionary)
-        return tuple(RenderedFile(*values) for values in marshal.loads(expand.decompress(packed) + expand.flush()))
-
-
-_FIELDS = tuple(field.name for field in dataclasses.fields(RenderedFile))
-
-
-def _flat(files: tuple[RenderedFile, ...]) -> bytes:
-    """The files' fields as plain values, in :class:`RenderedFile`'s order."""
-    return marshal.dumps(tuple(tuple(getattr(file, name) for name in _FIELDS) for file in files))
 
 
 #: Where ``render`` puts each launcher place, below ``OUT/<seat id>/``.

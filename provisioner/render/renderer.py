@@ -20,8 +20,7 @@ from typing import Any
 
 import jinja2
 
-from provisioner import catalogue, ini
-from provisioner._speed.collector import bulk_allocation
+from provisioner import catalogue, ini, runner
 from provisioner.errors import Loc, Problems
 from provisioner.fleet import Fleet, Seat, SpeedDial
 from provisioner.inputs.secrets import SecretError, SecretRef, resolve
@@ -320,7 +319,7 @@ def render_fleet(
     renderer = Renderer(fleet, environ, root, passwords=passwords)
     problems = Problems()
     out = []
-    with bulk_allocation():
+    with runner.current().bulk():
         for seat in seats:
             rendered = renderer.render(seat, problems)
             if rendered is not None:
