@@ -127,7 +127,7 @@ def test_seats_from_csv(build_tree: BuildTree) -> None:
     assert seats["bob"].settings == {"autoAnswer": "all"}  # the profile the row names wins
     assert seats["bob"].user == "bobby" and seats["bob"].accounts[0]["username"] == "007"
     assert str(seats["alice"].accounts[0]["password"]) == "env:PW_1001"
-    assert seats["bob"].launch.shortcuts == ("desktop", "startup")
+    assert seats["bob"].launch.shortcuts == ["desktop", "startup"]
     assert seats["alice"].contacts == [{"name": "Reception", "number": "100"}]
     assert str(seats["bob"].account_loc(0, "username")) == "seats.csv:3:4"
 

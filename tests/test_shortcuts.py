@@ -11,8 +11,9 @@ import LnkParse3
 import pytest
 import yaml
 
-from provisioner.fleet import Launch, load_fleet
+from provisioner.fleet import load_fleet
 from provisioner.launchers import command_line, shortcuts
+from provisioner.models import Launch
 from tests.conftest import REPO, BuildTree, RunCli
 from tests.wine import needs_wine, wine_env
 

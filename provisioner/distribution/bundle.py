@@ -218,9 +218,9 @@ def _describe(account: KeyedValues, index: int) -> str:
 
 
 def _single_account(seat: Seat, index: int, account: KeyedValues, exe: str) -> Seat:
-    launch = dataclasses.replace(seat.launch, name=f"{seat.launch.file_name} {index}")
+    launch = seat.launch.model_copy(update={"name": f"{seat.launch.file_name} {index}"})
     if launch.arguments.startswith("/account:"):
-        launch = dataclasses.replace(launch, args="")  # each copy has exactly one account
+        launch = launch.model_copy(update={"args": ""})  # each copy has exactly one account
     return dataclasses.replace(
         seat,
         accounts=[account],

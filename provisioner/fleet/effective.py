@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ntpath
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from provisioner import catalogue
 from provisioner.errors import Loc, Problems, quoted
@@ -17,13 +17,10 @@ from provisioner.fleet.seat import (
     TARGET_FIELDS,
     TARGET_REQUIRED,
     KeyedValues,
-    Launch,
     LayerSource,
     Origin,
     Provenance,
     Seat,
-    SpeedDial,
-    TargetSpec,
     ini_key,
     origin_loc,
     seat_loc,
@@ -36,7 +33,35 @@ from provisioner.launchers.command_line import (
     cmd_problem,
     lnk_target_problem,
 )
+from provisioner.models import Launch, SpeedDial, Target
 from provisioner.numbers import whole
+
+Part = TypeVar("Part", Launch, SpeedDial, Target)
+
+
+def _shared(model: type[Part], data: dict[str, Any]) -> Part:
+    """The merged seat's part made from ``data``: one frozen object for every seat with the same values
+    (most come whole from the defaults or a profile)."""
+    # each value with its type: 1 and True are equal keys, but not the same label
+    key = (
+        model,
+        *((name, type(value), tuple(value) if isinstance(value, list) else value) for name, value in data.items()),
+    )
+    try:
+        made = _MADE.get(key)
+    except TypeError:  # a value that cannot be a key: made on its own
+        return model.merged(data)
+    if made is None:
+        made = model.merged(data)
+        if len(_MADE) < _MADE_AT_MOST:
+            _MADE[key] = made
+    assert isinstance(made, model)
+    return made
+
+
+#: The parts made so far, by model and values (frozen, so any seat may share one).
+_MADE: dict[tuple[Any, ...], Launch | SpeedDial | Target] = {}
+_MADE_AT_MOST = 4096
 
 
 class SharedLayers(NamedTuple):
@@ -88,10 +113,10 @@ def effective_seat(
         active_account=active,
         install_mode=mode,
         exe=exe,
-        target=TargetSpec.of(target) if target else None,
-        launch=Launch.of(effective.get("launch") or {}),
+        target=_shared(Target, target) if target else None,
+        launch=_shared(Launch, effective.get("launch") or {}),
         ini={section: dict(keys or {}) for section, keys in (effective.get("ini") or {}).items()},
-        speed_dials=[SpeedDial.of(dial) for dial in effective.get("speed_dials") or []],
+        speed_dials=[_shared(SpeedDial, dial) for dial in effective.get("speed_dials") or []],
         contacts=[{k: v for k, v in c.items() if v is not None} for c in effective.get("contacts") or []],
         contacts_mode=str(effective.get("contacts_mode") or "merge"),
         origins=origins,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ntpath
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from provisioner import catalogue
 from provisioner.errors import FleetError, Loc, Problem, quoted, sort_problems
@@ -16,6 +16,7 @@ from provisioner.inputs.yaml_reader import (
     Document,
     Path_,
 )
+from provisioner.models import Launch, SpeedDial, Target
 
 DEFAULT_INSTALLED_EXE = "C:\\Program Files\\MicroSIP\\microsip.exe"
 
@@ -60,77 +61,6 @@ TARGET_FIELDS = {
 
 
 TARGET_REQUIRED = {"appdata": "root", "portable": "path", "wine": "prefix"}
-
-TargetType = Literal["appdata", "portable", "wine"]
-Shortcut = Literal["desktop", "start_menu", "startup"]
-
-
-def _written(record: Any) -> dict[str, Any]:
-    """The fields of a frozen record that the fleet set, in their order (what ``explain`` shows)."""
-    return {f.name: getattr(record, f.name) for f in fields(record) if getattr(record, f.name) is not None}
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """A seat's ``target`` as the fleet wrote it, checked: which fields a type takes is in TARGET_FIELDS.
-
-    :func:`provisioner.targetfs.targets.resolve` turns it into paths on this machine.
-    """
-
-    type: TargetType
-    root: str | None = None  # appdata: the folder holding the profile folders
-    user: str | None = None  # appdata, wine: the profile folder's name (else the seat's user)
-    path: str | None = None  # portable: the folder of the exe
-    prefix: str | None = None  # wine: the prefix
-    applications_dir: str | None = None  # wine: where the .desktop launcher goes
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> TargetSpec:
-        """From the merged ``target`` mapping (already checked)."""
-        text = {name: None if value is None else str(value) for name, value in data.items() if name != "type"}
-        return cls(data["type"], **text)
-
-    @property
-    def where(self) -> str:
-        """The folder the target is found by: root, path or prefix."""
-        return self.root or self.path or self.prefix or ""
-
-    def written(self) -> dict[str, Any]:
-        """The fields the fleet set, ``type`` first."""
-        return _written(self)
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A seat's ``launch``: the launchers' name, the command line they carry, the shortcut places."""
-
-    name: str | None = None
-    args: str | None = None
-    shortcuts: tuple[Shortcut, ...] | None = None
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> Launch:
-        """From the merged ``launch`` mapping (legacy flags already translated)."""
-        shortcuts = data.get("shortcuts")
-        return cls(
-            None if data.get("name") is None else str(data["name"]),
-            None if data.get("args") is None else str(data["args"]),
-            None if shortcuts is None else tuple(shortcuts),
-        )
-
-    @property
-    def file_name(self) -> str:
-        """The launchers' file name, without its extension."""
-        return self.name or "MicroSIP"
-
-    @property
-    def arguments(self) -> str:
-        """MicroSIP's command line after the exe (empty for none)."""
-        return self.args or ""
-
-    def written(self) -> dict[str, Any]:
-        """The fields the fleet set."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in _written(self).items()}
 
 
 @dataclass(eq=False)
@@ -197,30 +127,6 @@ def origin_loc(origin: Origin, path: Path_) -> Loc:
     return source.loc((*offset, *path))
 
 
-@dataclass(frozen=True)
-class SpeedDial:
-    """One speed-dial button of MicroSIP's [Shortcuts] (validated: its type is one the version knows)."""
-
-    label: str
-    number: str | None = None  # None: a transfer or conference button acts on the current call
-    type: str = "call"
-    number2: str | None = None
-    presence: bool = False
-    label2: str | None = None  # MicroSIP 3.22.16 only
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> SpeedDial:
-        """From the merged ``speed_dials`` entry."""
-        return cls(
-            str(data["label"]),
-            None if data.get("number") is None else str(data["number"]),
-            str(data.get("type") or "call"),
-            None if data.get("number2") is None else str(data["number2"]),
-            bool(data.get("presence")),
-            None if data.get("label2") is None else str(data["label2"]),
-        )
-
-
 class KeyedValues(Mapping[str, Any]):
     """One ini section's values as the fleet gives them, each name a key of MicroSIP's catalogue.
 
@@ -261,9 +167,13 @@ class KeyedValues(Mapping[str, Any]):
         return KeyedValues({**self._values, **values}, self._keys)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Seat:
-    """A seat's effective configuration, after merging, ready to render."""
+    """A seat's effective configuration, after merging, ready to render.
+
+    Its ``target``, ``launch`` and ``speed_dials`` are the fleet format's own models
+    (:mod:`provisioner.models`), as merged; nothing changes a seat once it is made.
+    """
 
     id: str
     user: str
@@ -274,7 +184,7 @@ class Seat:
     active_account: int
     install_mode: str
     exe: str
-    target: TargetSpec | None
+    target: Target | None
     launch: Launch
     ini: dict[str, dict[str, Any]]
     speed_dials: list[SpeedDial] = field(default_factory=list)

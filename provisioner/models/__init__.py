@@ -14,7 +14,7 @@ and the fleet file).
 
 from __future__ import annotations
 
-from provisioner.models.layers import fleet_models
+from provisioner.models.layers import Launch, Target, TargetType, fleet_models
 from provisioner.models.phonebook import CONTACT_ATTRIBUTES, CONTACT_FLAGS, MAX_SPEED_DIALS, Contact, SpeedDial
 from provisioner.models.sections import ID_PATTERN, NAME_PATTERN, choices_text, section_model, show, text_problem
 
@@ -25,7 +25,10 @@ __all__ = [
     "MAX_SPEED_DIALS",
     "NAME_PATTERN",
     "Contact",
+    "Launch",
     "SpeedDial",
+    "Target",
+    "TargetType",
     "choices_text",
     "fleet_models",
     "section_model",

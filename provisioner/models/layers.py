@@ -26,6 +26,7 @@ from provisioner.models.phonebook import MAX_SPEED_DIALS, Contact, SpeedDial
 from provisioner.models.sections import (
     BAD_USER_CHARS,
     FORBID,
+    FROZEN,
     ID_PATTERN,
     NAME_PATTERN,
     Text,
@@ -92,29 +93,80 @@ class Install(BaseModel):
     exe: Exe = None
 
 
-class Target(BaseModel):
-    """Where a seat is deployed; which fields apply depends on ``type``."""
+TargetType = Literal["appdata", "portable", "wine"]
 
-    model_config = FORBID
-    type: Literal["appdata", "portable", "wine"] | None = None
-    root: Text = None
-    user: User = None
-    path: Text = None
-    prefix: Text = None
-    applications_dir: Text = None
+
+class Target(BaseModel):
+    """Where a seat is deployed; which fields apply depends on ``type``.
+
+    A layer's may leave any field out; the merged seat's always has a type
+    (:func:`provisioner.fleet.effective.effective_seat` checks it), and
+    :func:`provisioner.targetfs.targets.resolve` turns it into paths on this machine.
+    """
+
+    model_config = FROZEN
+    type: TargetType | None = None
+    root: Text = None  # appdata: the folder holding the profile folders
+    user: User = None  # appdata, wine: the profile folder's name (else the seat's user)
+    path: Text = None  # portable: the folder of the exe
+    prefix: Text = None  # wine: the prefix
+    applications_dir: Text = None  # wine: where the .desktop launcher goes
+
+    @classmethod
+    def merged(cls, data: dict[str, Any]) -> Target:
+        """The merged seat's, from its merged ``target`` mapping (already checked)."""
+        values: dict[str, Any] = {name: None if value is None else str(value) for name, value in data.items()}
+        values["type"] = data["type"]
+        return cls.model_construct(**values)
+
+    @property
+    def where(self) -> str:
+        """The folder the target is found by: root, path or prefix."""
+        return self.root or self.path or self.prefix or ""
+
+    def written(self) -> dict[str, Any]:
+        """The fields the fleet set, ``type`` first."""
+        return self.model_dump(exclude_none=True)
 
 
 Shortcut = Literal["desktop", "start_menu", "startup"]
 
 
 class Launch(BaseModel):
-    """Launcher shortcuts and the MicroSIP command line they carry."""
+    """Launcher shortcuts and the MicroSIP command line they carry.
 
-    model_config = FORBID
+    The merged seat's has no ``legacy_flags``: loading translated them into ``args``.
+    """
+
+    model_config = FROZEN
     name: Text = None
     args: Text = None
     shortcuts: list[Shortcut] | None = None
     legacy_flags: Text = None
+
+    @classmethod
+    def merged(cls, data: dict[str, Any]) -> Launch:
+        """The merged seat's, from its merged ``launch`` mapping (legacy flags already translated)."""
+        shortcuts = data.get("shortcuts")
+        return cls.model_construct(
+            name=None if data.get("name") is None else str(data["name"]),
+            args=None if data.get("args") is None else str(data["args"]),
+            shortcuts=None if shortcuts is None else list(shortcuts),
+        )
+
+    @property
+    def file_name(self) -> str:
+        """The launchers' file name, without its extension."""
+        return self.name or "MicroSIP"
+
+    @property
+    def arguments(self) -> str:
+        """MicroSIP's command line after the exe (empty for none)."""
+        return self.args or ""
+
+    def written(self) -> dict[str, Any]:
+        """The fields the fleet set."""
+        return self.model_dump(exclude_none=True)
 
     @field_validator("name")
     @classmethod

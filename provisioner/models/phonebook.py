@@ -16,7 +16,7 @@ from pydantic import (
 
 from provisioner import catalogue, ini
 from provisioner.errors import quoted
-from provisioner.models.sections import FORBID, MAX_SHORTCUT_LINE, fail, show, text_field, utf16_units
+from provisioner.models.sections import FORBID, FROZEN, MAX_SHORTCUT_LINE, fail, show, text_field, utf16_units
 
 #: Speed-dial buttons MicroSIP shows (``[Shortcuts]`` keys 0..7).
 MAX_SPEED_DIALS = 8
@@ -66,13 +66,25 @@ NOT_IN_FREE_BUILD = {"3.22": ("runBatch", "callURL", "popURL")}
 class SpeedDial(BaseModel):
     """One speed-dial button: written as ``N=label;number;type;number2;presence`` in [Shortcuts]."""
 
-    model_config = FORBID
+    model_config = FROZEN
     label: FieldText
     number: FieldText = None
     type: ShortcutType = "call"
     number2: FieldText = None
     presence: bool = False
     label2: FieldText = None
+
+    @classmethod
+    def merged(cls, data: dict[str, Any]) -> SpeedDial:
+        """The merged seat's, from its merged ``speed_dials`` entry (already checked)."""
+        return cls.model_construct(
+            label=str(data["label"]),
+            number=None if data.get("number") is None else str(data["number"]),
+            type=str(data.get("type") or "call"),
+            number2=None if data.get("number2") is None else str(data["number2"]),
+            presence=bool(data.get("presence")),
+            label2=None if data.get("label2") is None else str(data["label2"]),
+        )
 
     @field_validator("label2")
     @classmethod

@@ -30,6 +30,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 BAD_USER_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 FORBID = ConfigDict(extra="forbid")
+#: A part of a layer that the merged seat also holds: never changed once made.
+FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
 def fail(message: str) -> PydanticCustomError:

@@ -22,10 +22,10 @@ import jinja2
 
 from provisioner import catalogue, ini, runner
 from provisioner.errors import Loc, Problems
-from provisioner.fleet import Fleet, Seat, SpeedDial
+from provisioner.fleet import Fleet, Seat
 from provisioner.inputs.secrets import SecretError, SecretRef, resolve
 from provisioner.launchers import shortcuts
-from provisioner.models import MAX_SPEED_DIALS, text_problem
+from provisioner.models import MAX_SPEED_DIALS, SpeedDial, text_problem
 from provisioner.render.contacts_xml import contacts_xml
 from provisioner.render.files import RenderedFile, RenderedSeat, Slot
 from provisioner.render.templates import Templates

@@ -211,7 +211,7 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
         ini = _ini(seat, prefix, exe_folder, 0)
     apps = target.applications_dir
     applications = _base(seat, "applications_dir", apps, root_override) if apps else None
-    return SeatTarget(seat.id, kind, prefix, ini, user, tuple(notes), applications)
+    return SeatTarget(seat.id, "wine", prefix, ini, user, tuple(notes), applications)
 
 
 def wine_parts(windows_path: str) -> tuple[str, ...] | None:
