@@ -32,6 +32,7 @@ from provisioner.distribution import agent_limits
 from provisioner.files import contacts as contacts_file
 from provisioner.files.change import Judging
 from provisioner.render.files import RenderedFile
+from provisioner.targetfs.targets import Location, Spot
 from tests import microsip_written
 from tests.conftest import REPO, RunCli
 from tests.wine import MINGW32, WINDRES, WINE, WIXL, boot, build, needs_wine, run, stop, windows, wine_env
@@ -653,7 +654,7 @@ def test_agent_merges_the_phonebook_by_apply_s_rule(pc: PC, share: Path, tmp_pat
     ]
     fleet_book = (share / "seats" / "jdoe" / "Contacts.xml").read_bytes()
     book = RenderedFile("Contacts.xml", fleet_book, kind="contacts")
-    planned = contacts_file.plan(book, "Contacts.xml", tmp_path / "x", USER_BOOK, None, Judging())
+    planned = contacts_file.plan(book, "Contacts.xml", Spot(Location(tmp_path), "x"), USER_BOOK, None, Judging())
     assert merged == planned.new  # apply's own merge, byte for byte
 
 

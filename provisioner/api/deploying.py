@@ -107,9 +107,7 @@ def _plan_seat(
     changes = []
     for spot, name, file in files:
         earlier = manifest.files.get(name) if manifest else None
-        change = KINDS[file.kind].plan(file, name, spot.path, _current(fs, spot, file, earlier), earlier, judging)
-        change.spot = spot
-        changes.append(change)
+        changes.append(KINDS[file.kind].plan(file, name, spot, _current(fs, spot, file, earlier), earlier, judging))
     inputs = item.inputs if options.default else None  # recorded only when judged the default way
     return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes, inputs=inputs)
 
@@ -309,8 +307,7 @@ class _ApplyRun:
                 plan = seat_run.report.plan
                 if plan is not None:
                     plan.manifest = None  # applied: what remains is the report
-                    for change in plan.files:
-                        change.release(keep_diff=self.diffs)
+                    plan.files = [change.released(keep_diff=self.diffs) for change in plan.files]
                 seat_run.item.rendered = None
                 reports.append(seat_run.report)
                 if progress:

@@ -13,6 +13,7 @@ from provisioner.errors import DeployError
 from provisioner.files import KINDS
 from provisioner.files.change import FileChange, SeatPlan
 from provisioner.state import (
+    FileRecord,
     Manifest,
     backup_name,
     backups_to_prune,
@@ -46,13 +47,8 @@ def backup_file_name(name: str) -> str:
     return "%".join(parts)
 
 
-def _spot(change: FileChange) -> Spot:
-    assert change.spot is not None, "the caller places every file"
-    return change.spot
-
-
 #: What :func:`seat_steps` yields between its steps: the caller makes what was written durable
-#: (``api._apply_all`` drives many seats' steps together, one ``make_durable`` per step).
+#: (:class:`provisioner.api.deploying._ApplyRun` drives many seats' steps together, one ``make_durable`` per step).
 Steps = Generator[None, None, SeatOutcome]
 
 
@@ -92,17 +88,17 @@ def seat_steps(
     backups_dir = Store.backups(plan.state)
     outcome = SeatOutcome(plan.seat_id, "applied" if pending else "unchanged")
     staged: list[tuple[Staged, Unchanged | None, FileChange | None]] = []
-    target = next((_spot(f).where for f in plan.files if f.kind == "ini"), _spot(plan.files[0]).where)
+    target = next((f.spot.where for f in plan.files if f.kind == "ini"), plan.files[0].spot.where)
     with fs.lock(plan.state, f"seat {plan.seat_id}"), fs.lock_target(target, f"seat {plan.seat_id}"):
         try:
-            for where in sorted({_spot(f).where for f in pending}, key=lambda w: str(w.path)):
+            for where in sorted({f.spot.where for f in pending}, key=lambda w: str(w.path)):
                 fs.clean_temps(where)
             fs.clean_temps(plan.state)
             fs.clean_temps(backups_dir)
             existing_backups = [n for n in fs.listdir(backups_dir) if is_backup_name(n)]
-            _fill_records(plan, pending)
-            taken = _stage_files(plan, pending, fs, staged, backups_dir, existing_backups, stamp, backup)
-            manifest, pruned = _manifest(plan, pending, stamp, existing_backups, taken)
+            records = _records(plan, pending)
+            taken = _stage_files(pending, records, fs, staged, backups_dir, existing_backups, stamp, backup)
+            manifest, pruned = _manifest(plan, pending, records, stamp, existing_backups, taken)
             sealed = fs.stage(Store.manifest(plan.state), manifest.to_bytes(key), private=True)
             staged.append((sealed, None, None))
             yield  # the staged files become durable
@@ -120,8 +116,8 @@ def seat_steps(
 
 
 def _stage_files(
-    plan: SeatPlan,
     pending: list[FileChange],
+    records: dict[str, FileRecord],
     fs: RealFS,
     staged: list[tuple[Staged, Unchanged | None, FileChange | None]],
     backups_dir: Location,
@@ -132,7 +128,7 @@ def _stage_files(
     """Stage each pending file (its backup first); the backups taken, each with its bytes' hash."""
     taken: dict[str, str] = {}
     for change in pending:
-        found = fs.read_settled(_spot(change)) if change.kind == "ini" else fs.read_stat(_spot(change))
+        found = fs.read_settled(change.spot) if change.kind == "ini" else fs.read_stat(change.spot)
         current = found[0] if found is not None else None
         if current != change.old:
             raise DeployError(
@@ -142,25 +138,30 @@ def _stage_files(
             name = backup_name(backup_file_name(change.name), stamp, existing_backups)
             existing_backups.append(name)
             staged.append((fs.stage(Spot(backups_dir, name), current, private=True), None, None))
-            change.record.backup = name
+            records[change.name].backup = name
             taken[name] = bytes_hash(current)
         like = found[1] if found else None
-        new = fs.stage(_spot(change), change.new, private=KINDS[change.kind].private, like=like)
+        new = fs.stage(change.spot, change.new, private=KINDS[change.kind].private, like=like)
         staged.append((new, Unchanged(like), change))
     return taken
 
 
 def _manifest(
-    plan: SeatPlan, pending: list[FileChange], stamp: str, existing_backups: list[str], taken: dict[str, str]
+    plan: SeatPlan,
+    pending: list[FileChange],
+    records: dict[str, FileRecord],
+    stamp: str,
+    existing_backups: list[str],
+    taken: dict[str, str],
 ) -> tuple[Manifest, list[str]]:
     """The manifest once every pending file is written, and the old backups it no longer keeps."""
     for change in pending:
-        change.record.changed = True
+        records[change.name].changed = True
     previous = plan.manifest
     manifest = Manifest(
         plan.fleet,
         plan.seat_id,
-        {f.name: f.record for f in plan.files},
+        records,
         previous=previous.as_previous() if previous and pending else (previous.previous if previous else None),
         stamp=stamp if pending else (previous.stamp if previous else ""),
         undone=None if pending else (previous.undone if previous else None),
@@ -231,19 +232,23 @@ def _record_partial(
         fs.commit(staged.pop()[0])  # the staged one claims more, and keeps every backup it names
 
 
-def _fill_records(plan: SeatPlan, pending: list[FileChange]) -> None:
-    """Each file's record before anything is written (backup and ``changed`` are set as they happen)."""
+def _records(plan: SeatPlan, pending: list[FileChange]) -> dict[str, FileRecord]:
+    """Each file's manifest record before anything is written, from its plan's (the apply's own copy:
+    backup and ``changed`` are set as they happen)."""
     earlier_files = plan.manifest.files if plan.manifest else {}
+    records = {}
     for change in plan.files:
-        record = change.record
-        record.changed, record.backup = False, None
-        record.existed = change.old is not None
-        record.sha256 = record.seen = bytes_hash(change.new)
+        digest = bytes_hash(change.new)
+        record = dataclasses.replace(
+            change.record, changed=False, backup=None, existed=change.old is not None, sha256=digest, seen=digest
+        )
         if not pending and change.name in earlier_files:
             # a manifest-only update: the last apply that wrote files stays the one to roll back
             earlier = earlier_files[change.name]
             record.changed, record.backup = earlier.changed, earlier.backup
             record.existed, record.sha256 = earlier.existed, earlier.sha256
+        records[change.name] = record
+    return records
 
 
 def _same_records(plan: SeatPlan) -> bool:

@@ -7,7 +7,9 @@ gathers a seat's changes; a :class:`Drift` is one difference ``verify`` found.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,11 +24,11 @@ Action = Literal["create", "update", "unchanged", "conflict"]
 _NO_SECRETS: frozenset[tuple[str, str]] = frozenset()
 
 
-@dataclass
+@dataclass(frozen=True)
 class FileChange:
-    """What applying would do to one file."""
+    """What applying would do to one file: made once by its kind's ``plan``, never changed."""
 
-    path: Path
+    spot: Spot  # where the file is reached without following links
     name: str  # the manifest's name for it (relative to the ini folder)
     kind: Literal["ini", "owned", "contacts"]
     action: Action
@@ -38,8 +40,13 @@ class FileChange:
     record: FileRecord = field(default_factory=lambda: FileRecord("ini"))
     #: Notes about what was left as it is (a password kept): shown with --verbose only.
     details: list[str] = field(default_factory=list)
-    spot: Spot | None = None  # where the file is reached without following links (set by the caller)
-    _diff: str | None = None
+    #: The diff when it is known already ("" for none); else worked out when first asked for.
+    shown_diff: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the file is, for messages."""
+        return self.spot.path
 
     @property
     def pending(self) -> bool:
@@ -48,12 +55,11 @@ class FileChange:
 
     @property
     def diff(self) -> str:
-        """Unified diff of the decoded text, secrets masked (computed on first use)."""
-        if self._diff is None:
-            self._diff = self._compute_diff()
-        return self._diff
+        """Unified diff of the decoded text, secrets masked (worked out on first use)."""
+        return self.shown_diff if self.shown_diff is not None else self._worked_out_diff
 
-    def _compute_diff(self) -> str:
+    @functools.cached_property
+    def _worked_out_diff(self) -> str:
         if self.kind == "contacts" and self.new != self.old:
             before = self.old.decode("utf-8", "replace") if self.old is not None else ""
             lines = difflib.unified_diff(
@@ -72,13 +78,16 @@ class FileChange:
             return ""
         return unified_diff(self.name, old_text, ini.decode(self.new)[0], self.secrets)
 
-    def release(self, *, keep_diff: bool) -> None:
-        """Drop the file bytes once applied (a 10,000-seat apply need not hold them all)."""
-        self._diff = self.diff if keep_diff else ""
-        self.old = None
-        self.new = b""
-        self.record = FileRecord(self.record.kind)
-        self.secrets = _NO_SECRETS  # only the diff needed them
+    def released(self, *, keep_diff: bool) -> FileChange:
+        """The change once applied, without the file's bytes (a large apply need not hold them all)."""
+        return dataclasses.replace(
+            self,
+            old=None,
+            new=b"",
+            record=FileRecord(self.record.kind),
+            secrets=_NO_SECRETS,  # only the diff needed them
+            shown_diff=self.diff if keep_diff else "",
+        )
 
 
 def mask(text: str, secrets: frozenset[tuple[str, str]]) -> str:
@@ -161,7 +170,7 @@ class DeployedFile(Protocol):
         self,
         file: RenderedFile,
         name: str,
-        path: Path,
+        spot: Spot,
         old: bytes | None,
         previous: FileRecord | None,
         judging: Judging,

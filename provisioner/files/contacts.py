@@ -11,6 +11,7 @@ from provisioner.files.change import Action, Drift, FileChange, Judging, recorde
 from provisioner.ini import MAX_INI_BYTES
 from provisioner.render.files import RenderedFile
 from provisioner.state import FileRecord
+from provisioner.targetfs.targets import Spot
 
 #: The phonebook holds no password.
 private = False
@@ -49,7 +50,7 @@ def _first_by_number(elements: list[ET.Element]) -> dict[str | None, ET.Element]
 
 
 def plan(
-    file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
+    file: RenderedFile, name: str, spot: Spot, old: bytes | None, previous: FileRecord | None, judging: Judging
 ) -> FileChange:
     """Plan Contacts.xml: add or update the fleet's contacts by number, keep the user's own.
 
@@ -60,11 +61,11 @@ def plan(
     record = FileRecord("contacts")
     name = file.name  # the file's own name, as the manifest holds it
     if old is None:
-        return FileChange(path, name, "contacts", "create", None, file.data, record=record)
+        return FileChange(spot, name, "contacts", "create", None, file.data, record=record)
     existing = _contacts_on_disk(old)
     if isinstance(existing, str):
         return FileChange(
-            path,
+            spot,
             name,
             "contacts",
             "conflict",
@@ -80,7 +81,7 @@ def plan(
     if file.replace:
         same = [e.attrib for e in existing] == [e.attrib for e in wanted]
         new = old if same else file.data
-        return FileChange(path, name, "contacts", "unchanged" if same else "update", old, new, record=record)
+        return FileChange(spot, name, "contacts", "unchanged" if same else "update", old, new, record=record)
     by_number = _first_by_number(existing)
     changed = False
     notes = []
@@ -96,7 +97,7 @@ def plan(
             changed = True
     new = contacts_document(existing) if changed else old
     action: Action = "update" if changed else "unchanged"
-    return FileChange(path, name, "contacts", action, old, new, notes=notes, record=record)
+    return FileChange(spot, name, "contacts", action, old, new, notes=notes, record=record)
 
 
 def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:

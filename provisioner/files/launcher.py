@@ -7,6 +7,7 @@ from pathlib import Path
 from provisioner.files.change import Drift, FileChange, Judging, recorded_whole, undo_whole
 from provisioner.render.files import RenderedFile
 from provisioner.state import FileRecord, bytes_hash
+from provisioner.targetfs.targets import Spot
 
 #: A launcher holds no password.
 private = False
@@ -15,18 +16,18 @@ recorded = recorded_whole
 
 
 def plan(
-    file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
+    file: RenderedFile, name: str, spot: Spot, old: bytes | None, previous: FileRecord | None, judging: Judging
 ) -> FileChange:
     """Create or update it; a conflict when someone changed it on disk since the last apply."""
     data = file.data
     record = FileRecord("owned", sha256=bytes_hash(data))
     if old is None:
-        return FileChange(path, name, "owned", "create", None, data, record=record)
+        return FileChange(spot, name, "owned", "create", None, data, record=record)
     if old == data:
-        return FileChange(path, name, "owned", "unchanged", old, data, record=record)
+        return FileChange(spot, name, "owned", "unchanged", old, data, record=record)
     if previous is not None and previous.sha256 is not None and bytes_hash(old) != previous.sha256:
         return FileChange(
-            path,
+            spot,
             name,
             "owned",
             "conflict",
@@ -35,7 +36,7 @@ def plan(
             conflicts=[f"{name}: changed on disk since the last apply"],
             record=record,
         )
-    return FileChange(path, name, "owned", "update", old, data, record=record)
+    return FileChange(spot, name, "owned", "update", old, data, record=record)
 
 
 def verify(file: RenderedFile, name: str, path: Path, current: bytes | None, judging: Judging) -> list[Drift]:

@@ -8,6 +8,7 @@ encrypted is kept. Nothing here reads or writes files; :mod:`provisioner.deploy`
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from provisioner import ini
@@ -16,13 +17,14 @@ from provisioner.files.change import Action, Drift, FileChange, Judging
 from provisioner.ini import encoding_note, read_ini
 from provisioner.render.files import RenderedFile
 from provisioner.state import FileRecord, bytes_hash, value_hash
+from provisioner.targetfs.targets import Spot
 
 #: The ini holds passwords: written 0600, never readable by group or others.
 private = True
 
 
 def plan(
-    file: RenderedFile, name: str, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
+    file: RenderedFile, name: str, spot: Spot, old: bytes | None, previous: FileRecord | None, judging: Judging
 ) -> FileChange:
     """Plan one seat's ini against the bytes on disk and the manifest record of the last apply.
 
@@ -31,10 +33,9 @@ def plan(
     the next run without the option sees the same conflict again. A seat whose state cannot
     be trusted has every pending change turned into a conflict.
     """
-    change = _plan(file, path, old, previous, judging)
+    change = _plan(file, spot, old, previous, judging)
     if judging.untrusted_state and change.action != "conflict" and change.pending:
-        change.conflicts.extend(judging.untrusted_state)
-        change.action = "conflict"
+        return dataclasses.replace(change, action="conflict", conflicts=[*change.conflicts, *judging.untrusted_state])
     return change
 
 
@@ -58,7 +59,7 @@ def _wanted(rendered: RenderedFile) -> dict[tuple[str, str], str]:
 
 
 def _plan(
-    rendered: RenderedFile, path: Path, old: bytes | None, previous: FileRecord | None, judging: Judging
+    rendered: RenderedFile, spot: Spot, old: bytes | None, previous: FileRecord | None, judging: Judging
 ) -> FileChange:
     """The ini's change, before an untrusted state is taken into account."""
     rotate_passwords, ansi, keep_user = judging.rotate_passwords, judging.ansi, judging.keep_user
@@ -67,11 +68,11 @@ def _plan(
         _keep_records(record, previous, keep_user)
     name = rendered.name
     if old is None:
-        return FileChange(path, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
+        return FileChange(spot, name, "ini", "create", None, rendered.data, rendered.secrets, record=record)
     found = read_ini(old, ansi)
     if isinstance(found, str):
         return FileChange(
-            path,
+            spot,
             name,
             "ini",
             "conflict",
@@ -103,7 +104,7 @@ def _plan(
         notes.append(converted)
     conflicts = _conflicts(rendered, found.parsed.as_dict(), previous, keep_user)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
-    return FileChange(path, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record, details=details)
+    return FileChange(spot, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record, details=details)
 
 
 def _keep_records(record: FileRecord, previous: FileRecord | None, keep: frozenset[tuple[str, str]]) -> None:

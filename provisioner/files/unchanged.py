@@ -11,7 +11,7 @@ from provisioner.state import MANIFEST_VERSION, FileRecord, bytes_hash
 from provisioner.targetfs.targets import Location, Spot
 
 
-def unchanged_since(manifest: Mapping[str, Any], inputs: str | None, on_disk: dict[str, bytes | None]) -> bool:
+def unchanged_since(manifest: Mapping[str, Any], inputs: str | None, on_disk: Mapping[str, bytes | None]) -> bool:
     """Whether the last run already judged these files, made from the same inputs, to be in sync.
 
     ``manifest`` is the seat's manifest document as read (JSON, not yet checked: only what
@@ -42,9 +42,7 @@ def unchanged_plan(
     note = "unchanged since the last run: the same fleet values, and the file as that run left it"
     files = []
     for spot, name, kind in placed:
-        change = FileChange(
-            spot.path, name, kind, "unchanged", None, b"", record=FileRecord(kind), details=[note], _diff=""
+        files.append(
+            FileChange(spot, name, kind, "unchanged", None, b"", record=FileRecord(kind), details=[note], shown_diff="")
         )
-        change.spot = spot
-        files.append(change)
     return SeatPlan(seat_id, fleet, files, state, None, inputs=inputs)
