@@ -1,7 +1,7 @@
 """What MicroSIP really does with the files, encoded as rules the fleet is held to.
 
 Each test names the MicroSIP behaviour it encodes (from MicroSIP's source, 3.22.3,
-as recorded in the README's "How MicroSIP treats its ini").
+as recorded in docs/microsip.md, "How MicroSIP reads its ini").
 """
 
 from __future__ import annotations
