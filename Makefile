@@ -1,13 +1,13 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
 #   make demo   -- create .venv, install, render the shipped example fleet into build/
-#   make test   -- create .venv if needed, run ruff, mypy and pytest
+#   make test   -- create .venv if needed: the hooks (ruff, mypy), pytest, the docs site, the wheel
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := profiles/example/fleet.yaml
 
-.PHONY: demo test quick lint typecheck hooks unit bench clean catalogue agent windows-tools constraints wheel-check
+.PHONY: demo test quick lint typecheck hooks unit docs bench clean catalogue agent windows-tools constraints wheel-check
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/provisioner validate $(EXAMPLE)
 	$(BIN)/provisioner render $(EXAMPLE) --out build
 
-test: $(STAMP) windows-tools hooks unit wheel-check
+test: $(STAMP) windows-tools hooks unit docs wheel-check
 
 # The inner loop: everything but the slow crash-kill rounds and the Windows-side (Wine) tests,
 # on every core (pytest-xdist), and no system packages installed.
@@ -30,7 +30,8 @@ quick: $(STAMP) lint typecheck
 # Pin what CI installs to what the suite passes with now.
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt.new
-	{ sed -n '1,3p' constraints.txt; cat constraints.txt.new; } > constraints.txt && rm constraints.txt.new
+	{ sed -n '1,3p' constraints.txt; cat constraints.txt.new; } > constraints.txt.all  # the header kept
+	mv constraints.txt.all constraints.txt && rm constraints.txt.new
 
 # What ships is what is tested: build the wheel, install it into a fresh venv, run the main jobs from it.
 wheel-check: $(STAMP)
@@ -64,7 +65,12 @@ agent:
 	$(MAKE) -C agent
 
 lint: $(STAMP)
-	$(BIN)/ruff check provisioner tests benchmarks scripts
+	$(BIN)/ruff check provisioner tests benchmarks scripts docs/hooks
+
+# The documentation site, in strict mode: a broken link or a page left out of the navigation fails.
+# Its reference pages are generated from the tool while it is built (docs/hooks/reference.py).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
 
 # ruff, ruff format and mypy as .pre-commit-config.yaml runs them (its cache stays in build/).
 hooks: $(STAMP)

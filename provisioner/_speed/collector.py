@@ -24,9 +24,9 @@ class Collector:
     def bulk(self) -> Iterator[None]:
         """Pause the cyclic garbage collector while building large acyclic structures.
 
-        Loading a 10,000-seat fleet allocates millions of small objects; the collector
-        would scan them over and over (it halves the run time to pause it). Nothing
-        built here forms reference cycles, so reference counting frees it all.
+        Loading a large fleet allocates millions of small objects, which the collector
+        would scan over and over. Nothing built here forms reference cycles, so reference
+        counting frees it all.
         """
         was_enabled = gc.isenabled()
         gc.disable()
@@ -46,7 +46,7 @@ class Collector:
 
         The loaded and rendered fleet lives until the command ends; with it in the
         collector's oldest generation, every full collection scans all of it again, so a
-        loop over 50,000 seats would cost more than five times one over 10,000.
+        long loop would grow faster than the fleet.
         ``gc.freeze`` moves it out of the collector's way (reference counting still frees
         what is dropped). The function yielded does it again, for what was built since,
         and so does the end of each :meth:`bulk` inside it.

@@ -327,7 +327,7 @@ def readme(fleet: Fleet, seats: list[dict[str, Any]], *, passwords: bool) -> str
         "  schtasks /create /xml \\\\server\\share\\task.xml /tn microsip-provisioner /f\r\n"
         "  Group Policy Preferences (Scheduled Task, At least Windows 7) and Intune (detection rule:\r\n"
         "  the file %LOCALAPPDATA%\\microsip-provisioner\\state.ini exists; return code 1 = retry):\r\n"
-        '  the README\'s "Deploying to Windows PCs" gives every setting.\r\n'
+        '  the documentation\'s "Deploying to Windows PCs" (docs/windows.md) gives every setting.\r\n'
         "\r\n"
         "Exit codes: 0 applied or nothing to do, 1 deferred (a call in progress, or the agent cannot\r\n"
         "tell; nothing changed, the next run tries again), 2 damaged payload, 3 failed with nothing\r\n"

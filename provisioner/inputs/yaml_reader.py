@@ -194,8 +194,8 @@ _EMPTY = object()  # a stream without a document
 class _Builder:
     """Turns the parser's events into Python data with locations, without a node graph.
 
-    Building from events rather than from composed nodes keeps only the data: a
-    10,000-seat fleet's node graph alone was as large as everything the tool keeps.
+    Building from events rather than from composed nodes keeps only the data: a large
+    fleet's node graph alone would be as large as everything the tool keeps.
     An anchored node's events are recorded, and an alias reads them again at its own
     path (each value it expands is counted, so an alias bomb is refused).
     """

@@ -19,7 +19,7 @@ from provisioner.numbers import whole
 #: Environment variable a translated ``--password`` points to (the value is never copied).
 PASSWORD_VARIABLE = "MICROSIP_PASSWORD"
 
-#: flag -> (what MicroSIP honours instead, exact?) -- the table the README shows.
+#: flag -> (what MicroSIP honours instead, exact?) -- the table docs/fleet-format.md shows.
 LEGACY_TABLE: dict[str, tuple[str, str]] = {
     "--dn": ("account.displayName", "exact"),
     "--user": ("account.username", "exact (a different digest user goes in account.authID)"),

@@ -97,12 +97,10 @@ TargetType = Literal["appdata", "portable", "wine"]
 
 
 class Target(BaseModel):
-    """Where a seat is deployed; which fields apply depends on ``type``.
+    """Where a seat is deployed; which fields apply depends on ``type``."""
 
-    A layer's may leave any field out; the merged seat's always has a type
-    (:func:`provisioner.fleet.effective.effective_seat` checks it), and
-    :func:`provisioner.targetfs.targets.resolve` turns it into paths on this machine.
-    """
+    # A layer's may leave any field out; the merged seat's always has a type (effective_seat
+    # checks it), and targetfs.targets.resolve turns it into paths on this machine.
 
     model_config = FROZEN
     type: TargetType | None = None
@@ -133,10 +131,9 @@ Shortcut = Literal["desktop", "start_menu", "startup"]
 
 
 class Launch(BaseModel):
-    """Launcher shortcuts and the MicroSIP command line they carry.
+    """Launcher shortcuts and the MicroSIP command line they carry."""
 
-    The merged seat's has no ``legacy_flags``: loading translated them into ``args``.
-    """
+    # The merged seat's has no legacy_flags: loading translated them into args.
 
     model_config = FROZEN
     name: Text = None

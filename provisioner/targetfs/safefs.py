@@ -19,7 +19,7 @@ folders:
 
 Windows has no ``dir_fd``: there each component is checked for reparse points
 (symlinks, junctions) just before use, which narrows the race but cannot close
-it (the README says so).
+it (docs/security.md says so).
 """
 
 from __future__ import annotations
