@@ -42,13 +42,19 @@ from render_scale import generate, machine  # noqa: E402
 GROWTH = 1.1
 
 
+#: What this child process keeps in force until it ends (the command line's runner).
+IN_FORCE = contextlib.ExitStack()
+
+
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """One phase in this (child) process; its figures as JSON on stdout."""
     from provisioner import api, runner
     from provisioner._speed import Fast
 
-    # the process as the command line sets it up (its entry does this), for the rest of this child
-    contextlib.ExitStack().enter_context(runner.using(Fast()))
+    # the process as the command line sets it up (its entry does this), for the rest of this
+    # child: held by a module-level stack (a context left to the garbage collector ends at once)
+    IN_FORCE.enter_context(runner.using(Fast()))
+    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

@@ -35,6 +35,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
+#: What this child process keeps in force until it ends (the command line's runner).
+IN_FORCE = contextlib.ExitStack()
+
+
 def generate(folder: Path, seats: int) -> Path:
     """Write a fleet with ``seats`` seats into ``folder``; return the fleet file."""
     (folder / "secrets").mkdir(parents=True, exist_ok=True)
@@ -99,8 +103,10 @@ def _phase(name: str, fleet: Path, out: Path) -> None:
     from provisioner.fleet import load_fleet
     from provisioner.render.renderer import render_fleet
 
-    # the process as the command line sets it up (its entry does this), for the rest of this child
-    contextlib.ExitStack().enter_context(runner.using(Fast()))
+    # the process as the command line sets it up (its entry does this), for the rest of this
+    # child: held by a module-level stack (a context left to the garbage collector ends at once)
+    IN_FORCE.enter_context(runner.using(Fast()))
+    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

@@ -11,7 +11,8 @@ from unittest import mock
 
 import pytest
 
-from provisioner import api
+from provisioner import api, runner
+from provisioner._speed import Fast
 from provisioner.errors import display_path
 from tests.conftest import EXAMPLE, REPO, BuildTree, RunCli, listing
 
@@ -214,6 +215,23 @@ def test_crash_report_is_private_unpredictable_and_holds_no_secret(
     text = log.read_text()
     assert "lost in ******** while talking" in text and secret not in text
     assert not (tmp_path / "victim").exists()
+
+
+def test_the_command_line_runs_each_command_with_its_own_runner(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI puts the fast runner in force for the command it runs, and only for it."""
+    real = api.validate
+    seen: list[runner.Runner] = []
+
+    def validate(*args: object, **kwargs: object) -> api.ValidateResult:
+        seen.append(runner.current())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "validate", validate)
+    assert run_cli("validate", str(EXAMPLE)).exit_code == 0
+    assert [type(found) for found in seen] == [Fast]
+    assert type(runner.current()) is runner.Serial  # the library's own default again
 
 
 def test_cli_passes_options_to_the_api(run_cli: RunCli) -> None:
