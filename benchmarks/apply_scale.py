@@ -12,7 +12,6 @@ Run: ``.venv/bin/python benchmarks/apply_scale.py [--seats N]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 from render_scale import (  # noqa: E402
     RUNS,
     Run,
+    as_the_command_line,
     check_growth,
     durable_write,
     generate,
@@ -41,18 +41,11 @@ from render_scale import (  # noqa: E402
     side_by_side,
 )
 
-#: What this child process keeps in force until it ends (the command line's runner).
-IN_FORCE = contextlib.ExitStack()
-
 
 def _phase(name: str, fleet: Path, root: Path) -> None:
-    from provisioner import api, runner
-    from provisioner._speed import Fast
+    from provisioner import api
 
-    # the process as the command line sets it up (its entry does this), for the rest of this
-    # child: held by a module-level stack (a context left to the garbage collector ends at once)
-    IN_FORCE.enter_context(runner.using(Fast()))
-    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
+    as_the_command_line()
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

@@ -20,7 +20,6 @@ Run: ``.venv/bin/python benchmarks/publish_scale.py [--sizes 10000,50000] [--run
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -36,25 +35,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from render_scale import generate, machine  # noqa: E402
+from render_scale import as_the_command_line, generate, machine  # noqa: E402
 
 #: How much faster than the seats a publish may grow (1.0 is linear).
 GROWTH = 1.1
 
 
-#: What this child process keeps in force until it ends (the command line's runner).
-IN_FORCE = contextlib.ExitStack()
-
-
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """One phase in this (child) process; its figures as JSON on stdout."""
-    from provisioner import api, runner
-    from provisioner._speed import Fast
+    from provisioner import api
 
-    # the process as the command line sets it up (its entry does this), for the rest of this
-    # child: held by a module-level stack (a context left to the garbage collector ends at once)
-    IN_FORCE.enter_context(runner.using(Fast()))
-    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
+    as_the_command_line()
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()

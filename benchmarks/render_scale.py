@@ -35,8 +35,18 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-#: What this child process keeps in force until it ends (the command line's runner).
+#: What a child process keeps in force until it ends (the command line's runner).
 IN_FORCE = contextlib.ExitStack()
+
+
+def as_the_command_line() -> None:
+    """Set this (child) process up as the command line's entry does: its runner in force until the
+    process ends, held by a module-level stack (a context left to the garbage collector ends at once)."""
+    from provisioner import runner
+    from provisioner._speed import Fast
+
+    IN_FORCE.enter_context(runner.using(Fast()))
+    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
 
 
 def generate(folder: Path, seats: int) -> Path:
@@ -98,15 +108,11 @@ def generate_csv(folder: Path, seats: int) -> Path:
 def _phase(name: str, fleet: Path, out: Path) -> None:
     """Run one phase in this (child) process and print its figures as JSON."""
     sys.path.insert(0, str(HERE.parent))
-    from provisioner import api, runner
-    from provisioner._speed import Fast
+    from provisioner import api
     from provisioner.fleet import load_fleet
     from provisioner.render.renderer import render_fleet
 
-    # the process as the command line sets it up (its entry does this), for the rest of this
-    # child: held by a module-level stack (a context left to the garbage collector ends at once)
-    IN_FORCE.enter_context(runner.using(Fast()))
-    assert isinstance(runner.current(), Fast), "the command line's runner is in force"
+    as_the_command_line()
 
     os.environ["QUEUE_PW"] = "queue-secret"
     start = time.perf_counter()
