@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def _plan_seat(
         earlier = manifest.files.get(name) if manifest else None
         changes.append(KINDS[file.kind].plan(file, name, spot, _current(fs, spot, file, earlier), earlier, judging))
     inputs = item.inputs if options.default else None  # recorded only when judged the default way
-    return SeatPlan(target.seat_id, fleet.name, changes, state, manifest, notes, inputs=inputs)
+    return SeatPlan(target.seat_id, fleet.name, tuple(changes), state, manifest, tuple(notes), inputs=inputs)
 
 
 def _current(fs: deploy.RealFS, spot: targets.Spot, file: RenderedFile, earlier: FileRecord | None) -> bytes | None:
@@ -274,11 +275,6 @@ def apply(
     return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
 
 
-#: Seats applied together, sharing each wait for the disk. Bounded so that their open
-#: folders stay well inside the descriptor limit and a failed sync fails few seats.
-APPLY_BATCH = 64
-
-
 @dataclass
 class _ApplyRun:
     """One apply over many seats: what every seat's apply shares."""
@@ -293,85 +289,58 @@ class _ApplyRun:
     diffs: bool
 
     def all(self, chosen: list[ChosenSeat], progress: Callable[[int, int], None] | None) -> list[SeatReport]:
-        """Apply seat by seat, in batches: each batch's files are staged, made durable together, then renamed.
+        """Plan and apply seat by seat, a batch at a time (:func:`deploy.apply_plans`).
 
-        Every seat keeps its own guarantees (its lock, old-or-new files, its manifest written
-        last, after its renames are durable); a batch only shares the waits for the disk. A
-        seat found unchanged since the last run is not touched at all.
+        A seat found unchanged since the last run is not touched at all; one that cannot
+        be planned or applied fails alone.
         """
         reports: list[SeatReport] = []
-        for first in range(0, len(chosen), APPLY_BATCH):
-            batch = [_SeatRun(item, SeatReport(None, item.seat.id)) for item in chosen[first : first + APPLY_BATCH]]
-            self._batch(batch)
-            for seat_run in batch:
-                plan = seat_run.report.plan
-                if plan is not None:
-                    plan.manifest = None  # applied: what remains is the report
-                    plan.files = [change.released(keep_diff=self.diffs) for change in plan.files]
-                seat_run.item.rendered = None
-                reports.append(seat_run.report)
+        for first in range(0, len(chosen), deploy.BATCH_SEATS):
+            batch = chosen[first : first + deploy.BATCH_SEATS]
+            for item, report in zip(batch, self._batch(batch), strict=True):
+                if report.plan is not None:  # applied: what remains is the report
+                    files = tuple(change.released(keep_diff=self.diffs) for change in report.plan.files)
+                    report.plan = dataclasses.replace(report.plan, manifest=None, files=files)
+                item.rendered = None
+                reports.append(report)
                 if progress:
                     progress(len(reports), len(chosen))
         return reports
 
-    def _batch(self, batch: list[_SeatRun]) -> None:
-        running = []
-        for seat_run in batch:
-            item, report = seat_run.item, seat_run.report
-            if item.in_sync:
-                report.plan = item.unchanged(self.prepared.fleet.name, self.store)
-                report.outcome = SeatOutcome(item.seat.id, "unchanged")
-                continue
-            try:
-                files = self.prepared.placed(item)
-                if files is None:  # rendered once already: only a template that changed meanwhile
-                    why = "; ".join(str(problem) for problem in self.prepared.problems.errors)
-                    raise DeployError(f"seat {item.seat.id}: cannot be rendered again: {why}")
-                report.plan = _plan_seat(self.prepared.fleet, item, files, self.fs, self.store, self.options)
-            except (DeployError, OSError) as exc:
-                _seat_failure(report, exc, item.target)
-                continue
-            seat_run.steps = deploy.seat_steps(
-                report.plan, self.fs, self.store.key(), force=self.force, backup=self.backup, stamp=self.stamp
-            )
-            if seat_run.resume():
-                running.append(seat_run)
-        for _ in range(2):  # staged files, then renames and manifests, become durable
-            try:
-                self.fs.make_durable()
-            except OSError as exc:
-                for seat_run in running:
-                    seat_run.fail(exc)
-                running = []
-            running = [seat_run for seat_run in running if seat_run.resume()]
-        self.fs.release()
+    def _batch(self, batch: list[ChosenSeat]) -> list[SeatReport]:
+        reports = [SeatReport(None, item.seat.id) for item in batch]
+        planned = [(item, report) for item, report in zip(batch, reports, strict=True) if self._plan(item, report)]
+        applied = deploy.apply_plans(
+            [report.plan for _, report in planned if report.plan is not None],
+            self.fs,
+            self.store.key(),
+            force=self.force,
+            backup=self.backup,
+            stamp=self.stamp,
+        )
+        for (item, report), result in zip(planned, applied, strict=True):
+            if isinstance(result, deploy.SeatOutcome):
+                report.outcome = result
+            else:
+                _seat_failure(report, result, item.target)
+        return reports
 
-
-@dataclass
-class _SeatRun:
-    """One seat's apply while its batch runs."""
-
-    item: ChosenSeat
-    report: SeatReport
-    steps: deploy.Steps | None = None
-
-    def resume(self) -> bool:
-        """Run the seat to its next stop; False once it is done (its outcome or failure is in the report)."""
-        assert self.steps is not None
+    def _plan(self, item: ChosenSeat, report: SeatReport) -> bool:
+        """Plan one seat into its report; whether it is to be applied (not unchanged, not failed)."""
+        if item.in_sync:
+            report.plan = item.unchanged(self.prepared.fleet.name, self.store)
+            report.outcome = SeatOutcome(item.seat.id, "unchanged")
+            return False
         try:
-            next(self.steps)
-            return True
-        except StopIteration as done:
-            self.report.outcome = done.value
+            files = self.prepared.placed(item)
+            if files is None:  # rendered once already: only a template that changed meanwhile
+                why = "; ".join(str(problem) for problem in self.prepared.problems.errors)
+                raise DeployError(f"seat {item.seat.id}: cannot be rendered again: {why}")
+            report.plan = _plan_seat(self.prepared.fleet, item, files, self.fs, self.store, self.options)
         except (DeployError, OSError) as exc:
-            _seat_failure(self.report, exc, self.item.target)
-        return False
-
-    def fail(self, exc: Exception) -> None:
-        """Give up on the seat (what it staged is removed, nothing it did not rename is replaced)."""
-        assert self.steps is not None
-        self.steps.close()
-        _seat_failure(self.report, exc, self.item.target)
+            _seat_failure(report, exc, item.target)
+            return False
+        return True
 
 
 def verify(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -48,8 +48,70 @@ def backup_file_name(name: str) -> str:
 
 
 #: What :func:`seat_steps` yields between its steps: the caller makes what was written durable
-#: (:class:`provisioner.api.deploying._ApplyRun` drives many seats' steps together, one ``make_durable`` per step).
+#: (:func:`apply_plans` drives many seats' steps together, one durable point per step).
 Steps = Generator[None, None, SeatOutcome]
+
+#: Seats applied together, sharing each wait for the disk. Bounded so that their open
+#: folders stay well inside the descriptor limit and a failed sync fails few seats.
+BATCH_SEATS = 64
+
+#: What applying one seat came to: its outcome, or why it failed (that seat alone).
+Applied = SeatOutcome | DeployError | OSError
+
+
+def apply_plans(
+    plans: Sequence[SeatPlan],
+    fs: RealFS,
+    key: bytes,
+    *,
+    force: bool = False,
+    backup: bool = True,
+    stamp: str | None = None,
+) -> list[Applied]:
+    """Carry out several seats' plans together, each as :func:`seat_steps` does; one result per plan.
+
+    The seats share each wait for the disk (``with fs.batch()``) and nothing else: every
+    seat keeps its own lock, old-or-new files, and its manifest written last, once its
+    renames are durable. When the disk cannot make a batch durable, every seat still
+    running fails with that error and nothing it staged replaces anything.
+    """
+    stamp = stamp or stamp_now()
+    with fs.batch() as durable:
+        runs = [_Run(seat_steps(plan, fs, key, force=force, backup=backup, stamp=stamp)) for plan in plans]
+        running = [run for run in runs if run.resume()]
+        for _ in range(2):  # staged files, then renames and manifests, become durable
+            try:
+                durable()
+            except OSError as exc:
+                for run in running:
+                    run.fail(exc)
+                running = []
+            running = [run for run in running if run.resume()]
+    return [run.result for run in runs]
+
+
+@dataclass
+class _Run:
+    """One seat's steps while its batch runs."""
+
+    steps: Steps
+    result: Applied = dataclasses.field(default_factory=lambda: DeployError("not applied"))
+
+    def resume(self) -> bool:
+        """Run the seat to its next stop; False once it is done (its result is kept)."""
+        try:
+            next(self.steps)
+            return True
+        except StopIteration as done:
+            self.result = done.value
+        except (DeployError, OSError) as exc:
+            self.result = exc
+        return False
+
+    def fail(self, exc: OSError) -> None:
+        """Give up on the seat: what it staged is removed, nothing it did not rename is replaced."""
+        self.steps.close()
+        self.result = exc
 
 
 def seat_steps(

@@ -124,16 +124,16 @@ class Drift:
     message: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class SeatPlan:
-    """Everything applying one seat would do."""
+    """Everything applying one seat would do (made once, by planning; an apply reports a released copy)."""
 
     seat_id: str
     fleet: str
-    files: list[FileChange]
+    files: tuple[FileChange, ...]
     state: Location  # the seat's folder in the admin's state store
     manifest: Manifest | None
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     #: What the seat's files are made from (recorded in the manifest); None: judge afresh next time.
     inputs: str | None = None
 

@@ -45,4 +45,4 @@ def unchanged_plan(
         files.append(
             FileChange(spot, name, kind, "unchanged", None, b"", record=FileRecord(kind), details=[note], shown_diff="")
         )
-    return SeatPlan(seat_id, fleet, files, state, None, inputs=inputs)
+    return SeatPlan(seat_id, fleet, tuple(files), state, None, inputs=inputs)

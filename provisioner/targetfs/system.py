@@ -16,7 +16,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,6 +289,17 @@ class RealFS:
         else:
             for folder in folders.values():
                 folder.sync()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Callable[[], None]]:
+        """Seats written together: yields their durable point (:meth:`make_durable`).
+
+        The folders the seats opened stay open until the batch ends, then are released.
+        """
+        try:
+            yield self.make_durable
+        finally:
+            self.release()
 
     def remove(self, spot: Spot) -> None:
         """Delete a file (missing is fine; a link is removed itself, never followed)."""
