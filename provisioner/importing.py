@@ -42,6 +42,7 @@ class ImportedSeat:
     active_account: int | None
     speed_dials: list[dict[str, Any]]
     passwords: dict[int, str] = field(default_factory=dict)  # account number -> variable name
+    plain_passwords: set[int] = field(default_factory=set)  # account numbers whose password was plain text
     left_out: list[str] = field(default_factory=list)
     target: dict[str, str] = field(default_factory=dict)  # where the file was found, as a fleet target
 
@@ -67,15 +68,22 @@ def _profile_index(path: Path) -> int | None:
     return None
 
 
-def _target(path: Path) -> dict[str, str]:
-    """The seat's target as the path shows it: a user's AppData below a root of profiles, else a portable folder."""
+def _target(path: Path, base: Path | None) -> dict[str, str]:
+    """The seat's target as the path shows it: a user's AppData below a root of profiles, else a portable folder.
+
+    Written relative to ``base`` (the folder the fleet is saved in) when below it, else absolute: the
+    fleet reads a relative path from its own folder, wherever it is saved.
+    """
     if not str(path).isprintable():
         return {}  # a folder name with control characters cannot be a target; the admin writes one
-    parts = PurePath(path).parts
+    parts = path.absolute().parts
     index = _profile_index(path)
+    folder = Path(*parts[:-5]) if index is not None else Path(*parts[:-1])  # the root of profiles, or the exe's
+    if base is not None and folder.is_relative_to(base.absolute()):
+        folder = folder.relative_to(base.absolute())
     if index is not None:
-        return {"type": "appdata", "root": str(PurePath(*parts[:index]))}
-    return {"type": "portable", "path": str(PurePath(path).parent)}
+        return {"type": "appdata", "root": folder.as_posix()}
+    return {"type": "portable", "path": folder.as_posix()}
 
 
 def _seat_id(path: Path, taken: set[str]) -> tuple[str, str | None]:
@@ -126,7 +134,7 @@ def _is_default(key: catalogue.Key, value: Any) -> bool:
     return default is not None and default == value
 
 
-def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: str) -> ImportedSeat:
+def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: str, base: Path | None) -> ImportedSeat:
     parsed = ini.parse(_decoded(path, ansi, warnings))
     values = parsed.as_dict()
     names = {s.name.lower(): s.name for s in parsed.sections}
@@ -143,9 +151,10 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
         active = None
     speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
     _other_sections(names, values, where, warnings, left_out)
+    plain = {n for n in passwords if not _ENCRYPTED.fullmatch(values[f"account{n}"].get("password", ""))}
     return ImportedSeat(
-        where, seat_id, user, _install(path, user), settings, accounts, active, speed_dials, passwords, left_out,
-        _target(path),
+        where, seat_id, user, _install(path, user), settings, accounts, active, speed_dials, passwords,
+        plain, left_out, _target(path, base),
     )  # fmt: skip
 
 
@@ -226,11 +235,21 @@ def _accounts(
                     variable = re.sub(r"[^A-Z0-9]+", "_", f"{ENV_PREFIX}_{seat_id}_{index}".upper())
                     passwords[index] = variable
                     account["password"] = {"env": variable}
+            elif key.name in ("server", "proxy") and "sip:" in raw.lower():
+                # MicroSIP puts sip: in front itself, of the server and of each proxy (3.22.3 mainDlg.cpp:3662
+                # and :3578), so a sip: in the file would make sip:sip:host; the fleet holds the bare host
+                bare = " ".join(part[4:] if part[:4].lower() == "sip:" else part for part in raw.split(" "))
+                _account_value(account, key, bare, f"{where}: [Account{index}]", version, warnings)
             else:
                 _account_value(account, key, raw, f"{where}: [Account{index}]", version, warnings)
         accounts.append(account)
         index += 1
     return accounts, passwords
+
+
+#: How MicroSIP stores a password it encrypted: the hex of whole 8-byte RC2 blocks (lib/Crypto.cpp; its
+#: decoder takes either case). Anything else is a plain-text password MicroSIP has not encrypted yet.
+_ENCRYPTED = re.compile(r"(?:[0-9a-fA-F]{16})+")
 
 
 def _account_value(
@@ -301,9 +320,15 @@ def _speed_dials(section: dict[str, str], where: str, warnings: list[str]) -> li
 
 
 def import_inis(
-    paths: list[Path], name: str = "imported", version: str | None = None, ansi: str = ini.DEFAULT_ANSI
+    paths: list[Path],
+    name: str = "imported",
+    version: str | None = None,
+    ansi: str = ini.DEFAULT_ANSI,
+    base: Path | None = None,
 ) -> ImportResult:
     """Read ini files (one without a BOM in the ``ansi`` code page, as MicroSIP does) into a fleet YAML.
+
+    Target paths are relative to ``base`` (the folder the YAML is saved in) when below it, else absolute.
 
     FleetError when a file is not an ini.
     """
@@ -322,7 +347,7 @@ def import_inis(
         raise FleetError(errors)
     warnings: list[str] = []
     taken: set[str] = set()
-    seats = [_read(path, taken, version, warnings, ansi) for path in paths]
+    seats = [_read(path, taken, version, warnings, ansi, base) for path in paths]
     defaults = _shared(seats)
     return ImportResult(_emit(name, version, defaults, seats, ansi), warnings, seats)
 
@@ -400,20 +425,22 @@ def _emit_seat(lines: list[str], seat: ImportedSeat) -> None:
         lines.append("    settings:")
         _mapping(lines, "      ", seat.settings)
     lines.append("    accounts:")
-    for account in seat.accounts:
-        _emit_account(lines, account)
+    for number, account in enumerate(seat.accounts, start=1):
+        _emit_account(lines, account, plain=number in seat.plain_passwords)
     if seat.speed_dials:
         lines.append("    speed_dials:")
         lines.extend("      - " + _scalar(dial) for dial in seat.speed_dials)
 
 
-def _emit_account(lines: list[str], account: dict[str, Any]) -> None:
+def _emit_account(lines: list[str], account: dict[str, Any], *, plain: bool) -> None:
     if not account:
         lines.append("      - {}")
         return
     for position, (key, value) in enumerate(account.items()):
         lead = "      - " if position == 0 else "        "
         line = f"{lead}{key}: {_scalar(value)}"
-        if key == "password":
+        if key == "password" and plain:
+            line += "  # plain-text password not copied: set this variable"
+        elif key == "password":
             line += "  # MicroSIP's encrypted password was not copied: set this variable"
         lines.append(line)

@@ -93,7 +93,8 @@ def test_a_plan_with_nothing_to_do_is_one_line(build_tree: BuildTree, run_cli: R
     env = {"PW": "secret"}
     deployed(build_tree, run_cli, FLEET.replace("displayName: Ana", "password: {env: PW}"), env)
     assert (
-        run_cli("plan", "fleet.yaml", env=env).stdout == "plan: 0 to create, 0 to update, 1 unchanged, 0 in conflict\n"
+        run_cli("plan", "fleet.yaml", env=env).stdout
+        == "plan: 1 seat: 0 to create, 0 to update, 1 unchanged, 0 in conflict\n"
     )
     verbose = run_cli("plan", "fleet.yaml", "--verbose", env=env).stdout.splitlines()
     assert verbose[0].startswith("unchanged  ana")
@@ -111,16 +112,24 @@ def test_quiet_prints_the_summary_and_json_names_the_tool(build_tree: BuildTree,
     INI.parent.mkdir(parents=True)
     assert (
         run_cli("plan", "fleet.yaml", "--quiet").stdout
-        == "plan: 1 to create, 0 to update, 0 unchanged, 0 in conflict\n"
+        == "plan: 1 seat: 1 to create, 0 to update, 0 unchanged, 0 in conflict\n"
     )
     assert (
         run_cli("apply", "fleet.yaml", "-q").stdout
         == "apply: 1 seat written, 0 unchanged, 0 in conflict, 0 failed (of 1)\n"
     )
+    everyday = ("unchanged", "conflict", "partial", "waiting", "failed")  # every word is there, zero or not
+    words = {
+        "plan": ("create", "update", *everyday),
+        "apply": ("applied", *everyday),
+        "verify": ("unchanged", "drift", "waiting", "failed"),
+    }
     for command in ("plan", "apply", "verify"):
         document = json.loads(run_cli(command, "fleet.yaml", "--format", "json").stdout)
         assert document["tool"] == f"microsip-provisioner {__version__}"
-        assert document["summary"] == {"unchanged": 1}, command
+        assert document["summary"] == {"seats": {"total": 1, **dict.fromkeys(words[command], 0), "unchanged": 1}}, (
+            command
+        )
     assert run_cli("plan", "fleet.yaml", "-q", "-v").exit_code == 2
 
 
@@ -132,7 +141,7 @@ def test_a_conflict_names_both_values_and_both_ways_out(build_tree: BuildTree, r
     user_sets("autoAnswer=button", "autoAnswer=all")
     result = run_cli("apply", "fleet.yaml")
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[0] == (
+    assert result.stderr.splitlines()[0] == (
         "conflict   ana: users/ana/AppData/Roaming/MicroSIP/microsip.ini: [Settings] autoAnswer: changed since the "
         "last apply: 'all' on disk, the fleet says 'button'; --force writes the fleet's, --keep-user "
         "Settings.autoAnswer keeps the user's this time (`unmanage: [Settings.autoAnswer]` for good)"
@@ -151,7 +160,7 @@ def test_keep_user_keeps_one_value_and_applies_the_rest(build_tree: BuildTree, r
     assert result.exit_code == 0, result.output
     assert on_disk("Settings", "autoAnswer") == "all" and on_disk("Account1", "displayName") == "Ana Lima"
     again = run_cli("plan", "fleet.yaml")  # only this run: the conflict is still there next time
-    assert "[Settings] autoAnswer: changed since the last apply: 'all' on disk" in again.stdout
+    assert "[Settings] autoAnswer: changed since the last apply: 'all' on disk" in again.stderr
 
 
 def test_unmanage_leaves_a_key_to_the_user_for_good(build_tree: BuildTree, run_cli: RunCli) -> None:
@@ -226,13 +235,15 @@ def test_imported_seats_carry_a_target_and_a_real_id(build_tree: BuildTree, run_
     assert result.exit_code == 0, result.output
     imported = yaml.safe_load(result.stdout)
     assert [(s["id"], s["target"]) for s in imported["seats"]] == [
-        ("jdoe", {"type": "appdata", "root": "Users"}),
-        ("usb", {"type": "portable", "path": "usb/MicroSIP"}),
+        ("jdoe", {"type": "appdata", "root": str(Path("Users").resolve())}),
+        ("usb", {"type": "portable", "path": str(Path("usb/MicroSIP").resolve())}),
     ]
     Path("imported.yaml").write_text(result.stdout, encoding="utf-8")
     plan = run_cli("plan", "imported.yaml")  # it deploys back where it was found: nothing to change
     assert plan.exit_code == 0, plan.output
-    assert plan.stdout.splitlines()[-1] == "plan: 1 to create, 0 to update, 2 unchanged, 0 in conflict"  # usb's .cmd
+    assert (
+        plan.stdout.splitlines()[-1] == "plan: 2 seats: 1 to create, 0 to update, 1 unchanged, 0 in conflict"
+    )  # usb's .cmd
 
 
 # --- 9. find your way ----------------------------------------------------------------------------

@@ -696,6 +696,26 @@ def test_a_long_ini_key_is_written_whole(pc: PC, publish: Publish) -> None:
     assert pc.read(("Custom", key[:127])) == ["<missing>"]
 
 
+def test_the_agent_puts_enforced_keys_back_as_apply_does(pc: PC, publish: Publish) -> None:
+    """MicroSIP writes enableShortcuts=0 and its own accountId back on exit; both are the fleet's to keep
+    (apply's side: tests/test_admin_day_two.py)."""
+    fleet = yaml.safe_load(fleet_yaml())
+    fleet["seats"][0] |= {"enforce": ["accountId"], "speed_dials": [{"label": "Reception", "number": "200"}]}
+    share = publish(yaml.safe_dump(fleet))
+    payload = ini.decode((share / "seats/jdoe/seat.ini").read_bytes())[0]
+    written = payload.split("[Set Settings]\r\n", 1)[1].split("[", 1)[0].splitlines()
+    assert {"accountId=1", "enableShortcuts=1"} <= set(written)  # set on every run, never only seeded
+    assert pc.agent(share).returncode == 0
+    text, _ = ini.decode(pc.ini.read_bytes())
+    pc.ini.write_bytes(
+        ini.encode(text.replace("enableShortcuts=1", "enableShortcuts=0").replace("accountId=1", "accountId=2"))
+    )
+    result = pc.agent(share)
+    assert result.returncode == 0, result.stderr
+    assert "current: generation" not in result.stderr  # the keys no longer hold: applied again
+    assert pc.read(("Settings", "enableShortcuts"), ("Settings", "accountId")) == ["1", "1"]
+
+
 def test_a_long_share_path_is_found_and_reported(pc: PC, publish: Publish, tmp_path: Path) -> None:
     deep = publish(out=tmp_path / ("d" * 120) / ("e" * 120) / "share")
     assert len(windows(deep)) > 260

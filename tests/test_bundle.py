@@ -70,6 +70,8 @@ def test_folder_bundle(dist: Path, run_cli: RunCli) -> None:
     assert "\n" not in readme.replace("\r\n", "")
     assert result.stderr.splitlines() == [
         "warning: left out microsip.ini: the bundle brings the seat's own settings",
+        "warning: seat sales is an installed MicroSIP (install mode installed); the bundle makes it portable: "
+        "MicroSIP reads the ini beside its exe, and the seat's shortcuts become a .cmd launcher",
         "warning: MicroSIP-sales.ini holds a plain-text password until MicroSIP first starts and encrypts it; "
         "hand the bundle over privately, or use --no-passwords",
     ]

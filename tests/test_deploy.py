@@ -83,7 +83,7 @@ def test_apply_creates_then_second_apply_touches_nothing(office: Path, run_cli: 
     assert snapshot(office / "users") == before  # same bytes, same mtimes, no new backups
     plan = run_cli("plan", "fleet.yaml", "--exit-code", env=ENV)
     assert plan.exit_code == 0
-    assert plan.stdout.splitlines()[-1] == "plan: 0 to create, 0 to update, 2 unchanged, 0 in conflict"
+    assert plan.stdout.splitlines()[-1] == "plan: 2 seats: 0 to create, 0 to update, 2 unchanged, 0 in conflict"
 
 
 def test_existing_microsip_ini_keeps_user_state(office: Path, run_cli: RunCli) -> None:
@@ -206,7 +206,7 @@ def test_drift_is_reported_and_conflict_refused_until_force(office: Path, run_cl
     assert (
         f"conflict   jdoe: {JDOE}: [Account1] transport: changed since the last apply: 'udp' on disk, the fleet "
         "says 'tls'; --force writes the fleet's, --keep-user Account1.transport keeps the user's this time "
-        "(`unmanage: [Account1.transport]` for good)" in refused.stdout
+        "(`unmanage: [Account1.transport]` for good)" in refused.stderr
     )
     assert JDOE.read_bytes() == before
     forced = run_cli("apply", "fleet.yaml", "--force", env=ENV)
@@ -344,7 +344,7 @@ def test_missing_root_fails_that_seat_with_exit_3(build_tree: BuildTree, run_cli
     build_tree({"fleet.yaml": FLEET})
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[0] == (
+    assert result.stderr.splitlines()[0] == (
         "failed     jdoe: users: the target root does not exist (seat jdoe); create it, point the target at the "
         "folder that holds the user profiles (C:/Users on a Windows admin PC, a mounted //server/profiles share), "
         "or re-root a trial with --root DIR"
@@ -357,7 +357,7 @@ def test_lock_held_fails_fast(office: Path, run_cli: RunCli) -> None:
     with deploy.RealFS().lock(store.seat("jdoe", JDOE), "test"):
         result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert "another apply or rollback is running on this target" in result.stdout
+    assert "another apply or rollback is running on this target" in result.stderr
     assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
 
 
@@ -374,7 +374,7 @@ def test_read_only_folder_fails_cleanly(office: Path, run_cli: RunCli, monkeypat
     monkeypatch.setattr("provisioner.targetfs.safefs.os.open", refuse)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[0] == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
+    assert result.stderr.splitlines()[0] == f"failed     jdoe: {JDOE.parent}: cannot write here: Permission denied"
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
     assert ALICE.exists() and not JDOE.exists()
 
@@ -390,7 +390,7 @@ def test_disk_full_leaves_old_file_and_no_temp(office: Path, run_cli: RunCli, mo
     monkeypatch.setattr("provisioner.targetfs.safefs.os.write", full)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
-    assert "No space left on device" in result.stdout
+    assert "No space left on device" in result.stderr
     assert JDOE.read_bytes() == microsip_written.utf16()
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
     assert not manifest_of("jdoe").exists()
@@ -409,7 +409,7 @@ def test_a_failed_sync_writes_no_file_and_no_manifest(
     monkeypatch.setattr(deploy.RealFS, "make_durable", broken)
     result = run_cli("apply", "fleet.yaml", env=ENV)
     assert result.exit_code == 3
-    assert "Input/output error" in result.stdout
+    assert "Input/output error" in result.stderr
     assert JDOE.read_bytes() == microsip_written.utf16() and not ALICE.exists()
     assert not [p for p in Path("users").rglob(f"{deploy.TEMP_PREFIX}*")]
     assert not manifest_of("jdoe").exists() and not manifest_of("alice").exists()
@@ -429,7 +429,7 @@ def test_file_replaced_mid_run_is_not_overwritten(
     monkeypatch.setattr(deploy.RealFS, "lock", sneaky)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
-    assert "changed on disk while applying" in result.stdout
+    assert "changed on disk while applying" in result.stderr
     assert JDOE.read_bytes().endswith("x=1\r\n".encode("utf-16-le"))
 
 
@@ -447,7 +447,7 @@ def test_garbage_ini_is_refused_unless_forced(office: Path, run_cli: RunCli, gar
     JDOE.write_bytes(garbage)
     result = run_cli("apply", "fleet.yaml", "--seat", "jdoe", env=ENV)
     assert result.exit_code == 3
-    assert "the existing file is not an ini MicroSIP could read" in result.stdout
+    assert "the existing file is not an ini MicroSIP could read" in result.stderr
     assert JDOE.read_bytes() == garbage
     forced = run_cli("apply", "fleet.yaml", "--seat", "jdoe", "--force", env=ENV)
     assert forced.exit_code == 0
@@ -566,7 +566,7 @@ def test_locked_file_is_retried_then_reported(office: Path, run_cli: RunCli, mon
     monkeypatch.setattr("provisioner.targetfs.safefs.os.rename", always_locked)
     result = run_cli("apply", "fleet.yaml", "--seat", "alice", env=ENV)
     assert result.exit_code == 3
-    assert result.stdout.splitlines()[0] == (
+    assert result.stderr.splitlines()[0] == (
         f"failed     alice: {ALICE}: write failed: the file is locked by another program "
         "(close MicroSIP with `microsip.exe /exit` and try again)"
     )
@@ -886,7 +886,7 @@ def test_two_state_folders_share_the_targets_lock(office: Path, run_cli: RunCli)
     assert (
         "failed     jdoe: seat jdoe: another apply or rollback is deploying to users/jdoe (perhaps with another "
         "state folder); try again when it has finished"
-    ) in result.stdout
+    ) in result.stderr
     assert not JDOE.exists() and ALICE.exists()  # the other seat went ahead
     assert run_cli("apply", "fleet.yaml", "--state", "other-state", env=ENV).exit_code == 0
 

@@ -15,7 +15,7 @@ import yaml
 from provisioner import admin_files, catalogue, runner
 from provisioner._resources import data_dir
 from provisioner.api.common import (
-    MISSING_ROOT_HINT,
+    MISSING_ROOT_HINTS,
     FleetSource,
     exposed_folders,
     loaded,
@@ -55,49 +55,56 @@ def validate(
     secrets: bool = False,
     check_targets: bool = False,
     environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> ValidateResult:
-    """Load, merge and check a fleet, and resolve every seat's target (on paper).
+    """Load, merge and check a fleet, and resolve every seat's target (on paper, below ``root`` if given).
 
     With ``secrets``, also resolve every secret (in memory); with ``check_targets``,
-    also check that every target root exists on this machine.
+    also check that every target root (a portable seat's folder, a Wine prefix) exists
+    on this machine. Every problem of every kind is reported at once: FleetError.
     """
     with runner.current().lasting():  # the loaded fleet stays out of the collector's way
         fleet = loaded(fleet_path, strict=strict)
-        resolved = resolve_targets([seat for seat in fleet.seats if seat.target], None)
+        problems = Problems()
+        resolved = resolve_targets([seat for seat in fleet.seats if seat.target], root, problems)
         if check_targets:
-            _check_roots(fleet, resolved)
-            _exposed(fleet, resolved, strict=strict)
+            _check_roots(fleet, resolved, problems)
+            _exposed(fleet, resolved, problems, strict=strict)
         if secrets:
-            render_fleet(fleet, environ=environ)
+            try:
+                render_fleet(fleet, environ=environ)
+            except FleetError as exc:
+                problems.errors.extend(exc.errors)
+        if problems.errors:
+            raise FleetError(problems.errors, [*fleet.warnings, *problems.warnings])
+        fleet.add_warnings(problems.warnings)
     return ValidateResult(fleet, fleet.warnings, secrets)
 
 
-def _exposed(fleet: Fleet, resolved: dict[str, targets.SeatTarget], *, strict: bool) -> None:
-    """Folders others may write, as warnings (FleetError with ``strict``)."""
+def _exposed(fleet: Fleet, resolved: dict[str, targets.SeatTarget], problems: Problems, *, strict: bool) -> None:
+    """Folders others may write, as warnings (errors with ``strict``)."""
     found = exposed_folders(fleet, [seat for seat in fleet.seats if seat.id in resolved], resolved)
-    if strict and found:
-        raise FleetError([dataclasses.replace(problem, warning=False) for problem in found], [])
-    fleet.add_warnings(found)
+    if strict:
+        problems.errors.extend(dataclasses.replace(problem, warning=False) for problem in found)
+    else:
+        problems.warnings.extend(found)
 
 
-def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget]) -> None:
-    """FleetError for each target root that is not a folder here, at the line that names it."""
-    problems = Problems()
+def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget], problems: Problems) -> None:
+    """An error for each target root that is not a folder here, at the line that names it."""
     reported: set[Path] = set()
     for seat in fleet.seats:
         target = resolved.get(seat.id)
-        if target is None or target.root in reported:
+        if target is None or target.root in reported or target.root.is_dir():
             continue
         field_name = {"appdata": "root", "portable": "path", "wine": "prefix"}[target.kind]
-        if target.kind == "portable" or target.root.is_dir():
-            continue  # a portable folder (a USB stick, say) is created below an existing parent
+        what = "portable folder" if target.kind == "portable" else "target root"
         reported.add(target.root)
         problems.error(
             seat.loc(("target", field_name)),
             f"{seat.label}.target.{field_name}",
-            f"the target root {display_path(str(target.root))} does not exist; {MISSING_ROOT_HINT}",
+            f"the {what} {display_path(str(target.root))} does not exist; {MISSING_ROOT_HINTS[target.kind]}",
         )
-    problems.raise_if_errors()
 
 
 @dataclass
@@ -343,10 +350,12 @@ def _masked(argv: list[str]) -> list[str]:
     return shown
 
 
-def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1252) -> Any:
+def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1252, out: Path | None = None) -> Any:
     """Existing microsip.ini files as a fleet YAML (checked to validate before it is returned).
 
     A file without a BOM is read in the Windows ANSI ``code_page``, as MicroSIP reads it.
+    Target paths are written relative to ``out``'s folder (where the YAML is to be saved)
+    when below it, else absolute, so the fleet plans as it is wherever it is saved.
     """
     from provisioner import importing
 
@@ -354,7 +363,7 @@ def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1
         codecs.lookup(f"cp{code_page}")
     except LookupError:
         raise UsageError(f"--code-page {code_page}: not a Windows ANSI code page this tool can read") from None
-    result = importing.import_inis(paths, name, ansi=f"cp{code_page}")
+    result = importing.import_inis(paths, name, ansi=f"cp{code_page}", base=out.parent if out else None)
     try:
         load_fleet(Path("imported.yaml"), text=result.yaml)
     except FleetError as exc:

@@ -20,6 +20,16 @@ MISSING_ROOT_HINT = (
     "(C:/Users on a Windows admin PC, a mounted //server/profiles share), or re-root a trial with --root DIR"
 )
 
+#: What to do about a missing root, by target type (a portable seat's root is its MicroSIP folder).
+MISSING_ROOT_HINTS = {
+    "appdata": MISSING_ROOT_HINT,
+    "portable": (
+        "plug in the drive that holds the portable MicroSIP (a USB stick keeps its folder), create the folder "
+        "beside its exe (`provisioner bundle` builds one), or re-root a trial with --root DIR"
+    ),
+    "wine": "create the prefix first (WINEPREFIX=DIR wineboot), or re-root a trial with --root DIR",
+}
+
 
 #: The admin's state folder (manifests, backups, locks), relative to the fleet file's folder.
 STATE_FOLDER = ".provisioner-state"
@@ -53,16 +63,22 @@ def state_store(fleet_path: Path, state: Path | None) -> deploy.Store:
 TOOL = f"microsip-provisioner {__version__}"
 
 
-def resolve_targets(seats: list[Seat], root: Path | None) -> dict[str, targets.SeatTarget]:
-    """Each seat's target; FleetError naming every seat whose target cannot be resolved."""
-    problems = Problems()
+def resolve_targets(
+    seats: list[Seat], root: Path | None, problems: Problems | None = None
+) -> dict[str, targets.SeatTarget]:
+    """Each seat's target; FleetError naming every seat whose target cannot be resolved.
+
+    Given ``problems``, those are added there instead (the caller reports them with others).
+    """
+    found = Problems() if problems is None else problems
     resolved: dict[str, targets.SeatTarget] = {}
     for seat in seats:
         try:
             resolved[seat.id] = targets.resolve(seat, root)
         except targets.TargetError as exc:
-            problems.errors.extend(exc.errors)
-    problems.raise_if_errors()
+            found.errors.extend(exc.errors)
+    if problems is None:
+        found.raise_if_errors()
     return resolved
 
 

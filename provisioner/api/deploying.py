@@ -10,7 +10,7 @@ from pathlib import Path
 
 from provisioner import deploy, runner
 from provisioner.api.common import (
-    MISSING_ROOT_HINT,
+    MISSING_ROOT_HINTS,
     FleetSource,
     loaded,
     resolve_targets,
@@ -24,7 +24,7 @@ from provisioner.errors import (
     UsageError,
 )
 from provisioner.files import KINDS
-from provisioner.files.change import Judging, SeatPlan
+from provisioner.files.change import Drift, Judging, Refused, SeatPlan
 from provisioner.files.unchanged import unchanged_since
 from provisioner.fleet import Fleet, ini_key
 from provisioner.render.files import RenderedFile
@@ -106,11 +106,31 @@ def _plan_seat(
     manifest, notes = _manifest(fs, store, state)
     judging = Judging(fleet.ansi, options.rotate_passwords, options.keep_user, tuple(notes))
     changes = []
+    refused = []
     for spot, name, file in files:
         earlier = manifest.files.get(name) if manifest else None
-        changes.append(KINDS[file.kind].plan(file, name, spot, _current(fs, spot, file, earlier), earlier, judging))
-    inputs = item.inputs if options.default else None  # recorded only when judged the default way
-    return SeatPlan(target.seat_id, fleet.name, tuple(changes), state, manifest, tuple(notes), inputs=inputs)
+        try:
+            current = _current(fs, spot, file, earlier)
+        except safefs.UnsafeError as exc:
+            if file.kind != "owned":
+                raise  # the ini or the phonebook: the seat cannot be applied safely at all
+            refused.append(Refused(name, spot.path, _refusal(exc, target, spot)))
+            continue
+        changes.append(KINDS[file.kind].plan(file, name, spot, current, earlier, judging))
+    inputs = item.inputs if options.default and not refused else None  # recorded only when judged the default way
+    return SeatPlan(
+        target.seat_id, fleet.name, tuple(changes), state, manifest, tuple(notes), tuple(refused), inputs=inputs
+    )
+
+
+def _refusal(exc: safefs.UnsafeError, target: targets.SeatTarget, spot: targets.Spot) -> str:
+    """Why a launcher is refused, with the way out (Wine's stock prefix links Desktop to $HOME)."""
+    if target.kind == "wine" and "Desktop" in spot.where.parts:
+        return (
+            f"{exc}: Wine links Desktop to $HOME (wineboot makes it so); drop `desktop` from `shortcuts`, "
+            "or make Desktop a plain folder in the prefix (remove the link, then mkdir Desktop)"
+        )
+    return str(exc)
 
 
 def _current(fs: deploy.RealFS, spot: targets.Spot, file: RenderedFile, earlier: FileRecord | None) -> bytes | None:
@@ -149,7 +169,9 @@ def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
             "(the profile folder is never created by this tool); run again after the first logon"
         )
     if isinstance(exc, safefs.MissingFolder):
-        return False, f"{exc.path}: the target root does not exist (seat {target.seat_id}); {MISSING_ROOT_HINT}"
+        what = "portable folder" if target.kind == "portable" else "target root"
+        hint = MISSING_ROOT_HINTS[target.kind]
+        return False, f"{exc.path}: the {what} does not exist (seat {target.seat_id}); {hint}"
     if isinstance(exc, DeployError):
         return False, str(exc)
     # an OSError the layer below did not word: still this seat's failure alone
@@ -366,10 +388,23 @@ def verify(
 
         def judge(item: ChosenSeat, report: SeatReport) -> None:
             for spot, name, file in prepared.placed(item) or []:
-                report.drift += KINDS[file.kind].verify(file, name, spot.path, fs.read(spot), judging)
+                report.drift += _verify_file(fs, spot, name, file, item.target, judging)
 
         reports = _judge_each(prepared, fs, store, judge, plans=False)
     return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
+
+
+def _verify_file(
+    fs: deploy.RealFS, spot: targets.Spot, name: str, file: RenderedFile, target: targets.SeatTarget, judging: Judging
+) -> list[Drift]:
+    """How one deployed file differs from the fleet; a launcher that cannot be reached safely is said so alone."""
+    try:
+        current = fs.read(spot)
+    except safefs.UnsafeError as exc:
+        if file.kind != "owned":
+            raise  # the ini or the phonebook: the seat cannot be checked at all
+        return [Drift(spot.path, "", f"cannot be checked: {_refusal(exc, target, spot)}")]
+    return KINDS[file.kind].verify(file, name, spot.path, current, judging)
 
 
 @dataclass

@@ -17,7 +17,12 @@ from provisioner.files.change import Drift, SeatPlan
 from provisioner.fleet import Fleet
 
 #: A seat's word in a result: a plan's action, an apply's outcome, or why neither came.
-DeployStatus = Literal["create", "update", "unchanged", "conflict", "applied", "failed", "waiting"]
+DeployStatus = Literal["create", "update", "unchanged", "conflict", "applied", "partial", "failed", "waiting"]
+
+#: The words each command's JSON summary counts seats by, every one present even when zero.
+PLAN_WORDS = ("create", "update", "unchanged", "conflict", "partial", "waiting", "failed")
+APPLY_WORDS = ("applied", "unchanged", "conflict", "partial", "waiting", "failed")
+VERIFY_WORDS = ("unchanged", "drift", "waiting", "failed")
 
 
 @dataclass
@@ -40,9 +45,16 @@ class SeatReport:
             return "failed"
         if self.waiting is not None:
             return "waiting"
-        if self.outcome is not None:
-            return self.outcome.status
+        word: DeployStatus = self.outcome.status if self.outcome is not None else self._planned()
+        return "partial" if self.refused and word != "conflict" else word  # a file was left out
+
+    def _planned(self) -> DeployStatus:
         return self.plan.action if self.plan is not None else "unchanged"
+
+    @property
+    def refused(self) -> bool:
+        """Whether a file of the seat was left out because it cannot be reached safely."""
+        return self.plan is not None and bool(self.plan.refused)
 
 
 @dataclass
@@ -65,7 +77,8 @@ class DeployResult:
     def failed(self) -> bool:
         """Whether a seat failed or was refused (exit 3)."""
         return any(
-            r.error is not None or (r.outcome is not None and r.outcome.status == "conflict") for r in self.seats
+            r.error is not None or r.refused or (r.outcome is not None and r.outcome.status == "conflict")
+            for r in self.seats
         )
 
     def exit_code(self, *, pending_is_failure: bool = False) -> int:
@@ -81,9 +94,10 @@ class DeployResult:
     def as_json(self, exit_code: int) -> dict[str, Any]:
         """The JSON document the CLI prints: ``ok`` is true exactly when ``exit_code`` is 0."""
         targets_json = [t for r in self.seats for t in (_verify_json(r) if self.verified else _target_json(r))]
-        counts: dict[str, int] = {}
-        for target in targets_json if self.verified else [{"action": r.status} for r in self.seats]:
-            counts[target["action"]] = counts.get(target["action"], 0) + 1
+        words = [t["action"] for t in targets_json] if self.verified else [r.status for r in self.seats]
+        counts = dict.fromkeys(VERIFY_WORDS if self.verified else APPLY_WORDS if self.applied else PLAN_WORDS, 0)
+        for word in words:
+            counts[word] = counts.get(word, 0) + 1
         return {
             "ok": exit_code == 0,
             "errors": [],
@@ -91,7 +105,7 @@ class DeployResult:
             "exit_code": exit_code,
             **({} if self.verified else {"dry_run": self.dry_run} if self.applied else {}),
             "tool": TOOL,
-            "summary": counts,
+            "summary": {"seats": {"total": len(self.seats), **counts}},
             "targets": targets_json,
         }
 
@@ -121,9 +135,14 @@ def _target_json(report: SeatReport) -> list[dict[str, Any]]:
         }
         if report.outcome is not None:
             entry["result"] = report.outcome.status
+            if change.action == "conflict" and report.outcome.status == "applied":
+                entry["action"] = "overwrite"  # --force wrote over the conflict
         if report.error:
             entry["error"] = report.error
         out.append(entry)
+    for refused in report.plan.refused:
+        entry = {"seat": report.seat_id, "path": display_path(str(refused.path)), "action": "refused", "diff": ""}
+        out.append({**entry, "error": refused.why})
     return out
 
 

@@ -11,7 +11,7 @@ import click
 
 from provisioner import __version__
 from provisioner.cli.failures import handle_errors, json_out, problems_json
-from provisioner.cli.options import fleet_argument, format_option, seat_option, strict_option
+from provisioner.cli.options import fleet_argument, format_option, root_option, seat_option, strict_option
 from provisioner.cli.report import plural, print_warnings, row_json
 
 
@@ -32,14 +32,22 @@ def main(ctx: click.Context) -> None:
 @fleet_argument
 @strict_option
 @click.option("--secrets", is_flag=True, help="Also check that every secret resolves (files exist, not empty).")
-@click.option("--targets", "check_targets", is_flag=True, help="Also check that every target root exists here.")
+@click.option(
+    "--targets",
+    "check_targets",
+    is_flag=True,
+    help="Also check that every target root, portable folder and Wine prefix exists here.",
+)
+@root_option
 @format_option
 @handle_errors(json_errors=True, writes=False)
-def validate(fleet: Path, strict: bool, secrets: bool, check_targets: bool, output_format: str) -> None:
+def validate(
+    fleet: Path, strict: bool, secrets: bool, check_targets: bool, root: Path | None, output_format: str
+) -> None:
     """Load, merge and check a fleet (targets resolved on paper); report every problem in one pass."""
     from provisioner import api
 
-    result = api.validate(fleet, strict=strict, secrets=secrets, check_targets=check_targets)
+    result = api.validate(fleet, strict=strict, secrets=secrets, check_targets=check_targets, root=root)
     seats = result.fleet.seats
     if output_format == "json":
         json_out(
@@ -115,8 +123,6 @@ def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
         json_out(
             {
                 **problems_json([], explained.warnings),
-                **({"seat": explained.seats[0][0].id} if len(explained.seats) == 1 else {}),
-                **({"values": [row_json(r) for r in explained.seats[0][1]]} if len(explained.seats) == 1 else {}),
                 "seats": [{"seat": seat.id, "values": [row_json(r) for r in rows]} for seat, rows in explained.seats],
             }
         )
@@ -283,15 +289,32 @@ def _rollout_summary(seats: list[Any]) -> str:
     show_default=True,
     help="The PCs' Windows ANSI code page: MicroSIP reads an ini without a BOM in it.",
 )
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the fleet there (a new file; target paths relative to its folder) instead of stdout.",
+)
 @handle_errors(writes=False)
-def import_(inis: tuple[Path, ...], name: str, code_page: int) -> None:
-    """Turn existing microsip.ini files into a fleet YAML on stdout."""
-    from provisioner import api
+def import_(inis: tuple[Path, ...], name: str, code_page: int, out: Path | None) -> None:
+    """Turn existing microsip.ini files into a fleet YAML on stdout (or --out FILE).
 
-    result = api.import_inis(list(inis), name=name, code_page=code_page)
+    Target paths are absolute on stdout, and relative to FILE's folder with --out, so
+    the fleet plans as it is wherever it is saved.
+    """
+    from provisioner import admin_files, api
+    from provisioner.errors import UsageError
+
+    if out is not None and (out.exists() or out.is_symlink()):
+        raise UsageError(f"--out {out}: exists already; name a new file (nothing is overwritten)")
+    result = api.import_inis(list(inis), name=name, code_page=code_page, out=out)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(result.yaml, nl=False)
+    if out is None:
+        click.echo(result.yaml, nl=False)
+        return
+    admin_files.make_folders(out.parent)
+    admin_files.write_atomic(out, result.yaml.encode("utf-8"), mode=0o644)
+    click.echo(f"wrote {out} ({plural(len(result.seats), 'seat')}); next: provisioner validate {out}", err=True)
 
 
 @main.command("translate-flags", context_settings={"ignore_unknown_options": True})

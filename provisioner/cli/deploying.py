@@ -191,7 +191,9 @@ def verify(
                 say(level, NORMAL, line)
             if not (report.error or report.waiting or report.drift):
                 say(level, VERBOSE, f"in sync {report.seat_id}")
-        click.echo(f"verify: {len(drifted)} of {plural(len(result.seats), 'seat')} drifted")
+        failed, waiting = (sum(1 for r in result.seats if r.status == word) for word in ("failed", "waiting"))
+        rare = (f", {waiting} waiting for a first logon" if waiting else "") + (f", {failed} failed" if failed else "")
+        click.echo(f"verify: {len(drifted)} of {plural(len(result.seats), 'seat')} drifted{rare}")
     sys.exit(code)
 
 

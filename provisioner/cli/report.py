@@ -53,53 +53,67 @@ def paint(text: str) -> str:
 
 
 def say(level: int, needed: int, text: str, *, err: bool = False) -> None:
-    """Print ``text`` when the chosen ``level`` reaches ``needed``; problems still reach stderr when quiet."""
-    if level >= needed:
-        click.echo(paint(text))
-    elif err:
-        click.echo(paint(text), err=True)
+    """Print ``text`` when the chosen ``level`` reaches ``needed``; a problem (``err``) always goes to stderr,
+    at every level, so that scripts find failures on one stream whatever they asked for."""
+    if level >= needed or err:
+        click.echo(paint(text), err=err)
 
 
 def print_plan(result: Any, level: int) -> dict[str, int]:
-
-    counts = {"create": 0, "update": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
+    """Each seat's files as plan sees them; returns how many seats have each status."""
+    counts = dict.fromkeys(("create", "update", "unchanged", "conflict", "partial", "waiting", "failed"), 0)
     for report in result.seats:
+        counts[report.status] += 1
         if report.plan is None:
-            word = "waiting" if report.waiting else "failed"
-            counts[word] += 1
+            word = report.status
             say(level, NORMAL, f"{word:<10} {report.seat_id}: {report.waiting or report.error}", err=word == "failed")
             continue
         for change in report.plan.files:
-            counts[change.action] += 1
-            line = f"{change.action:<10} {report.seat_id:<20} {display_path(str(change.path))}"
-            say(level, VERBOSE if change.action == "unchanged" else NORMAL, line, err=change.action == "conflict")
-            for note in change.notes:  # what a change does; unchanged targets' notes are --verbose
-                say(level, NORMAL if change.pending else VERBOSE, f"  note: {note}")
-            for note in change.details:
-                say(level, VERBOSE, f"  note: {note}")
-            for conflict in change.conflicts:
-                say(level, NORMAL, f"  conflict: {conflict}", err=True)
-            if change.diff:
-                for diff_line in change.diff.splitlines():
-                    say(level, NORMAL, f"  {diff_line}")
+            _print_planned_file(report.seat_id, change, level)
+        _print_refused(report, level)
         if report.error:
-            counts["failed"] += 1
-            say(level, NORMAL, f"  failed: {report.error}", err=True)
+            say(level, NORMAL, f"failed     {report.seat_id}: {report.error}", err=True)
     return counts
 
 
+def _print_planned_file(seat_id: str, change: Any, level: int) -> None:
+    """One file of a seat's plan: its action, notes, conflicts and diff."""
+    line = f"{change.action:<10} {seat_id:<20} {display_path(str(change.path))}"
+    say(level, VERBOSE if change.action == "unchanged" else NORMAL, line, err=change.action == "conflict")
+    for note in change.notes:  # what a change does; unchanged targets' notes are --verbose
+        say(level, NORMAL if change.pending else VERBOSE, f"  note: {note}")
+    for note in change.details:
+        say(level, VERBOSE, f"  note: {note}")
+    for conflict in change.conflicts:
+        say(level, NORMAL, f"  conflict: {conflict}", err=True)
+    if change.diff:
+        for diff_line in change.diff.splitlines():
+            say(level, NORMAL, f"  {diff_line}")
+
+
+def _print_refused(report: Any, level: int) -> None:
+    """Each file of the seat left out because it cannot be reached safely (the others go on)."""
+    for refused in report.plan.refused:
+        say(level, NORMAL, f"{'refused':<10} {report.seat_id:<20} {display_path(str(refused.path))}", err=True)
+        say(level, NORMAL, f"  why: {refused.why}", err=True)
+
+
 def summary(counts: dict[str, int]) -> str:
+    """Plan's summary, in seats: ``3 seats: 1 to create, 1 to update, 1 unchanged, 0 in conflict``."""
     parts = [
         f"{counts['create']} to create",
         f"{counts['update']} to update",
         f"{counts['unchanged']} unchanged",
         f"{counts['conflict']} in conflict",
     ]
-    if counts["waiting"]:
-        parts.append(f"{counts['waiting']} waiting for a first logon")
-    if counts["failed"]:
-        parts.append(f"{counts['failed']} failed")
-    return ", ".join(parts)
+    parts += _rare(counts)
+    return f"{plural(sum(counts.values()), 'seat')}: " + ", ".join(parts)
+
+
+def _rare(counts: dict[str, int]) -> list[str]:
+    """The summary's words for statuses said only when a seat has them."""
+    words = {"partial": "with a refused file", "waiting": "waiting for a first logon", "failed": "failed"}
+    return [f"{counts[word]} {text}" for word, text in words.items() if counts.get(word)]
 
 
 def output_level(verbose: bool, quiet: bool) -> int:
@@ -129,6 +143,15 @@ class ProgressBar:
             self.bar.__exit__(None, None, None)
 
 
+def _print_applied_seat(report: Any, level: int) -> None:
+    """The files apply wrote (or found unchanged) for one seat, the refused ones, and the backups."""
+    for change in report.plan.files:
+        _print_applied_file(report.seat_id, change, report.outcome.status, level)
+    _print_refused(report, level)
+    for backup in report.outcome.backups:
+        say(level, VERBOSE, f"  backup: {display_path(str(backup))}")
+
+
 def _print_applied_file(seat_id: str, change: Any, status: str, level: int) -> None:
     """One file of a seat that apply judged: its conflicts, what was written, or unchanged."""
     path = display_path(str(change.path))
@@ -147,29 +170,20 @@ def _print_applied_file(seat_id: str, change: Any, status: str, level: int) -> N
 
 
 def print_apply(result: Any, level: int) -> None:
-    counts = {"applied": 0, "unchanged": 0, "conflict": 0, "failed": 0, "waiting": 0}
+    """Each seat's written files (conflicts and failures on stderr), then the summary, in seats."""
+    counts = dict.fromkeys(("applied", "unchanged", "conflict", "partial", "waiting", "failed"), 0)
     for report in result.seats:
+        counts[report.status] += 1
         if report.error:
-            counts["failed"] += 1
             say(level, NORMAL, f"failed     {report.seat_id}: {report.error}", err=True)
-            continue
-        if report.waiting:
-            counts["waiting"] += 1
+        elif report.waiting:
             say(level, NORMAL, f"waiting    {report.seat_id}: {report.waiting}")
-            continue
-        assert report.outcome is not None and report.plan is not None
-        status = report.outcome.status
-        counts[status] = counts.get(status, 0) + 1
-        for change in report.plan.files:
-            _print_applied_file(report.seat_id, change, status, level)
-        for backup in report.outcome.backups:
-            say(level, VERBOSE, f"  backup: {display_path(str(backup))}")
+        else:
+            _print_applied_seat(report, level)
     done = "to write" if result.dry_run else "written"
-    waiting = f", {counts['waiting']} waiting for a first logon" if counts["waiting"] else ""
-    summary = (
-        f"{plural(counts['applied'], 'seat')} {done}, {counts['unchanged']} unchanged, "
-        f"{counts['conflict']} in conflict{waiting}, {counts['failed']} failed (of {len(result.seats)})"
-    )
+    parts = [f"{plural(counts['applied'], 'seat')} {done}", f"{counts['unchanged']} unchanged"]
+    parts += [f"{counts['conflict']} in conflict", *_rare({**counts, "failed": 0})]
+    summary = ", ".join([*parts, f"{counts['failed']} failed (of {len(result.seats)})"])
     click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
     if counts["conflict"]:
         click.echo(

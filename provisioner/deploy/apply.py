@@ -310,6 +310,9 @@ def _records(plan: SeatPlan, pending: list[FileChange]) -> dict[str, FileRecord]
             record.changed, record.backup = earlier.changed, earlier.backup
             record.existed, record.sha256 = earlier.existed, earlier.sha256
         records[change.name] = record
+    for refused in plan.refused:  # not reached this time: what the last apply recorded stays
+        if refused.name in earlier_files:
+            records[refused.name] = earlier_files[refused.name]
     return records
 
 

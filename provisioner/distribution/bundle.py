@@ -166,6 +166,12 @@ def build(
             bundle.warnings.append(f"left out {name}: the bundle brings the seat's own settings")
             continue
         bundle.files[name] = data
+    if seat.install_mode != "portable":
+        where = f", target {seat.target.type}" if seat.target else ""
+        bundle.warnings.append(
+            f"seat {seat.id} is an installed MicroSIP (install mode {seat.install_mode}{where}); the bundle makes it "
+            "portable: MicroSIP reads the ini beside its exe, and the seat's shortcuts become a .cmd launcher"
+        )
     copies = _copies(seat, instances, passwords)
     renderer = Renderer(fleet, environ)
     problems = Problems()

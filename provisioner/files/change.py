@@ -125,6 +125,15 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A seat's file left out of its plan: it cannot be reached safely."""
+
+    name: str  # as the manifest names it
+    path: Path
+    why: str
+
+
+@dataclass(frozen=True)
 class SeatPlan:
     """Everything applying one seat would do (made once, by planning; an apply reports a released copy)."""
 
@@ -134,6 +143,9 @@ class SeatPlan:
     state: Location  # the seat's folder in the admin's state store
     manifest: Manifest | None
     notes: tuple[str, ...] = ()
+    #: Files left out because they cannot be reached safely (a launcher's folder is a link), each with why:
+    #: the seat's other files are applied, and the seat reports a partial failure.
+    refused: tuple[Refused, ...] = ()
     #: What the seat's files are made from (recorded in the manifest); None: judge afresh next time.
     inputs: str | None = None
 

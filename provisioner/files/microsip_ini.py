@@ -102,7 +102,9 @@ def _plan(
     converted = encoding_note(old, encoding, ansi)
     if converted:
         notes.append(converted)
-    conflicts = _conflicts(rendered, found.parsed.as_dict(), previous, keep_user)
+    on_disk = found.parsed.as_dict()
+    details += _put_back(rendered, on_disk)
+    conflicts = _conflicts(rendered, on_disk, previous, keep_user)
     action: Action = "conflict" if conflicts else ("unchanged" if new == old else "update")
     return FileChange(spot, name, "ini", action, old, new, rendered.secrets, notes, conflicts, record, details=details)
 
@@ -125,6 +127,22 @@ def _keep_records(record: FileRecord, previous: FileRecord | None, keep: frozens
             del record.managed[section]
 
 
+def _put_back(rendered: RenderedFile, on_disk: dict[str, dict[str, str]]) -> list[str]:
+    """What each enforced key MicroSIP changed is set back to (never a conflict, as the agent does)."""
+    said = []
+    for section, entries in rendered.managed:
+        for key, text in entries:
+            pair = (section.lower(), key.lower())
+            current = on_disk.get(pair[0], {}).get(pair[1])
+            wanted = ini.read_value(text)
+            if pair in rendered.enforced and current is not None and current != wanted:
+                said.append(
+                    f"[{section}] {key}: set back to {quoted(wanted)} "
+                    f"({quoted(current)} on disk; the fleet enforces it on every apply)"
+                )
+    return said
+
+
 def _conflicts(
     rendered: RenderedFile,
     on_disk: dict[str, dict[str, str]],
@@ -142,8 +160,8 @@ def _conflicts(
     for section, keys in previous.managed.items():
         for key, written in keys.items():
             pair = (section.lower(), key.lower())
-            if pair not in wanted or pair in keep_user or pair in rendered.seeded:
-                continue  # no longer managed (or only seeded), or kept as the user has it this run
+            if pair not in wanted or pair in keep_user or pair in rendered.seeded or pair in rendered.enforced:
+                continue  # no longer managed (or only seeded), kept as the user has it this run, or put back
             current = on_disk.get(pair[0], {}).get(pair[1])
             if current is not None and value_hash(current) == written:
                 continue  # as we left it

@@ -25,7 +25,9 @@ class RenderedFile:
     For the ini, ``managed`` lists the sections and ``(key, written value)`` pairs
     the fleet manages (what deploy merges into an existing file), ``secrets`` the
     ``(section, key)`` pairs (lower-cased) whose values are secrets, and
-    ``seeded`` those written only where the file has no value yet.
+    ``seeded`` those written only where the file has no value yet, and ``enforced``
+    those MicroSIP rewrites at run time that the fleet puts back on every apply (its
+    ``enforce`` list and what its other values imply): never a conflict.
     """
 
     name: str
@@ -33,6 +35,7 @@ class RenderedFile:
     managed: Managed = ()
     secrets: frozenset[tuple[str, str]] = frozenset()
     seeded: frozenset[tuple[str, str]] = frozenset()
+    enforced: frozenset[tuple[str, str]] = frozenset()
     place: Place = "ini"
     kind: FileKind = "ini"
     replace: bool = False  # contacts only: contacts_mode replace

@@ -213,6 +213,7 @@ class Renderer:
             managed,
             frozenset(_secret_keys(seat)),
             frozenset(_seeded_keys(seat)),
+            frozenset(_enforced_keys(seat)),
         )
 
     def render(self, seat: Seat, problems: Problems) -> RenderedSeat | None:
@@ -268,10 +269,15 @@ def _secret_keys(seat: Seat) -> list[tuple[str, str]]:
     return found
 
 
+def _enforced_keys(seat: Seat) -> set[tuple[str, str]]:
+    """Keys MicroSIP rewrites that the fleet puts back on every apply: ``enforce``, and what its values imply."""
+    enforced = {("settings", name.lower()) for name in seat.enforce}
+    return enforced | {("settings", str(path[1]).lower()) for path in seat.implied if path[0] == "settings"}
+
+
 def _seeded_keys(seat: Seat) -> list[tuple[str, str]]:
     """Keys written only where the file has no value: passwords, and state MicroSIP rewrites."""
-    enforced = {name.lower() for name in seat.enforce}
-    enforced |= {str(path[1]).lower() for path in seat.implied if path[0] == "settings"}  # needed, so kept
+    enforced = {key for _, key in _enforced_keys(seat)}
     found = [("settings", name.lower()) for name, key, _ in seat.settings.keyed() if key.runtime_rewritten]
     found.append(("settings", "accountid"))  # the user switches accounts in MicroSIP's menu or with /account:N
     found = [(section, key) for section, key in found if key not in enforced]

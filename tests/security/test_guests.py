@@ -199,7 +199,7 @@ def test_a_writable_root_hands_no_password_to_whoever_made_the_folder(arena: Are
         assert (
             f"failed     newhire: {home}: {arena.profiles} is writable by others, so whoever made this folder "
             f"may not be its user, and it belongs to {eve}; refused: chmod go-w {arena.profiles}"
-        ) in result.stdout
+        ) in result.stderr
         assert f"warning: seats[bob].target: {arena.profiles} is writable by others" in result.stderr
         assert list(home.iterdir()) == []  # no ini, no launcher: the password went nowhere
         assert "newhire-plaintext-pw" not in result.output
@@ -257,7 +257,7 @@ def test_a_full_state_disk_changes_no_ini(arena: Arena, run_cli: RunCli) -> None
         fleet.write_text(fleet.read_text("utf-8").replace("pbx.example.com", "pbx2.example.com"), encoding="utf-8")
         result = run_cli("apply", "fleet.yaml", "--state", str(state), "--no-backup", env=ENV)
         assert result.exit_code == 3, result.output
-        assert "No space left on device" in result.stdout
+        assert "No space left on device" in result.stderr
         assert {who: arena.ini(who).read_bytes() for who in ("eve", "bob")} == before  # no ini changed unrecorded
         filler.unlink()
         assert run_cli("apply", "fleet.yaml", "--state", str(state), env=ENV).exit_code == 0  # and then all is well
