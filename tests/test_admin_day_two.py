@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 from pytest import MonkeyPatch
 
@@ -298,3 +300,85 @@ def test_a_forced_apply_says_it_overwrote(build_tree: BuildTree, run_cli: RunCli
         ("ana", "overwrite", "applied"),
         ("ben", "unchanged", "unchanged"),
     ]
+
+
+# --- 7. messages ---------------------------------------------------------------------------------------
+
+ESCAPE_HINT = (
+    "in double quotes a backslash starts an escape (\\n, \\t, ...): write a Windows path in single quotes"
+    " ('C:\\Program Files\\...') or with forward slashes (C:/Program Files/...)"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"C:\\Users"', f"fleet.yaml:5:40: YAML syntax error: did not find expected hexdecimal number; {ESCAPE_HINT}"),
+        (
+            '"D:\\x-files"',
+            f"fleet.yaml:5:40: YAML syntax error: did not find expected hexdecimal number; {ESCAPE_HINT}",
+        ),
+        (
+            '"D:\\Phone"',
+            'fleet.yaml:5:35: in double quotes \\P became a paragraph separator, so "D:\\Phone" is not the path it'
+            " looks like: write a Windows path in single quotes or with forward slashes",
+        ),
+    ],
+)
+def test_every_backslash_escape_in_a_double_quoted_path_gets_the_path_hint(
+    build_tree: BuildTree, run_cli: RunCli, value: str, expected: str
+) -> None:
+    build_tree(
+        {"fleet.yaml": f"version: 1\nname: t\nseats:\n  - id: a\n    target: {{type: appdata, root: {value}}}\n"}
+    )
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [expected, "1 error"]
+    assert not Path(".provisioner-state").exists()
+
+
+def test_a_colon_in_a_plain_value_asks_for_quotes(build_tree: BuildTree, run_cli: RunCli) -> None:
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: a\n    accounts:\n      - domain: d\n        displayName: Kim: Support\n"
+        }
+    )
+    result = run_cli("validate", "fleet.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "fleet.yaml:7:25: YAML syntax error: mapping values are not allowed in this context; a value holding ': '"
+        " must be quoted: displayName: 'Kim: Support'",
+        "1 error",
+    ]
+
+
+def test_keys_and_explain_keep_their_columns_with_long_values(build_tree: BuildTree, run_cli: RunCli) -> None:
+    listing = run_cli("keys").stdout.splitlines()[:-1]
+    starts = {line.index(" 3.", 60) for line in listing[1:]}  # the versions column
+    assert starts == {listing[0].index("versions") - 1}
+    assert [re.split(r"\s{2,}", line)[3] for line in listing if line.startswith("audioCodecs ")] == [
+        '"PCMA/8000/1 PCMU/8000/\u2026'
+    ]  # cut in the list, whole in `keys audioCodecs`
+    long_command = '"C:\\Program Files\\CRM Connector\\bin\\crm-popup.exe" --new-call --caller {number}'
+    build_tree(
+        {
+            "fleet.yaml": "version: 1\nname: t\nseats:\n  - id: a\n    accounts: [{domain: d}]\n"
+            f"    settings: {{cmdCallStart: '{long_command}', autoAnswer: header}}\n"
+        }
+    )
+    rows = run_cli("explain", "fleet.yaml", "--seat", "a").stdout.splitlines()[1:]
+    assert any(long_command in row for row in rows)
+    assert len({row.index("fleet.yaml:") for row in rows if "fleet.yaml:" in row}) == 1
+
+
+def test_help_keeps_every_summary_whole_and_ends_each_command_with_examples(run_cli: RunCli) -> None:
+    from provisioner.cli import main
+
+    top = " ".join(run_cli("--help").stdout.split())
+    for name, command in main.commands.items():
+        first = " ".join((command.help or "").split("\n\n")[0].split()).split(". ")[0]
+        assert first.rstrip(".") in top, name
+        lines = run_cli(name, "--help").stdout.rstrip("\n").splitlines()
+        at = lines.index("  Examples:")
+        examples = [line.strip() for line in lines[at + 1 :]]
+        assert 1 <= len(examples) <= 2 and all(e.startswith(f"provisioner {name}") for e in examples), name

@@ -11,11 +11,12 @@ import click
 
 from provisioner import __version__
 from provisioner.cli.failures import handle_errors, json_out, problems_json
+from provisioner.cli.help import HelpfulGroup
 from provisioner.cli.options import fleet_argument, format_option, root_option, seat_option, strict_option
-from provisioner.cli.report import plural, print_warnings, row_json
+from provisioner.cli.report import aligned, plural, print_warnings, row_json
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HelpfulGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="microsip-provisioner")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -133,10 +134,8 @@ def explain(fleet: Path, seats: tuple[str, ...], output_format: str) -> None:
         if index:
             click.echo("")
         click.echo(f"seat {found.id} -> {found.ini_name} ({found.install_mode})")
-        width = max(len(r.path) for r in rows)
-        value_width = min(40, max(len(r.value) for r in rows))
-        for row in rows:
-            click.echo(f"  {row.path:<{width}}  {row.value:<{value_width}}  {row.origin} ({row.layer})")
+        for line in aligned([[r.path, r.value, f"{r.origin} ({r.layer})"] for r in rows]):
+            click.echo(f"  {line}")
 
 
 @main.command()
@@ -346,11 +345,8 @@ def keys(name: str | None, output_format: str) -> None:
         click.echo(json.dumps([k.__dict__ for k in found], indent=2, default=list, ensure_ascii=False))
         return
     if name is None:
-        click.echo(f"{'key':<22} {'section':<9} {'type':<7} {'default':<24} versions")
-        for k in found:
-            flags = " (runtime)" if k.runtime_rewritten else " (legacy)" if k.legacy else ""
-            default = "" if k.default is None else json.dumps(k.default, ensure_ascii=False)
-            click.echo(f"{k.name:<22} {k.section:<9} {k.type:<7} {default[:24]:<24} {' '.join(k.versions)}{flags}")
+        for line in aligned([["key", "section", "type", "default", "versions"], *map(_key_row, found)]):
+            click.echo(line)
         click.echo(f"{len(found)} keys; `provisioner keys NAME` shows one in full")
         return
     for k in found:
@@ -369,6 +365,14 @@ def keys(name: str | None, output_format: str) -> None:
             click.echo("  note:     legacy; a fleet cannot set it")
         if k.notes:
             click.echo(f"  notes:    {k.notes}")
+
+
+def _key_row(k: Any) -> list[str]:
+    """One key in the catalogue's list; a long default is cut there (``keys NAME`` shows it whole)."""
+    flags = " (runtime)" if k.runtime_rewritten else " (legacy)" if k.legacy else ""
+    default = "" if k.default is None else json.dumps(k.default, ensure_ascii=False)
+    default = default if len(default) <= 24 else default[:23] + "\u2026"
+    return [k.name, k.section, k.type, default, " ".join(k.versions) + flags]
 
 
 @main.command()

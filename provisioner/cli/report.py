@@ -27,6 +27,12 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def aligned(rows: list[list[str]]) -> list[str]:
+    """Rows as lines whose columns line up however long a value is (the last column is not padded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in rows]
+
+
 #: How much plan, apply and verify print: the summary only, changes (default), or everything.
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 

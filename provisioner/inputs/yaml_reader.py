@@ -145,7 +145,7 @@ class Document:
 
 _STR_TAG = "tag:yaml.org,2002:str"
 #: Characters a double-quoted escape makes that no fleet value means (a line feed from \n, a tab from \t).
-_ESCAPED = re.compile("[\x00-\x08\x09\x0a\x0b\x0c\x0d\x1b]")
+_ESCAPED = re.compile("[\x00-\x08\x09\x0a\x0b\x0c\x0d\x1b\x85\xa0\u2028\u2029]")
 _ESCAPE_NAMES = {
     "n": "a line feed",
     "t": "a tab",
@@ -156,6 +156,10 @@ _ESCAPE_NAMES = {
     "v": "a vertical tab",
     "e": "an escape",
     "0": "a NUL",
+    "N": "a next-line character",
+    "_": "a no-break space",
+    "L": "a line separator",
+    "P": "a paragraph separator",
 }
 
 
@@ -480,15 +484,27 @@ _INDENTATION = (
 )
 
 
+#: ``key: value: more`` -- a plain value that holds ``": "`` (YAML reads a second mapping there).
+_COLON_IN_VALUE = re.compile(r"^\s*(?:- )?[^\s:'\"#][^:#]*: +[^\s'\"\[{|>][^#]*: ")
+
+
+def _quoted_value(line: str) -> str:
+    """The line with its value in single quotes, as the admin should write it."""
+    key, _, value = line.strip().partition(": ")
+    return f"{key}: '{value.strip().replace(chr(39), chr(39) * 2)}'"
+
+
 def _syntax_hint(problem: str, text: str, mark: Any) -> str:
     """What an admin should do about a YAML syntax error, from the error and the text around it."""
     lines = text.splitlines()
     line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
-    if "unknown escape character" in problem:
+    if "unknown escape character" in problem or "expected hexdecimal number" in problem:  # \U, \x, \u want hex
         return (
             "; in double quotes a backslash starts an escape (\\n, \\t, ...): write a Windows path in "
             "single quotes ('C:\\Program Files\\...') or with forward slashes (C:/Program Files/...)"
         )
+    if "mapping values are not allowed" in problem and _COLON_IN_VALUE.match(line):
+        return f"; a value holding ': ' must be quoted: {_quoted_value(line)}"
     if mark is not None and "\t" in line[: mark.column + 1] and "cannot start any token" in problem:
         return "; a tab: YAML indents with spaces only -- replace the tab with spaces"
     if line.strip() and any(word in problem for word in _INDENTATION):
