@@ -51,6 +51,10 @@ def bytes_hash(data: bytes) -> str:
 EMPTY_HASH = bytes_hash(b"")
 
 
+#: A file's place as the manifest keeps it: ``(root, parts, home, name)`` of its Spot, the root absolute.
+SpotRecord = tuple[str, tuple[str, ...], int, str]
+
+
 @dataclass
 class FileRecord:
     """What the manifest knows about one file."""
@@ -62,6 +66,9 @@ class FileRecord:
     existed: bool = True  # whether the file existed before the last apply
     changed: bool = False  # whether the last apply wrote it
     seen: str | None = None  # the bytes the apply that wrote this manifest left (judged in sync with ``inputs``)
+    #: Where the file is (its target root, the parts below it, how many of them are the owner's folder,
+    #: its name): what retiring a seat that left the fleet reaches it by, with no fleet entry to ask.
+    spot: SpotRecord | None = None
 
     def as_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -76,6 +83,9 @@ class FileRecord:
         data["sha256"] = self.sha256
         if self.seen is not None:
             data["seen"] = self.seen
+        if self.spot is not None:
+            root, parts, home, name = self.spot
+            data["spot"] = {"root": root, "parts": list(parts), "home": home, "name": name}
         return data
 
     @classmethod
@@ -89,7 +99,13 @@ class FileRecord:
             existed=bool(data.get("existed", True)),
             changed=bool(data.get("changed", False)),
             seen=str(data["seen"]) if data.get("seen") else None,
+            spot=_spot(data["spot"]) if data.get("spot") else None,
         )
+
+
+def _spot(data: dict[str, Any]) -> SpotRecord:
+    parts = tuple(str(part) for part in data["parts"])
+    return str(data["root"]), parts, int(data["home"]), str(data["name"])
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pytest import MonkeyPatch
 
-from provisioner import ini
+from provisioner import ini, state
 from tests.conftest import BuildTree, RunCli
 
 OFFICE = """\
@@ -382,3 +382,127 @@ def test_help_keeps_every_summary_whole_and_ends_each_command_with_examples(run_
         at = lines.index("  Examples:")
         examples = [line.strip() for line in lines[at + 1 :]]
         assert 1 <= len(examples) <= 2 and all(e.startswith(f"provisioner {name}") for e in examples), name
+
+
+# --- 4. leavers: listed by plan and verify, retired by apply --prune --------------------------------
+
+LEAVING = """\
+version: 1
+name: office
+defaults:
+  target: {type: appdata, root: users}
+seats:
+  - id: ana
+    accounts: [{username: '100', domain: example.com}]
+  - id: ben
+    accounts: [{username: '101', domain: example.com, displayName: Ben}]
+    launch: {shortcuts: [desktop]}
+    contacts: [{name: Helpdesk, number: '200'}]
+"""
+BEN = Path("users/ben")
+BEN_INI = BEN / "AppData/Roaming/MicroSIP/microsip.ini"
+BEN_LINK = BEN / "Desktop/MicroSIP.lnk"
+BEN_BOOK = BEN / "AppData/Roaming/MicroSIP/Contacts.xml"
+LEFT_LINE = "left       ben: left the fleet; its files stay until `apply --prune` takes back what the tool made"
+
+
+def ben_left(build_tree: BuildTree, run_cli: RunCli) -> None:
+    """Ana and Ben were applied; then Ben left: the admin took him out of the fleet."""
+    build_tree({"fleet.yaml": LEAVING})
+    for user in ("ana", "ben"):
+        Path("users", user).mkdir(parents=True)
+    assert run_cli("apply", "fleet.yaml").exit_code == 0
+    text, _ = ini.decode(BEN_INI.read_bytes())  # MicroSIP ran: its own state, and Ben renamed himself
+    BEN_INI.write_bytes(ini.encode(text.replace("displayName=Ben", "displayName=Benjamin") + "[Calls]\r\n0=200\r\n"))
+    Path("fleet.yaml").write_text(LEAVING[: LEAVING.index("  - id: ben")], encoding="utf-8")
+
+
+def test_plan_and_verify_list_a_seat_that_left_the_fleet(build_tree: BuildTree, run_cli: RunCli) -> None:
+    ben_left(build_tree, run_cli)
+    plan = run_cli("plan", "fleet.yaml")
+    assert plan.exit_code == 0, plan.output
+    assert plan.stdout.splitlines() == [
+        LEFT_LINE,
+        "plan: 1 seat: 0 to create, 0 to update, 1 unchanged, 0 in conflict, 1 seat left the fleet",
+    ]
+    verify = run_cli("verify", "fleet.yaml")
+    assert verify.stdout.splitlines() == [LEFT_LINE, "verify: 0 of 1 seat drifted, 1 seat left the fleet"]
+    document = json.loads(run_cli("plan", "fleet.yaml", "--format", "json").stdout)
+    assert document["left"] == [
+        {
+            "seat": "ben",
+            "files": [str(BEN_LINK), str(BEN_BOOK), str(BEN_INI)],  # in the order of the manifest's names
+        }
+    ]
+    assert run_cli("plan", "fleet.yaml", "--seat", "ana").stdout.splitlines()[-1].endswith("in conflict")
+    assert BEN_LINK.is_file() and BEN_BOOK.is_file()  # listing changes nothing
+
+
+def test_apply_prune_takes_back_what_the_tool_made_and_nothing_else(build_tree: BuildTree, run_cli: RunCli) -> None:
+    ben_left(build_tree, run_cli)
+    dry = run_cli("apply", "fleet.yaml", "--prune", "--dry-run")
+    assert dry.exit_code == 0 and BEN_LINK.is_file()
+    result = run_cli("apply", "fleet.yaml", "--prune")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "retired    ben: left the fleet; took back what the tool made",
+        f"  {BEN_LINK}: removed",
+        f"  {BEN_BOOK}: removed",
+        f"  {BEN_INI}: managed keys removed (2; 1 changed since, kept; MicroSIP's own state kept)",
+        "apply: 0 seats written, 1 unchanged, 0 in conflict, 0 failed (of 1), 1 left the fleet (retired)",
+    ]
+    assert not BEN_LINK.exists() and not BEN_BOOK.exists()
+    text, _ = ini.decode(BEN_INI.read_bytes())
+    values = ini.parse(text).as_dict()
+    assert values["account1"] == {"displayname": "Benjamin"}  # his own change stays
+    assert values["calls"] == {"0": "200"} and values["settings"]["accountid"] == "1"
+    backups = sorted(p.name.split(".2026")[0] for p in Path(".provisioner-state/targets").glob("ben-*/backups/*"))
+    assert backups == ["Contacts.xml", "Desktop%MicroSIP.lnk", "microsip.ini"]  # each file's bytes before
+    assert run_cli("plan", "fleet.yaml").stdout.splitlines() == [
+        "plan: 1 seat: 0 to create, 0 to update, 1 unchanged, 0 in conflict"
+    ]  # forgotten
+
+
+def test_prune_keeps_a_phonebook_the_user_changed(build_tree: BuildTree, run_cli: RunCli) -> None:
+    ben_left(build_tree, run_cli)
+    BEN_BOOK.write_bytes(BEN_BOOK.read_bytes().replace(b"</contacts>", b'<contact name="Mum" number="5"/></contacts>'))
+    result = run_cli("apply", "fleet.yaml", "--prune")
+    assert result.exit_code == 0, result.output
+    assert f"  {BEN_BOOK}: kept: changed since the last apply" in result.stdout.splitlines()
+    assert b"Mum" in BEN_BOOK.read_bytes()
+
+
+def test_prune_takes_the_whole_fleet(build_tree: BuildTree, run_cli: RunCli) -> None:
+    ben_left(build_tree, run_cli)
+    result = run_cli("apply", "fleet.yaml", "--prune", "--seat", "ana")
+    assert result.exit_code == 2
+    assert "--prune retires the seats that left the fleet: it takes the whole fleet, not --seat" in result.stderr
+    assert BEN_LINK.is_file()
+
+
+def test_a_manifest_without_spots_is_rewritten_once_and_a_leaver_without_them_is_not_retired(
+    build_tree: BuildTree, run_cli: RunCli
+) -> None:
+    build_tree({"fleet.yaml": LEAVING})
+    for user in ("ana", "ben"):
+        Path("users", user).mkdir(parents=True)
+    assert run_cli("apply", "fleet.yaml").exit_code == 0
+    key = Path(".provisioner-state/key").read_bytes().strip()
+    for path in Path(".provisioner-state/targets").glob("*/manifest.json"):  # as an older version wrote them
+        document = json.loads(state.unseal(path.read_bytes(), key))
+        for record in document["files"].values():
+            del record["spot"]
+        path.write_bytes(state.seal(json.dumps(document, separators=(",", ":")).encode(), key))
+    ana = next(Path(".provisioner-state/targets").glob("ana-*/manifest.json"))
+    again = run_cli("apply", "fleet.yaml", "--seat", "ana")
+    assert again.stdout == "apply: 0 seats written, 1 unchanged, 0 in conflict, 0 failed (of 1)\n"
+    assert all("spot" in r for r in json.loads(state.unseal(ana.read_bytes(), key))["files"].values())
+    Path("fleet.yaml").write_text(LEAVING[: LEAVING.index("  - id: ben")], encoding="utf-8")
+    result = run_cli("apply", "fleet.yaml", "--prune")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        "failed     ben: left the fleet, cannot be retired: its manifest does not say where its files are (written"
+        " by an older version of the tool); remove its launchers and ini keys by hand, or put the seat back in the"
+        " fleet, apply once, then remove it"
+    ]
+    assert BEN_LINK.is_file()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provisioner import deploy, runner
+from provisioner.api import leaving
 from provisioner.api.common import (
     MISSING_ROOT_HINTS,
     FleetSource,
@@ -203,7 +204,8 @@ def plan(
                 report.plan = _plan_seat(prepared.fleet, item, files, fs, store, options)
 
         reports = _judge_each(prepared, fs, store, judge, plans=True)
-    return DeployResult(prepared.fleet, reports, prepared.warnings)
+        left = leaving.leavers(prepared.fleet, store, deploy.RealFS(), root) if seat_ids is None else []
+    return DeployResult(prepared.fleet, reports, prepared.warnings, left=left)
 
 
 def _judge_each(
@@ -275,12 +277,16 @@ def apply(
     diffs: bool = False,
     state: Path | None = None,
     judge_afresh: bool = False,
+    prune: bool = False,
 ) -> DeployResult:
     """Deploy: merge into existing files, back up, replace atomically, record a manifest.
 
     With ``diffs`` the result keeps each file's diff (for JSON output); otherwise
-    file contents are released as soon as a seat is done.
+    file contents are released as soon as a seat is done. With ``prune``, each seat
+    that left the fleet is retired (:mod:`provisioner.deploy.retire`).
     """
+    if prune and seat_ids:
+        raise UsageError("--prune retires the seats that left the fleet: it takes the whole fleet, not --seat")
     options = PlanOptions.of(rotate_passwords, keep_user, judge_afresh)
     with runner.current().lasting() as keep:
         prepared = prepare(fleet_path, seat_ids, root, environ, keep)
@@ -288,13 +294,18 @@ def apply(
         store = state_store(prepared.fleet.path, state)
         # bad input: nothing is written; a digest is recorded only when judged the default way
         prepared.check(_sort_unchanged(prepared, store, options), digests=options.default)
+        left = leaving.leavers(prepared.fleet, store, fs, root) if seat_ids is None else []
         if not dry_run:
             store.ensure()
         run = _ApplyRun(prepared, fs, store, deploy.stamp_now(), force, backup, options, diffs)
         reports = run.all(prepared.chosen, progress)
+        if prune:
+            leaving.retire_all(left, fs, store, run.stamp)
         fs.close()
         prepared.fleet.add_warnings(prepared.problems.warnings)  # its errors failed their seats already
-    return DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True)
+    result = DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True, left=left)
+    result.pruned = prune
+    return result
 
 
 @dataclass
@@ -391,7 +402,8 @@ def verify(
                 report.drift += _verify_file(fs, spot, name, file, item.target, judging)
 
         reports = _judge_each(prepared, fs, store, judge, plans=False)
-    return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True)
+        left = leaving.leavers(prepared.fleet, store, deploy.RealFS(), root) if seat_ids is None else []
+    return DeployResult(prepared.fleet, reports, prepared.warnings, verified=True, left=left)
 
 
 def _verify_file(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from provisioner.api.common import (
     TOOL,
 )
+from provisioner.api.leaving import Leaver
 from provisioner.deploy import SeatOutcome
 from provisioner.errors import (
     Problem,
@@ -67,6 +68,8 @@ class DeployResult:
     dry_run: bool = False
     applied: bool = False  # from apply (its JSON says whether it was a dry run)
     verified: bool = False  # from verify: drift, not changes
+    left: list[Leaver] = field(default_factory=list)  # seats the state folder knows that the fleet no longer has
+    pruned: bool = False  # from apply --prune: the leavers were retired (one that could not be is a failure)
 
     @property
     def pending(self) -> bool:
@@ -76,7 +79,8 @@ class DeployResult:
     @property
     def failed(self) -> bool:
         """Whether a seat failed or was refused (exit 3)."""
-        return any(
+        unretired = self.pruned and any(leaver.problem for leaver in self.left)
+        return unretired or any(
             r.error is not None or r.refused or (r.outcome is not None and r.outcome.status == "conflict")
             for r in self.seats
         )
@@ -107,6 +111,7 @@ class DeployResult:
             "tool": TOOL,
             "summary": {"seats": {"total": len(self.seats), **counts}},
             "targets": targets_json,
+            "left": [leaver.as_json() for leaver in self.left],
         }
 
 

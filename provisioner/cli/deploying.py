@@ -28,6 +28,7 @@ from provisioner.cli.report import (
     output_level,
     plural,
     print_apply,
+    print_left,
     print_plan,
     print_warnings,
     say,
@@ -83,7 +84,8 @@ def plan(
         json_out(result.as_json(code))
     else:
         print_warnings(result.warnings)
-        click.echo(f"plan: {summary(print_plan(result, level))}")
+        counts = print_plan(result, level)
+        click.echo(f"plan: {summary(counts)}{print_left(result, level)}")
     sys.exit(code)
 
 
@@ -97,6 +99,11 @@ def plan(
 @click.option("--rotate-passwords", is_flag=True, help="Replace passwords already on disk.")
 @keep_user_option
 @click.option("--no-backup", is_flag=True, help="Do not keep the previous bytes (rollback then cannot restore).")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Retire the seats that left the fleet: remove the launchers and phonebook the tool made and its ini keys.",
+)
 @afresh_option
 @format_option
 @verbose_option
@@ -112,6 +119,7 @@ def apply(
     rotate_passwords: bool,
     keep_user: tuple[str, ...],
     no_backup: bool,
+    prune: bool,
     afresh: bool,
     output_format: str,
     verbose: bool,
@@ -132,6 +140,7 @@ def apply(
         "backup": not no_backup,
         "diffs": output_format == "json",
         "judge_afresh": afresh or verbose,
+        "prune": prune,
     }
     bar = ProgressBar() if output_format == "text" and sys.stderr.isatty() else None
     try:
@@ -193,7 +202,8 @@ def verify(
                 say(level, VERBOSE, f"in sync {report.seat_id}")
         failed, waiting = (sum(1 for r in result.seats if r.status == word) for word in ("failed", "waiting"))
         rare = (f", {waiting} waiting for a first logon" if waiting else "") + (f", {failed} failed" if failed else "")
-        click.echo(f"verify: {len(drifted)} of {plural(len(result.seats), 'seat')} drifted{rare}")
+        left = print_left(result, level)
+        click.echo(f"verify: {len(drifted)} of {plural(len(result.seats), 'seat')} drifted{rare}{left}")
     sys.exit(code)
 
 

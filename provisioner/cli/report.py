@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from provisioner.api.leaving import LEFT
 from provisioner.errors import Problem, display_path
 
 
@@ -122,6 +123,32 @@ def _rare(counts: dict[str, int]) -> list[str]:
     return [f"{counts[word]} {text}" for word, text in words.items() if counts.get(word)]
 
 
+def print_left(result: Any, level: int) -> str:
+    """The seats that left the fleet (what apply --prune did with each); the summary's words for them."""
+    retired = 0
+    for leaver in result.left:
+        if leaver.outcome is not None:
+            retired += 1
+            word, did = ("retire", "would take") if result.dry_run else ("retired", "took")
+            say(level, NORMAL, f"{word:<10} {leaver.seat_id}: left the fleet; {did} back what the tool made")
+            for path, what in leaver.outcome.done:
+                say(level, NORMAL, f"  {display_path(str(path))}: {what}")
+        elif result.pruned and leaver.problem:
+            say(
+                level,
+                NORMAL,
+                f"{'failed':<10} {leaver.seat_id}: left the fleet, cannot be retired: {leaver.problem}",
+                err=True,
+            )
+        else:
+            say(level, NORMAL, f"{'left':<10} {leaver.seat_id}: {LEFT}")
+            if leaver.problem:
+                say(level, NORMAL, f"  cannot be retired: {leaver.problem}")
+    if retired:
+        return f", {retired} left the fleet ({'to retire' if result.dry_run else 'retired'})"
+    return f", {plural(len(result.left), 'seat')} left the fleet" if result.left else ""
+
+
 def output_level(verbose: bool, quiet: bool) -> int:
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet cannot be used together")
@@ -189,7 +216,7 @@ def print_apply(result: Any, level: int) -> None:
     done = "to write" if result.dry_run else "written"
     parts = [f"{plural(counts['applied'], 'seat')} {done}", f"{counts['unchanged']} unchanged"]
     parts += [f"{counts['conflict']} in conflict", *_rare({**counts, "failed": 0})]
-    summary = ", ".join([*parts, f"{counts['failed']} failed (of {len(result.seats)})"])
+    summary = ", ".join([*parts, f"{counts['failed']} failed (of {len(result.seats)})"]) + print_left(result, level)
     click.echo(("dry run: " if result.dry_run else "apply: ") + summary)
     if counts["conflict"]:
         click.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from provisioner.files.change import FileChange, SeatPlan
 from provisioner.state import (
     FileRecord,
     Manifest,
+    SpotRecord,
     backup_name,
     backups_to_prune,
     bytes_hash,
@@ -304,6 +306,7 @@ def _records(plan: SeatPlan, pending: list[FileChange]) -> dict[str, FileRecord]
         record = dataclasses.replace(
             change.record, changed=False, backup=None, existed=change.old is not None, sha256=digest, seen=digest
         )
+        record.spot = spot_record(change.spot)
         if not pending and change.name in earlier_files:
             # a manifest-only update: the last apply that wrote files stays the one to roll back
             earlier = earlier_files[change.name]
@@ -314,6 +317,11 @@ def _records(plan: SeatPlan, pending: list[FileChange]) -> dict[str, FileRecord]
         if refused.name in earlier_files:
             records[refused.name] = earlier_files[refused.name]
     return records
+
+
+def spot_record(spot: Spot) -> SpotRecord:
+    """A file's place as the manifest keeps it (the root absolute, so it holds from any folder)."""
+    return os.path.abspath(spot.where.root), spot.where.parts, spot.where.home, spot.name
 
 
 def _same_records(plan: SeatPlan) -> bool:
@@ -330,8 +338,8 @@ def _same_records(plan: SeatPlan) -> bool:
         return False
     for change in plan.files:
         earlier = known[change.name]
-        if earlier.managed != change.record.managed:
-            return False
+        if earlier.managed != change.record.managed or earlier.spot != spot_record(change.spot):
+            return False  # a manifest from before spots were recorded gets them once
         if change.record.sha256 is not None and earlier.sha256 != change.record.sha256:  # judged on its bytes
             return False
         if plan.inputs is not None and earlier.seen != bytes_hash(change.new):

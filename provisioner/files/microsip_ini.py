@@ -246,6 +246,27 @@ def undo(record: FileRecord, backup: bytes, current: bytes, ours: bool) -> tuple
     return "managed keys restored (MicroSIP's own state since the apply kept)", ini.encode(merged.text)
 
 
+def without_managed(record: FileRecord, current: bytes) -> tuple[str, bytes | None]:
+    """The ini without the keys the tool manages that still hold the value it wrote (a seat left the fleet);
+    a key changed since stays, and so does MicroSIP's own state. What was done, and the new bytes."""
+    found = read_ini(current)
+    if isinstance(found, str):
+        return f"kept: it cannot be merged ({found})", None
+    now = recorded(record, current).managed
+    ours: list[tuple[str, str, str | None]] = [
+        (section, key, None)
+        for section, keys in record.managed.items()
+        for key, digest in keys.items()
+        if now.get(section, {}).get(key) == digest
+    ]
+    merged = ini.restore(found.text, ours)
+    if not merged.changed:
+        return "nothing to take back: every managed key changed since", None
+    kept = sum(len(keys) for keys in record.managed.values()) - len(ours)
+    also = f"; {kept} changed since, kept" if kept else ""
+    return f"managed keys removed ({len(ours)}{also}; MicroSIP's own state kept)", ini.encode(merged.text)
+
+
 def recorded(earlier: FileRecord, data: bytes) -> FileRecord:
     """The bytes, and a hash of each key the apply managed as it is now."""
     record = FileRecord("ini", sha256=bytes_hash(data))

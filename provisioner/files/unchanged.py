@@ -32,6 +32,8 @@ def unchanged_since(manifest: Mapping[str, Any], inputs: str | None, on_disk: Ma
         record = files[name]
         if data is None or not isinstance(record, dict) or record.get("seen") != bytes_hash(data):
             return False
+        if "spot" not in record:
+            return False  # judged once more, so that the manifest learns where the file is
     return True
 
 

@@ -8,6 +8,7 @@ from provisioner.files.unchanged import unchanged_since
 from provisioner.state import MANIFEST_VERSION, bytes_hash
 
 INI, LNK = b"\xff\xfe[\x00S\x00]\x00", b"L\x00\x00\x00 shortcut"
+SPOT = {"root": "/srv/users", "parts": ["kim", "AppData", "Roaming", "MicroSIP"], "home": 1, "name": "microsip.ini"}
 
 
 def manifest(**changes: Any) -> dict[str, Any]:
@@ -15,7 +16,10 @@ def manifest(**changes: Any) -> dict[str, Any]:
     return {
         "manifest": MANIFEST_VERSION,
         "inputs": "inputs-1",
-        "files": {"microsip.ini": {"seen": bytes_hash(INI)}, "MicroSIP.lnk": {"seen": bytes_hash(LNK)}},
+        "files": {
+            "microsip.ini": {"seen": bytes_hash(INI), "spot": SPOT},
+            "MicroSIP.lnk": {"seen": bytes_hash(LNK), "spot": SPOT},
+        },
         **changes,
     }
 
@@ -34,3 +38,5 @@ def test_anything_else_is_judged_afresh() -> None:
     assert not unchanged_since(manifest(manifest=MANIFEST_VERSION + 1), "inputs-1", found)  # another format
     assert not unchanged_since(manifest(files=["not", "a", "mapping"]), "inputs-1", found)  # read, not trusted
     assert not unchanged_since(manifest(files={"microsip.ini": "x", "MicroSIP.lnk": "y"}), "inputs-1", found)
+    unplaced = {name: {"seen": bytes_hash(data)} for name, data in found.items()}  # written before spots were
+    assert not unchanged_since(manifest(files=unplaced), "inputs-1", found)
