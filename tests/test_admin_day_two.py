@@ -13,12 +13,17 @@ from pytest import MonkeyPatch
 from provisioner import ini, state
 from tests.conftest import BuildTree, RunCli
 
-OFFICE = """\
+#: A fleet of an office whose profiles are below users/.
+HEAD = """\
 version: 1
 name: office
 defaults:
   target: {type: appdata, root: users}
 seats:
+"""
+OFFICE = (
+    HEAD
+    + """\
   - id: ana
     accounts: [{username: '100', domain: example.com, password: {env: ANA_PW}}]
   - id: ben
@@ -29,6 +34,7 @@ seats:
     target: {type: portable, path: stick/MicroSIP}
     accounts: [{username: '102', domain: example.com}]
 """
+)
 
 
 # --- 1. validate --targets --secrets: every problem of every kind at once -----------------------------
@@ -67,17 +73,15 @@ def test_validate_takes_root_as_plan_does(build_tree: BuildTree, run_cli: RunCli
 
 # --- 2. an enforced key is put back on every apply, never a conflict -----------------------------------
 
-SPEED_DIAL = """\
-version: 1
-name: office
-defaults:
-  target: {type: appdata, root: users}
-seats:
+SPEED_DIAL = (
+    HEAD
+    + """\
   - id: ana
     accounts: [{username: '100', domain: example.com}]
     enforce: [accountId]
     speed_dials: [{label: Reception, number: '200'}]
 """
+)
 ANA_INI = Path("users/ana/AppData/Roaming/MicroSIP/microsip.ini")
 
 
@@ -386,12 +390,9 @@ def test_help_keeps_every_summary_whole_and_ends_each_command_with_examples(run_
 
 # --- 4. leavers: listed by plan and verify, retired by apply --prune --------------------------------
 
-LEAVING = """\
-version: 1
-name: office
-defaults:
-  target: {type: appdata, root: users}
-seats:
+LEAVING = (
+    HEAD
+    + """\
   - id: ana
     accounts: [{username: '100', domain: example.com}]
   - id: ben
@@ -399,6 +400,7 @@ seats:
     launch: {shortcuts: [desktop]}
     contacts: [{name: Helpdesk, number: '200'}]
 """
+)
 BEN = Path("users/ben")
 BEN_INI = BEN / "AppData/Roaming/MicroSIP/microsip.ini"
 BEN_LINK = BEN / "Desktop/MicroSIP.lnk"
