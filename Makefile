@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP) windows-tools hooks unit docs wheel-check
 
-# The inner loop: everything but the slow crash-kill rounds and the Windows-side (Wine) tests,
+# The inner loop: everything but the slow rounds (pyproject.toml names them) and the Windows-side (Wine) tests,
 # on every core (pytest-xdist), and no system packages installed.
 quick: $(STAMP) lint typecheck
 	$(BIN)/pytest -m "not slow and not windows" -n auto

@@ -796,6 +796,7 @@ def test_a_linked_folder_is_refused_in_one_call_or_walked(office: Path, openat2:
     assert not list(outside.iterdir())
 
 
+@pytest.mark.slow
 def test_apply_racing_an_in_place_save_never_loses_a_section(office: Path) -> None:
     """MicroSIP saves in place (truncate, then write): apply --force never takes a torn read as the truth.
 

@@ -144,6 +144,7 @@ def example_copy(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_mutated_inputs_never_crash(example_copy: Path, run_cli: RunCli, tmp_path: Path) -> None:
     pristine = {name: path.read_bytes() for name, path in _files(example_copy).items()}
     assert run_cli("validate", str(example_copy / "fleet.yaml"), env={"PW_CSV": "x"}).exit_code == 0

@@ -27,6 +27,11 @@ class Leaver:
     problem: str | None = None  # why it cannot be retired
     outcome: retire.RetireOutcome | None = None  # what apply --prune did
 
+    @property
+    def message(self) -> str:
+        """What plan and verify say of it."""
+        return LEFT
+
     def as_json(self) -> dict[str, object]:
         """Its entry in the JSON document's ``left`` list."""
         data: dict[str, object] = {"seat": self.seat_id, "files": [display_path(str(f)) for f in self.files]}

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from provisioner.api.leaving import LEFT
 from provisioner.errors import Problem, display_path
 
 
@@ -141,7 +140,7 @@ def print_left(result: Any, level: int) -> str:
                 err=True,
             )
         else:
-            say(level, NORMAL, f"{'left':<10} {leaver.seat_id}: {LEFT}")
+            say(level, NORMAL, f"{'left':<10} {leaver.seat_id}: {leaver.message}")
             if leaver.problem:
                 say(level, NORMAL, f"  cannot be retired: {leaver.problem}")
     if retired:
