@@ -16,6 +16,7 @@ from provisioner import admin_files, catalogue, runner
 from provisioner._resources import data_dir
 from provisioner.api.common import (
     MISSING_ROOT_HINTS,
+    MISSING_ROOT_WORDS,
     FleetSource,
     exposed_folders,
     loaded,
@@ -98,7 +99,7 @@ def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget], problems
         if target is None or target.root in reported or target.root.is_dir():
             continue
         field_name = {"appdata": "root", "portable": "path", "wine": "prefix"}[target.kind]
-        what = "portable folder" if target.kind == "portable" else "target root"
+        what = MISSING_ROOT_WORDS[target.kind]
         reported.add(target.root)
         problems.error(
             seat.loc(("target", field_name)),

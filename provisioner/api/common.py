@@ -29,6 +29,8 @@ MISSING_ROOT_HINTS = {
     ),
     "wine": "create the prefix first (WINEPREFIX=DIR wineboot), or re-root a trial with --root DIR",
 }
+#: What a missing root is called, by target type.
+MISSING_ROOT_WORDS = {"appdata": "target root", "portable": "portable folder", "wine": "target root"}
 
 
 #: The admin's state folder (manifests, backups, locks), relative to the fleet file's folder.

@@ -12,6 +12,7 @@ from provisioner import deploy, runner
 from provisioner.api import leaving
 from provisioner.api.common import (
     MISSING_ROOT_HINTS,
+    MISSING_ROOT_WORDS,
     FleetSource,
     loaded,
     resolve_targets,
@@ -170,8 +171,7 @@ def _failure(exc: Exception, target: targets.SeatTarget) -> tuple[bool, str]:
             "(the profile folder is never created by this tool); run again after the first logon"
         )
     if isinstance(exc, safefs.MissingFolder):
-        what = "portable folder" if target.kind == "portable" else "target root"
-        hint = MISSING_ROOT_HINTS[target.kind]
+        what, hint = MISSING_ROOT_WORDS[target.kind], MISSING_ROOT_HINTS[target.kind]
         return False, f"{exc.path}: the {what} does not exist (seat {target.seat_id}); {hint}"
     if isinstance(exc, DeployError):
         return False, str(exc)
@@ -303,9 +303,9 @@ def apply(
             leaving.retire_all(left, fs, store, run.stamp)
         fs.close()
         prepared.fleet.add_warnings(prepared.problems.warnings)  # its errors failed their seats already
-    result = DeployResult(prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True, left=left)
-    result.pruned = prune
-    return result
+    return DeployResult(
+        prepared.fleet, reports, prepared.warnings, dry_run=dry_run, applied=True, left=left, pruned=prune
+    )
 
 
 @dataclass

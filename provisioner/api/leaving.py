@@ -53,10 +53,10 @@ def leavers(fleet: Fleet, store: deploy.Store, fs: deploy.RealFS, root: Path | N
         return []
     ids = {seat.id for seat in fleet.seats}
     found = []
-    for name in sorted(fs.listdir(Location(store.root, ("targets",)))):
-        if name.rpartition("-")[0] in ids:
-            continue  # named after a seat the fleet has (:meth:`Store.seat`): its manifest need not be read
-        state = Location(store.root, ("targets", name))
+    for name in sorted(fs.listdir(store.targets)):
+        if store.seat_of(name) in ids:
+            continue  # named after a seat the fleet has: its manifest need not be read
+        state = store.targets.below(name)
         try:
             manifest = parse_manifest(fs.read(deploy.Store.manifest(state)), store.key())
         except (ManifestError, DeployError, OSError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 import click
@@ -67,9 +68,8 @@ def say(level: int, needed: int, text: str, *, err: bool = False) -> None:
 
 def print_plan(result: Any, level: int) -> dict[str, int]:
     """Each seat's files as plan sees them; returns how many seats have each status."""
-    counts = dict.fromkeys(("create", "update", "unchanged", "conflict", "partial", "waiting", "failed"), 0)
+    counts = Counter(report.status for report in result.seats)
     for report in result.seats:
-        counts[report.status] += 1
         if report.plan is None:
             word = report.status
             say(level, NORMAL, f"{word:<10} {report.seat_id}: {report.waiting or report.error}", err=word == "failed")
@@ -203,9 +203,8 @@ def _print_applied_file(seat_id: str, change: Any, status: str, level: int) -> N
 
 def print_apply(result: Any, level: int) -> None:
     """Each seat's written files (conflicts and failures on stderr), then the summary, in seats."""
-    counts = dict.fromkeys(("applied", "unchanged", "conflict", "partial", "waiting", "failed"), 0)
+    counts = Counter(report.status for report in result.seats)
     for report in result.seats:
-        counts[report.status] += 1
         if report.error:
             say(level, NORMAL, f"failed     {report.seat_id}: {report.error}", err=True)
         elif report.waiting:

@@ -129,13 +129,16 @@ def _keep_records(record: FileRecord, previous: FileRecord | None, keep: frozens
 
 def _put_back(rendered: RenderedFile, on_disk: dict[str, dict[str, str]]) -> list[str]:
     """What each enforced key MicroSIP changed is set back to (never a conflict, as the agent does)."""
-    said = []
+    said: list[str] = []
+    if not rendered.enforced:
+        return said  # most seats: nothing is enforced
     for section, entries in rendered.managed:
         for key, text in entries:
             pair = (section.lower(), key.lower())
-            current = on_disk.get(pair[0], {}).get(pair[1])
-            wanted = ini.read_value(text)
-            if pair in rendered.enforced and current is not None and current != wanted:
+            if pair not in rendered.enforced:
+                continue
+            current, wanted = on_disk.get(pair[0], {}).get(pair[1]), ini.read_value(text)
+            if current is not None and current != wanted:
                 said.append(
                     f"[{section}] {key}: set back to {quoted(wanted)} "
                     f"({quoted(current)} on disk; the fleet enforces it on every apply)"

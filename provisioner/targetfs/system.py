@@ -494,7 +494,17 @@ class Store:
         if not relative.startswith(".."):
             where = relative
         digest = hashlib.sha256(where.replace("\\", "/").encode("utf-8", "surrogateescape")).hexdigest()
-        return Location(self.root, ("targets", f"{seat_id}-{digest[:16]}"))
+        return self.targets.below(f"{seat_id}-{digest[:16]}")
+
+    @property
+    def targets(self) -> Location:
+        """The folder that holds one state folder per seat target."""
+        return Location(self.root, ("targets",))
+
+    @staticmethod
+    def seat_of(name: str) -> str:
+        """The seat id a state folder in :attr:`targets` is named after (:meth:`seat`)."""
+        return name.rpartition("-")[0]
 
     @staticmethod
     def manifest(state: Location) -> Spot:
