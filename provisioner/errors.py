@@ -1,9 +1,10 @@
 """Problems, locations and the exceptions that carry them to the CLI.
 
 Every problem the tool reports about user input is a :class:`Problem`: a location
-(``file:line:col``), a logical path (``seats[alice].accounts[1].transport``) and a
-message. The CLI prints one line per problem and maps the exception class to the
-exit code from the contract (2 bad input, 3 deploy failed, 4 internal error).
+(``file:line:col``), a logical path (``seats[alice].accounts[1].transport``), a
+message and a stable code (``unknown-key``; :mod:`provisioner.problem_codes` lists them).
+The CLI prints one line per problem and maps the exception class to the exit code from
+the contract (2 bad input, 3 deploy failed, 4 internal error).
 """
 
 from __future__ import annotations
@@ -69,20 +70,26 @@ class Problem:
     path: str
     message: str
     warning: bool = False
+    #: What kind of problem it is, in a word that never changes meaning (``problem_codes.CODES``).
+    code: str = field(kw_only=True)
 
     def __str__(self) -> str:
         head = f"{self.loc}: warning:" if self.warning else f"{self.loc}:"
         return f"{head} {self.path}: {self.message}" if self.path else f"{head} {self.message}"
 
-    def as_tuple(self) -> tuple[str, int, int, str, str, bool]:
+    def as_tuple(self) -> tuple[str, int, int, str, str, bool, str]:
         """Its fields as plain values (what a runner may send between processes); :meth:`of_tuple` reads them."""
-        return (self.loc.file, self.loc.line, self.loc.col, self.path, self.message, self.warning)
+        return (self.loc.file, self.loc.line, self.loc.col, self.path, self.message, self.warning, self.code)
 
     @classmethod
     def of_tuple(cls, fields: Any) -> Problem:
         """The problem :meth:`as_tuple` gave (as JSON gives it back)."""
-        file, line, col, path, message, warning = fields
-        return cls(Loc(str(file), int(line), int(col)), str(path), str(message), bool(warning))
+        file, line, col, path, message, warning, code = fields
+        return cls(Loc(str(file), int(line), int(col)), str(path), str(message), bool(warning), code=str(code))
+
+    def refused(self) -> Problem:
+        """This warning as an error, as ``--strict`` turns it (its code kept)."""
+        return Problem(self.loc, self.path, f"{self.message} (refused by --strict)", code=self.code)
 
     def as_json(self) -> dict[str, Any]:
         """The JSON form from the CLI contract."""
@@ -92,6 +99,7 @@ class Problem:
             "column": self.loc.col,
             "path": self.path,
             "message": self.message,
+            "code": self.code,
         }
 
 
@@ -102,13 +110,13 @@ class Problems:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
-    def error(self, loc: Loc, path: str, message: str) -> None:
+    def error(self, loc: Loc, path: str, message: str, *, code: str) -> None:
         """Record an error."""
-        self.errors.append(Problem(loc, path, message))
+        self.errors.append(Problem(loc, path, message, code=code))
 
-    def warn(self, loc: Loc, path: str, message: str) -> None:
+    def warn(self, loc: Loc, path: str, message: str, *, code: str) -> None:
         """Record a warning."""
-        self.warnings.append(Problem(loc, path, message, warning=True))
+        self.warnings.append(Problem(loc, path, message, warning=True, code=code))
 
     def extend(self, other: Problems) -> None:
         """Take over another collection's problems."""

@@ -146,7 +146,13 @@ def _read(path: Path, taken: set[str], version: str, warnings: list[str], ansi: 
     if f"account{len(accounts) + 1}" in values:
         left_out.append(f"[{names[f'account{len(accounts) + 1}']}] and after (no domain, so MicroSIP ignores them)")
     if not accounts:
-        raise FleetError([Problem(Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account")])
+        raise FleetError(
+            [
+                Problem(
+                    Loc(where), "", "no [Account1] with a domain: MicroSIP would have no account", code="import-refused"
+                )
+            ]
+        )
     if active is not None and active > len(accounts):
         active = None
     speed_dials = _speed_dials(values.get("shortcuts", {}), where, warnings)
@@ -338,11 +344,13 @@ def import_inis(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            errors.append(Problem(Loc(str(path)), "", f"cannot read: {exc.strerror or exc}"))
+            errors.append(Problem(Loc(str(path)), "", f"cannot read: {exc.strerror or exc}", code="file-unreadable"))
             continue
         reason = unreadable_reason(data)
         if reason is not None:
-            errors.append(Problem(Loc(str(path), 1, 1), "", f"not an ini file MicroSIP could read ({reason})"))
+            errors.append(
+                Problem(Loc(str(path), 1, 1), "", f"not an ini file MicroSIP could read ({reason})", code="not-an-ini")
+            )
     if errors:
         raise FleetError(errors)
     warnings: list[str] = []

@@ -62,6 +62,7 @@ def test_validate_json_on_errors_prints_only_json(build_tree: BuildTree, run_cli
             "column": 39,
             "path": "seats[s].accounts[1].transport",
             "message": "'tsl' is not one of udp, tcp, tls, \"\" (did you mean 'tls'?)",
+            "code": "not-one-of",
         }
     ]
 

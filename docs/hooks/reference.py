@@ -18,11 +18,13 @@ from mkdocs.structure.files import File, Files
 
 from provisioner import api, catalogue
 from provisioner.cli import main
+from provisioner.problem_codes import CODES
 
 PAGES = {
     "reference/commands.md": "commands_page",
     "reference/keys.md": "keys_page",
     "reference/fleet-fields.md": "fields_page",
+    "reference/problem-codes.md": "codes_page",
     "developer/modules.md": "modules_page",
 }
 
@@ -37,6 +39,22 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 def cell(text: object) -> str:
     """Text fit for one cell of a Markdown table."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def codes_page() -> str:
+    """Every problem code: what it means and a line the tool printed for it."""
+    out = [
+        "# Problem codes",
+        "",
+        "Every problem the tool reports carries a stable code: `--format json` gives it as `code`, SARIF",
+        "as `ruleId`, GitLab as `check_name`, JUnit as the failure's `type`. A code never changes meaning",
+        "once released; its message may be reworded. Each example below is the line the tool printed for",
+        "the input in `tests/test_problem_codes.py` (paths below the test's folder shown as `/srv/fleets`).",
+        "",
+    ]
+    for code, entry in CODES.items():
+        out += [f"## `{code}`", "", entry.summary, "", "```text", entry.example, "```", ""]
+    return "\n".join(out)
 
 
 def commands_page() -> str:

@@ -105,6 +105,7 @@ def _check_roots(fleet: Fleet, resolved: dict[str, targets.SeatTarget], problems
             seat.loc(("target", field_name)),
             f"{seat.label}.target.{field_name}",
             f"the {what} {display_path(str(target.root))} does not exist; {MISSING_ROOT_HINTS[target.kind]}",
+            code="missing-root",
         )
 
 
@@ -376,6 +377,10 @@ def import_inis(paths: list[Path], *, name: str = "imported", code_page: int = 1
             seat_id = problem.path.split("[", 2)[1].split("]", 1)[0] if problem.path.startswith("seats[") else ""
             where = sources.get(seat_id, str(paths[0]))
             detail = problem.path.split("].", 1)[1] if "]." in problem.path else problem.path
-            problems.append(Problem(Loc(where), "", f"cannot be imported as it is: {detail}: {problem.message}"))
+            problems.append(
+                Problem(
+                    Loc(where), "", f"cannot be imported as it is: {detail}: {problem.message}", code="import-refused"
+                )
+            )
         raise FleetError(problems) from None
     return result

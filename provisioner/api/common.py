@@ -102,6 +102,7 @@ def exposed_folders(fleet: Fleet, seats: list[Seat], resolved: dict[str, targets
                 f"the fleet's folder {folder} is writable by {who}: they may replace its files or plant "
                 f"a state folder there; chmod go-w {folder}",
                 warning=True,
+                code="exposed-folder",
             )
         )
     seen: set[Path] = set()
@@ -120,6 +121,7 @@ def exposed_folders(fleet: Fleet, seats: list[Seat], resolved: dict[str, targets
                     "first deploy would receive the password, so a folder there is used only when its owner "
                     f"is named like it; chmod go-w {holder}",
                     warning=True,
+                    code="exposed-folder",
                 )
             )
     return out

@@ -28,7 +28,7 @@ from provisioner.runner import Keeper
 from provisioner.targetfs import targets
 
 Placed = list[tuple[targets.Spot, str, Slot]]
-ProblemFields = tuple[str, int, int, str, str, bool]  # errors.Problem.as_tuple
+ProblemFields = tuple[str, int, int, str, str, bool, str]  # errors.Problem.as_tuple
 
 
 @dataclass
@@ -202,7 +202,7 @@ def prepare(
     others = _the_others(fleet, seats, root) if seat_ids else []
     _check_collisions([(item.seat, item.files) for item in chosen] + others, spelled, {s.id for s in seats})
     notes = [
-        Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True)
+        Problem(seat.loc(("target",)), f"{seat.label}.target", note, warning=True, code="target-note")
         for seat in seats
         for note in resolved[seat.id].notes
     ]
@@ -236,6 +236,7 @@ def _check_collisions(placed: list[tuple[Seat, Placed]], spelled: dict[Path, str
                 seat.label,
                 f"{spot.path} is also a file of seat {other.id} ({other.source.loc(())}); two seats "
                 "cannot share a file: give each its own user, folder or launcher name",
+                code="shared-file",
             )
     problems.raise_if_errors()
 

@@ -198,6 +198,7 @@ def build(
                     seat.label,
                     f"publishes to seats/{folder} like seat {other.id} ({other.source.loc(())}); give one "
                     "of them another user, or a `computer`",
+                    code="share-collision",
                 )
             )
             continue
@@ -206,7 +207,12 @@ def build(
         )
         beyond = agent_limits.seat_problems(seat.exe.replace("/", "\\"), seat.computer, counts)
         problems.errors += [
-            Problem(seat.loc(path), seat.label, f"{message} (the Windows agent could not apply it)")
+            Problem(
+                seat.loc(path),
+                seat.label,
+                f"{message} (the Windows agent could not apply it)",
+                code="agent-unsupported",
+            )
             for path, message in beyond
         ]
         if beyond:

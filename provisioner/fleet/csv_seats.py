@@ -32,7 +32,9 @@ def load_seat_files(docs: list[Document], version: str, problems: Problems, root
         if entries is None:
             continue
         if not isinstance(entries, list):
-            problems.error(doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}")
+            problems.error(
+                doc.locate(("seat_files",)), "seat_files", "expected a list of {path, profiles}", code="wrong-type"
+            )
             continue
         for i, entry in enumerate(entries):
             seat_doc = _seat_file(doc, i, entry, version, problems, root)
@@ -56,19 +58,24 @@ def _seat_file_entry(doc: Document, i: int, entry: Any, problems: Problems) -> t
     """An entry's path and profiles, as written; None with the problem recorded."""
     label = f"seat_files[{i + 1}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-        problems.error(doc.locate(("seat_files", i)), label, "expected {path: seats.csv, profiles: [...]}")
+        problems.error(
+            doc.locate(("seat_files", i)), label, "expected {path: seats.csv, profiles: [...]}", code="wrong-type"
+        )
         return None
     unknown = sorted(set(entry) - {"path", "profiles"})
     if unknown:
         message = f"unknown key {quoted(unknown[0])}; a seat file has `path` and `profiles`"
-        problems.error(doc.locate(("seat_files", i)), label, message)
+        problems.error(doc.locate(("seat_files", i)), label, message, code="unknown-key")
         return None
     profiles = entry.get("profiles") or []
     if isinstance(profiles, str):
         profiles = profiles.split()
     if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
         problems.error(
-            doc.locate(("seat_files", i, "profiles")), f"{label}.profiles", "expected a list of profile names"
+            doc.locate(("seat_files", i, "profiles")),
+            f"{label}.profiles",
+            "expected a list of profile names",
+            code="wrong-type",
         )
         return None
     return entry["path"], profiles
@@ -140,7 +147,7 @@ def _columns(table: Any, version: str, problems: Problems) -> list[tuple[int, Pa
     for col, cell in enumerate(table.header, start=1):
         path, error = _csv_header(cell, version)
         if path is not None and path in seen:
-            problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}")
+            problems.error(Loc(table.path, 1, col), cell, f"the same column as column {seen[path]}", code="csv-header")
             continue
         nested = next((c for p, c in seen.items() if path and (p == path[: len(p)] or path == p[: len(path)])), None)
         if path is not None and nested is not None:
@@ -148,13 +155,13 @@ def _columns(table: Any, version: str, problems: Problems) -> list[tuple[int, Pa
                 f"header {quoted(cell)} and column {nested} ({table.header[nested - 1]}) name a value and a part of it"
             )
         if error is not None or path is None:
-            problems.error(Loc(table.path, 1, col), cell, error or "bad header")
+            problems.error(Loc(table.path, 1, col), cell, error or "bad header", code="csv-header")
             ok = False
             continue
         seen[path] = col
         columns.append((col, path, cell))
     if ("id",) not in seen:
-        problems.error(Loc(table.path, 1, 1), "id", "a seat file needs an `id` column")
+        problems.error(Loc(table.path, 1, 1), "id", "a seat file needs an `id` column", code="csv-header")
         return None
     return columns if ok else None  # with a bad header, the rows would only repeat what it says
 
@@ -193,7 +200,9 @@ def _cell(
         return True  # an empty cell sets nothing
     value: Any = cell.strip().split() if path in CSV_LISTS else csv_scalar(cell)
     if not _put(seat, path, value):
-        problems.error(Loc(doc.path, line, col), header, f"{header} is given, but not the columns before it")
+        problems.error(
+            Loc(doc.path, line, col), header, f"{header} is given, but not the columns before it", code="csv-header"
+        )
         return False
     full = (*base, *path)
     for cut in range(len(base) + 1, len(full) + 1):

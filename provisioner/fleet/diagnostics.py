@@ -22,6 +22,7 @@ from provisioner.models import (
     choices_text,
     show,
 )
+from provisioner.problem_codes import CODES
 
 
 def label_path(doc: Document, path: Path_) -> str:
@@ -101,6 +102,26 @@ EXPECTED = {
     "int_type": "a whole number",
     "bool_type": "true or false",
 }
+
+
+#: The code of each pydantic error type the file format meets; a validator of ours raises its own code.
+PYDANTIC_CODES = {
+    "extra_forbidden": "unknown-key",
+    "missing": "missing-key",
+    "literal_error": "not-one-of",
+    "string_pattern_mismatch": "bad-name",
+    **dict.fromkeys(EXPECTED, "wrong-type"),
+}
+
+
+def code_of(err: Any) -> str:
+    """The problem code of one pydantic error."""
+    kind = str(err["type"])
+    if kind == "literal_error" and tuple(err["loc"]) in (("version",), ("microsip",)):
+        return "unsupported-version"
+    if kind in PYDANTIC_CODES:
+        return PYDANTIC_CODES[kind]
+    return kind if kind in CODES else "invalid-value"
 
 
 def _message(err: Any, doc: Document, loc: Path_, model: type[BaseModel], version: str) -> str:
@@ -195,5 +216,5 @@ def validate(
                 read = str(err["input"]).lower()
                 message = message.replace(read, f"{quoted(word)} (YAML reads it as {read})", 1)
             shown = loc[:-1] if err["type"] == "missing" else loc
-            problems.error(doc.locate(loc, key=at_key), label_path(doc, shown), message)
+            problems.error(doc.locate(loc, key=at_key), label_path(doc, shown), message, code=code_of(err))
         return None

@@ -147,7 +147,12 @@ def _accounts(
     accounts: list[dict[str, Any]] = []
     account_origins: list[Provenance] = []
     if not raw:
-        problems.error(source.loc(("accounts",)), f"{source.label}.accounts", "a seat needs at least one account")
+        problems.error(
+            source.loc(("accounts",)),
+            f"{source.label}.accounts",
+            "a seat needs at least one account",
+            code="no-account",
+        )
     for i, account in enumerate(raw):
         own_account = (source.data.get("account") or _NO_LAYER, account)
         offsets = _account_offsets(i)
@@ -171,12 +176,14 @@ def _check_account(source: LayerSource, i: int, account: dict[str, Any], problem
             f"{label}.domain",
             "the account has no domain, and MicroSIP ignores an account without one; "
             "set `domain` here or in an `account:` layer",
+            code="no-domain",
         )
     if account.get("server") and not account.get("username"):
         problems.error(
             source.loc(("accounts", i)),
             f"{label}.username",
             "the account has a `server` but no `username`; MicroSIP cannot register without one",
+            code="no-username",
         )
 
 
@@ -195,6 +202,7 @@ def _check_account_numbers(
             source.loc(("active_account",)),
             f"{source.label}.active_account",
             f"account {active} does not exist; the seat has {accounts} (numbered from 1)",
+            code="no-such-account",
         )
     for section in effective.get("ini") or {}:
         numbered = re.fullmatch(r"Account([0-9]+)", section)
@@ -205,6 +213,7 @@ def _check_account_numbers(
                 f"{source.label}.ini.{section}",
                 f"the seat has {accounts}; MicroSIP reads [Account1], [Account2], ... without gaps and would "
                 f"ignore [{section}] -- add an entry to `accounts` instead",
+                code="account-gap",
             )
     chosen_account = account_switch(str((effective.get("launch") or {}).get("args") or ""))
     if count and chosen_account is not None and chosen_account > count:
@@ -213,6 +222,7 @@ def _check_account_numbers(
             f"{source.label}.launch.args",
             f"/account:{chosen_account} names an account the seat does not have: it has {accounts} "
             "(numbered from 1); MicroSIP would find no such account and only bring its window forward",
+            code="no-such-account",
         )
 
 
@@ -230,6 +240,7 @@ def _install(
             f"{source.label}.install.mode",
             f"install.mode {quoted(mode)} contradicts target type {quoted(target_type)}, "
             f"which needs {quoted(mode_needed)}",
+            code="mode-mismatch",
         )
     exe = install.get("exe") or (DEFAULT_PORTABLE_EXE if mode == "portable" else DEFAULT_INSTALLED_EXE)
     return mode, exe
@@ -275,19 +286,30 @@ def _check_launchers(
     if mode == "portable" and target_type != "wine":
         problem = cmd_problem(ntpath.basename(exe.replace("/", "\\")), args)
         if problem:
-            problems.error(seat_loc(origins, source, ("install", "exe")), f"{source.label}.install.exe", problem)
+            problems.error(
+                seat_loc(origins, source, ("install", "exe")),
+                f"{source.label}.install.exe",
+                problem,
+                code="bad-launcher",
+            )
         if launch.get("shortcuts"):
             problems.warn(
                 seat_loc(origins, source, ("launch", "shortcuts")),
                 f"{source.label}.launch.shortcuts",
                 "ignored for a portable seat: it gets a .cmd launcher beside its exe, which works from any "
                 "drive letter (shortcuts apply to installed and Wine seats)",
+                code="ignored-for-portable",
             )
         return
     if launch.get("shortcuts"):
         problem = lnk_target_problem(exe)
         if problem:
-            problems.error(seat_loc(origins, source, ("install", "exe")), f"{source.label}.install.exe", problem)
+            problems.error(
+                seat_loc(origins, source, ("install", "exe")),
+                f"{source.label}.install.exe",
+                problem,
+                code="bad-launcher",
+            )
 
 
 def _check_phonebook(effective: dict[str, Any], origins: Provenance, source: LayerSource, problems: Problems) -> None:
@@ -300,6 +322,7 @@ def _check_phonebook(effective: dict[str, Any], origins: Provenance, source: Lay
                 seat_loc(origins, source, ("contacts",)),
                 f"{source.label}.contacts[{index}]",
                 f"number {quoted(number)} is listed twice (also entry {seen[number]}); contacts are matched by number",
+                code="duplicate-contact",
             )
         seen.setdefault(number, index)
     ini_sections = {s.lower() for s in effective.get("ini") or {}}
@@ -308,6 +331,7 @@ def _check_phonebook(effective: dict[str, Any], origins: Provenance, source: Lay
             seat_loc(origins, source, ("speed_dials",)),
             f"{source.label}.speed_dials",
             "both `speed_dials` and `ini: {Shortcuts: ...}` write [Shortcuts]; keep one",
+            code="shortcuts-twice",
         )
 
 
@@ -326,7 +350,12 @@ def _check_target(
     kind = target.get("type")
     label = f"{source.label}.target"
     if kind is None:
-        problems.error(loc(("target",)), f"{label}.type", "the target needs a `type`: appdata, portable or wine")
+        problems.error(
+            loc(("target",)),
+            f"{label}.type",
+            "the target needs a `type`: appdata, portable or wine",
+            code="target-field",
+        )
         return None
     for name in target:
         if name != "type" and name not in TARGET_FIELDS[kind]:
@@ -334,8 +363,11 @@ def _check_target(
                 loc(("target", name)),
                 f"{label}.{name}",
                 f"{quoted(name)} does not apply to a {kind} target (it takes {', '.join(TARGET_FIELDS[kind])})",
+                code="target-field",
             )
     required = TARGET_REQUIRED[kind]
     if not target.get(required):
-        problems.error(loc(("target", "type")), f"{label}.{required}", f"a {kind} target needs `{required}`")
+        problems.error(
+            loc(("target", "type")), f"{label}.{required}", f"a {kind} target needs `{required}`", code="target-field"
+        )
     return str(kind)

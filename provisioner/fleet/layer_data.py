@@ -72,6 +72,7 @@ def _read_contacts_file(
                 Loc(table.path, 1, col),
                 cell,
                 f"{quoted(cell)} is not a Contacts.xml attribute{hint}; use {', '.join(CONTACT_ATTRIBUTES)}",
+                code="csv-header",
             )
             continue
         columns.append((col, cell))
@@ -104,20 +105,22 @@ def _translate_legacy(
     try:
         argv = split_flags(text)
     except ValueError as exc:
-        problems.error(where, path, f"cannot split the flags like a shell would: {exc}")
+        problems.error(where, path, f"cannot split the flags like a shell would: {exc}", code="seed-flags")
         return data
     translation = translate_flags(argv)
     for message in translation.errors:
-        problems.error(where, path, message)
+        problems.error(where, path, message, code="seed-flags")
     for message in translation.warnings:
-        problems.warn(where, path, message)
+        problems.warn(where, path, message, code="seed-flags")
     if translation.errors:
         return data
     raw = translation.layer(password={"env": PASSWORD_VARIABLE})
     scratch = Problems()
     model = validate(fleet_models(version)["layer"], raw, doc, prefix, version, scratch)
     for problem in scratch.errors:
-        problems.error(where, path, f"translated to {problem.path.removeprefix(label + '.')}: {problem.message}")
+        problems.error(
+            where, path, f"translated to {problem.path.removeprefix(label + '.')}: {problem.message}", code=problem.code
+        )
     if model is None:
         return data
     translated = model.model_dump(exclude_unset=True)
@@ -164,6 +167,7 @@ def layer_warnings(
                 source.loc(("settings", name)),
                 f"{source.label}.settings.{name}",
                 f"MicroSIP rewrites {quoted(name)} while it runs; the fleet's value is only a starting point",
+                code="volatile-key",
             )
     accounts = [("account", data.get("account"))] + [
         (f"accounts[{i + 1}]", a) for i, a in enumerate(seat_accounts or [])
@@ -178,6 +182,7 @@ def layer_warnings(
                 source.loc(path),
                 f"{source.label}.{where}.password",
                 "plain-text password in the fleet file; use {env: NAME} or {file: path}",
+                code="plaintext-password",
             )
     for section, keys in (data.get("ini") or {}).items():
         canonical = _ini_section_name(section)
@@ -192,12 +197,14 @@ def layer_warnings(
                     source.loc(where_path, key=True),
                     label,
                     f"{quoted(known[0].name)} is a catalogue key; set it under `{home}` so it is checked",
+                    code="catalogue-key-in-ini",
                 )
             else:
                 problems.warn(
                     source.loc(where_path, key=True),
                     label,
                     f"written verbatim to [{canonical}]; MicroSIP's catalogue does not list this key",
+                    code="unlisted-key",
                 )
 
 
@@ -224,13 +231,15 @@ def profile_order(
     def visit(name: str, chain: list[str], at: tuple[LayerSource, Path_], label: str) -> None:
         if name in chain:  # `at` becomes a location only for an error: most seats never need one
             cycle = " -> ".join([*chain[chain.index(name) :], name])
-            problems.error(at[0].loc(at[1]), label, f"extends cycle: {cycle}; remove one of the `extends`")
+            problems.error(
+                at[0].loc(at[1]), label, f"extends cycle: {cycle}; remove one of the `extends`", code="extends-cycle"
+            )
             return
         if name in applied:
             return
         if name not in profiles:
             hint = catalogue.did_you_mean(name, list(profiles))
-            problems.error(at[0].loc(at[1]), label, f"unknown profile {quoted(name)}{hint}")
+            problems.error(at[0].loc(at[1]), label, f"unknown profile {quoted(name)}{hint}", code="unknown-profile")
             return
         entry = profiles[name]
         if entry is None:

@@ -56,6 +56,7 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
                     top.locate(()),
                     "",
                     f"the top level must be a mapping (version, name, seats, ...), got {kind_of(top.data)}",
+                    code="top-level",
                 )
             ]
         )
@@ -67,9 +68,9 @@ def _load_fleet(path: Path, strict: bool, text: str | None) -> Fleet:
     layers = _collect_layers(top, docs, version, root, problems)
     seats = _resolve_seats(layers, version, problems)
     if not seats and not problems.errors and not any(doc.data.get("seats") for doc in docs):
-        problems.warn(top.locate(()), "seats", "the fleet has no seats")
+        problems.warn(top.locate(()), "seats", "the fleet has no seats", code="no-seats")
     if strict and problems.warnings:
-        problems.errors.extend(Problem(w.loc, w.path, f"{w.message} (refused by --strict)") for w in problems.warnings)
+        problems.errors.extend(w.refused() for w in problems.warnings)
         problems.warnings = []
     problems.raise_if_errors()
     return Fleet(
@@ -118,7 +119,9 @@ def _collect_profiles(
 ) -> None:
     raw_profiles = doc.data.get("profiles")
     if raw_profiles is not None and not isinstance(raw_profiles, dict):
-        problems.error(doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers")
+        problems.error(
+            doc.locate(("profiles",)), "profiles", "expected a mapping of profile names to layers", code="wrong-type"
+        )
         return
     for name, body in (raw_profiles or {}).items():
         if not valid_name(name):
@@ -126,6 +129,7 @@ def _collect_profiles(
                 doc.locate(("profiles", name), key=True),
                 f"profiles[{name}]",
                 f"{quoted(name)} is not a valid profile name: letters, digits, '.', '_' or '-'",
+                code="bad-name",
             )
             continue
         if name in first_seen:  # positions are looked up only for the message
@@ -134,6 +138,7 @@ def _collect_profiles(
                 doc.locate(("profiles", name), key=True),
                 f"profiles[{name}]",
                 f"profile {quoted(name)} is defined twice (first at {first}); rename or remove one",
+                code="duplicate-profile",
             )
             continue
         first_seen[name] = doc
@@ -156,7 +161,7 @@ def _collect_seats(
 ) -> None:
     raw_seats = doc.data.get("seats")
     if raw_seats is not None and not isinstance(raw_seats, list):
-        problems.error(doc.locate(("seats",)), "seats", "expected a list of seats")
+        problems.error(doc.locate(("seats",)), "seats", "expected a list of seats", code="wrong-type")
         return
     for i, body in enumerate(raw_seats or []):
         prefix: Path_ = ("seats", i)
@@ -173,6 +178,7 @@ def _collect_seats(
                 label,
                 f"seat id {quoted(sid)} is used twice (first at {first_doc.locate(('seats', first_index, 'id'))}); "
                 "seat ids must be unique",
+                code="duplicate-seat-id",
             )
             continue
         seat_seen[sid] = (doc, i)
@@ -210,5 +216,11 @@ def _templates_dir(top: Document) -> Path | None:
     except OSError:
         templates_missing = True
     if templates_missing:
-        raise FleetError([Problem(top.locate(("templates",)), "templates", f"{quoted(templates)} is not a folder")])
+        raise FleetError(
+            [
+                Problem(
+                    top.locate(("templates",)), "templates", f"{quoted(templates)} is not a folder", code="not-a-folder"
+                )
+            ]
+        )
     return templates_dir

@@ -269,7 +269,9 @@ class Fleet:
                 out.append(found)
                 continue
             hint = catalogue.did_you_mean(seat_id, list(self._index))
-            problems.append(Problem(Loc(str(self.path)), "", f"no seat with id {quoted(seat_id)}{hint}"))
+            problems.append(
+                Problem(Loc(str(self.path)), "", f"no seat with id {quoted(seat_id)}{hint}", code="unknown-seat")
+            )
         if problems:
             raise FleetError(problems)
         return out

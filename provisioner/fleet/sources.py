@@ -41,6 +41,7 @@ def version_of(doc: Document, problems: Problems) -> str:
         doc.locate(("microsip",)),
         "microsip",
         f"{show(value)} is not a supported MicroSIP version; use one of {choices_text(catalogue.versions())} (quoted)",
+        code="unsupported-version",
     )
     return catalogue.default_version()
 
@@ -69,7 +70,9 @@ class _Includes:
             entries = [entries]
             doc.data["include"] = entries
         if not isinstance(entries, list):
-            self.problems.error(doc.locate(("include",)), "include", "expected a list of YAML file paths")
+            self.problems.error(
+                doc.locate(("include",)), "include", "expected a list of YAML file paths", code="wrong-type"
+            )
             return
         for i, entry in enumerate(entries):
             target = self._target(doc, i, entry, stack)
@@ -82,7 +85,9 @@ class _Includes:
                 self.visit(included, [*stack, target])
 
     def _fail(self, doc: Document, i: int, message: str) -> None:
-        self.problems.error(doc.locate(("include", i)), f"include[{i + 1}]", message)  # located only for the error
+        self.problems.error(
+            doc.locate(("include", i)), f"include[{i + 1}]", message, code="bad-include"
+        )  # located only for the error
 
     def _target(self, doc: Document, i: int, entry: Any, stack: list[Path]) -> Path | None:
         """The file the i-th include names, resolved; None (with the problem) when it may not be read."""
@@ -122,7 +127,7 @@ class _Includes:
             return None
         if not isinstance(included.data, dict):
             message = "an included file must be a mapping with `profiles` and/or `seats`"
-            self.problems.error(included.locate(()), "", message)
+            self.problems.error(included.locate(()), "", message, code="top-level")
             return None
         return included
 
@@ -133,19 +138,20 @@ def inside_fleet(doc: Document, name: str, root: Path, at: Path_, label: str, pr
     The position of ``at`` is looked up only for an error: a clean fleet never builds its position tables.
     """
     if "\x00" in name:
-        problems.error(doc.locate(at), label, "the path holds a NUL character")
+        problems.error(doc.locate(at), label, "the path holds a NUL character", code="bad-path")
         return None
     path = Path(doc.path).parent / name
     try:
         inside = path.resolve().is_relative_to(root)
     except (OSError, RuntimeError, ValueError) as exc:
-        problems.error(doc.locate(at), label, f"{quoted(name)} cannot be resolved ({exc})")
+        problems.error(doc.locate(at), label, f"{quoted(name)} cannot be resolved ({exc})", code="bad-path")
         return None
     if not inside:
         problems.error(
             doc.locate(at),
             label,
             f"{quoted(name)} is outside the fleet's folder {root}; data files must stay inside it",
+            code="path-outside",
         )
         return None
     return path

@@ -51,13 +51,14 @@ def load_csv(path: Path) -> CsvTable:
                     "",
                     f"this row has {len(cells)} cells, the header has {len(header)}; "
                     f"check the separators ({quoted(delimiter)}) and quotes",
+                    code="csv-malformed",
                 )
                 continue
             rows.append((number, cells))
     except csv.Error as exc:
-        problems.error(Loc(name, reader.line_num, 1), "", f"malformed CSV: {exc}")
+        problems.error(Loc(name, reader.line_num, 1), "", f"malformed CSV: {exc}", code="csv-malformed")
     if header is None:
-        problems.error(Loc(name, 1, 1), "", "the file has no header row")
+        problems.error(Loc(name, 1, 1), "", "the file has no header row", code="csv-malformed")
     problems.raise_if_errors()
     assert header is not None
     return CsvTable(name, header, rows, delimiter)

@@ -324,6 +324,7 @@ class _Builder:
                     self.loc(event.start_mark),
                     f"in double quotes {_escapes(self._source(event))}, so {self._source(event)} is not the "
                     "path it looks like: write a Windows path in single quotes or with forward slashes",
+                    "double-quoted-path",
                 )
             return event.value
         if not tag.startswith("tag:yaml.org,2002:"):
@@ -355,6 +356,7 @@ class _Builder:
             raise _Refused(
                 self.loc(event.start_mark),
                 f"{shown} is not a valid {kind} ({why}); put it in quotes to keep it as text",
+                "unquoted-value",
             ) from None
         if isinstance(value, bool) or value is None:
             return value
@@ -414,6 +416,7 @@ class _Builder:
                     self.loc(key_mark),
                     format_path(path),
                     f"duplicate key {quoted(key)} (first defined on line {first_line[key]}); remove one of them",
+                    code="duplicate-key",
                 )
                 kept, self.doc = self.doc, Document(self.doc.path, None)  # read past it; the first one stays
                 try:
@@ -430,10 +433,11 @@ class _Builder:
 
 
 class _Refused(Exception):
-    def __init__(self, loc: Loc, message: str) -> None:
+    def __init__(self, loc: Loc, message: str, code: str = "yaml-refused") -> None:
         super().__init__(message)
         self.loc = loc
         self.message = message
+        self.code = code
 
 
 def format_path(path: Path_) -> str:
@@ -454,7 +458,9 @@ def load_text(text: str, path: str) -> Document:
     try:
         data = builder.document()
         if data is _EMPTY:
-            raise FleetError([Problem(Loc(path, 1, 1), "", "the file is empty; see `provisioner init`")])
+            raise FleetError(
+                [Problem(Loc(path, 1, 1), "", "the file is empty; see `provisioner init`", code="empty-file")]
+            )
         builder.doc.data = data
         builder.doc.source = text  # positions, when a message needs them
     except yaml.MarkedYAMLError as exc:
@@ -462,13 +468,15 @@ def load_text(text: str, path: str) -> Document:
         loc = Loc(path, mark.line + 1, mark.column + 1) if mark else Loc(path, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         hint = _syntax_hint(problem, text, mark)
-        raise FleetError([Problem(loc, "", f"YAML syntax error: {problem}{hint}")]) from None
+        raise FleetError([Problem(loc, "", f"YAML syntax error: {problem}{hint}", code="yaml-syntax")]) from None
     except yaml.YAMLError as exc:
-        raise FleetError([Problem(Loc(path, 1, 1), "", f"YAML error: {exc}")]) from None
+        raise FleetError([Problem(Loc(path, 1, 1), "", f"YAML error: {exc}", code="yaml-syntax")]) from None
     except _Refused as exc:
-        raise FleetError([Problem(exc.loc, "", exc.message)]) from None
+        raise FleetError([Problem(exc.loc, "", exc.message, code=exc.code)]) from None
     except RecursionError:
-        raise FleetError([Problem(Loc(path, 1, 1), "", f"nested more than {MAX_DEPTH} levels deep")]) from None
+        raise FleetError(
+            [Problem(Loc(path, 1, 1), "", f"nested more than {MAX_DEPTH} levels deep", code="yaml-refused")]
+        ) from None
     finally:
         loader.dispose()
     builder.problems.raise_if_errors()
@@ -518,26 +526,35 @@ def read_text_file(path: Path, kind: str, save_as: str) -> tuple[str, str]:
     try:
         data = read_regular(path, MAX_FILE_BYTES)[0]
     except FileNotFoundError:
-        raise FleetError([Problem(Loc(name), "", "no such file")]) from None
+        raise FleetError([Problem(Loc(name), "", "no such file", code="file-missing")]) from None
     except IsADirectoryError:
-        raise FleetError([Problem(Loc(name), "", f"is a folder, not a {kind}")]) from None
+        raise FleetError([Problem(Loc(name), "", f"is a folder, not a {kind}", code="not-a-file")]) from None
     except NotRegular as exc:
         what = "a folder" if stat.S_ISDIR(exc.mode) else "not a regular file (a FIFO or a device?)"
-        raise FleetError([Problem(Loc(name), "", f"is {what}, not a {kind}")]) from None
+        raise FleetError([Problem(Loc(name), "", f"is {what}, not a {kind}", code="not-a-file")]) from None
     except TooLarge as exc:
         limit = MAX_FILE_BYTES // (1024 * 1024)
         raise FleetError(
-            [Problem(Loc(name), "", f"the file is {exc.size} bytes; fleet files are limited to {limit} MiB")]
+            [
+                Problem(
+                    Loc(name),
+                    "",
+                    f"the file is {exc.size} bytes; fleet files are limited to {limit} MiB",
+                    code="file-too-large",
+                )
+            ]
         ) from None
     except OSError as exc:
-        raise FleetError([Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}")]) from None
+        raise FleetError(
+            [Problem(Loc(name), "", f"cannot read: {exc.strerror or exc}", code="file-unreadable")]
+        ) from None
     try:
         return name, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise FleetError(
-            [Problem(Loc(name, line, col), "", f"the file is not UTF-8 text; save it as {save_as}")]
+            [Problem(Loc(name, line, col), "", f"the file is not UTF-8 text; save it as {save_as}", code="not-utf8")]
         ) from None
 
 
@@ -547,7 +564,14 @@ def load_file(path: Path) -> Document:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise FleetError(
-            [Problem(Loc(name, line, 1), "", "the file contains NUL characters (UTF-16?); save it as UTF-8")]
+            [
+                Problem(
+                    Loc(name, line, 1),
+                    "",
+                    "the file contains NUL characters (UTF-16?); save it as UTF-8",
+                    code="not-utf8",
+                )
+            ]
         )
     return load_text(text, name)
 

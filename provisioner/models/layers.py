@@ -44,12 +44,12 @@ def _exe(value: Any, info: ValidationInfo) -> Any:
         return None
     name = ntpath.basename(text.replace("/", "\\"))
     if not name.lower().endswith(".exe") or len(name) <= 4:
-        raise fail(f"{quoted(text)} does not name an .exe file; MicroSIP names its ini after the exe")
+        raise fail("bad-name", f"{quoted(text)} does not name an .exe file; MicroSIP names its ini after the exe")
     if BAD_USER_CHARS.search(name):
-        raise fail(f"{quoted(name)} is not a valid Windows file name")
+        raise fail("bad-name", f"{quoted(name)} is not a valid Windows file name")
     reserved = reserved_problem(name, "the exe name")
     if reserved:
-        raise fail(reserved)
+        raise fail("reserved-name", reserved)
     return text
 
 
@@ -61,10 +61,12 @@ def _user(value: Any, info: ValidationInfo) -> Any:
     if text is None:
         return None
     if not text or text in (".", "..") or BAD_USER_CHARS.search(text) or ".." in text:
-        raise fail(f"{quoted(text)} is not a Windows user name: no path separators, '..', or any of :*?\"<>|")
+        raise fail(
+            "bad-name", f"{quoted(text)} is not a Windows user name: no path separators, '..', or any of :*?\"<>|"
+        )
     reserved = reserved_problem(text, "the user name")
     if reserved:
-        raise fail(reserved)
+        raise fail("reserved-name", reserved)
     return text
 
 
@@ -78,7 +80,7 @@ def _computer(value: Any, info: ValidationInfo) -> Any:
     if text is None:
         return None
     if not re.match(COMPUTER_PATTERN, text):
-        raise fail(f"{quoted(text)} is not a Windows computer name: 1-63 letters, digits or '-'")
+        raise fail("bad-name", f"{quoted(text)} is not a Windows computer name: 1-63 letters, digits or '-'")
     return text
 
 
@@ -170,7 +172,7 @@ class Launch(BaseModel):
     def _file_name(cls, value: Any) -> Any:
         problem = None if value is None else name_problem(value)
         if problem:
-            raise fail(f"{problem}; the launcher's file is named after it")
+            raise fail("bad-name", f"{problem}; the launcher's file is named after it")
         return value
 
     @field_validator("args")
@@ -181,7 +183,7 @@ class Launch(BaseModel):
         version = (info.context or {}).get("version", catalogue.default_version())
         problem = check_args(value, version)
         if problem:
-            raise fail(problem)
+            raise fail("bad-args", problem)
         return value
 
 
@@ -194,12 +196,12 @@ def _ini_scalar(value: Any, info: ValidationInfo) -> Any:
         context = info.context or {}
         ref = parse_reference(value, context.get("base_dir", ""), context.get("confine"))
         if isinstance(ref, str):
-            raise fail(ref)
+            raise fail("bad-secret-reference", ref)
         return ref
     text = text_field(value, info)
     problem = text_problem(text, catalogue_limit())
     if problem:
-        raise fail(problem)
+        raise fail("unsafe-text", problem)
     return text
 
 
@@ -252,7 +254,7 @@ class LayerBase(BaseModel):
     @classmethod
     def _at_most_eight(cls, value: list[SpeedDial] | None) -> Any:
         if value is not None and len(value) > MAX_SPEED_DIALS:
-            raise fail(f"{len(value)} speed dials; MicroSIP has {MAX_SPEED_DIALS} buttons")
+            raise fail("out-of-range", f"{len(value)} speed dials; MicroSIP has {MAX_SPEED_DIALS} buttons")
         return value
 
     @field_validator("ini")
@@ -263,7 +265,7 @@ class LayerBase(BaseModel):
             for key in keys or {}:
                 problem = problem or _ini_name(key, "key")
             if problem:
-                raise fail(problem)
+                raise fail("bad-name", problem)
         return value
 
 
@@ -271,11 +273,12 @@ def _id(value: Any, info: ValidationInfo) -> Any:
     text = text_field(value, info)
     if not isinstance(text, str) or not re.match(ID_PATTERN, text):
         raise fail(
-            f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            "bad-name",
+            f"{show(text)} is not a valid id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
     reserved = reserved_problem(text, "the seat id")
     if reserved:
-        raise fail(reserved)
+        raise fail("reserved-name", reserved)
     return text
 
 
@@ -289,7 +292,7 @@ def _words(value: Any, expected: str) -> list[str] | None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail(f"expected a list of {expected}")
+        raise fail("wrong-type", f"expected a list of {expected}")
     return value
 
 
@@ -304,7 +307,7 @@ def _active(value: Any, info: ValidationInfo) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise fail(f"{show(value)} is not an account number; use 1 for the first account")
+        raise fail("invalid-value", f"{show(value)} is not an account number; use 1 for the first account")
     return int(value)
 
 
@@ -330,9 +333,10 @@ def _enforce(value: Any, info: ValidationInfo) -> Any:
         if name.lower() not in by_lower:
             hint = catalogue.did_you_mean(name, allowed)
             raise fail(
+                "not-one-of",
                 f"{quoted(name)} is not a key MicroSIP rewrites while it runs{hint}; "
                 "every other key is enforced already, and `enforce` takes only those MicroSIP rewrites "
-                "(accountId, enableShortcuts, ...)"
+                "(accountId, enableShortcuts, ...)",
             )
         out.append(by_lower[name.lower()])
     return out
@@ -346,7 +350,10 @@ def _ini_key_list(value: Any, info: ValidationInfo) -> Any:
     for name in value:
         section, dot, key = name.partition(".")
         if not dot or not section or not key:
-            raise fail(f"{quoted(name)} is not SECTION.KEY; write it as the ini names it, such as Settings.autoAnswer")
+            raise fail(
+                "bad-name",
+                f"{quoted(name)} is not SECTION.KEY; write it as the ini names it, such as Settings.autoAnswer",
+            )
     return value
 
 
@@ -363,12 +370,16 @@ def _code_page(value: Any, info: ValidationInfo) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(f"{show(value)} is not a code page number; write it as Windows numbers it, such as 1252 or 1251")
+        raise fail(
+            "invalid-value",
+            f"{show(value)} is not a code page number; write it as Windows numbers it, such as 1252 or 1251",
+        )
     try:
         codecs.lookup(f"cp{value}")
     except LookupError:
         raise fail(
-            f"{value} is not a Windows ANSI code page this tool can read (1250-1258, 874, 932, 936, 949, 950)"
+            "invalid-value",
+            f"{value} is not a Windows ANSI code page this tool can read (1250-1258, 874, 932, 936, 949, 950)",
         ) from None
     return int(value)
 

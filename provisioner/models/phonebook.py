@@ -34,8 +34,9 @@ def _field_text(value: Any, info: ValidationInfo) -> Any:
         return None
     if _CONTROL.search(text):
         raise fail(
+            "unsafe-text",
             f"{show(text)} contains a control character (a tab or line break, say), which MicroSIP's "
-            "files cannot hold: its phonebook reader decodes no such escape; remove it"
+            "files cannot hold: its phonebook reader decodes no such escape; remove it",
         )
     return text
 
@@ -49,7 +50,9 @@ def _shortcut_type(value: Any, info: ValidationInfo) -> Any:
     if value in known:
         return value
     hint = catalogue.did_you_mean(str(value), list(known)) if isinstance(value, str) else ""
-    raise fail(f"{show(value)} is not a speed-dial type MicroSIP {version} knows: {', '.join(known)}{hint}")
+    raise fail(
+        "not-one-of", f"{show(value)} is not a speed-dial type MicroSIP {version} knows: {', '.join(known)}{hint}"
+    )
 
 
 ShortcutType = Annotated[
@@ -91,14 +94,17 @@ class SpeedDial(BaseModel):
     def _second_label_since_3_22_16(cls, value: Any, info: ValidationInfo) -> Any:
         version = (info.context or {}).get("version") or catalogue.default_version()
         if value is not None and catalogue.speed_dial_fields(version) < 6:
-            raise fail(f"a second label (`label2`) needs MicroSIP 3.22.16; MicroSIP {version} has no such field")
+            raise fail(
+                "needs-newer-microsip",
+                f"a second label (`label2`) needs MicroSIP 3.22.16; MicroSIP {version} has no such field",
+            )
         return value
 
     @field_validator("label")
     @classmethod
     def _labelled(cls, value: Any) -> Any:
         if not str(value or "").strip():
-            raise fail("a speed dial needs a label: MicroSIP's own editor drops buttons without one")
+            raise fail("empty-value", "a speed dial needs a label: MicroSIP's own editor drops buttons without one")
         return value
 
     @field_validator("type")
@@ -108,8 +114,9 @@ class SpeedDial(BaseModel):
         if value in NOT_IN_FREE_BUILD.get(version, ()):
             usable = [t for t in catalogue.shortcut_types(version) if t not in NOT_IN_FREE_BUILD[version]]
             raise fail(
+                "invalid-value",
                 f'{quoted(value)} buttons only show "not available in the free version" in MicroSIP {version}; '
-                f"use one of {', '.join(usable)}"
+                f"use one of {', '.join(usable)}",
             )
         return value
 
@@ -117,8 +124,9 @@ class SpeedDial(BaseModel):
     def _number_when_needed(self) -> SpeedDial:
         if self.type not in NUMBERLESS_SHORTCUTS and not str(self.number or "").strip():
             raise fail(
+                "empty-value",
                 f"a {quoted(self.type)} button needs a number (only {', '.join(NUMBERLESS_SHORTCUTS)} "
-                "buttons act on the current call without one)"
+                "buttons act on the current call without one)",
             )
         return self
 
@@ -126,7 +134,7 @@ class SpeedDial(BaseModel):
     @classmethod
     def _no_separator(cls, value: Any) -> Any:
         if isinstance(value, str) and ";" in value:
-            raise fail(f"{quoted(value)} contains ';', which separates the fields of a speed dial")
+            raise fail("unsafe-text", f"{quoted(value)} contains ';', which separates the fields of a speed dial")
         return value
 
     @model_validator(mode="after")
@@ -137,8 +145,9 @@ class SpeedDial(BaseModel):
         units = utf16_units(line)
         if units > MAX_SHORTCUT_LINE:
             raise fail(
+                "unsafe-text",
                 f"the button's [Shortcuts] line would be {units} UTF-16 code units; MicroSIP reads at most "
-                f"{MAX_SHORTCUT_LINE} -- shorten the label or the number"
+                f"{MAX_SHORTCUT_LINE} -- shorten the label or the number",
             )
         return self
 
@@ -192,5 +201,7 @@ class Contact(BaseModel):
     @classmethod
     def _has_number(cls, value: Any) -> Any:
         if not str(value if value is not None else "").strip():
-            raise fail("a contact needs a number: MicroSIP drops a phonebook entry without one when it loads")
+            raise fail(
+                "empty-value", "a contact needs a number: MicroSIP drops a phonebook entry without one when it loads"
+            )
         return value

@@ -34,8 +34,9 @@ FORBID = ConfigDict(extra="forbid")
 FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
-def fail(message: str) -> PydanticCustomError:
-    return PydanticCustomError("value", message)
+def fail(code: str, message: str) -> PydanticCustomError:
+    """A validation error whose type is the problem's code (``problem_codes.CODES``)."""
+    return PydanticCustomError(code, message)
 
 
 def show(value: Any) -> str:
@@ -93,17 +94,17 @@ def _as_text(key: Key, value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
-        raise fail(f"expected text, got {str(value).lower()}; quote it if you meant the word")
+        raise fail("wrong-type", f"expected text, got {str(value).lower()}; quote it if you meant the word")
     if isinstance(value, int | float):
         return raw_text(value) or str(value)
-    raise fail(f"expected text, got {type(value).__name__}")
+    raise fail("wrong-type", f"expected text, got {type(value).__name__}")
 
 
 def _coerce_string(key: Key, version: str, value: Any) -> Any:
     text = _joined_text(key, version, value)
     problem = text_problem(text, key.max_length)
     if problem:
-        raise fail(problem)
+        raise fail("unsafe-text", problem)
     choices = key.choices_for(version)
     if choices is not None and text not in choices:
         return _choice(key, version, text, choices)
@@ -125,8 +126,9 @@ def _joined_text(key: Key, version: str, value: Any) -> str:
             empty = re.search(r"''\s*\(([^)]*)\)", key.allowed)
             meaning = f' ("" means {empty.group(1)})' if empty else ""
             raise fail(
+                "not-one-of",
                 f"{str(value).lower()} is ambiguous for {key.name}{meaning}; write one of "
-                f"{choices_text(key.choices_for(version) or ())}"
+                f"{choices_text(key.choices_for(version) or ())}",
             )
         return ""  # YAML false/off means "off" for enumerated keys
     text = _as_text(key, value)
@@ -144,14 +146,17 @@ def _choice(key: Key, version: str, text: str, choices: Any) -> Any:
     extra = ""
     if key.choices and set(key.choices) - set(choices) and text in key.choices:
         extra = f" in MicroSIP {version}"
-    raise fail(f"{show(text)} is not one of {choices_text(choices)}{extra}{hint}")
+    raise fail("not-one-of", f"{show(text)} is not one of {choices_text(choices)}{extra}{hint}")
 
 
 def _check_host(text: str) -> None:
     for part in text.split():
         if re.match(r"(?i)^sips?:", part):
             bare = re.sub(r"(?i)^sips?:", "", part)
-            raise fail(f"{quoted(part)} must not start with 'sip:'; MicroSIP adds it itself -- write {quoted(bare)}")
+            raise fail(
+                "sip-prefix",
+                f"{quoted(part)} must not start with 'sip:'; MicroSIP adds it itself -- write {quoted(bare)}",
+            )
 
 
 def _codec(key: Key, item: str) -> str:
@@ -161,7 +166,8 @@ def _codec(key: Key, item: str) -> str:
         return by_lower[item.lower()]
     hint = catalogue.did_you_mean(item, list(known))
     raise fail(
-        f"unknown codec {quoted(item)}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`"
+        "not-one-of",
+        f"unknown codec {quoted(item)}{hint}; codecs are name/clock/channels, see `provisioner keys audioCodecs`",
     )
 
 
@@ -175,14 +181,14 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
             return value
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
-        raise fail(f"{show(value)} is not a boolean; use true or false (or 1 / 0)")
+        raise fail("wrong-type", f"{show(value)} is not a boolean; use true or false (or 1 / 0)")
     if key.type == "int":
         return _number(key, version, value)
     if key.kind == "secret":
         text = _as_text(key, value)
         problem = text_problem(text, key.max_length, "the password")
         if problem:
-            raise fail(problem)
+            raise fail("unsafe-text", problem)
         return SecretRef("literal", text)
     return _coerce_string(key, version, value)
 
@@ -190,23 +196,23 @@ def _coerce(key: Key, version: str, value: Any, info: ValidationInfo) -> Any:
 def _reference(key: Key, value: dict[str, Any], info: ValidationInfo) -> SecretRef:
     """A secret reference ({env: NAME}, {file: path}), which only a text key may take."""
     if key.type != "string":
-        raise fail(f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
+        raise fail("wrong-type", f"expected a {'number' if key.type == 'int' else 'boolean'}, got a mapping")
     base_dir = (info.context or {}).get("base_dir", "")
     ref = parse_reference(value, base_dir, (info.context or {}).get("confine"))
     if isinstance(ref, str):
-        raise fail(ref)
+        raise fail("bad-secret-reference", ref)
     return ref
 
 
 def _number(key: Key, version: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(f"{show(value)} is not a whole number")
+        raise fail("wrong-type", f"{show(value)} is not a whole number")
     number = int(value)
     choices = key.choices_for(version)
     if choices is not None and number not in choices:
-        raise fail(f"{number} is not one of {choices_text(choices)} ({key.allowed})")
+        raise fail("not-one-of", f"{number} is not one of {choices_text(choices)} ({key.allowed})")
     if key.min is not None and key.max is not None and not key.min <= number <= key.max:
-        raise fail(f"{number} is out of range; allowed {key.min}..{key.max}")
+        raise fail("out-of-range", f"{number} is out of range; allowed {key.min}..{key.max}")
     return number
 
 
@@ -292,7 +298,9 @@ class CatalogueSection(BaseModel):
             key = known.get(str(name).lower())
             canonical = key.name if key else str(name)
             if canonical in out:
-                raise fail(f"{quoted(canonical)} is given twice (keys are not case-sensitive); keep one")
+                raise fail(
+                    "duplicate-key", f"{quoted(canonical)} is given twice (keys are not case-sensitive); keep one"
+                )
             out[canonical] = value
         return out
 
@@ -329,11 +337,11 @@ def text_field(value: Any, info: ValidationInfo) -> Any:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise fail(f"expected text, got {show(value)}")
+        raise fail("wrong-type", f"expected text, got {show(value)}")
     text = value if isinstance(value, str) else (raw_text(value) or str(value))
     problem = text_problem(text, 1024)
     if problem:
-        raise fail(problem)
+        raise fail("unsafe-text", problem)
     return text
 
 

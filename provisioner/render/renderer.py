@@ -95,14 +95,16 @@ class Renderer:
         value = self._resolved.get(cached)
         if value is None:
             try:
-                value = resolve(ref, self.environ, lambda message: problems.warn(*where(), message))
+                value = resolve(
+                    ref, self.environ, lambda message: problems.warn(*where(), message, code="secret-exposed")
+                )
             except SecretError as exc:
-                problems.error(*where(), f"{exc} (secret {ref.describe()})")
+                problems.error(*where(), f"{exc} (secret {ref.describe()})", code="secret-missing")
                 return None
             self._resolved[cached] = value
         problem = text_problem(value, key.max_length if key else 255, "the secret's value")
         if problem:
-            problems.error(*where(), problem)
+            problems.error(*where(), problem, code="unsafe-text")
             return None
         return value
 

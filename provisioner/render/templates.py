@@ -63,11 +63,14 @@ class Templates:
                             Loc(exc.filename or name, exc.lineno or 0, 1),
                             "template",
                             f"syntax error: {exc.message}",
+                            code="template-syntax",
                         )
                     ]
                 ) from None
             except jinja2.TemplateNotFound:
-                raise FleetError([Problem(Loc(name), "template", "template not found")]) from None
+                raise FleetError(
+                    [Problem(Loc(name), "template", "template not found", code="template-error")]
+                ) from None
         return self._templates[name]
 
     def render_ini(self, name: str, context: dict[str, Any], label: str, problems: Problems) -> str | None:
@@ -76,14 +79,18 @@ class Templates:
         try:
             text = template.render(context)
         except jinja2.TemplateError as exc:
-            problems.error(_template_loc(template, exc.__traceback__), label, _template_message(exc))
+            problems.error(
+                _template_loc(template, exc.__traceback__), label, _template_message(exc), code="template-error"
+            )
             return None
         except Exception as exc:  # the sandbox raises SecurityError etc.
-            problems.error(_template_loc(template, exc.__traceback__), label, f"{type(exc).__name__}: {exc}")
+            problems.error(
+                _template_loc(template, exc.__traceback__), label, f"{type(exc).__name__}: {exc}", code="template-error"
+            )
             return None
         found = check_output(text, context, template.filename or name)
         for where, message in found:
-            problems.error(where, label, message)
+            problems.error(where, label, message, code="template-output")
         return None if found else text
 
 

@@ -125,7 +125,7 @@ class TargetError(FleetError):
 
 
 def _fail(seat: Seat, path: tuple[str, ...], message: str) -> TargetError:
-    return TargetError([Problem(seat.loc(path), f"{seat.label}.{'.'.join(path)}", message)])
+    return TargetError([Problem(seat.loc(path), f"{seat.label}.{'.'.join(path)}", message, code="unsafe-text")])
 
 
 def _base(seat: Seat, field_name: str, value: str, root_override: Path | None) -> Path:
@@ -184,6 +184,7 @@ def resolve(seat: Seat, root_override: Path | None = None) -> SeatTarget:
                     seat.source.loc(()),
                     f"{seat.label}.target",
                     "the seat has no `target`; plan, apply, verify and rollback need one (appdata, portable or wine)",
+                    code="no-target",
                 )
             ]
         )

@@ -80,7 +80,13 @@ def test_small_work_and_one_core_stay_in_this_process() -> None:
 
 @pytest.mark.parametrize("warning", [False, True])
 def test_a_problem_comes_back_from_the_helper_as_it_went(warning: bool) -> None:
-    sent = Problem(Loc("fleet.yaml", 12, 7), "seats[a].accounts[1]", "a message, with 'quotes' and ünïcode", warning)
+    sent = Problem(
+        Loc("fleet.yaml", 12, 7),
+        "seats[a].accounts[1]",
+        "a message, with 'quotes' and ünïcode",
+        warning,
+        code="unknown-key",
+    )
     assert Problem.of_tuple(marshal.loads(marshal.dumps(sent.as_tuple()))) == sent
 
 
