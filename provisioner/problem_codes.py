@@ -303,3 +303,21 @@ CODES: dict[str, Code] = {
         "m.ini: cannot be imported as it is: accounts[1].username: the account has a `server` but no `username`; MicroSIP cannot register without one",
     ),
 }
+
+
+#: What plan and verify find about deployed targets (and a command that fails as a whole), as the
+#: CI formats name it; with :data:`CODES`, every rule a SARIF report can hold.
+TARGET_CODES: dict[str, str] = {
+    "pending": "A file `apply` would create or update (a note: `plan --exit-code` makes it a gate).",
+    "conflict": "A managed key someone changed since the last apply; `apply` leaves the target alone without `--force`.",
+    "refused": "A file the tool will not reach safely (a link, another owner); the seat's other files go on.",
+    "drift": "A deployed file that differs from what the fleet makes, found by `verify`.",
+    "waiting": "A seat whose user has not logged on yet, so there is no profile folder to write into.",
+    "seat-failed": "A seat that could not be planned or verified (I/O, permissions).",
+    "command-failed": "The command failed as a whole: a lock held, a folder it cannot read or write.",
+}
+
+
+def summary_of(code: str) -> str:
+    """What ``code`` means, whichever table holds it."""
+    return CODES[code].summary if code in CODES else TARGET_CODES[code]

@@ -10,9 +10,18 @@ from typing import Any
 import click
 
 from provisioner import __version__
-from provisioner.cli.failures import handle_errors, json_out, problems_json
+from provisioner.cli.failures import ci_out, handle_errors, json_out, problems_json
 from provisioner.cli.help import HelpfulGroup
-from provisioner.cli.options import fleet_argument, format_option, root_option, seat_option, strict_option
+from provisioner.cli.options import (
+    CI_FORMATS,
+    base_dir_option,
+    fleet_argument,
+    format_option,
+    report_format_option,
+    root_option,
+    seat_option,
+    strict_option,
+)
 from provisioner.cli.report import aligned, plural, print_warnings, row_json
 
 
@@ -40,16 +49,29 @@ def main(ctx: click.Context) -> None:
     help="Also check that every target root, portable folder and Wine prefix exists here.",
 )
 @root_option
-@format_option
+@report_format_option
+@base_dir_option
 @handle_errors(json_errors=True, writes=False)
 def validate(
-    fleet: Path, strict: bool, secrets: bool, check_targets: bool, root: Path | None, output_format: str
+    fleet: Path,
+    strict: bool,
+    secrets: bool,
+    check_targets: bool,
+    root: Path | None,
+    output_format: str,
+    base_dir: Path | None,
 ) -> None:
     """Load, merge and check a fleet (targets resolved on paper); report every problem in one pass."""
     from provisioner import api
 
     result = api.validate(fleet, strict=strict, secrets=secrets, check_targets=check_targets, root=root)
     seats = result.fleet.seats
+    if output_format in CI_FORMATS:
+        from provisioner.cli import findings
+
+        base = findings.base_folder(base_dir)
+        ci_out(output_format, findings.of_problems(result.warnings, base), base, [s.id for s in seats])
+        return
     if output_format == "json":
         json_out(
             {

@@ -9,13 +9,16 @@ from typing import Any
 import click
 
 from provisioner.cli.commands import main
-from provisioner.cli.failures import handle_errors, json_out
+from provisioner.cli.failures import ci_out, handle_errors, json_out
 from provisioner.cli.options import (
+    CI_FORMATS,
     afresh_option,
+    base_dir_option,
     fleet_argument,
     format_option,
     keep_user_option,
     quiet_option,
+    report_format_option,
     root_option,
     seat_option,
     state_option,
@@ -41,7 +44,8 @@ from provisioner.cli.report import (
 @seat_option
 @root_option
 @state_option
-@format_option
+@report_format_option
+@base_dir_option
 @click.option("--exit-code", is_flag=True, help="Exit 1 when changes are pending.")
 @click.option("--rotate-passwords", is_flag=True, help="Plan to replace passwords already on disk.")
 @keep_user_option
@@ -55,6 +59,7 @@ def plan(
     root: Path | None,
     state: Path | None,
     output_format: str,
+    base_dir: Path | None,
     exit_code: bool,
     rotate_passwords: bool,
     keep_user: tuple[str, ...],
@@ -80,7 +85,9 @@ def plan(
         judge_afresh=afresh or verbose,
     )
     code = result.exit_code(pending_is_failure=exit_code)
-    if output_format == "json":
+    if output_format in CI_FORMATS:
+        _ci_report(output_format, result, base_dir)
+    elif output_format == "json":
         json_out(result.as_json(code))
     else:
         print_warnings(result.warnings)
@@ -163,7 +170,8 @@ def apply(
 @root_option
 @state_option
 @afresh_option
-@format_option
+@report_format_option
+@base_dir_option
 @verbose_option
 @quiet_option
 @handle_errors(json_errors=True, writes=False)
@@ -174,6 +182,7 @@ def verify(
     state: Path | None,
     afresh: bool,
     output_format: str,
+    base_dir: Path | None,
     verbose: bool,
     quiet: bool,
 ) -> None:
@@ -185,7 +194,9 @@ def verify(
     result = api.verify(fleet, seat_ids=list(seats) or None, root=root, state=state, judge_afresh=afresh)
     drifted = [r for r in result.seats if r.drift]
     code = result.exit_code()
-    if output_format == "json":
+    if output_format in CI_FORMATS:
+        _ci_report(output_format, result, base_dir)
+    elif output_format == "json":
         json_out(result.as_json(code))
     else:
         print_warnings(result.warnings)
@@ -251,3 +262,11 @@ def rollback(
         click.echo(f"failed     {seat_id}: {why}", err=True)
     if result.errors:
         sys.exit(3)
+
+
+def _ci_report(kind: str, result: Any, base_dir: Path | None) -> None:
+    """Plan's or verify's findings in a CI format: a test case per seat."""
+    from provisioner.cli import findings
+
+    base = findings.base_folder(base_dir)
+    ci_out(kind, findings.of_result(result, base), base, [report.seat_id for report in result.seats])

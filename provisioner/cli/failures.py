@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from provisioner import __version__
+from provisioner.cli.options import CI_FORMATS
 from provisioner.errors import FleetError, Problem, ProvisionerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,6 +25,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def json_out(document: dict[str, Any]) -> None:
     """Print one JSON document on stdout (``--format json``)."""
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def ci_out(kind: str, findings: list[Any], base: Path, cases: list[str]) -> None:
+    """Print one CI format's document on stdout (``--format sarif|junit|github|gitlab``)."""
+    from provisioner.cli.ci_formats import render
+
+    command = click.get_current_context().info_name or "provisioner"
+    click.echo(render(kind, findings, base=base, command=command, cases=cases))
 
 
 def problems_json(errors: list[Problem], warnings: list[Problem]) -> dict[str, Any]:
@@ -99,13 +108,15 @@ def handle_errors(json_errors: bool = False, writes: bool = True) -> Callable[[F
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            as_json = json_errors and kwargs.get("output_format") == "json"
+            shape = kwargs.get("output_format", "text") if json_errors else "text"
             try:
                 return func(*args, **kwargs)
             except (click.exceptions.Exit, click.ClickException, SystemExit):
                 raise
             except BaseException as exc:  # each kind gets its exit code and one line
-                sys.exit(_failed(exc, as_json=as_json, writes=writes))
+                if shape in CI_FORMATS and isinstance(exc, ProvisionerError):
+                    sys.exit(_ci_failed(exc, shape, kwargs.get("base_dir")))
+                sys.exit(_failed(exc, as_json=shape == "json", writes=writes))
 
         return wrapper  # type: ignore[return-value]
 
@@ -139,6 +150,19 @@ def _failed(exc: BaseException, *, as_json: bool, writes: bool) -> int:
     if not isinstance(exc, Exception):
         raise exc  # GeneratorExit and the like are not failures of the command
     return _crashed(exc)
+
+
+def _ci_failed(exc: ProvisionerError, kind: str, base_dir: Path | None) -> int:
+    """Bad input or a failed command, in a CI format on stdout; the exit code."""
+    from provisioner.cli import findings
+
+    base = findings.base_folder(base_dir)
+    if isinstance(exc, FleetError):
+        found = findings.of_problems([*exc.errors, *exc.warnings], base)
+    else:
+        found = [findings.failure(str(exc))]
+    ci_out(kind, found, base, [])
+    return exc.exit_code
 
 
 def _fleet_failed(exc: FleetError, *, as_json: bool, writes: bool) -> None:

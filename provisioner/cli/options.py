@@ -15,6 +15,23 @@ format_option = click.option(
     show_default=True,
     help="Output format; json prints one document on stdout.",
 )
+#: The formats CI systems read, beside text and json (``provisioner.cli.ci_formats`` lays them out).
+CI_FORMATS = ("sarif", "junit", "github", "gitlab")
+report_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", *CI_FORMATS]),
+    default="text",
+    show_default=True,
+    help="Output format: json prints one document on stdout; sarif, junit, github and gitlab print what "
+    "those CI systems read (SARIF 2.1.0, JUnit XML, workflow commands, a Code Quality report).",
+)
+base_dir_option = click.option(
+    "--base-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder the CI formats' paths are relative to (default: the top of the git work tree, "
+    "else the current folder).",
+)
 seat_option = click.option("--seat", "seats", multiple=True, metavar="ID", help="Only this seat (repeatable).")
 strict_option = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 
