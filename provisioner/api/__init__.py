@@ -13,7 +13,9 @@ The commands live by what they are for:
   seats :mod:`~provisioner.api.placing` placed, reported as
   :mod:`~provisioner.api.results`;
 * :mod:`~provisioner.api.distributing` -- publish, status, bundle: getting seats
-  to the PCs.
+  to the PCs;
+* :mod:`~provisioner.api.merging` -- merge_seat: apply's merge of one seat's ini,
+  in memory, for engines that deliver the file themselves.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from provisioner.api.authoring import (
 from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
+from provisioner.api.merging import MergeResult, merge_seat
 from provisioner.api.results import DeployResult, DeployStatus, SeatReport
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "ExplainRow",
     "FlagsResult",
     "FleetSource",
+    "MergeResult",
     "PlanOptions",
     "PublishResult",
     "RenderResult",
@@ -64,6 +68,7 @@ __all__ = [
     "init",
     "keys",
     "load",
+    "merge_seat",
     "package_agent",
     "plan",
     "publish",
