@@ -14,6 +14,7 @@ The commands live by what they are for:
   :mod:`~provisioner.api.results`;
 * :mod:`~provisioner.api.distributing` -- publish, status, bundle: getting seats
   to the PCs;
+* :mod:`~provisioner.api.comparing` -- diff: what a change of fleet changes;
 * :mod:`~provisioner.api.merging` -- merge_seat: apply's merge of one seat's ini,
   in memory, for engines that deliver the file themselves.
 """
@@ -38,6 +39,7 @@ from provisioner.api.authoring import (
     validate,
 )
 from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_store
+from provisioner.api.comparing import FleetDiff, KeyChange, SeatDiff, diff
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
 from provisioner.api.merging import MergeResult, merge_seat
@@ -52,17 +54,21 @@ __all__ = [
     "ExplainResult",
     "ExplainRow",
     "FlagsResult",
+    "FleetDiff",
     "FleetSource",
+    "KeyChange",
     "MergeResult",
     "PlanOptions",
     "PublishResult",
     "RenderResult",
     "RollbackResult",
+    "SeatDiff",
     "SeatReport",
     "SeatRow",
     "ValidateResult",
     "apply",
     "bundle",
+    "diff",
     "explain",
     "import_inis",
     "init",

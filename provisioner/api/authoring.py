@@ -164,13 +164,14 @@ class ExplainRow:
     layer: str
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A value as ``explain`` shows it: a secret by its reference (a plain-text one as ``********``)."""
     if isinstance(value, SecretRef):
         return value.describe()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
+        return "[" + ", ".join(shown_value(v) for v in value) + "]"
     if value == "":
         return '""'
     return str(value)
@@ -200,10 +201,17 @@ def _explain_seat(seat: Seat) -> list[ExplainRow]:
     for path, value, origins, key, fallback in [*_placement(seat), *_values(seat)]:
         origin = origins.get(key)
         if origin is None:
-            rows.append(ExplainRow(path, _shown(value), "-", seat.implied.get(key, fallback)))
+            rows.append(ExplainRow(path, shown_value(value), "-", seat.implied.get(key, fallback)))
         else:
-            rows.append(ExplainRow(path, _shown(value), str(origin_loc(origin, key)), origin[0].label))
+            rows.append(ExplainRow(path, shown_value(value), str(origin_loc(origin, key)), origin[0].label))
     return rows
+
+
+def effective_values(seat: Seat) -> Iterator[tuple[str, Any]]:
+    """Each effective value of the seat by its path (``settings.autoAnswer``), as ``explain`` lists them;
+    a secret stays a :class:`SecretRef` (never resolved)."""
+    for path, value, _, _, _ in [*_placement(seat), *_values(seat)]:
+        yield path, value
 
 
 def _placement(seat: Seat) -> Iterator[Explained]:

@@ -8,6 +8,7 @@ the traceback). No traceback ever reaches the terminal.
 
 from __future__ import annotations
 
+from provisioner.cli import comparing as _comparing  # noqa: F401  (its command joins the group)
 from provisioner.cli import deploying as _deploying  # noqa: F401  (its commands join the group)
 from provisioner.cli.commands import main
 

@@ -42,6 +42,10 @@ EXAMPLES = {
     "plan": ["provisioner plan fleet.yaml", "provisioner plan fleet.yaml --seat alice --exit-code --format json"],
     "apply": ["provisioner apply fleet.yaml --dry-run", "provisioner apply fleet.yaml --seat alice --force"],
     "verify": ["provisioner verify fleet.yaml", "provisioner verify fleet.yaml -q --format json"],
+    "diff": [
+        "provisioner diff HEAD~1 HEAD",
+        "provisioner diff main HEAD --fleet fleets/office.yaml --format markdown --exit-code",
+    ],
     "rollback": [
         "provisioner rollback fleet.yaml --seat alice --list",
         "provisioner rollback fleet.yaml --seat alice --dry-run",
