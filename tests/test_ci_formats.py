@@ -139,18 +139,15 @@ def test_github_commands_are_exact_and_escaped(tmp_path: Path, run_cli: RunCli) 
     ]
 
 
+def gitlab_run(folder: Path) -> subprocess.CompletedProcess[str]:
+    """``provisioner validate fleet.yaml --format gitlab`` in its own process."""
+    command = [sys.executable, "-m", "provisioner", "validate", "fleet.yaml", "--format", "gitlab"]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+
+
 def test_gitlab_fingerprints_are_stable_across_runs_and_distinct(tmp_path: Path) -> None:
     write(tmp_path, BAD)
-    runs = [
-        subprocess.run(
-            [sys.executable, "-m", "provisioner", "validate", "fleet.yaml", "--format", "gitlab"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        for _ in range(2)
-    ]
+    runs = [gitlab_run(tmp_path) for _ in range(2)]
     assert [r.returncode for r in runs] == [2, 2] and runs[0].stderr == ""
     first, second = (json.loads(r.stdout) for r in runs)
     assert first == second
@@ -161,15 +158,7 @@ def test_gitlab_fingerprints_are_stable_across_runs_and_distinct(tmp_path: Path)
     assert len({i["fingerprint"] for i in first}) == 2
     assert all(len(i["fingerprint"]) == 64 for i in first)
     write(tmp_path, "# a comment moves every line down\n" + BAD)
-    moved = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "provisioner", "validate", "fleet.yaml", "--format", "gitlab"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-    )
+    moved = json.loads(gitlab_run(tmp_path).stdout)
     assert [i["fingerprint"] for i in moved] == [i["fingerprint"] for i in first]
     assert [i["location"]["lines"]["begin"] for i in moved] == [6, 8]
 
