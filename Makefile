@@ -22,10 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP) windows-tools hooks unit docs wheel-check
 
-# The inner loop: everything but the slow rounds (pyproject.toml names them) and the Windows-side (Wine) tests,
+# The inner loop: everything but the slow rounds (pyproject.toml names them), the Windows-side (Wine) tests
+# and those that ask a real registrar (Kamailio),
 # on every core (pytest-xdist), and no system packages installed.
 quick: $(STAMP) lint typecheck
-	$(BIN)/pytest -m "not slow and not windows" -n auto
+	$(BIN)/pytest -m "not slow and not windows and not registrar" -n auto
 
 # Pin what CI installs to what the suite passes with now.
 constraints: $(STAMP)
@@ -46,9 +47,10 @@ wheel-check: $(STAMP)
 # reads), wixl builds the Windows Installer packages MicroSIP 3.22.3 consults and the agent's own
 # (msitools reads them back), osslsigncode and openssl sign and verify them. Installed from
 # Debian's packages when missing and running as root; otherwise those tests skip and say why --
-# except with CI=true, where anything missing fails the run.
+# except with CI=true, where anything missing fails the run. Kamailio (and its TLS module) is the real
+# registrar that check-registration is tested against, on loopback; git makes the revisions diff reads.
 WINDOWS_TOOLS := wine x86_64-w64-mingw32-gcc x86_64-w64-mingw32-windres i686-w64-mingw32-gcc wixl msiinfo msiextract \
-	osslsigncode openssl desktop-file-validate
+	osslsigncode openssl desktop-file-validate kamailio
 windows-tools:
 	@missing=; for tool in $(WINDOWS_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -z "$$missing" ]; then :; \
@@ -56,7 +58,7 @@ windows-tools:
 		echo "installing Debian packages for the Windows-side tests (missing:$$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			wine wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686 wixl msitools osslsigncode openssl \
-			desktop-file-utils make >/dev/null; \
+			desktop-file-utils make kamailio kamailio-tls-modules git >/dev/null; \
 	elif [ "$$CI" = true ]; then echo "CI=true: missing$$missing, which cannot be installed here" >&2; exit 1; \
 	else echo "note: missing$$missing: the Windows-side tests will be skipped"; fi
 

@@ -305,8 +305,9 @@ CODES: dict[str, Code] = {
 }
 
 
-#: What plan and verify find about deployed targets (and a command that fails as a whole), as the
-#: CI formats name it; with :data:`CODES`, every rule a SARIF report can hold.
+#: What plan and verify find about deployed targets, what check-registration finds about accounts,
+#: and a command that fails as a whole, as the CI formats name it; with :data:`CODES`, every rule a
+#: SARIF report can hold.
 TARGET_CODES: dict[str, str] = {
     "pending": "A file `apply` would create or update (a note: `plan --exit-code` makes it a gate).",
     "conflict": "A managed key someone changed since the last apply; `apply` leaves the target alone without `--force`.",
@@ -315,6 +316,13 @@ TARGET_CODES: dict[str, str] = {
     "waiting": "A seat whose user has not logged on yet, so there is no profile folder to write into.",
     "seat-failed": "A seat that could not be planned or verified (I/O, permissions).",
     "command-failed": "The command failed as a whole: a lock held, a folder it cannot read or write.",
+    "incorrect-password": "The registrar refused the account's credentials (401 or 403 after them): MicroSIP's Incorrect Password.",
+    "unknown-user": "The registrar does not know the account (404).",
+    "proxy-authentication": "A proxy asked for credentials (407) and did not take the account's.",
+    "unreachable": "The registrar did not answer: no reply in time, the connection refused, or a name that does not resolve.",
+    "certificate-problem": "The registrar's TLS certificate does not verify (an unknown CA, another name, expired).",
+    "registration-failed": "The registrar answered the REGISTER with another failure; the finding names its status line.",
+    "not-checked": "An account not asked: its server refused five sets of credentials in a row before it.",
 }
 
 

@@ -15,6 +15,8 @@ The commands live by what they are for:
 * :mod:`~provisioner.api.distributing` -- publish, status, bundle: getting seats
   to the PCs;
 * :mod:`~provisioner.api.comparing` -- diff: what a change of fleet changes;
+* :mod:`~provisioner.api.registering` -- check-registration: each account asked of
+  its registrar;
 * :mod:`~provisioner.api.merging` -- merge_seat: apply's merge of one seat's ini,
   in memory, for engines that deliver the file themselves.
 """
@@ -43,11 +45,13 @@ from provisioner.api.comparing import FleetDiff, KeyChange, SeatDiff, diff
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
 from provisioner.api.merging import MergeResult, merge_seat
+from provisioner.api.registering import AccountCheck, RegistrationResult, check_registration
 from provisioner.api.results import DeployResult, DeployStatus, SeatReport
 
 __all__ = [
     "STATE_FOLDER",
     "TOOL",
+    "AccountCheck",
     "BundleResult",
     "DeployResult",
     "DeployStatus",
@@ -60,6 +64,7 @@ __all__ = [
     "MergeResult",
     "PlanOptions",
     "PublishResult",
+    "RegistrationResult",
     "RenderResult",
     "RollbackResult",
     "SeatDiff",
@@ -68,6 +73,7 @@ __all__ = [
     "ValidateResult",
     "apply",
     "bundle",
+    "check_registration",
     "diff",
     "explain",
     "import_inis",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from provisioner.cli import comparing as _comparing  # noqa: F401  (its command joins the group)
 from provisioner.cli import deploying as _deploying  # noqa: F401  (its commands join the group)
+from provisioner.cli import registering as _registering  # noqa: F401  (its command joins the group)
 from provisioner.cli.commands import main
 
 __all__ = ["main"]

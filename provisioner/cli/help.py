@@ -46,6 +46,10 @@ EXAMPLES = {
         "provisioner diff HEAD~1 HEAD",
         "provisioner diff main HEAD --fleet fleets/office.yaml --format markdown --exit-code",
     ],
+    "check-registration": [
+        "provisioner check-registration fleet.yaml",
+        "provisioner check-registration fleet.yaml --seat alice --bind --cafile pbx-ca.pem",
+    ],
     "rollback": [
         "provisioner rollback fleet.yaml --seat alice --list",
         "provisioner rollback fleet.yaml --seat alice --dry-run",

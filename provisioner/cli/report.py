@@ -159,14 +159,15 @@ class ProgressBar:
 
     THRESHOLD = 20
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "applying") -> None:
         self.bar: Any = None
+        self.label = label
 
     def __call__(self, done: int, total: int) -> None:
         if total < self.THRESHOLD:
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label="applying", file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(1)
 
