@@ -240,9 +240,10 @@ def authorization(
     if "auth" in qops:
         nc = f"{count:08x}"
         fields += [f'response="{digest(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")}"', "qop=auth", f"nc={nc}"]
-        fields.append(f'cnonce="{cnonce}"')
     else:
         fields.append(f'response="{digest(f"{ha1}:{nonce}:{ha2}")}"')
+    if "auth" in qops or algorithm.upper().endswith("-SESS"):  # -sess: the server needs it for HA1
+        fields.append(f'cnonce="{cnonce}"')
     fields.append(f"algorithm={algorithm}")
     if "opaque" in challenge:
         fields.append(f'opaque="{challenge["opaque"]}"')

@@ -73,6 +73,21 @@ request_route {{
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
+    if ($fU =~ "^7") {{  # users 7xxx sit behind a proxy that asks for credentials itself (407)
+        if (!proxy_authorize("$fd", "subscriber")) {{
+            proxy_challenge("$fd", "1");
+            exit;
+        }}
+        if (!save("location")) {{
+            sl_reply_error();
+        }}
+        exit;
+    }}
+    if (is_present_hf("Expires") && $(hdr(Expires){{s.int}}) > 0 && $(hdr(Expires){{s.int}}) < 120) {{
+        append_to_reply("Min-Expires: 120\r\n");  # as a registrar that wants longer bindings answers
+        sl_send_reply("423", "Interval Too Brief");
+        exit;
+    }}
     if (!auth_check("$fd", "subscriber", "1")) {{
         if ($rc == -3) {{
             sl_send_reply("404", "User Not Found");

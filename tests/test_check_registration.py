@@ -7,6 +7,7 @@ table; one answers with MD5, one with SHA-256, both with qop=auth and a Min-Expi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -28,7 +29,7 @@ from tests.registrar import DOMAIN, KAMAILIO, NO_KAMAILIO, Registrar, free_port
 
 pytestmark = pytest.mark.registrar
 
-USERS = {"1000": "right-1000", "1001": "right-1001", "1002": "right-1002"}
+USERS = {"1000": "right-1000", "1001": "right-1001", "1002": "right-1002", "7000": "right-1000"}
 ENV = {"PW_RIGHT": "right-1000", "PW_WRONG": "not-the-password"}
 
 
@@ -88,6 +89,15 @@ def test_each_transport_and_answer_in_microsips_words(registrar: Registrar, tmp_
     assert not result.ok
 
 
+def test_a_proxy_that_asks_for_credentials_itself(registrar: Registrar, tmp_path: Path) -> None:
+    seats = {
+        "right": account(registrar, "udp", username="7000"),
+        "wrong": account(registrar, "udp", username="7000", password="{env: PW_WRONG}"),
+    }
+    found = [(c.seat_id, c.word, c.detail) for c in run(fleet(tmp_path, seats), registrar).checks]
+    assert found == [("right", "ok", "200 OK"), ("wrong", "proxy authentication", "407 Proxy Authentication Required")]
+
+
 def test_a_server_named_directly_and_the_cli_in_a_real_process(registrar: Registrar, tmp_path: Path) -> None:
     text = f"{{server: '{registrar.server('tcp')}', domain: {DOMAIN}, transport: tcp, username: '1001', password: right-1001}}"
     fleet(tmp_path, {"desk": text})
@@ -138,6 +148,11 @@ def test_a_query_leaves_a_live_binding_alone_and_bind_leaves_none(registrar: Reg
     assert [c.word for c in run(path, registrar).checks] == ["ok"]
     after = _bindings(registrar, "1002", "right-1002")
     assert [b.split(";")[0] for b in after] == [b.split(";")[0] for b in before]
+    link = sip_register.Link(*live.hop, 5, None)
+    brief = sip_register.Dialog(live, link, contact="sip:probe@192.0.2.8:5070", expires=60)
+    refused = sip_register.transact(brief, time.monotonic() + 5)
+    link.close()
+    assert (refused.status, refused.first("min-expires")) == (423, "120")  # what --bind meets first
     for transport in ("udp", "tcp", "tls"):
         path = fleet(tmp_path, {"kim": account(registrar, transport, "1002", "right-1002")})
         checked = run(path, registrar, bind=True).checks
@@ -242,6 +257,16 @@ def test_digest_answers_rfc_7616_s_examples() -> None:
     )
     assert 'response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"' in sha
     assert 'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"' in sha and "nc=00000001" in sha
+
+
+def test_a_sess_algorithm_hashes_the_nonces_into_ha1() -> None:
+    challenge = {"realm": "r", "nonce": "n", "algorithm": "SHA-256-sess"}
+    answer = sip_register.authorization(challenge, "sip:pbx", "u", "p", 1, cnonce="c")
+    ha1 = hashlib.sha256(f"{hashlib.sha256(b'u:r:p').hexdigest()}:n:c".encode()).hexdigest()
+    ha2 = hashlib.sha256(b"REGISTER:sip:pbx").hexdigest()
+    assert f'response="{hashlib.sha256(f"{ha1}:n:{ha2}".encode()).hexdigest()}"' in answer
+    assert "algorithm=SHA-256-sess" in answer and 'cnonce="c"' in answer
+    assert "qop" not in answer  # none offered: none answered
 
 
 def test_sha_256_is_chosen_when_both_are_offered() -> None:
