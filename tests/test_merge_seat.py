@@ -119,3 +119,21 @@ def test_bad_names_are_bad_input(office: Path) -> None:
     assert str(refused.value) == (
         "--keep-user autoAnswer: write SECTION.KEY as the ini names it, such as Settings.autoAnswer"
     )
+
+
+def test_the_ini_destination_on_each_kind_of_host(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(
+        "version: 1\nname: t\nseats:\n"
+        "  - id: desk\n    user: jdoe\n    accounts: [{domain: d}]\n"
+        "  - id: stick\n    install: {mode: portable, exe: 'E:/MicroSIP/MicroSIP-sales.exe'}\n    accounts: [{domain: d}]\n"
+        "  - id: linux\n    user: kim\n    target: {type: wine, prefix: wine}\n    accounts: [{domain: d}]\n",
+        encoding="utf-8",
+    )
+    fleet = tmp_path / "fleet.yaml"
+    assert (
+        api.ini_destination(fleet, "desk", windows=True) == "C:\\Users\\jdoe\\AppData\\Roaming\\MicroSIP\\microsip.ini"
+    )
+    assert api.ini_destination(fleet, "stick", windows=True) == "E:\\MicroSIP\\MicroSIP-sales.ini"
+    assert api.ini_destination(fleet, "linux", windows=False) == str(
+        tmp_path / "wine" / "drive_c" / "users" / "kim" / "AppData" / "Roaming" / "MicroSIP" / "microsip.ini"
+    )

@@ -44,7 +44,7 @@ from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_
 from provisioner.api.comparing import FleetDiff, KeyChange, SeatDiff, diff
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
-from provisioner.api.merging import MergeResult, merge_seat
+from provisioner.api.merging import MergeResult, ini_destination, merge_seat
 from provisioner.api.registering import AccountCheck, RegistrationResult, check_registration
 from provisioner.api.results import DeployResult, DeployStatus, SeatReport
 
@@ -77,6 +77,7 @@ __all__ = [
     "diff",
     "explain",
     "import_inis",
+    "ini_destination",
     "init",
     "keys",
     "load",

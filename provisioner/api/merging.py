@@ -10,6 +10,7 @@ conflicts and the kept password are the same whichever engine delivers the file.
 
 from __future__ import annotations
 
+import ntpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from provisioner.files import microsip_ini
 from provisioner.files.change import Action, Judging
 from provisioner.render.renderer import render_fleet
 from provisioner.state import FileRecord, bytes_hash
+from provisioner.targetfs import targets
 from provisioner.targetfs.targets import Location, Spot
 
 
@@ -72,3 +74,18 @@ def merge_seat(
     return MergeResult(
         change.action, change.new, change.diff, kept.as_json(), tuple(change.conflicts), tuple(change.notes)
     )
+
+
+def ini_destination(fleet: FleetSource, seat_id: str, *, windows: bool) -> str:
+    """Where the seat's ini lives on its PC, for an engine that writes it there itself.
+
+    On Windows: an installed MicroSIP reads ``C:\\Users\\<user>\\AppData\\Roaming\\MicroSIP``, a
+    portable one the folder of its exe. Elsewhere (a Wine prefix, a portable folder) the seat's
+    target as this machine resolves it.
+    """
+    seat = loaded(fleet).seat(seat_id)
+    if not windows:
+        return targets.resolve(seat).ini.spelled
+    if seat.install_mode == "portable":
+        return ntpath.join(ntpath.dirname(seat.exe.replace("/", "\\")), seat.ini_name)
+    return ntpath.join("C:\\Users", seat.user, "AppData", "Roaming", "MicroSIP", seat.ini_name)
