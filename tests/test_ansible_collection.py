@@ -36,6 +36,8 @@ seats:
     target: {{type: wine, prefix: '{prefix}'}}
     settings: {{autoAnswer: button}}
     accounts: [{{server: pbx.example, domain: pbx.example, username: '1000', password: {{env: PW}}}}]
+    launch: {{shortcuts: [desktop]}}
+    contacts: [{{name: Reception, number: '1000'}}]
 """
 PLAYBOOK = """\
 - hosts: all
@@ -59,6 +61,7 @@ def office(tmp_path: Path) -> dict[str, Path]:
     prefix = tmp_path / "prefix"
     folder = prefix / "drive_c" / "users" / "kim" / "AppData" / "Roaming" / "MicroSIP"
     folder.mkdir(parents=True)  # MicroSIP has run once: its folder is there
+    (prefix / "drive_c" / "users" / "kim" / "Desktop").mkdir()
     (tmp_path / "fleet.yaml").write_text(FLEET.format(prefix=prefix), encoding="utf-8")
     (tmp_path / "play.yml").write_text(
         PLAYBOOK.format(fleet=tmp_path / "fleet.yaml", state=tmp_path / "state"), encoding="utf-8"
@@ -66,7 +69,8 @@ def office(tmp_path: Path) -> dict[str, Path]:
     (tmp_path / "hosts.ini").write_text(
         f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n", encoding="utf-8"
     )
-    return {"folder": tmp_path, "ini": folder / "microsip.ini"}
+    desktop = prefix / "drive_c" / "users" / "kim" / "Desktop"
+    return {"folder": tmp_path, "ini": folder / "microsip.ini", "contacts": folder / "Contacts.xml", "desktop": desktop}
 
 
 def playbook(office: dict[str, Path], *extra: str) -> subprocess.CompletedProcess[str]:
@@ -103,6 +107,11 @@ def test_the_playbook_merges_like_apply(office: dict[str, Path]) -> None:
     assert recap(first) == (1, 0), first.stdout
     assert "autoAnswer=button" in text(office["ini"]) and "password=s3cret" in text(office["ini"])
     assert oct(office["ini"].stat().st_mode & 0o777) == "0o600"
+    (launcher,) = office["desktop"].glob("*.lnk")  # the launcher and the phonebook follow the same path
+    assert launcher.read_bytes()[:4] == b"L\0\0\0"
+    assert b'number="1000"' in office["contacts"].read_bytes()
+    own = office["contacts"].read_bytes().replace(b"</contacts>", b'<contact name="Mum" number="0171"/></contacts>')
+    office["contacts"].write_bytes(own)  # the user adds a contact of their own
     assert recap(playbook(office)) == (0, 0)  # the second run changes nothing
     ran = text(office["ini"]).replace("password=s3cret", "password=ENCRYPTED") + "[Calls]\r\n0=1000;Kim;1;0;0;\r\n"
     office["ini"].write_bytes(ini.encode(ran))  # MicroSIP ran: call history, an encrypted password
@@ -121,6 +130,7 @@ def test_the_playbook_merges_like_apply(office: dict[str, Path]) -> None:
     assert "s3cret" not in checked.stdout and "ENCRYPTED" not in checked.stdout
     assert recap(playbook(office, "-e", "force=true")) == (1, 0)
     assert "autoAnswer=button" in text(office["ini"]) and "[Calls]" in text(office["ini"])
+    assert b'number="0171"' in office["contacts"].read_bytes()  # merged by number: the user's stays
     assert recap(playbook(office)) == (0, 0)
 
 

@@ -137,3 +137,45 @@ def test_the_ini_destination_on_each_kind_of_host(tmp_path: Path) -> None:
     assert api.ini_destination(fleet, "linux", windows=False) == str(
         tmp_path / "wine" / "drive_c" / "users" / "kim" / "AppData" / "Roaming" / "MicroSIP" / "microsip.ini"
     )
+
+
+def test_seat_files_place_the_phonebook_and_launchers_where_apply_does(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(
+        "version: 1\nname: t\nseats:\n"
+        "  - id: desk\n    user: jdoe\n    accounts: [{domain: d}]\n    contacts: [{name: Reception, number: '1000'}]\n"
+        "    launch: {name: MicroSIP, shortcuts: [desktop, startup]}\n",
+        encoding="utf-8",
+    )
+    files = api.seat_files(tmp_path / "fleet.yaml", "desk", windows=True)
+    profile = "C:\\Users\\jdoe\\"
+    assert [(f.name, f.dest, f.kind, f.private) for f in files] == [
+        ("ini/microsip.ini", profile + "AppData\\Roaming\\MicroSIP\\microsip.ini", "ini", True),
+        ("desktop/MicroSIP.lnk", profile + "Desktop\\MicroSIP.lnk", "owned", False),
+        (
+            "startup/MicroSIP.lnk",
+            profile + "AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs\\Startup\\MicroSIP.lnk",
+            "owned",
+            False,
+        ),
+        ("ini/Contacts.xml", profile + "AppData\\Roaming\\MicroSIP\\Contacts.xml", "contacts", False),
+    ]
+
+
+def test_a_launcher_is_judged_on_its_bytes_as_apply_judges_it(tmp_path: Path) -> None:
+    (tmp_path / "fleet.yaml").write_text(
+        "version: 1\nname: t\nseats:\n"
+        "  - id: desk\n    user: jdoe\n    accounts: [{domain: d}]\n    launch: {name: MicroSIP, shortcuts: [desktop]}\n",
+        encoding="utf-8",
+    )
+    fleet = tmp_path / "fleet.yaml"
+    first = api.merge_file(fleet, "desk", "desktop/MicroSIP.lnk", None)
+    assert first.action == "create" and first.data[:4] == b"L\0\0\0" and first.diff == ""
+    again = api.merge_file(fleet, "desk", "desktop/MicroSIP.lnk", first.data, first.record)
+    assert again.action == "unchanged"
+    edited = api.merge_file(fleet, "desk", "desktop/MicroSIP.lnk", first.data + b"x", first.record)
+    assert (edited.action, edited.conflicts) == ("conflict", ("MicroSIP.lnk: changed on disk since the last apply",))
+    with pytest.raises(UsageError) as refused:
+        api.merge_file(fleet, "desk", "desktop/Other.lnk", None)
+    assert str(refused.value) == (
+        "seat desk has no file 'desktop/Other.lnk'; it has ini/microsip.ini, desktop/MicroSIP.lnk"
+    )

@@ -133,6 +133,8 @@ def _played(args: str, folder: Path) -> str:
     }
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "hosts.ini", "play.yml", *shlex.split(args)]
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300, env=env, check=False)
+    if done.returncode != 0:  # the page shows a push that works: a failure here is a broken build
+        raise RuntimeError(f"the Ansible sample failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
     printed = (done.stdout + done.stderr).replace(str(folder.resolve()), "/srv/desk").rstrip("\n")
     shown = " ".join(["ansible-playbook -i hosts.ini play.yml", args]).strip()
     return f"```console\n$ {shown}\n{printed}\n```"

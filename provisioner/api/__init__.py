@@ -17,8 +17,8 @@ The commands live by what they are for:
 * :mod:`~provisioner.api.comparing` -- diff: what a change of fleet changes;
 * :mod:`~provisioner.api.registering` -- check-registration: each account asked of
   its registrar;
-* :mod:`~provisioner.api.merging` -- merge_seat: apply's merge of one seat's ini,
-  in memory, for engines that deliver the file themselves.
+* :mod:`~provisioner.api.merging` -- merge_seat, merge_file, seat_files: apply's
+  judging of a seat's files, in memory, for engines that deliver them themselves.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from provisioner.api.common import STATE_FOLDER, TOOL, FleetSource, load, state_
 from provisioner.api.comparing import FleetDiff, KeyChange, SeatDiff, diff
 from provisioner.api.deploying import PlanOptions, RollbackResult, apply, plan, rollback, verify
 from provisioner.api.distributing import BundleResult, PublishResult, bundle, package_agent, publish, status
-from provisioner.api.merging import MergeResult, ini_destination, merge_seat
+from provisioner.api.merging import MergeResult, SeatFile, ini_destination, merge_file, merge_seat, seat_files
 from provisioner.api.registering import AccountCheck, RegistrationResult, check_registration
 from provisioner.api.results import DeployResult, DeployStatus, SeatReport
 
@@ -68,6 +68,7 @@ __all__ = [
     "RenderResult",
     "RollbackResult",
     "SeatDiff",
+    "SeatFile",
     "SeatReport",
     "SeatRow",
     "ValidateResult",
@@ -81,6 +82,7 @@ __all__ = [
     "init",
     "keys",
     "load",
+    "merge_file",
     "merge_seat",
     "package_agent",
     "plan",
@@ -88,6 +90,7 @@ __all__ = [
     "render",
     "rollback",
     "schema",
+    "seat_files",
     "seats",
     "state_store",
     "status",

@@ -1,12 +1,14 @@
 # Copyright: microsip-provisioner developers
 # MIT License (see the repository's LICENSE)
-"""Action plugin for microsip_provisioner.microsip.seat: merge a seat's ini on the controller, push it.
+"""Action plugin for microsip_provisioner.microsip.seat: merge a seat's files on the controller, push them.
 
-The work is done on the controller, as ansible.windows' win_template does it: the host's
-current ini is read with slurp, the merge is the one ``provisioner apply`` makes
-(``provisioner.api.merge_seat``), and the bytes are handed to win_copy (a Windows host) or
-copy (a Linux or Wine host) only when they change. The seat's record is saved on the
-controller only after the push succeeded.
+The work is done on the controller, as ansible.windows' win_template does it: each of the
+seat's files (its ini, its phonebook, its launchers) is read from the host with slurp, judged
+as ``provisioner apply`` judges it (``provisioner.api.merge_file``: the ini merged key by key,
+the phonebook by number, a launcher on its bytes), and handed to win_copy (a Windows host)
+or copy (a Linux or Wine host) only when it changes. Every file is judged before any is
+written, so a conflict anywhere writes nothing; a file's record is saved on the controller
+only after its push succeeded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections import namedtuple
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -47,9 +50,15 @@ MODULES = {
 }
 
 
-def record_path(state_dir, host, seat):
-    """Where the controller keeps a host's record of a seat's ini."""
-    return os.path.join(state_dir, host, seat + ".json")
+class Judged(namedtuple("Judged", "file merged record")):
+    """One of the seat's files (api.SeatFile), what the merge makes of it, and where its record is kept."""
+
+    __slots__ = ()
+
+
+def record_path(state_dir, host, seat, name):
+    """Where the controller keeps a host's record of one of a seat's files (``ini/microsip.ini``)."""
+    return os.path.join(state_dir, host, seat, *name.split("/")) + ".json"
 
 
 def load_record(path):
@@ -78,7 +87,7 @@ def is_windows(connection):
 
 
 class ActionModule(ActionBase):
-    """Merge one seat's MicroSIP ini into the host's and push it when it changes."""
+    """Merge one seat's MicroSIP files into the host's and push those that change."""
 
     TRANSFERS_FILES = True
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -90,41 +99,61 @@ class ActionModule(ActionBase):
         if api is None:
             raise AnsibleActionFail(f"the microsip-provisioner package is needed on the controller: {IMPORT_ERROR}")
         windows = is_windows(self._connection)
+        host = (task_vars or {}).get("inventory_hostname", "localhost")
         try:
-            dest = args["dest"] or api.ini_destination(args["fleet"], args["seat"], windows=windows)
-            host = (task_vars or {}).get("inventory_hostname", "localhost")
-            kept = record_path(args["state_dir"], host, args["seat"])
-            current = self._read(dest, windows, task_vars)
-            merged = api.merge_seat(
-                args["fleet"],
-                args["seat"],
-                current,
-                load_record(kept),
-                keep_user=args["keep_user"],
-                rotate_passwords=args["rotate_passwords"],
-            )
+            judged = [self._judge(args, host, found, windows, task_vars) for found in self._files(args, windows)]
         except ProvisionerError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        return self._deliver(result, merged, dest, windows, kept, args["force"], task_vars)
+        conflicts = [text for one in judged if one.merged.action == "conflict" for text in one.merged.conflicts]
+        if conflicts and not args["force"]:
+            raise AnsibleActionFail("\n".join(conflicts))
+        return self._deliver(result, judged, windows, task_vars)
 
-    def _deliver(self, result, merged, dest, windows, kept, force, task_vars):
-        """Push the merge when it changes anything (not in check mode); keep the record after it."""
-        if merged.action == "conflict" and not force:
-            raise AnsibleActionFail("\n".join(merged.conflicts))
-        result.update(changed=merged.action != "unchanged", action=merged.action, dest=dest, notes=list(merged.notes))
-        if self._task.diff and merged.diff:
-            result["diff"] = {"prepared": merged.diff}
-        if not result["changed"] or self._task.check_mode:
+    def _files(self, args, windows):
+        """The seat's files and their places on the host (``dest`` moves the ini)."""
+        files = api.seat_files(args["fleet"], args["seat"], windows=windows)
+        if args["dest"]:
+            files[0] = api.SeatFile(files[0].name, args["dest"], files[0].kind, files[0].private)
+        return files
+
+    def _judge(self, args, host, found, windows, task_vars):
+        """One file's bytes on the host judged against its record."""
+        kept = record_path(args["state_dir"], host, args["seat"], found.name)
+        merged = api.merge_file(
+            args["fleet"],
+            args["seat"],
+            found.name,
+            self._read(found.dest, windows, task_vars),
+            load_record(kept),
+            keep_user=args["keep_user"],
+            rotate_passwords=args["rotate_passwords"],
+        )
+        return Judged(found, merged, kept)
+
+    def _deliver(self, result, judged, windows, task_vars):
+        """Push each file that changes (none in check mode); keep its record once it is pushed."""
+        result["files"] = [{"name": j.file.name, "dest": j.file.dest, "action": j.merged.action} for j in judged]
+        result["changed"] = any(j.merged.action != "unchanged" for j in judged)
+        result["dest"] = judged[0].file.dest
+        result["action"] = judged[0].merged.action
+        result["notes"] = [note for j in judged for note in j.merged.notes]
+        diffs = [j.merged.diff or f"{j.file.name}: {j.merged.action}" for j in judged if j.merged.action != "unchanged"]
+        if self._task.diff and diffs:
+            result["diff"] = {"prepared": "\n".join(diffs)}
+        if self._task.check_mode:
             return result
-        copied = self._write(merged.data, dest, windows, task_vars)
-        if copied.get("failed"):
-            result.update(failed=True, msg=copied.get("msg", "the copy failed"))
-            return result
-        save_record(kept, merged.record)
+        for one in judged:
+            if one.merged.action == "unchanged":
+                continue
+            copied = self._write(one.merged.data, one.file, windows, task_vars)
+            if copied.get("failed"):
+                result.update(failed=True, msg=f"{one.file.dest}: {copied.get('msg', 'the copy failed')}")
+                return result
+            save_record(one.record, one.merged.record)
         return result
 
     def _read(self, dest, windows, task_vars):
-        """The host's ini as bytes; None when there is none yet."""
+        """The host's file as bytes; None when there is none yet."""
         found = self._execute_module(module_name=MODULES[windows][0], module_args={"src": dest}, task_vars=task_vars)
         if found.get("failed"):
             message = str(found.get("msg", ""))
@@ -133,15 +162,16 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(f"cannot read {dest}: {message}")
         return base64.b64decode(found["content"])
 
-    def _write(self, data, dest, windows, task_vars):
+    def _write(self, data, found, windows, task_vars):
         """Hand ``data`` to win_copy or copy, as win_template hands its rendered file."""
         local = tempfile.mkdtemp(prefix="microsip-seat-")
         try:
-            source = os.path.join(local, "microsip.ini")
+            source = os.path.join(local, "file")
             with open(source, "wb") as handle:
                 handle.write(data)
             task = self._task.copy()
-            task.args = {"src": source, "dest": dest, **({} if windows else {"mode": "0600"})}
+            mode = {} if windows else {"mode": "0600" if found.private else "0644"}
+            task.args = {"src": source, "dest": found.dest, **mode}
             copy_action = self._shared_loader_obj.action_loader.get(
                 MODULES[windows][1],
                 task=task,

@@ -8,17 +8,18 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: seat
-short_description: Merge a MicroSIP seat's ini into a host's and push it
+short_description: Merge a MicroSIP seat's files into a host's and push them
 description:
-  - Renders the seat of a microsip-provisioner fleet and merges it into the host's current
-    C(microsip.ini) exactly as C(provisioner apply) does, on the controller; the host's call
-    history, window state and the password MicroSIP encrypted are kept.
-  - Reads the host's ini with M(ansible.windows.slurp) (a Windows host) or M(ansible.builtin.slurp),
-    and writes it with M(ansible.windows.win_copy) or M(ansible.builtin.copy) only when it changes.
-  - A managed key someone changed on the host since the last push is a conflict; the task fails with
-    the tool's own message unless O(force) is set.
-  - The seat's record is kept in O(state_dir) on the controller, per host, and saved only after the
-    push succeeded.
+  - Renders the seat of a microsip-provisioner fleet and judges each of its files against the host's
+    exactly as C(provisioner apply) does, on the controller; the C(microsip.ini) is merged key by key
+    (the host's call history, window state and the password MicroSIP encrypted are kept), the phonebook
+    C(Contacts.xml) by number, and each launcher on its bytes.
+  - Reads each file with M(ansible.windows.slurp) (a Windows host) or M(ansible.builtin.slurp), and writes
+    it with M(ansible.windows.win_copy) or M(ansible.builtin.copy) only when it changes.
+  - A managed key, or a launcher, someone changed on the host since the last push is a conflict; the task
+    fails with the tool's own message, having written nothing, unless O(force) is set.
+  - Each file's record is kept in O(state_dir) on the controller, per host and seat, and saved only after
+    that file's push succeeded.
 version_added: 0.1.0
 author:
   - microsip-provisioner developers (@microsip-provisioner)
@@ -37,7 +38,7 @@ options:
     required: true
   dest:
     description:
-      - The ini's path on the host.
+      - The ini's path on the host (the phonebook and launchers go where the seat places them).
       - Default on Windows, C(C:\Users\<user>\AppData\Roaming\MicroSIP\microsip.ini) for an installed MicroSIP and
         the exe's folder for a portable one; elsewhere the seat's target as the controller resolves it.
     type: str
@@ -85,6 +86,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+files:
+  description: Each of the seat's files, where it goes on the host and what the push does to it.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: ini/microsip.ini
+      dest: C:\Users\jdoe\AppData\Roaming\MicroSIP\microsip.ini
+      action: update
 action:
   description: What the merge did to the ini.
   returned: always

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from types import SimpleNamespace
 from unittest.mock import MagicMock
 
@@ -16,11 +17,28 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.microsip_provisioner.microsip.plugins.action import seat
 
 
-class FakeApi:
-    """Stands in for provisioner.api: one merge result, and the calls made."""
+@dataclass(frozen=True)
+class SeatFile:
+    """As provisioner.api.SeatFile."""
 
-    def __init__(self, action="update", conflicts=()):
-        self.result = SimpleNamespace(
+    name: str
+    dest: str
+    kind: str
+    private: bool
+
+
+class FakeApi:
+    """Stands in for provisioner.api: a seat with an ini and a launcher, one merge result each, the calls made."""
+
+    SeatFile = SeatFile
+
+    def __init__(self):
+        self.results = {name: self.result_of("update") for name in ("ini/microsip.ini", "desktop/MicroSIP.lnk")}
+        self.merged = []
+
+    @staticmethod
+    def result_of(action, conflicts=()):
+        return SimpleNamespace(
             action=action,
             data=b"merged bytes",
             diff="--- a/microsip.ini\n+++ b/microsip.ini\n",
@@ -28,14 +46,25 @@ class FakeApi:
             conflicts=tuple(conflicts),
             notes=(),
         )
-        self.merged = []
 
-    def ini_destination(self, fleet, seat_id, windows):
-        return "C:\\Users\\kim\\AppData\\Roaming\\MicroSIP\\microsip.ini" if windows else "/home/kim/microsip.ini"
+    @property
+    def result(self):
+        return self.results["ini/microsip.ini"]
 
-    def merge_seat(self, fleet, seat_id, existing, record, **options):
-        self.merged.append((existing, record, options))
-        return self.result
+    def seat_files(self, fleet, seat_id, windows):
+        if windows:
+            return [
+                SeatFile("ini/microsip.ini", "C:\\Users\\kim\\AppData\\Roaming\\MicroSIP\\microsip.ini", "ini", True),
+                SeatFile("desktop/MicroSIP.lnk", "C:\\Users\\kim\\Desktop\\MicroSIP.lnk", "owned", False),
+            ]
+        return [
+            SeatFile("ini/microsip.ini", "/home/kim/microsip.ini", "ini", True),
+            SeatFile("desktop/MicroSIP.lnk", "/home/kim/Desktop/MicroSIP.lnk", "owned", False),
+        ]
+
+    def merge_file(self, fleet, seat_id, name, existing, record, **options):
+        self.merged.append((name, existing, record, options))
+        return self.results[name]
 
 
 def plugin(shell_family, args, check_mode=False):
@@ -65,23 +94,27 @@ def fake(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "family, slurp, copy, extra",
+    "family, slurp, copy, modes",
     [
-        ("powershell", "ansible.windows.slurp", "ansible.windows.win_copy", {}),
-        ("sh", "ansible.builtin.slurp", "ansible.legacy.copy", {"mode": "0600"}),
+        ("powershell", "ansible.windows.slurp", "ansible.windows.win_copy", [None, None]),
+        ("sh", "ansible.builtin.slurp", "ansible.legacy.copy", ["0600", "0644"]),
     ],
 )
-def test_the_shell_family_picks_the_modules(fake, tmp_path, family, slurp, copy, extra):
+def test_the_shell_family_picks_the_modules(fake, tmp_path, family, slurp, copy, modes):
     args = {"fleet": "fleet.yaml", "seat": "kim", "state_dir": str(tmp_path)}
-    action, loader, _copier = plugin(family, args)
+    action, loader, copier = plugin(family, args)
     result = action.run(task_vars={"inventory_hostname": "desk-1"})
-    assert action._execute_module.call_args.kwargs["module_name"] == slurp
-    assert loader.action_loader.get.call_args.args == (copy,)
+    files = fake.seat_files("", "", family == "powershell")
+    read = [call.kwargs for call in action._execute_module.call_args_list]
+    assert [(r["module_name"], r["module_args"]["src"]) for r in read] == [(slurp, f.dest) for f in files]
+    assert [call.args for call in loader.action_loader.get.call_args_list] == [(copy,), (copy,)]
+    assert copier.run.call_count == 2
     pushed = action._task.copy.return_value.args
-    assert set(pushed) == {"src", "dest", *extra} and pushed["dest"] == fake.ini_destination("", "", family != "sh")
-    assert result["changed"] is True and result["diff"] == {"prepared": fake.result.diff}
-    assert json.loads((tmp_path / "desk-1" / "kim.json").read_text()) == fake.result.record
-    assert fake.merged[0][0] == b"old bytes"
+    assert pushed["dest"] == files[1].dest and pushed.get("mode") == modes[1]
+    assert result["changed"] is True and result["diff"]["prepared"].startswith(fake.result.diff)
+    saved = tmp_path / "desk-1" / "kim" / "ini" / "microsip.ini.json"
+    assert json.loads(saved.read_text()) == fake.result.record
+    assert [(call[0], call[1]) for call in fake.merged] == [(f.name, b"old bytes") for f in files]
 
 
 def test_a_missing_argument_is_refused(fake, tmp_path):
@@ -92,7 +125,8 @@ def test_a_missing_argument_is_refused(fake, tmp_path):
 
 
 def test_a_conflict_fails_with_the_tools_words_unless_forced(fake, tmp_path):
-    fake.result.action, fake.result.conflicts = "conflict", ("[Settings] autoAnswer: changed since the last apply",)
+    changed = ("[Settings] autoAnswer: changed since the last apply",)
+    fake.results["ini/microsip.ini"] = fake.result_of("conflict", changed)
     args = {"fleet": "fleet.yaml", "seat": "kim", "state_dir": str(tmp_path)}
     action, _loader, copier = plugin("sh", args)
     with pytest.raises(AnsibleActionFail, match=r"autoAnswer: changed since the last apply"):
@@ -114,5 +148,5 @@ def test_a_failed_push_keeps_the_old_record(fake, tmp_path):
     action, _loader, copier = plugin("sh", args)
     copier.run.return_value = {"failed": True, "msg": "disk full"}
     result = action.run(task_vars={})
-    assert result["failed"] is True and result["msg"] == "disk full"
-    assert not (tmp_path / "localhost").exists()
+    assert result["failed"] is True and result["msg"] == "/home/kim/microsip.ini: disk full"
+    assert not (tmp_path / "localhost").exists() and copier.run.call_count == 1  # stopped at the first failure
