@@ -185,3 +185,31 @@ def test_ansible_test_units_pass(tmp_path: Path) -> None:
     done = ansible_test(tmp_path, "units", "--venv")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert re.search(r"\b6 passed\b", done.stdout), done.stdout[-2000:]
+
+
+COLLECT = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - microsip_provisioner.microsip.collect:
+        fleet: "{fleet}"
+        seat: kim
+        dest: "{dest}"
+"""
+
+
+@pytest.mark.slow
+def test_collect_brings_the_ini_back_for_import(office: dict[str, Path]) -> None:
+    assert recap(playbook(office)) == (1, 0)
+    folder = office["folder"]
+    (folder / "play.yml").write_text(COLLECT.format(fleet=folder / "fleet.yaml", dest=folder / "collected"))
+    assert recap(playbook(office)) == (1, 0)
+    collected = folder / "collected" / "localhost" / "microsip.ini"
+    assert collected.read_bytes() == office["ini"].read_bytes()
+    assert oct(collected.stat().st_mode & 0o777) == "0o600"  # it holds the password
+    assert recap(playbook(office)) == (0, 0)  # the same bytes again: unchanged
+    imported = subprocess.run(
+        [sys.executable, "-m", "provisioner", "import", str(collected)], capture_output=True, text=True, check=False
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert 'username: "1000"' in imported.stdout and "SIP_PASSWORD_LOCALHOST_1" in imported.stdout  # named by host
