@@ -109,7 +109,11 @@ class PC:
     def read(self, *pairs: tuple[str, str], path: Path | None = None) -> list[str]:
         """Values through Windows' own profile API."""
         args = [part for pair in pairs for part in pair]
-        result = run(self.env, str(self.tools.inidump), windows(path or self.ini), *args)
+        for _ in range(2):  # a console program's output is, rarely, lost as Wine starts it: ask once more
+            result = run(self.env, str(self.tools.inidump), windows(path or self.ini), *args)
+            if result.returncode == 0 and len(result.stdout.splitlines()) == len(pairs):
+                break
+        assert result.returncode == 0 and len(result.stdout.splitlines()) == len(pairs), (result.stdout, result.stderr)
         return result.stdout.splitlines()
 
     def log(self) -> list[str]:
