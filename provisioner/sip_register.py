@@ -124,7 +124,7 @@ class Link:
     def exchange(self, request: bytes, call_id: str, deadline: float) -> Response:
         """Send ``request`` and return its final response; TimeoutError when none comes in time."""
         self.pace()
-        self.sock.sendall(request) if self.transport != "udp" else self.sock.send(request)
+        self.sock.sendall(request)  # one datagram for UDP, the whole message for a stream
         interval = T1
         resend = time.monotonic() + interval
         while True:

@@ -1,11 +1,12 @@
-"""The pure merge for other engines: what ``apply`` would write into one seat's ini, from bytes in memory.
+"""The pure merge for other engines: what ``apply`` would write into each of a seat's files, from bytes in memory.
 
 An engine that moves files its own way (Ansible, a configuration-management agent)
-reads the seat's current ini, hands the bytes and the seat's last record to
-:func:`merge_seat`, pushes the bytes it returns when the action says so, and keeps the
-new record once the push succeeded. No file is read or written here: the judging is
-``apply``'s own (:func:`provisioner.files.microsip_ini.plan`), so the merge, the
-conflicts and the kept password are the same whichever engine delivers the file.
+asks :func:`seat_files` where each file goes, reads its current bytes from the host,
+hands them and the file's last record to :func:`merge_file` (:func:`merge_seat` for
+the ini), pushes the bytes it returns when the action says so, and keeps the new record
+once the push succeeded. No file is read or written here: the judging is ``apply``'s
+own (each kind's ``plan`` in :mod:`provisioner.files`), so the merge, the conflicts and
+the kept password are the same whichever engine delivers the file.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from provisioner.targetfs.targets import Location, Spot
 
 @dataclass(frozen=True)
 class MergeResult:
-    """What applying the fleet would do to one seat's ini."""
+    """What applying the fleet would do to one of a seat's files."""
 
     #: create, update, unchanged, or conflict (a managed key changed since ``record``).
     action: Action

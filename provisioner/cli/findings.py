@@ -7,6 +7,7 @@ formats in :mod:`provisioner.cli.ci_formats` only lay findings out.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,7 @@ def base_folder(given: Path | None) -> Path:
     return here
 
 
+@functools.lru_cache(maxsize=256)
 def relative(file: str, base: Path) -> str:
     """``file`` as a path below ``base`` (forward slashes), or absolute when it lies elsewhere."""
     if not file:
@@ -73,12 +75,15 @@ def of_problems(problems: Iterable[Problem], base: Path) -> list[Finding]:
 
 
 def of_result(result: Any, base: Path) -> list[Finding]:
-    """The findings of a plan or verify result: its warnings, then each seat's targets."""
-    places = {seat.id: _placed(seat.source.loc(()), base) for seat in result.fleet.seats}
+    """The findings of a plan or verify result: its warnings, then each seat's targets (each placed at its
+    seat in the fleet file, worked out only for a seat with something to report)."""
+    seats = {seat.id: seat for seat in result.fleet.seats}
     out = of_problems(result.warnings, base)
     for report in result.seats:
-        file, line, col = places.get(report.seat_id, ("", 0, 0))
-        for code, level, message in _judged(report, result.verified):
+        judged = list(_judged(report, result.verified))
+        seat = seats.get(report.seat_id)
+        file, line, col = _placed(seat.source.loc(()), base) if judged and seat else ("", 0, 0)
+        for code, level, message in judged:
             out.append(Finding(code, level, message, file, line, col, report.seat_id, f"seats[{report.seat_id}]"))
     return out
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections import namedtuple
+from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -101,6 +102,7 @@ class ActionModule(ActionBase):
         windows = is_windows(self._connection)
         host = (task_vars or {}).get("inventory_hostname", "localhost")
         try:
+            args["fleet"] = api.load(Path(args["fleet"]))  # read once for all of the seat's files
             judged = [self._judge(args, host, found, windows, task_vars) for found in self._files(args, windows)]
         except ProvisionerError as exc:
             raise AnsibleActionFail(str(exc)) from None

@@ -51,6 +51,10 @@ class FakeApi:
     def result(self):
         return self.results["ini/microsip.ini"]
 
+    @staticmethod
+    def load(path):
+        return path
+
     def seat_files(self, fleet, seat_id, windows):
         if windows:
             return [
