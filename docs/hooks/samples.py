@@ -127,6 +127,7 @@ def _played(args: str, folder: Path) -> str:
         "HOME": str(folder),
         "ANSIBLE_COLLECTIONS_PATH": str(repo),
         "ANSIBLE_LOCAL_TEMP": str(folder / ".ansible-tmp"),
+        "ANSIBLE_REMOTE_TMP": str(folder / ".ansible-remote"),  # else the local connection's goes to ~/.ansible
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_CONFIG": str(folder / "none.cfg"),
         "PW_1000": "s3cret",
